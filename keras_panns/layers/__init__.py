@@ -1,0 +1,16 @@
+"""Keras layers of the PANNs front ends and heads (backend-agnostic, serializable)."""
+
+from keras_panns.layers.log_mel import LogMelSpectrogram, mel_filter_bank, stft_kernels
+from keras_panns.layers.pooling import FrequencyMean, TemporalPooling
+from keras_panns.layers.reshaping import AddChannelAxis
+from keras_panns.layers.spec_augment import SpecAugment
+
+__all__ = [
+    "AddChannelAxis",
+    "FrequencyMean",
+    "LogMelSpectrogram",
+    "SpecAugment",
+    "TemporalPooling",
+    "mel_filter_bank",
+    "stft_kernels",
+]
