@@ -1,5 +1,8 @@
 """keras-panns: the PANNs audio tagging models (Kong et al., 2020) for Keras 3.
 
+Attributes are imported lazily, so `import keras_panns` (and the command
+line's `--help`) does not start a Keras backend until a model is needed.
+
 Example:
 ```python
 import keras_panns
@@ -8,13 +11,51 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 ```
 """
 
-from keras_panns import layers
-from keras_panns.errors import (AudioError, CheckpointError, ChecksumError, DownloadError, PANNsError,
-                                UnknownModelError, UnsafeCheckpointError)
-from keras_panns.labels import audioset_labels
-from keras_panns.models import ARCHITECTURES, Cnn6, Cnn10, Cnn14, PANNsModel, get_architecture
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "layers": ("keras_panns.layers", None),
+    "zoo": ("keras_panns.hub.zoo", None),
+    "checkpoint": ("keras_panns.checkpoint", None),
+    "load_audio": ("keras_panns.audio", "load_audio"),
+    "AudioError": ("keras_panns.errors", "AudioError"),
+    "CheckpointError": ("keras_panns.errors", "CheckpointError"),
+    "ChecksumError": ("keras_panns.errors", "ChecksumError"),
+    "DownloadError": ("keras_panns.errors", "DownloadError"),
+    "PANNsError": ("keras_panns.errors", "PANNsError"),
+    "UnknownModelError": ("keras_panns.errors", "UnknownModelError"),
+    "UnsafeCheckpointError": ("keras_panns.errors", "UnsafeCheckpointError"),
+    "save_preset": ("keras_panns.hub.pretrained", "save_preset"),
+    "TagResult": ("keras_panns.inference", "TagResult"),
+    "iter_tags": ("keras_panns.inference", "iter_tags"),
+    "predict_waveforms": ("keras_panns.inference", "predict_waveforms"),
+    "tag": ("keras_panns.inference", "tag"),
+    "audioset_labels": ("keras_panns.labels", "audioset_labels"),
+    "ARCHITECTURES": ("keras_panns.models", "ARCHITECTURES"),
+    "PANNsModel": ("keras_panns.models", "PANNsModel"),
+    "get_architecture": ("keras_panns.models", "get_architecture"),
+    "Cnn6": ("keras_panns.models", "Cnn6"),
+    "Cnn10": ("keras_panns.models", "Cnn10"),
+    "Cnn14": ("keras_panns.models", "Cnn14"),
+}
+
+__all__ = sorted(_EXPORTS) + ["from_pretrained"]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_panns' has no attribute {name!r}")
+    module_name, attribute = _EXPORTS[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
 
 
 def from_pretrained(source, **kwargs):
@@ -25,4 +66,6 @@ def from_pretrained(source, **kwargs):
     model = keras_panns.from_pretrained("cnn14_16k")
     ```
     """
+    from keras_panns.models import PANNsModel
+
     return PANNsModel.from_pretrained(source, **kwargs)

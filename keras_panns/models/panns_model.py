@@ -45,6 +45,8 @@ class PANNsModel(keras.Model):
     #: Checkpoint keys that official files carry but the network never uses.
     #: Port accounting accepts these silently; every other key must be used.
     unused_checkpoint_keys = ()
+    #: Layers that replace the classifier when `num_classes`/`include_top` change.
+    head_layers = ("fc_audioset",)
 
     def _set_config(self, config, min_samples):
         self._panns_config = dict(config)

@@ -1,0 +1,63 @@
+"""`keras-panns`: the command line of keras_panns.
+
+Each subcommand is a module with a docstring (its help text), a
+`define_flags(flag_values)` and a `run(args, flags)` returning the exit code.
+Flags are absl flags, parsed per subcommand so `--help` lists only the ones
+that apply.
+"""
+
+import importlib
+import os
+import sys
+import textwrap
+
+from absl import flags
+
+COMMANDS = {
+    "tag": ("keras_panns.cli.tag", "tag audio files with a pretrained model (top-k AudioSet labels)"),
+    "models": ("keras_panns.cli.models", "list the pretrained models of the zoo"),
+}
+
+
+def _usage():
+    lines = ["usage: keras-panns COMMAND [FLAGS] [ARGS]", "", "PANNs audio tagging models for Keras 3.", "",
+             "commands:"]
+    lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'keras-panns COMMAND --help' for a command's flags."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if len(argv) >= 2 else 2
+    command = argv[1]
+    if command not in COMMANDS:
+        print(f"keras-panns: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    # TensorFlow's C++ start-up chatter would drown the results; set before any import of it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    module = importlib.import_module(COMMANDS[command][0])
+    flag_values = flags.FlagValues()
+    module.define_flags(flag_values)
+    if "--help" in argv[2:] or "-h" in argv[2:]:
+        print(f"usage: keras-panns {command} {module.USAGE}\n")
+        print(textwrap.dedent(module.__doc__).strip() + "\n")
+        print("flags:")
+        print(flag_values.get_help())
+        return 0
+    try:
+        args = flag_values([f"keras-panns {command}"] + argv[2:])[1:]
+    except flags.Error as exc:
+        print(f"keras-panns {command}: {exc}\nRun 'keras-panns {command} --help' for usage.", file=sys.stderr)
+        return 2
+    return module.run(args, flag_values)
+
+
+def entry_point():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

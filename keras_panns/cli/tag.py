@@ -1,0 +1,78 @@
+"""Tags audio files with a pretrained PANNs model.
+
+Prints the top-k AudioSet labels of each file. Files are decoded with
+soundfile (or librosa for mp3 and the like), mixed to mono and resampled to
+the model's rate. The model is loaded once and files of equal length are
+batched. A file that cannot be tagged (unreadable, empty, NaN, too short) is
+reported on stderr and the others go on; the exit status is then 1.
+
+Examples:
+  keras-panns tag speech.wav
+  keras-panns tag --model cnn14_16k --top_k 3 clips/*.wav
+  keras-panns tag --checkpoint ~/Downloads/Cnn14_mAP=0.431.pth --format json a.wav > tags.json
+"""
+
+import json
+import sys
+
+USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] FILE..."
+
+
+def define_flags(fv):
+    from absl import flags
+
+    flags.DEFINE_string("model", "cnn14", "Zoo name of the model (see 'keras-panns models').", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "An official .pth file, a preset directory or an http(s) URL; "
+                        "overrides --model.", flag_values=fv)
+    flags.DEFINE_integer("top_k", 5, "Labels to print per file.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights "
+                        "(default $KERAS_PANNS_CACHE or ~/.cache/keras_panns).", flag_values=fv)
+    flags.DEFINE_string("output", None, "Write results to this file instead of stdout.", flag_values=fv)
+    flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
+                         "from a terminal).", flag_values=fv)
+
+
+def _print_text(result, out):
+    if result.error is not None:
+        return
+    print(result.source, file=out)
+    for label, score in result.tags:
+        print(f"  {score:.3f}  {label}", file=out)
+
+
+def run(files, fv):
+    import keras_panns
+    from keras_panns.errors import PANNsError
+
+    if not files:
+        print("keras-panns tag: no audio files given (see --help)", file=sys.stderr)
+        return 2
+    try:
+        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
+    except PANNsError as exc:
+        print(f"keras-panns tag: cannot load the model: {exc}", file=sys.stderr)
+        return 1
+    progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
+    out = open(fv.output, "w", encoding="utf-8") if fv.output else sys.stdout
+    failures, records = 0, []
+    try:
+        for result in keras_panns.iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size,
+                                            progress=progress):
+            if result.error is not None:
+                failures += 1
+                print(f"keras-panns tag: {result.error}", file=sys.stderr)
+            if fv.format == "json":
+                records.append(result.to_dict())
+            else:
+                _print_text(result, out)
+        if fv.format == "json":
+            json.dump({"model": model.card.name if model.card else model.name, "results": records}, out, indent=2)
+            out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failures:
+        print(f"keras-panns tag: {failures} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,1 @@
+"""Pretrained weights: the zoo registry, the download cache and `from_pretrained`."""

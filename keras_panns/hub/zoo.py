@@ -1,0 +1,183 @@
+"""The zoo: one card per published checkpoint (architecture, front-end config,
+source URL and hashes, paper metrics, licence).
+
+Cards are JSON files. Their source of truth is the repository's top-level
+`zoo/` folder; wheels carry a copy as `keras_panns/_zoo`, so an installed
+package resolves every preset without the repository.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import pathlib
+import urllib.parse
+
+from keras_panns.errors import UnknownModelError
+
+MIRROR_ENV = "KERAS_PANNS_MIRROR"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooCard:
+    """A pretrained checkpoint's description: what to build, where to get it, how good it is.
+
+    Binds everything a user needs in one object, like a torchaudio bundle:
+    `card.sample_rate`, `card.labels`, `card.get_model()`.
+
+    Attributes:
+        name: str. Zoo name, e.g. `"cnn14_16k"`.
+        architecture: str. Class name, e.g. `"Cnn14"`.
+        config: dict. Constructor arguments of the architecture.
+        checkpoint: dict. `file_name`, `aliases`, `url`, `md5`, `sha256`, `size_bytes`, ...
+        metrics: dict. AudioSet `mAP`, `AUC`, `d_prime` and their `source`.
+        params: int. Trainable parameters (the paper's count).
+        multi_adds_g: float or None. Paper multi-adds per 10-s clip, in 1e9.
+        license: dict. Licences of the weights and of the code.
+        description, notes, origin: str. Provenance text.
+        default: bool. Whether this is the architecture's default checkpoint.
+
+    Example:
+    ```python
+    card = keras_panns.zoo.get_card("cnn14")
+    card.sample_rate, card.metrics["mAP"]   # (32000, 0.431)
+    model = card.get_model()
+    ```
+    """
+
+    name: str
+    architecture: str
+    config: dict
+    checkpoint: dict
+    description: str = ""
+    default: bool = False
+    labels: str = "audioset"
+    metrics: dict = dataclasses.field(default_factory=dict)
+    params: int = None
+    multi_adds_g: float = None
+    license: dict = dataclasses.field(default_factory=dict)
+    paper: dict = dataclasses.field(default_factory=dict)
+    origin: str = ""
+    notes: str = ""
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"zoo card {data.get('name')!r} has unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @property
+    def sample_rate(self):
+        return int(self.config.get("sample_rate", 32000))
+
+    @property
+    def file_name(self):
+        return self.checkpoint["file_name"]
+
+    @property
+    def file_names(self):
+        return [self.file_name] + list(self.checkpoint.get("aliases", []))
+
+    def download_url(self):
+        """The checkpoint URL, or its place under `$KERAS_PANNS_MIRROR` when that is set."""
+        mirror = os.environ.get(MIRROR_ENV)
+        if mirror:
+            return mirror.rstrip("/") + "/" + urllib.parse.quote(self.file_name)
+        return self.checkpoint["url"]
+
+    def label_names(self):
+        from keras_panns.labels import audioset_labels
+
+        return audioset_labels() if self.labels == "audioset" else list(self.labels)
+
+    def get_model(self, **kwargs):
+        """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
+        from keras_panns.models.panns_model import PANNsModel
+
+        return PANNsModel.from_pretrained(self.name, **kwargs)
+
+
+def _card_dirs():
+    here = pathlib.Path(__file__).resolve().parent.parent
+    packaged = here / "_zoo"
+    if packaged.is_dir():
+        return [packaged]
+    return [here.parent / "zoo"]
+
+
+_EXTRA_CARDS = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_cards():
+    cards = {}
+    for folder in _card_dirs():
+        for path in sorted(folder.glob("*.json")):
+            card = ZooCard.from_dict(json.loads(path.read_text("utf-8")))
+            if card.name != path.stem:
+                raise ValueError(f"{path}: card name {card.name!r} differs from its file name")
+            cards[card.name] = card
+    return cards
+
+
+def all_cards():
+    """Every known card, built-in and registered, by name."""
+    cards = dict(_builtin_cards())
+    cards.update(_EXTRA_CARDS)
+    return cards
+
+
+def list_models(architecture=None):
+    """Zoo names, optionally only those of one architecture.
+
+    Example:
+    ```python
+    keras_panns.zoo.list_models("Cnn14")  # ['cnn14', 'cnn14_16k', ...]
+    ```
+    """
+    return sorted(n for n, c in all_cards().items()
+                  if architecture is None or c.architecture.lower() == architecture.lower())
+
+
+def register_card(card):
+    """Adds a card (a `ZooCard` or its dict) for a private checkpoint; returns the card."""
+    if isinstance(card, dict):
+        card = ZooCard.from_dict(card)
+    _EXTRA_CARDS[card.name] = card
+    return card
+
+
+def unregister_card(name):
+    _EXTRA_CARDS.pop(name, None)
+
+
+def get_card(name):
+    """The card of a zoo name (case-insensitive), or `UnknownModelError` listing them all."""
+    cards = all_cards()
+    key = str(name).lower()
+    for card_name, card in cards.items():
+        if card_name.lower() == key:
+            return card
+    raise UnknownModelError(f"{name!r} is not in the keras_panns zoo. Known names: {', '.join(sorted(cards))}.")
+
+
+def card_for_file(file_name):
+    """The card whose official checkpoint file has this name (or alias), else None."""
+    base = os.path.basename(urllib.parse.unquote(str(file_name)))
+    for card in all_cards().values():
+        if base in card.file_names:
+            return card
+    return None
+
+
+def default_card(architecture):
+    """The architecture's default card (e.g. `cnn14` for Cnn14), or None."""
+    for card in all_cards().values():
+        if card.architecture.lower() == architecture.lower() and card.default:
+            return card
+    return None

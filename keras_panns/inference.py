@@ -1,0 +1,162 @@
+"""Batch inference helpers: tag files or arrays with a loaded model."""
+
+import dataclasses
+import os
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from keras_panns.audio import check_waveform, load_audio, resample
+from keras_panns.errors import AudioError, PANNsError
+
+
+@dataclasses.dataclass
+class TagResult:
+    """The tags of one clip.
+
+    Attributes:
+        source: str. File path, or `"array[i]"` for an array input.
+        tags: list of `(label, score)`, best first (empty on error).
+        scores: float32 array `(num_classes,)` or None on error.
+        error: str or None. Why this clip could not be tagged.
+    """
+
+    source: str
+    tags: list = dataclasses.field(default_factory=list)
+    scores: np.ndarray = None
+    error: str = None
+
+    def to_dict(self):
+        if self.error is not None:
+            return {"file": self.source, "error": self.error}
+        return {"file": self.source, "tags": [{"label": label, "score": round(float(score), 6)}
+                                              for label, score in self.tags]}
+
+
+def predict_waveforms(model, waveforms, batch_size=8):
+    """Runs `model` on mono waveforms of any lengths; returns one output dict per clip.
+
+    Clips are batched only with clips of the same length, so every result is
+    what the clip gives alone (zero padding would change PANNs' max/mean
+    pooling).
+
+    Example:
+    ```python
+    outs = predict_waveforms(model, [np.zeros(320000, "float32")])
+    outs[0]["clipwise_output"].shape   # (527,)
+    ```
+    """
+    results = [None] * len(waveforms)
+    by_length = defaultdict(list)
+    for i, w in enumerate(waveforms):
+        model.check_input_length(len(w))
+        by_length[len(w)].append(i)
+    for indices in by_length.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            batch = np.stack([waveforms[i] for i in chunk])
+            outputs = model.predict_on_batch(batch)
+            for row, i in enumerate(chunk):
+                results[i] = {k: np.asarray(v[row]) for k, v in outputs.items()}
+    return results
+
+
+def _top_k(scores, labels, k):
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(labels[i], float(scores[i])) for i in order]
+
+
+def _as_items(audio):
+    if isinstance(audio, (str, os.PathLike)):
+        return [audio], True
+    if isinstance(audio, np.ndarray):
+        return (list(audio), False) if audio.ndim == 2 else ([audio], True)
+    return list(audio), False
+
+
+def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_size=64, progress=False):
+    """Yields a `TagResult` per input, in order; a bad input yields an error result.
+
+    Loads at most `chunk_size` clips at a time, so memory stays bounded for
+    any number of files.
+    """
+    items, _ = _as_items(audio)
+    labels = model.labels
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), unit="file", file=sys.stderr, desc="tagging")
+    try:
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
+            results, waveforms, slots = [], [], []
+            for offset, item in enumerate(chunk):
+                source = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"array[{start + offset}]"
+                result = TagResult(source)
+                try:
+                    waveform = _to_waveform(model, item, source, sample_rate)
+                    model.check_input_length(len(waveform))
+                except PANNsError as exc:
+                    result.error = str(exc)
+                else:
+                    waveforms.append(waveform)
+                    slots.append(result)
+                results.append(result)
+            for result, output in zip(slots, predict_waveforms(model, waveforms, batch_size)):
+                result.scores = output["clipwise_output"]
+                result.tags = _top_k(result.scores, labels, top_k)
+            for result in results:
+                if bar is not None:
+                    bar.update(1)
+                yield result
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _to_waveform(model, item, source, sample_rate):
+    if isinstance(item, (str, os.PathLike)):
+        return load_audio(item, model.sample_rate)
+    waveform = check_waveform(item, source)
+    if sample_rate is not None:
+        waveform = resample(waveform, sample_rate, model.sample_rate)
+    return waveform
+
+
+def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False):
+    """Top-k `(label, score)` pairs for each clip.
+
+    Args:
+        model: a PANNs tagging model (e.g. `Cnn14.from_pretrained()`).
+        audio: a file path, a 1-D waveform, a 2-D batch of waveforms, or a
+            list of paths/waveforms. Files are resampled to the model's rate.
+        top_k: int. Tags per clip.
+        sample_rate: int or None. Rate of array inputs; None means the model's.
+        batch_size: int. Clips per forward pass.
+        progress: bool. Show a progress bar.
+
+    Returns:
+        For a single path or 1-D waveform, its list of `(label, score)`;
+        otherwise a list of such lists, in input order.
+
+    Raises:
+        PANNsError (AudioError, ...): an input cannot be tagged. Use
+        `iter_tags` to get per-input errors instead.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14.from_pretrained()
+    keras_panns.tag(model, "R9_ZSCveAHg_7s.wav", top_k=3)
+    # [('Speech', 0.893), ('Telephone bell ringing', 0.754), ('Inside, small room', 0.235)]
+    ```
+    """
+    _, single = _as_items(audio)
+    results = list(iter_tags(model, audio, top_k=top_k, sample_rate=sample_rate, batch_size=batch_size,
+                             progress=progress))
+    for result in results:
+        if result.error is not None:
+            raise AudioError(result.error)
+    tags = [r.tags for r in results]
+    return tags[0] if single else tags
