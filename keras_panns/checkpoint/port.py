@@ -1,7 +1,8 @@
 """Ports a PANNs PyTorch state dict into a keras_panns model, with strict accounting.
 
-Keras layers are named after the PyTorch module paths, so the checkpoint key
-`conv_block1.conv1.weight` belongs to the Keras layer `conv_block1.conv1`.
+Keras layers are named after the PyTorch module paths (dots spelled `__`), so
+the checkpoint key `conv_block1.conv1.weight` belongs to the Keras layer
+`conv_block1__conv1`.
 Each layer type knows how to transpose its tensors (PyTorch NCHW/OIHW to
 Keras NHWC/HWIO). Every checkpoint key must be used, or be known as unused
 (`num_batches_tracked`, and each architecture's `unused_checkpoint_keys`);
@@ -75,6 +76,11 @@ def _layer_targets(layer):
     return targets
 
 
+def torch_module_path(layer_name):
+    """PyTorch module path of a Keras layer name: `conv_block1__conv1` -> `conv_block1.conv1`."""
+    return layer_name.replace("__", ".")
+
+
 def _is_known_unused(key, patterns):
     return key.endswith(".num_batches_tracked") or any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
@@ -85,7 +91,7 @@ def port_state_dict(model, state_dict, skip_prefixes=()):
     Args:
         model: a `keras_panns` model (layers named after PyTorch modules).
         state_dict: mapping of checkpoint key to numpy array (see `read_state_dict`).
-        skip_prefixes: layer names whose weights are left as initialised and
+        skip_prefixes: PyTorch module paths whose weights are left as initialised and
             whose checkpoint keys are accepted unused, e.g. `("fc_audioset",)`
             when the model has a new head for fine-tuning.
 
@@ -132,9 +138,10 @@ def port_state_dict(model, state_dict, skip_prefixes=()):
                     front_end_errors.append((key, diff))
                 report.checked.append(key)
             continue
-        skipped = any(layer.name == p or layer.name.startswith(p + ".") for p in skip_prefixes)
+        module = torch_module_path(layer.name)
+        skipped = any(module == p or module.startswith(p + ".") for p in skip_prefixes)
         for leaf, variable, convert in _layer_targets(layer):
-            key = f"{layer.name}.{leaf}"
+            key = f"{module}.{leaf}"
             value = take(key)
             if skipped:
                 if value is not None:

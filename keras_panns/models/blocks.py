@@ -1,8 +1,9 @@
 """Building blocks shared by the PANNs families.
 
-Layer names are the PyTorch module paths of the reference code (e.g.
-`conv_block1.conv1`), so a checkpoint key maps to the Keras layer of the same
-name without per-architecture tables.
+Layer names are the PyTorch module paths of the reference code with `.`
+spelled `__` (e.g. `conv_block1__conv1` for `conv_block1.conv1`; the torch
+backend forbids dots in names), so a checkpoint key maps to its Keras layer
+without per-architecture tables.
 """
 
 import keras
@@ -11,6 +12,11 @@ from keras_panns.layers import AddChannelAxis, FrequencyMean, LogMelSpectrogram,
 
 BN_EPSILON = 1e-5  # PyTorch's default; Keras' 1e-3 would shift every activation.
 BN_MOMENTUM = 0.9  # = 1 - PyTorch's momentum 0.1.
+
+
+def module_name(*parts):
+    """Keras layer name of a PyTorch module path: `module_name("conv_block1", "conv1")`."""
+    return "__".join(parts)
 
 
 def batch_norm(name, axis=-1, dtype=None):
@@ -48,12 +54,12 @@ def log_mel_stem(waveform, *, sample_rate, window_size, hop_size, mel_bins, fmin
 def conv_block(x, filters, pool_size, name, *, kernel_size=3, num_convs=2, dtype=None):
     """PANNs `ConvBlock` (two 3x3 convs) or `ConvBlock5x5` (one 5x5), then average pooling."""
     for i in range(1, num_convs + 1):
-        x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}.conv{i}",
+        x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=module_name(name, f"conv{i}"),
                                 dtype=dtype)(x)
-        x = batch_norm(f"{name}.bn{i}", dtype=dtype)(x)
-        x = keras.layers.ReLU(name=f"{name}.relu{i}", dtype=dtype)(x)
+        x = batch_norm(module_name(name, f"bn{i}"), dtype=dtype)(x)
+        x = keras.layers.ReLU(name=module_name(name, f"relu{i}"), dtype=dtype)(x)
     if tuple(pool_size) != (1, 1):
-        x = keras.layers.AveragePooling2D(pool_size, name=f"{name}.pool", dtype=dtype)(x)
+        x = keras.layers.AveragePooling2D(pool_size, name=module_name(name, "pool"), dtype=dtype)(x)
     return x
 
 

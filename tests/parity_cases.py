@@ -1,0 +1,29 @@
+"""Golden fixture model name -> (architecture, constructor kwargs) for the Keras port."""
+
+LOGMEL_KEYS = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax")
+
+CNN_CASES = {
+    "Cnn6": ("Cnn6", {}),
+    "Cnn10": ("Cnn10", {}),
+    "Cnn14": ("Cnn14", {}),
+    "Cnn14_no_specaug": ("Cnn14", {"spec_augment": False}),
+    "Cnn14_no_dropout": ("Cnn14", {"block_dropout": 0.0}),
+    "Cnn14_emb512": ("Cnn14", {"embedding_size": 512}),
+    "Cnn14_emb128": ("Cnn14", {"embedding_size": 128}),
+    "Cnn14_emb32": ("Cnn14", {"embedding_size": 32}),
+    "Cnn14_mel32": ("Cnn14", {}),
+    "Cnn14_mel128": ("Cnn14", {}),
+    "Cnn14_16k": ("Cnn14", {}),
+    "Cnn14_8k": ("Cnn14", {}),
+    "Cnn14_mixup_time_domain": ("Cnn14", {}),
+}
+
+
+def build(name, spec):
+    import keras_panns
+
+    arch, kwargs = CNN_CASES[name]
+    config = {k: spec["config"][k] for k in LOGMEL_KEYS}
+    config["num_classes"] = spec["config"]["classes_num"]
+    config.update(kwargs)
+    return keras_panns.get_architecture(arch)(**config)

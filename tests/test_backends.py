@@ -1,0 +1,44 @@
+"""Cnn14 parity under the JAX and PyTorch backends (each in its own process,
+since the backend is fixed when keras is imported)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import sys
+sys.path.insert(0, {tests!r})
+import numpy as np, keras, golden, parity_cases
+from keras_panns.checkpoint import port_state_dict
+assert keras.backend.backend() == {backend!r}, keras.backend.backend()
+spec = golden.load_spec("Cnn14")
+model = parity_cases.build("Cnn14", spec)
+port_state_dict(model, golden.fixture_state_dict("Cnn14"))
+expected = golden.load_outputs("Cnn14")
+worst = 0.0
+for clip, x in golden.load_inputs(32000).items():
+    out = model(keras.ops.convert_to_tensor(x[None]), training=False)
+    clipwise = keras.ops.convert_to_numpy(out["clipwise_output"])[0]
+    emb = keras.ops.convert_to_numpy(out["embedding"])[0]
+    ref_emb = expected[clip + "/embedding"]
+    err = np.abs(clipwise - expected[clip + "/clipwise_output"]).max()
+    rel = np.abs(emb - ref_emb).max() / np.abs(ref_emb).max()
+    assert err <= 1e-4 and rel <= 1e-4, (clip, err, rel)
+    worst = max(worst, err)
+print("PARITY_OK", worst)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_cnn14_parity_on_backend(backend):
+    pytest.importorskip(backend)
+    tests = str(pathlib.Path(__file__).resolve().parent)
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=tests, backend=backend)], env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "PARITY_OK" in result.stdout
