@@ -168,13 +168,14 @@ def port_state_dict(model, state_dict, skip_prefixes=()):
 
     if missing or mismatched or unexpected or front_end_errors:
         lines = [f"checkpoint does not fit {type(model).__name__} ({model.name}):"]
+        if "model" in unexpected:
+            lines.append("  hint: this is a whole PANNs checkpoint; pass checkpoint['model'] (read_state_dict "
+                         "does this)")
         lines += [f"  missing    {k}  (model expects {s})" for k, s in missing]
         lines += [f"  shape      {k}  checkpoint {c} vs model {m} (Keras layout)" for k, c, m in mismatched]
         lines += [f"  unexpected {k}  {tuple(state_dict[k].shape)}" for k in unexpected]
         lines += [f"  front end  {k}  differs by {d:.3g}: the checkpoint was made for another sample_rate, "
                   f"window_size, mel_bins, fmin or fmax" for k, d in front_end_errors]
-        if unexpected and not (missing or mismatched) and set(unexpected) >= {"iteration", "model"}:
-            lines.append("  (pass checkpoint['model'], not the whole checkpoint)")
         raise CheckpointError("\n".join(lines))
 
     for variable, value in assignments:
