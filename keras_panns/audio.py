@@ -1,6 +1,7 @@
 """Reading and checking audio for PANNs models."""
 
 import os
+import warnings
 
 import numpy as np
 
@@ -17,7 +18,10 @@ def _read(path):
         pass  # not a format libsndfile knows: let librosa/audioread try (mp3, m4a, ...)
     import librosa
 
-    data, rate = librosa.load(path, sr=None, mono=True)
+    with warnings.catch_warnings():
+        # librosa warns before falling back to audioread; a failure is reported as AudioError.
+        warnings.simplefilter("ignore")
+        data, rate = librosa.load(path, sr=None, mono=True)
     return data.astype(np.float32), rate
 
 
