@@ -39,6 +39,11 @@ _EXPORTS = {
     "Cnn6": ("keras_panns.models", "Cnn6"),
     "Cnn10": ("keras_panns.models", "Cnn10"),
     "Cnn14": ("keras_panns.models", "Cnn14"),
+    "ResNet22": ("keras_panns.models", "ResNet22"),
+    "ResNet38": ("keras_panns.models", "ResNet38"),
+    "ResNet54": ("keras_panns.models", "ResNet54"),
+    "MobileNetV1": ("keras_panns.models", "MobileNetV1"),
+    "MobileNetV2": ("keras_panns.models", "MobileNetV2"),
 }
 
 __all__ = sorted(_EXPORTS) + ["from_pretrained"]

@@ -16,6 +16,11 @@ CNN_CASES = {
     "Cnn14_16k": ("Cnn14", {}),
     "Cnn14_8k": ("Cnn14", {}),
     "Cnn14_mixup_time_domain": ("Cnn14", {}),
+    "ResNet22": ("ResNet22", {}),
+    "ResNet38": ("ResNet38", {}),
+    "ResNet54": ("ResNet54", {}),
+    "MobileNetV1": ("MobileNetV1", {}),
+    "MobileNetV2": ("MobileNetV2", {}),
 }
 
 

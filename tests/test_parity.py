@@ -67,6 +67,7 @@ def test_trainable_parameters_equal_the_paper(ported):
     assert trainable == expected
     paper = {"Cnn6": 4_837_455, "Cnn10": 5_219_279, "Cnn14": 80_753_615, "Cnn14_emb512": 76_796_879,
              "Cnn14_emb128": 75_807_695, "Cnn14_emb32": 75_560_399, "Cnn14_mel32": 80_753_551,
-             "Cnn14_mel128": 80_753_743}
+             "Cnn14_mel128": 80_753_743, "ResNet22": 63_675_087, "ResNet38": 73_783_247,
+             "ResNet54": 104_318_159, "MobileNetV1": 4_796_303, "MobileNetV2": 4_075_343}
     if name in paper:
         assert trainable == paper[name]

@@ -64,7 +64,7 @@ def conv_block(x, filters, pool_size, name, *, kernel_size=3, num_convs=2, dtype
 
 
 def tagging_head(feature_map, *, embedding_size, num_classes, include_top, classifier_activation, pooling,
-                 head_dropout, dtype=None):
+                 head_dropout, dropout_before_fc1=True, dtype=None):
     """Global pooling, fc1 and the clip classifier of the PANNs tagging models.
 
     The classifier reads fc1's output *before* the embedding's dropout, as in
@@ -72,7 +72,8 @@ def tagging_head(feature_map, *, embedding_size, num_classes, include_top, class
     """
     x = FrequencyMean(name="frequency_mean", dtype=dtype)(feature_map)
     x = TemporalPooling(pooling, name="temporal_pooling", dtype=dtype)(x)
-    x = keras.layers.Dropout(head_dropout, name="head_dropout", dtype=dtype)(x)
+    if dropout_before_fc1:
+        x = keras.layers.Dropout(head_dropout, name="head_dropout", dtype=dtype)(x)
     hidden = keras.layers.Dense(embedding_size, activation="relu", name="fc1", dtype=dtype)(x)
     outputs = {"embedding": keras.layers.Dropout(head_dropout, name="embedding_dropout", dtype=dtype)(hidden)}
     if include_top:

@@ -1,0 +1,93 @@
+"""Base of the 2-D log-mel taggers (Cnn*, ResNet*, MobileNet*): shared front
+end, head, constructor arguments and config; subclasses only build the body."""
+
+import keras
+
+from keras_panns.models import blocks
+from keras_panns.models.panns_model import PANNsModel
+
+
+class LogMelTagger(PANNsModel):
+    """Waveform -> log-mel -> bn0 -> [SpecAugment] -> `_body` -> PANNs tagging head.
+
+    Subclasses implement `_body(x, dtype, block_dropout)` returning a
+    `(batch, time, freq, channels)` feature map, and set `_time_stride` /
+    `_freq_stride` (total pooling, for input checks) and
+    `_default_embedding_size`.
+    """
+
+    _time_stride = 32
+    _freq_stride = 32
+    _default_embedding_size = 2048
+    #: MobileNetV2 has no dropout before fc1 (commented out in the reference).
+    _dropout_before_fc1 = True
+
+    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
+                 num_classes=527, embedding_size=None, include_top=True, classifier_activation="sigmoid",
+                 pooling="avg+max", spec_augment=True, freq_drop_width=None, block_dropout=0.2,
+                 head_dropout=0.5, input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
+        if embedding_size is None:
+            embedding_size = self._default_embedding_size
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        if mel_bins < self._freq_stride:
+            raise ValueError(f"{type(self).__name__} pools frequency by {self._freq_stride}; "
+                             f"mel_bins={mel_bins} is too few")
+
+        # === Layers and functional model ===
+        waveform = blocks.waveform_input(input_length)
+        x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
+                                mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
+                                freq_drop_width=freq_drop_width, seed=seed)
+        x = self._body(x, dtype=dtype, block_dropout=block_dropout)
+        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
+                                      include_top=include_top, classifier_activation=classifier_activation,
+                                      pooling=pooling, head_dropout=head_dropout,
+                                      dropout_before_fc1=self._dropout_before_fc1, dtype=dtype)
+        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
+
+        # === Config ===
+        self._set_config(
+            dict(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins,
+                 fmin=fmin, fmax=fmax, num_classes=num_classes, embedding_size=embedding_size,
+                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
+                 spec_augment=spec_augment, freq_drop_width=freq_drop_width, block_dropout=block_dropout,
+                 head_dropout=head_dropout, input_length=input_length, labels=labels, seed=seed, dtype=dtype),
+            min_samples=blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size))
+
+    def _body(self, x, dtype, block_dropout):
+        raise NotImplementedError
+
+
+def dropout(rate, name, dtype):
+    return keras.layers.Dropout(rate, name=name, dtype=dtype)
+
+
+LOG_MEL_TAGGER_ARGS = """
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+"""

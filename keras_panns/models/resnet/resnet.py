@@ -1,0 +1,114 @@
+"""PANNs ResNet22, ResNet38 and ResNet54: log-mel ResNets that downsample by
+average pooling, never by strided convolutions."""
+
+import keras
+
+from keras_panns.models import blocks
+from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
+from keras_panns.models.panns_model import register_architecture
+
+
+def _conv(filters, kernel, name, dtype):
+    return keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name, dtype=dtype)
+
+
+def _avg_pool(name, dtype):
+    return keras.layers.AveragePooling2D(2, name=name, dtype=dtype)
+
+
+def _shortcut(x, filters, stride, name, dtype):
+    """`downsample`: [AvgPool2d(2)] -> conv1x1 -> BN; PyTorch indices shift with the pool."""
+    if stride == 2:
+        x = _avg_pool(module_name(name, "downsample", "0"), dtype)(x)
+        x = _conv(filters, 1, module_name(name, "downsample", "1"), dtype)(x)
+        return batch_norm(module_name(name, "downsample", "2"), dtype=dtype)(x)
+    x = _conv(filters, 1, module_name(name, "downsample", "0"), dtype)(x)
+    return batch_norm(module_name(name, "downsample", "1"), dtype=dtype)(x)
+
+
+def basic_block(x, filters, stride, name, dtype, project):
+    """`_ResnetBasicBlock`: the main path average-pools first when stride is 2."""
+    identity = _shortcut(x, filters, stride, name, dtype) if project else x
+    out = _avg_pool(module_name(name, "pool"), dtype)(x) if stride == 2 else x
+    out = _conv(filters, 3, module_name(name, "conv1"), dtype)(out)
+    out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
+    out = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(out)
+    out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
+    out = _conv(filters, 3, module_name(name, "conv2"), dtype)(out)
+    out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
+    out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
+    return keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
+
+
+def bottleneck_block(x, filters, stride, name, dtype, project):
+    """`_ResnetBottleneck` (expansion 4): 1x1 -> 3x3 -> dropout -> 1x1."""
+    identity = _shortcut(x, filters * 4, stride, name, dtype) if project else x
+    out = _avg_pool(module_name(name, "pool"), dtype)(x) if stride == 2 else x
+    out = _conv(filters, 1, module_name(name, "conv1"), dtype)(out)
+    out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
+    out = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(out)
+    out = _conv(filters, 3, module_name(name, "conv2"), dtype)(out)
+    out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
+    out = keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
+    out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
+    out = _conv(filters * 4, 1, module_name(name, "conv3"), dtype)(out)
+    out = batch_norm(module_name(name, "bn3"), dtype=dtype)(out)
+    out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
+    return keras.layers.ReLU(name=module_name(name, "relu3"), dtype=dtype)(out)
+
+
+class _PANNsResNet(LogMelTagger):
+    _block = None
+    _stage_blocks = ()
+    _expansion = 1
+
+    def _body(self, x, dtype, block_dropout):
+        x = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
+        x = dropout(block_dropout, "dropout1", dtype)(x)
+        channels = 64
+        for index, (filters, count) in enumerate(zip((64, 128, 256, 512), self._stage_blocks), start=1):
+            stride = 1 if index == 1 else 2
+            for i in range(count):
+                block_stride = stride if i == 0 else 1
+                project = i == 0 and (block_stride != 1 or channels != filters * self._expansion)
+                x = self._block(x, filters, block_stride, module_name("resnet", f"layer{index}", str(i)),
+                                dtype, project)
+                channels = filters * self._expansion
+        x = _avg_pool("resnet_pool", dtype)(x)
+        x = dropout(block_dropout, "dropout2", dtype)(x)
+        x = blocks.conv_block(x, 2048, (1, 1), "conv_block_after1", dtype=dtype)
+        return dropout(block_dropout, "dropout3", dtype)(x)
+
+
+@register_architecture
+class ResNet22(_PANNsResNet):
+    _block = staticmethod(basic_block)
+    _stage_blocks = (2, 2, 2, 2)
+
+
+@register_architecture
+class ResNet38(_PANNsResNet):
+    _block = staticmethod(basic_block)
+    _stage_blocks = (3, 4, 6, 3)
+
+
+@register_architecture
+class ResNet54(_PANNsResNet):
+    _block = staticmethod(bottleneck_block)
+    _stage_blocks = (3, 4, 6, 3)
+    _expansion = 4
+
+
+_EXAMPLE = """
+    Example:
+    ```python
+    model = keras_panns.{name}.from_pretrained()
+    ```
+"""
+ResNet22.__doc__ = ("PANNs ResNet22: ConvBlock, BasicBlocks [2, 2, 2, 2], AudioSet mAP 0.430.\n"
+                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet22"))
+ResNet38.__doc__ = ("PANNs ResNet38: ConvBlock, BasicBlocks [3, 4, 6, 3], AudioSet mAP 0.434.\n"
+                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet38"))
+ResNet54.__doc__ = ("PANNs ResNet54: ConvBlock, Bottlenecks [3, 4, 6, 3], AudioSet mAP 0.429.\n"
+                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet54"))
