@@ -21,6 +21,9 @@ CNN_CASES = {
     "ResNet54": ("ResNet54", {}),
     "MobileNetV1": ("MobileNetV1", {}),
     "MobileNetV2": ("MobileNetV2", {}),
+    "Cnn14_DecisionLevelMax": ("Cnn14_DecisionLevelMax", {}),
+    "Cnn14_DecisionLevelAvg": ("Cnn14_DecisionLevelAvg", {}),
+    "Cnn14_DecisionLevelAtt": ("Cnn14_DecisionLevelAtt", {}),
 }
 
 

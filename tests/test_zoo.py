@@ -47,6 +47,10 @@ def test_published_hashes_match_the_reference_notes():
     assert zoo.get_card("cnn14_16k").checkpoint["size_bytes"] == 358668570
 
 
+# Parameters the reference defines but never uses, which a functional Keras graph cannot hold.
+UNUSED_PARAMS = {"Cnn14_DecisionLevelAtt": 2 * 527}  # att_block.bn_att weight and bias
+
+
 def test_built_cards_construct_with_their_config():
     import keras_panns
 
@@ -54,7 +58,8 @@ def test_built_cards_construct_with_their_config():
         card = zoo.get_card(name)
         if card.architecture in keras_panns.ARCHITECTURES:
             model = keras_panns.get_architecture(card.architecture)(**card.config)
-            assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == card.params
+            trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+            assert trainable == card.params - UNUSED_PARAMS.get(card.architecture, 0), name
 
 
 @pytest.mark.slow

@@ -1,0 +1,115 @@
+"""PANNs sound event detection: Cnn14_DecisionLevelMax, _Avg and _Att.
+
+A Cnn14 trunk gives one 2048-d vector per 32 frames (320 ms); the head
+classifies each segment and pools them into clip scores. Framewise output is
+the reference's repeat-and-pad upsampling to the log-mel frame count.
+"""
+
+import keras
+
+from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMean, TemporalPooling
+from keras_panns.models import blocks
+from keras_panns.models.blocks import module_name
+from keras_panns.models.cnn.cnn import Cnn14, cnn_body
+from keras_panns.models.panns_model import PANNsModel, register_architecture
+
+_TIME_STRIDE = 32
+
+
+class _Cnn14DecisionLevel(PANNsModel):
+    _clip_pooling = "max"
+
+    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
+                 num_classes=527, spec_augment=True, freq_drop_width=None, block_dropout=0.2, head_dropout=0.5,
+                 input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+
+        # === Layers and functional model ===
+        waveform = blocks.waveform_input(input_length)
+        x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
+                                mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
+                                freq_drop_width=freq_drop_width, seed=seed)
+        x = cnn_body(x, Cnn14._channels, Cnn14._pools, block_dropout=block_dropout, dtype=dtype)
+        x = FrequencyMean(name="frequency_mean", dtype=dtype)(x)
+        # max_pool1d(3, 1, 1) + avg_pool1d(3, 1, 1): PyTorch pads by 1 and counts the padding in
+        # the average, which Keras 'same' pooling does not; zeros are safe for max (inputs >= 0).
+        padded = keras.layers.ZeroPadding1D(1, name="segment_padding", dtype=dtype)(x)
+        x = keras.layers.Add(name="segment_smoothing", dtype=dtype)([
+            keras.layers.MaxPooling1D(3, 1, name="segment_max_pool", dtype=dtype)(padded),
+            keras.layers.AveragePooling1D(3, 1, name="segment_avg_pool", dtype=dtype)(padded)])
+        x = keras.layers.Dropout(head_dropout, name="head_dropout", dtype=dtype)(x)
+        x = keras.layers.Dense(2048, activation="relu", name="fc1", dtype=dtype)(x)
+        x = keras.layers.Dropout(head_dropout, name="fc1_dropout", dtype=dtype)(x)
+        segmentwise, clipwise = self._head(x, num_classes)
+        framewise = FramewiseUpsample(_TIME_STRIDE, hop_size, name="framewise_output", dtype="float32")(
+            [segmentwise, waveform])
+        outputs = {"framewise_output": framewise, "clipwise_output": clipwise}
+        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
+
+        # === Config ===
+        self._set_config(
+            dict(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins, fmin=fmin,
+                 fmax=fmax, num_classes=num_classes, spec_augment=spec_augment, freq_drop_width=freq_drop_width,
+                 block_dropout=block_dropout, head_dropout=head_dropout, input_length=input_length,
+                 labels=labels, seed=seed, dtype=dtype),
+            min_samples=blocks.min_samples_for_pooling(_TIME_STRIDE, hop_size, window_size))
+
+    def _head(self, x, num_classes):
+        segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name="fc_audioset", dtype="float32")(x)
+        clipwise = TemporalPooling(self._clip_pooling, name="clip_pooling", dtype="float32")(segmentwise)
+        return segmentwise, clipwise
+
+
+@register_architecture
+class Cnn14_DecisionLevelMax(_Cnn14DecisionLevel):  # noqa: N801 (the reference's class name)
+    _clip_pooling = "max"
+
+
+@register_architecture
+class Cnn14_DecisionLevelAvg(_Cnn14DecisionLevel):  # noqa: N801
+    _clip_pooling = "avg"
+
+
+@register_architecture
+class Cnn14_DecisionLevelAtt(_Cnn14DecisionLevel):  # noqa: N801
+    # bn_att exists in the reference's AttBlock (and its checkpoints) but is never applied.
+    unused_checkpoint_keys = ("att_block.bn_att.*",)
+    head_layers = ("att_block",)
+
+    def _head(self, x, num_classes):
+        attention = keras.layers.Dense(num_classes, name=module_name("att_block", "att"), dtype="float32")(x)
+        segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name=module_name("att_block", "cla"),
+                                         dtype="float32")(x)
+        clipwise = AttentionPooling(name="attention_pooling", dtype="float32")([attention, segmentwise])
+        return segmentwise, clipwise
+
+
+_SED_DOC = """PANNs {name}: Cnn14 trunk with a frame-level head ({how}).
+
+    Args:
+        sample_rate, window_size, hop_size, mel_bins, fmin, fmax: front-end config (as Cnn14).
+        num_classes: int. Event classes (527 AudioSet classes).
+        spec_augment: bool. SpecAugment during training.
+        freq_drop_width: int or None. SpecAugment frequency stripe bound.
+        block_dropout: float. Dropout after each conv block.
+        head_dropout: float. Dropout around fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        seed: int or None. SpecAugment seed.
+        name: str. Model name.
+        dtype: policy of the trunk; front end and head compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)`.
+    Outputs: dict with `framewise_output` `(batch, 1 + samples // hop_size, num_classes)`
+        (320-ms segments repeated to 10-ms frames) and `clipwise_output` `(batch, num_classes)`.
+
+    Example:
+    ```python
+    model = keras_panns.{name}.from_pretrained()
+    model.predict(np.zeros((1, 320000), "float32"))["framewise_output"].shape  # (1, 1001, 527)
+    ```
+"""
+Cnn14_DecisionLevelMax.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelMax", how="clip = max over segments")
+Cnn14_DecisionLevelAvg.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelAvg", how="clip = mean over segments")
+Cnn14_DecisionLevelAtt.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelAtt", how="attention pooling")
