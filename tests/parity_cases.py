@@ -24,14 +24,21 @@ CNN_CASES = {
     "Cnn14_DecisionLevelMax": ("Cnn14_DecisionLevelMax", {}),
     "Cnn14_DecisionLevelAvg": ("Cnn14_DecisionLevelAvg", {}),
     "Cnn14_DecisionLevelAtt": ("Cnn14_DecisionLevelAtt", {}),
+    "LeeNet11": ("LeeNet11", {}),
+    "LeeNet24": ("LeeNet24", {}),
+    "DaiNet19": ("DaiNet19", {}),
+    "Res1dNet31": ("Res1dNet31", {}),
+    "Res1dNet51": ("Res1dNet51", {}),
 }
+WAVEFORM = {"LeeNet11", "LeeNet24", "DaiNet19", "Res1dNet31", "Res1dNet51"}
 
 
 def build(name, spec):
     import keras_panns
 
     arch, kwargs = CNN_CASES[name]
-    config = {k: spec["config"][k] for k in LOGMEL_KEYS}
+    keys = ("sample_rate",) if name in WAVEFORM else LOGMEL_KEYS
+    config = {k: spec["config"][k] for k in keys}
     config["num_classes"] = spec["config"]["classes_num"]
     config.update(kwargs)
     return keras_panns.get_architecture(arch)(**config)

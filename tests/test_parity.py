@@ -25,7 +25,7 @@ def ported(request):
     spec = golden.load_spec(name)
     model = parity_cases.build(name, spec)
     report = port_state_dict(model, golden.fixture_state_dict(name))
-    assert len(report.checked) == 3 and not report.skipped
+    assert len(report.checked) == (0 if name in parity_cases.WAVEFORM else 3) and not report.skipped
     return name, spec, model
 
 
@@ -81,7 +81,8 @@ def test_trainable_parameters_equal_the_paper(ported):
              "Cnn14_emb128": 75_807_695, "Cnn14_emb32": 75_560_399, "Cnn14_mel32": 80_753_551,
              "Cnn14_mel128": 80_753_743, "ResNet22": 63_675_087, "ResNet38": 73_783_247,
              "ResNet54": 104_318_159, "MobileNetV1": 4_796_303, "MobileNetV2": 4_075_343,
-             "Cnn14_DecisionLevelMax": 80_753_615, "Cnn14_DecisionLevelAtt": 81_834_492}
+             "Cnn14_DecisionLevelMax": 80_753_615, "Cnn14_DecisionLevelAtt": 81_834_492, "LeeNet11": 748_367,
+             "LeeNet24": 10_003_791, "DaiNet19": 4_385_807, "Res1dNet31": 80_464_463, "Res1dNet51": 106_538_063}
     if name in paper:
         assert reference == paper[name]
     if name == "Cnn14_DecisionLevelAtt":  # 81,834,492 in the reference, 1,054 of them in the unused bn_att

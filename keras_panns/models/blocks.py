@@ -64,13 +64,13 @@ def conv_block(x, filters, pool_size, name, *, kernel_size=3, num_convs=2, dtype
 
 
 def tagging_head(feature_map, *, embedding_size, num_classes, include_top, classifier_activation, pooling,
-                 head_dropout, dropout_before_fc1=True, dtype=None):
+                 head_dropout, dropout_before_fc1=True, frequency_mean=True, dtype=None):
     """Global pooling, fc1 and the clip classifier of the PANNs tagging models.
 
     The classifier reads fc1's output *before* the embedding's dropout, as in
     the reference (the 0.5 dropout after fc1 only touches `embedding`).
     """
-    x = FrequencyMean(name="frequency_mean", dtype=dtype)(feature_map)
+    x = FrequencyMean(name="frequency_mean", dtype=dtype)(feature_map) if frequency_mean else feature_map
     x = TemporalPooling(pooling, name="temporal_pooling", dtype=dtype)(x)
     if dropout_before_fc1:
         x = keras.layers.Dropout(head_dropout, name="head_dropout", dtype=dtype)(x)

@@ -1,0 +1,230 @@
+"""The raw-waveform 1-D CNNs of PANNs: LeeNet11, LeeNet24, DaiNet19, Res1dNet31, Res1dNet51.
+
+PyTorch pads these convolutions and poolings symmetrically (k11 s5 p5, k3 s3
+p1, max-pool 3 p1), which Keras 'same' gets wrong for strides > 1; every
+padding here is an explicit `ZeroPadding1D` before a 'valid' layer.
+"""
+
+import keras
+
+from keras_panns.layers import AddChannelAxis
+from keras_panns.models import blocks
+from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.panns_model import PANNsModel, register_architecture
+
+
+class _Lengths:
+    """Records each layer's (kernel, stride, padding) to find the shortest usable input."""
+
+    def __init__(self):
+        self.ops = []
+
+    def add(self, kernel, stride, padding=0):
+        self.ops.append((kernel, stride, padding))
+
+    def output(self, n):
+        for kernel, stride, padding in self.ops:
+            n = (n + 2 * padding - kernel) // stride + 1
+            if n < 1:
+                return 0
+        return n
+
+    def min_samples(self):
+        lo, hi = 1, 1 << 22
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self.output(mid) >= 1 else (mid + 1, hi)
+        return lo
+
+
+def _conv(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):
+    if padding:
+        x = keras.layers.ZeroPadding1D(padding, name=module_name(name, "pad"), dtype=dtype)(x)
+    lengths.add(dilation * (kernel - 1) + 1, stride, padding)
+    return keras.layers.Conv1D(filters, kernel, strides=stride, dilation_rate=dilation, padding="valid",
+                               use_bias=False, name=name, dtype=dtype)(x)
+
+
+def _max_pool(x, size, name, lengths, dtype, padding=0):
+    # Zero padding equals PyTorch's -inf padding here: every pooled input follows a ReLU.
+    if padding:
+        x = keras.layers.ZeroPadding1D(padding, name=f"{name}_pad", dtype=dtype)(x)
+    lengths.add(size, size, padding)
+    return keras.layers.MaxPooling1D(size, size, name=name, dtype=dtype)(x)
+
+
+def _relu(x, name, dtype):
+    return keras.layers.ReLU(name=name, dtype=dtype)(x)
+
+
+class _WaveformTagger(PANNsModel):
+    """Waveform `(batch, samples)` -> 1-D body -> max_t + mean_t -> fc1 -> classifier."""
+
+    _default_embedding_size = 512
+
+    def __init__(self, sample_rate=32000, num_classes=527, embedding_size=None, include_top=True,
+                 classifier_activation="sigmoid", pooling="avg+max", head_dropout=0.5, input_length=None,
+                 labels=None, name=None, dtype=None, **kwargs):
+        if embedding_size is None:
+            embedding_size = self._default_embedding_size
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        lengths = _Lengths()
+        waveform = blocks.waveform_input(input_length)
+        x = AddChannelAxis(name="add_channel_axis")(waveform)
+        x = self._body(x, lengths, dtype)
+        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
+                                      include_top=include_top, classifier_activation=classifier_activation,
+                                      pooling=pooling, head_dropout=head_dropout, frequency_mean=False,
+                                      dtype=dtype)
+        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
+        self._set_config(
+            dict(sample_rate=sample_rate, num_classes=num_classes, embedding_size=embedding_size,
+                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
+                 head_dropout=head_dropout, input_length=input_length, labels=labels, dtype=dtype),
+            min_samples=lengths.min_samples())
+
+    def _body(self, x, lengths, dtype):
+        raise NotImplementedError
+
+
+class _LeeNet(_WaveformTagger):
+    _channels = ()
+    _pools = ()
+    _convs_per_block = 1
+    _dropout = 0.0
+
+    def _body(self, x, lengths, dtype):
+        for i, (filters, pool) in enumerate(zip(self._channels, self._pools), start=1):
+            name = f"conv_block{i}"
+            stride = 3 if i == 1 else 1
+            for j in range(1, self._convs_per_block + 1):
+                x = _conv(x, filters, 3, module_name(name, f"conv{j}"), lengths, dtype, stride=stride if j == 1 else 1,
+                          padding=1)
+                x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
+                x = _relu(x, module_name(name, f"relu{j}"), dtype)
+            if pool != 1:
+                x = _max_pool(x, pool, module_name(name, "pool"), lengths, dtype, padding=pool // 2)
+            if self._dropout and i < len(self._channels):
+                x = keras.layers.Dropout(self._dropout, name=f"dropout{i}", dtype=dtype)(x)
+        return x
+
+
+@register_architecture
+class LeeNet11(_LeeNet):
+    _channels = (64, 64, 64, 128, 128, 128, 128, 128, 256)
+    _pools = (1,) + (3,) * 8
+
+
+@register_architecture
+class LeeNet24(_LeeNet):
+    _channels = (64, 96, 128, 128, 256, 256, 512, 512, 1024)
+    _pools = (1,) + (3,) * 7 + (1,)
+    _convs_per_block = 2
+    _dropout = 0.1
+    _default_embedding_size = 1024
+
+
+@register_architecture
+class DaiNet19(_WaveformTagger):
+    # The first residual block keeps its width, so the reference never applies
+    # its (still saved) downsample convolution.
+    unused_checkpoint_keys = ("conv_block1.downsample.*", "conv_block1.bn_downsample.*")
+
+    def _body(self, x, lengths, dtype):
+        x = _conv(x, 64, 80, "conv0", lengths, dtype, stride=4)
+        x = batch_norm("bn0", dtype=dtype)(x)
+        channels = 64
+        for i, filters in enumerate((64, 128, 256, 512), start=1):
+            name = f"conv_block{i}"
+            identity = x
+            for j in range(1, 5):
+                x = _conv(x, filters, 3, module_name(name, f"conv{j}"), _Lengths(), dtype, padding=1)
+                x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
+                if j < 4:
+                    x = _relu(x, module_name(name, f"relu{j}"), dtype)
+            if channels != filters:
+                identity = _conv(identity, filters, 1, module_name(name, "downsample"), _Lengths(), dtype)
+                identity = batch_norm(module_name(name, "bn_downsample"), dtype=dtype)(identity)
+            x = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([x, identity])
+            x = _relu(x, module_name(name, "relu"), dtype)
+            channels = filters
+            if i < 4:
+                x = _max_pool(x, 4, f"max_pool{i}", lengths, dtype)
+        return x
+
+
+class _Res1dNet(_WaveformTagger):
+    _stage_blocks = ()
+    _default_embedding_size = 2048
+
+    def _body(self, x, lengths, dtype):
+        x = _conv(x, 64, 11, "conv0", lengths, dtype, stride=5, padding=5)
+        x = batch_norm("bn0", dtype=dtype)(x)
+        channels = 64
+        widths, strides = (64, 128, 256, 512, 1024, 1024, 2048), (1, 4, 4, 4, 4, 4, 4)
+        for index, (filters, stride, count) in enumerate(zip(widths, strides, self._stage_blocks), start=1):
+            for i in range(count):
+                block_stride = stride if i == 0 else 1
+                name = module_name("resnet", f"layer{index}", str(i))
+                x = self._block(x, channels, filters, block_stride, name, lengths, dtype)
+                channels = filters
+        return x
+
+    @staticmethod
+    def _block(x, inp, filters, stride, name, lengths, dtype):
+        """BasicBlockWav1d: the main path max-pools, the shortcut average-pools."""
+        identity = x
+        if stride != 1:
+            x = _max_pool(x, stride, module_name(name, "pool"), lengths, dtype)
+        out = _conv(x, filters, 3, module_name(name, "conv1"), lengths, dtype, padding=1)
+        out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
+        out = _relu(out, module_name(name, "relu1"), dtype)
+        out = keras.layers.Dropout(0.1, name=module_name(name, "dropout"), dtype=dtype)(out)
+        out = _conv(out, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
+        out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
+        if stride != 1:
+            identity = keras.layers.AveragePooling1D(stride, stride, name=module_name(name, "downsample", "0"),
+                                                     dtype=dtype)(identity)
+            identity = _conv(identity, filters, 1, module_name(name, "downsample", "1"), _Lengths(), dtype)
+            identity = batch_norm(module_name(name, "downsample", "2"), dtype=dtype)(identity)
+        elif inp != filters:
+            identity = _conv(identity, filters, 1, module_name(name, "downsample", "0"), _Lengths(), dtype)
+            identity = batch_norm(module_name(name, "downsample", "1"), dtype=dtype)(identity)
+        out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
+        return _relu(out, module_name(name, "relu2"), dtype)
+
+
+@register_architecture
+class Res1dNet31(_Res1dNet):
+    _stage_blocks = (2, 2, 2, 2, 2, 2, 2)
+
+
+@register_architecture
+class Res1dNet51(_Res1dNet):
+    _stage_blocks = (2, 3, 4, 6, 4, 3, 2)
+
+
+_DOC = """PANNs {name}: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP {mAP}.
+
+    Args:
+        sample_rate: int. Input sample rate (32000 for the checkpoints).
+        num_classes: int. Output classes of `fc_audioset`.
+        embedding_size: int. Width of fc1 / `embedding`.
+        include_top: bool. Whether to add the classifier.
+        classifier_activation: str or None. Activation of `fc_audioset`.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        name: str. Model name.
+        dtype: dtype policy of the network; the classifier computes in float32.
+
+    Example:
+    ```python
+    model = keras_panns.{name}.from_pretrained()
+    ```
+"""
+for _cls, _map in ((LeeNet11, "0.266"), (LeeNet24, "0.336"), (DaiNet19, "0.295"), (Res1dNet31, "0.365"),
+                   (Res1dNet51, "0.355")):
+    _cls.__doc__ = _DOC.format(name=_cls.__name__, mAP=_map)
