@@ -29,8 +29,12 @@ CNN_CASES = {
     "DaiNet19": ("DaiNet19", {}),
     "Res1dNet31": ("Res1dNet31", {}),
     "Res1dNet51": ("Res1dNet51", {}),
+    "Wavegram_Cnn14": ("Wavegram_Cnn14", {}),
+    "Wavegram_Logmel_Cnn14": ("Wavegram_Logmel_Cnn14", {}),
+    "Wavegram_Logmel128_Cnn14": ("Wavegram_Logmel128_Cnn14", {}),
 }
-WAVEFORM = {"LeeNet11", "LeeNet24", "DaiNet19", "Res1dNet31", "Res1dNet51"}
+#: Models without a log-mel front end (their constructors take only the sample rate).
+WAVEFORM = {"LeeNet11", "LeeNet24", "DaiNet19", "Res1dNet31", "Res1dNet51", "Wavegram_Cnn14"}
 
 
 def build(name, spec):

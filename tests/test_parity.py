@@ -40,6 +40,10 @@ def test_every_clip_matches_the_reference(ported):
     assert set(spec["clips"]) == set(inputs)
     for clip, waveform in inputs.items():
         out = model.predict_on_batch(waveform[None])
+        if "error" in spec["clips"][clip]:
+            # The reference raised (Wavegram_Logmel branches disagree in length); ours crops and answers.
+            assert all(np.all(np.isfinite(v)) for v in out.values()), (name, clip)
+            continue
         keys = sorted(k.split("/", 1)[1] for k in expected if k.startswith(clip + "/"))
         assert keys and set(keys) == set(out), (keys, sorted(out))
         for key in keys:
@@ -82,7 +86,9 @@ def test_trainable_parameters_equal_the_paper(ported):
              "Cnn14_mel128": 80_753_743, "ResNet22": 63_675_087, "ResNet38": 73_783_247,
              "ResNet54": 104_318_159, "MobileNetV1": 4_796_303, "MobileNetV2": 4_075_343,
              "Cnn14_DecisionLevelMax": 80_753_615, "Cnn14_DecisionLevelAtt": 81_834_492, "LeeNet11": 748_367,
-             "LeeNet24": 10_003_791, "DaiNet19": 4_385_807, "Res1dNet31": 80_464_463, "Res1dNet51": 106_538_063}
+             "LeeNet24": 10_003_791, "DaiNet19": 4_385_807, "Res1dNet31": 80_464_463, "Res1dNet51": 106_538_063,
+             "Wavegram_Cnn14": 80_991_759, "Wavegram_Logmel_Cnn14": 81_065_487,
+             "Wavegram_Logmel128_Cnn14": 81_262_735}
     if name in paper:
         assert reference == paper[name]
     if name == "Cnn14_DecisionLevelAtt":  # 81,834,492 in the reference, 1,054 of them in the unused bn_att

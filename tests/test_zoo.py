@@ -49,7 +49,8 @@ def test_published_hashes_match_the_reference_notes():
 
 # Parameters the reference defines but never uses, which a functional Keras graph cannot hold.
 UNUSED_PARAMS = {"Cnn14_DecisionLevelAtt": 2 * 527,  # att_block.bn_att weight and bias
-                 "DaiNet19": 64 * 64 + 2 * 64}  # conv_block1.downsample and bn_downsample
+                 "DaiNet19": 64 * 64 + 2 * 64,  # conv_block1.downsample and bn_downsample
+                 "Wavegram_Cnn14": 2 * 64 + 9 * 64 + 9 * 64 * 64 + 4 * 64}  # bn0 and conv_block1
 
 
 def test_built_cards_construct_with_their_config():

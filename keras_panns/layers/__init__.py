@@ -2,12 +2,13 @@
 
 from keras_panns.layers.log_mel import LogMelSpectrogram, mel_filter_bank, stft_kernels
 from keras_panns.layers.pooling import FrequencyMean, TemporalPooling
-from keras_panns.layers.reshaping import AddChannelAxis
+from keras_panns.layers.reshaping import AddChannelAxis, AlignedConcatenate
 from keras_panns.layers.sed import AttentionPooling, FramewiseUpsample
 from keras_panns.layers.spec_augment import SpecAugment
 
 __all__ = [
     "AddChannelAxis",
+    "AlignedConcatenate",
     "AttentionPooling",
     "FramewiseUpsample",
     "FrequencyMean",

@@ -15,14 +15,14 @@ class _PANNsCnn(LogMelTagger):
     _channels = ()
     _pools = ()
 
-    def _body(self, x, dtype, block_dropout):
+    def _body(self, x, dtype, block_dropout, waveform=None):
         return cnn_body(x, self._channels, self._pools, kernel_size=self._kernel_size, num_convs=self._num_convs,
                         block_dropout=block_dropout, dtype=dtype)
 
 
-def cnn_body(x, channels, pools, *, kernel_size=3, num_convs=2, block_dropout=0.2, dtype=None):
-    """ConvBlocks `conv_block1..N`, each followed by dropout (shared with the SED models)."""
-    for i, (filters, pool) in enumerate(zip(channels, pools), start=1):
+def cnn_body(x, channels, pools, *, kernel_size=3, num_convs=2, block_dropout=0.2, dtype=None, first=1):
+    """ConvBlocks `conv_block{first}..`, each followed by dropout (shared with SED and Wavegram models)."""
+    for i, (filters, pool) in enumerate(zip(channels, pools), start=first):
         x = blocks.conv_block(x, filters, pool, f"conv_block{i}", kernel_size=kernel_size, num_convs=num_convs,
                               dtype=dtype)
         x = dropout(block_dropout, f"dropout{i}", dtype)(x)

@@ -40,7 +40,7 @@ class MobileNetV1(_Base):
     _settings = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)) + \
         ((512, 512, 1),) * 5 + ((512, 1024, 2), (1024, 1024, 1))
 
-    def _body(self, x, dtype, block_dropout):
+    def _body(self, x, dtype, block_dropout, waveform=None):
         f = "features"
         # features.0 = conv_bn(1, 32, 2): conv, AvgPool2d(2), BN, ReLU.
         x = _apply(x, _conv(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
@@ -60,7 +60,7 @@ class MobileNetV2(_Base):
                  (6, 320, 1, 1))
     _dropout_before_fc1 = False
 
-    def _body(self, x, dtype, block_dropout):
+    def _body(self, x, dtype, block_dropout, waveform=None):
         f = "features"
         x = _apply(x, _conv(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
                    batch_norm(module_name(f, "0", "2"), dtype=dtype), _relu(module_name(f, "0", "3"), dtype, True))

@@ -13,7 +13,7 @@ from keras_panns.models.blocks import batch_norm, module_name
 from keras_panns.models.panns_model import PANNsModel, register_architecture
 
 
-class _Lengths:
+class Lengths:
     """Records each layer's (kernel, stride, padding) to find the shortest usable input."""
 
     def __init__(self):
@@ -37,7 +37,8 @@ class _Lengths:
         return lo
 
 
-def _conv(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):
+def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):
+    """Conv1D with PyTorch's symmetric zero padding made explicit; records its length change."""
     if padding:
         x = keras.layers.ZeroPadding1D(padding, name=module_name(name, "pad"), dtype=dtype)(x)
     lengths.add(dilation * (kernel - 1) + 1, stride, padding)
@@ -45,7 +46,7 @@ def _conv(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilatio
                                use_bias=False, name=name, dtype=dtype)(x)
 
 
-def _max_pool(x, size, name, lengths, dtype, padding=0):
+def max_pool1d(x, size, name, lengths, dtype, padding=0):
     # Zero padding equals PyTorch's -inf padding here: every pooled input follows a ReLU.
     if padding:
         x = keras.layers.ZeroPadding1D(padding, name=f"{name}_pad", dtype=dtype)(x)
@@ -69,7 +70,7 @@ class _WaveformTagger(PANNsModel):
             embedding_size = self._default_embedding_size
         if labels is not None and len(labels) != num_classes:
             raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
-        lengths = _Lengths()
+        lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
         x = AddChannelAxis(name="add_channel_axis")(waveform)
         x = self._body(x, lengths, dtype)
@@ -99,12 +100,12 @@ class _LeeNet(_WaveformTagger):
             name = f"conv_block{i}"
             stride = 3 if i == 1 else 1
             for j in range(1, self._convs_per_block + 1):
-                x = _conv(x, filters, 3, module_name(name, f"conv{j}"), lengths, dtype, stride=stride if j == 1 else 1,
+                x = conv1d(x, filters, 3, module_name(name, f"conv{j}"), lengths, dtype, stride=stride if j == 1 else 1,
                           padding=1)
                 x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
                 x = _relu(x, module_name(name, f"relu{j}"), dtype)
             if pool != 1:
-                x = _max_pool(x, pool, module_name(name, "pool"), lengths, dtype, padding=pool // 2)
+                x = max_pool1d(x, pool, module_name(name, "pool"), lengths, dtype, padding=pool // 2)
             if self._dropout and i < len(self._channels):
                 x = keras.layers.Dropout(self._dropout, name=f"dropout{i}", dtype=dtype)(x)
         return x
@@ -132,25 +133,25 @@ class DaiNet19(_WaveformTagger):
     unused_checkpoint_keys = ("conv_block1.downsample.*", "conv_block1.bn_downsample.*")
 
     def _body(self, x, lengths, dtype):
-        x = _conv(x, 64, 80, "conv0", lengths, dtype, stride=4)
+        x = conv1d(x, 64, 80, "conv0", lengths, dtype, stride=4)
         x = batch_norm("bn0", dtype=dtype)(x)
         channels = 64
         for i, filters in enumerate((64, 128, 256, 512), start=1):
             name = f"conv_block{i}"
             identity = x
             for j in range(1, 5):
-                x = _conv(x, filters, 3, module_name(name, f"conv{j}"), _Lengths(), dtype, padding=1)
+                x = conv1d(x, filters, 3, module_name(name, f"conv{j}"), Lengths(), dtype, padding=1)
                 x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
                 if j < 4:
                     x = _relu(x, module_name(name, f"relu{j}"), dtype)
             if channels != filters:
-                identity = _conv(identity, filters, 1, module_name(name, "downsample"), _Lengths(), dtype)
+                identity = conv1d(identity, filters, 1, module_name(name, "downsample"), Lengths(), dtype)
                 identity = batch_norm(module_name(name, "bn_downsample"), dtype=dtype)(identity)
             x = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([x, identity])
             x = _relu(x, module_name(name, "relu"), dtype)
             channels = filters
             if i < 4:
-                x = _max_pool(x, 4, f"max_pool{i}", lengths, dtype)
+                x = max_pool1d(x, 4, f"max_pool{i}", lengths, dtype)
         return x
 
 
@@ -159,7 +160,7 @@ class _Res1dNet(_WaveformTagger):
     _default_embedding_size = 2048
 
     def _body(self, x, lengths, dtype):
-        x = _conv(x, 64, 11, "conv0", lengths, dtype, stride=5, padding=5)
+        x = conv1d(x, 64, 11, "conv0", lengths, dtype, stride=5, padding=5)
         x = batch_norm("bn0", dtype=dtype)(x)
         channels = 64
         widths, strides = (64, 128, 256, 512, 1024, 1024, 2048), (1, 4, 4, 4, 4, 4, 4)
@@ -176,20 +177,20 @@ class _Res1dNet(_WaveformTagger):
         """BasicBlockWav1d: the main path max-pools, the shortcut average-pools."""
         identity = x
         if stride != 1:
-            x = _max_pool(x, stride, module_name(name, "pool"), lengths, dtype)
-        out = _conv(x, filters, 3, module_name(name, "conv1"), lengths, dtype, padding=1)
+            x = max_pool1d(x, stride, module_name(name, "pool"), lengths, dtype)
+        out = conv1d(x, filters, 3, module_name(name, "conv1"), lengths, dtype, padding=1)
         out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
         out = _relu(out, module_name(name, "relu1"), dtype)
         out = keras.layers.Dropout(0.1, name=module_name(name, "dropout"), dtype=dtype)(out)
-        out = _conv(out, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
+        out = conv1d(out, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
         out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
         if stride != 1:
             identity = keras.layers.AveragePooling1D(stride, stride, name=module_name(name, "downsample", "0"),
                                                      dtype=dtype)(identity)
-            identity = _conv(identity, filters, 1, module_name(name, "downsample", "1"), _Lengths(), dtype)
+            identity = conv1d(identity, filters, 1, module_name(name, "downsample", "1"), Lengths(), dtype)
             identity = batch_norm(module_name(name, "downsample", "2"), dtype=dtype)(identity)
         elif inp != filters:
-            identity = _conv(identity, filters, 1, module_name(name, "downsample", "0"), _Lengths(), dtype)
+            identity = conv1d(identity, filters, 1, module_name(name, "downsample", "0"), Lengths(), dtype)
             identity = batch_norm(module_name(name, "downsample", "1"), dtype=dtype)(identity)
         out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
         return _relu(out, module_name(name, "relu2"), dtype)

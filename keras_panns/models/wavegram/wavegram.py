@@ -1,0 +1,130 @@
+"""PANNs Wavegram models: a learned 1-D front end ("wavegram") shaped like a
+log-mel map, alone (Wavegram_Cnn14) or beside the log-mel (Wavegram_Logmel_Cnn14,
+Wavegram_Logmel128_Cnn14, AudioSet mAP 0.439)."""
+
+import keras
+
+from keras_panns.layers import AddChannelAxis, AlignedConcatenate
+from keras_panns.models import blocks
+from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.cnn.cnn import Cnn14, cnn_body
+from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
+from keras_panns.models.panns_model import PANNsModel, register_architecture
+from keras_panns.models.waveform.waveform import Lengths, conv1d, max_pool1d
+
+_GROUPS = 4  # the wavegram's channels become 4 "channels" x (channels / 4) "frequency bins"
+
+
+def wavegram(waveform, lengths, *, last_channels=128, dtype=None):
+    """Waveform -> pre_conv0 -> pre_block1..3 -> reshape to a map -> pre_block4: `(batch, T, F, 64)`."""
+    x = AddChannelAxis(name="wavegram_channel_axis")(waveform)
+    x = conv1d(x, 64, 11, "pre_conv0", lengths, dtype, stride=5, padding=5)
+    x = batch_norm("pre_bn0", dtype=dtype)(x)
+    x = keras.layers.ReLU(name="pre_relu0", dtype=dtype)(x)
+    for i, filters in enumerate((64, 128, last_channels), start=1):
+        name = f"pre_block{i}"
+        x = conv1d(x, filters, 3, module_name(name, "conv1"), lengths, dtype, padding=1)
+        x = batch_norm(module_name(name, "bn1"), dtype=dtype)(x)
+        x = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(x)
+        x = conv1d(x, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
+        x = batch_norm(module_name(name, "bn2"), dtype=dtype)(x)
+        x = keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(x)
+        x = max_pool1d(x, 4, module_name(name, "pool"), lengths, dtype)
+    # PyTorch (B, C, T) -> (B, 4, C/4, T) -> (B, 4, T, C/4): channel c = g * C/4 + f.
+    freq = last_channels // _GROUPS
+    x = keras.layers.Reshape((-1, _GROUPS, freq), name="wavegram_reshape", dtype=dtype)(x)
+    x = keras.layers.Permute((1, 3, 2), name="wavegram_permute", dtype=dtype)(x)
+    lengths.add(2, 2)
+    return blocks.conv_block(x, 64, (2, 1), "pre_block4", dtype=dtype)
+
+
+def _wave_min_samples(lengths):
+    for _ in range(4):  # conv_block2..5 pool time by 2 each
+        lengths.add(2, 2)
+    return lengths.min_samples()
+
+
+@register_architecture
+class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
+    """PANNs Wavegram_Cnn14: the wavegram front end + Cnn14 blocks 2-6, AudioSet mAP 0.389.
+
+    Args:
+        sample_rate: int. Input sample rate (32000).
+        num_classes, embedding_size, include_top, classifier_activation, pooling,
+        block_dropout, head_dropout, input_length, labels, name, dtype: as Cnn14.
+
+    Example:
+    ```python
+    model = keras_panns.Wavegram_Cnn14.from_pretrained()
+    ```
+    """
+
+    # The reference builds bn0 and conv_block1 (saved, untrained) but never calls them.
+    unused_checkpoint_keys = ("bn0.*", "conv_block1.*")
+
+    def __init__(self, sample_rate=32000, num_classes=527, embedding_size=2048, include_top=True,
+                 classifier_activation="sigmoid", pooling="avg+max", block_dropout=0.2, head_dropout=0.5,
+                 input_length=None, labels=None, name=None, dtype=None, **kwargs):
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        lengths = Lengths()
+        waveform = blocks.waveform_input(input_length)
+        x = wavegram(waveform, lengths, dtype=dtype)
+        x = dropout(block_dropout, "dropout1", dtype)(x)
+        x = cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
+        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
+                                      include_top=include_top, classifier_activation=classifier_activation,
+                                      pooling=pooling, head_dropout=head_dropout, dtype=dtype)
+        super().__init__(inputs=waveform, outputs=outputs, name=name or "wavegram_cnn14", **kwargs)
+        self._set_config(
+            dict(sample_rate=sample_rate, num_classes=num_classes, embedding_size=embedding_size,
+                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
+                 block_dropout=block_dropout, head_dropout=head_dropout, input_length=input_length, labels=labels,
+                 dtype=dtype),
+            min_samples=_wave_min_samples(lengths))
+
+
+@register_architecture
+class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
+    _wave_channels = 128
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        lengths = Lengths()
+        # Both branches must survive the pooling: the stricter one sets the minimum.
+        probe = keras.Input((None,))
+        wavegram(probe, lengths, last_channels=self._wave_channels)
+        self.min_samples = max(self.min_samples, _wave_min_samples(lengths))
+
+    def _body(self, x, dtype, block_dropout, waveform=None):
+        log_mel = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
+        wave = wavegram(waveform, Lengths(), last_channels=self._wave_channels, dtype=dtype)
+        x = AlignedConcatenate(name="branch_concat", dtype=dtype)([log_mel, wave])
+        x = dropout(block_dropout, "dropout1", dtype)(x)
+        return cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype,
+                        first=2)
+
+
+@register_architecture
+class Wavegram_Logmel128_Cnn14(Wavegram_Logmel_Cnn14):  # noqa: N801
+    _wave_channels = 256
+
+    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=128, **kwargs):
+        super().__init__(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins,
+                         **kwargs)
+
+
+_DOC = """PANNs {name}: log-mel ({mels} bins) and wavegram branches concatenated after the first block{extra}.
+
+    Where the reference's two branches disagree in frame count (about half of
+    all input lengths; it raises there), the longer branch's trailing frame is
+    cropped: outputs equal the reference wherever it runs and are defined for
+    every input of at least `min_samples`.
+""" + LOG_MEL_TAGGER_ARGS + """
+    Example:
+    ```python
+    model = keras_panns.{name}.from_pretrained()
+    ```
+"""
+Wavegram_Logmel_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel_Cnn14", mels=64, extra=", AudioSet mAP 0.439")
+Wavegram_Logmel128_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel128_Cnn14", mels=128, extra="")
