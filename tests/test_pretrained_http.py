@@ -107,6 +107,12 @@ def test_download_convert_and_cache_hit(server, card):
     tuned = keras_panns.Cnn6.from_pretrained("test_cnn6", num_classes=10, progress=False)
     assert tuned.get_layer("fc_audioset").units == 10 and server.requests == [f"/{FILE_NAME}"]
     np.testing.assert_array_equal(tuned.get_layer("fc1").get_weights()[0], again.get_layer("fc1").get_weights()[0])
+    # Runtime overrides keep the pretrained classifier and need neither network nor .pth.
+    names = [f"tag {i}" for i in range(527)]
+    logits = keras_panns.Cnn6.from_pretrained("test_cnn6", classifier_activation=None, labels=names, progress=False)
+    assert logits.labels[3] == "tag 3" and server.requests == [f"/{FILE_NAME}"]
+    np.testing.assert_array_equal(logits.get_layer("fc_audioset").get_weights()[0],
+                                  again.get_layer("fc_audioset").get_weights()[0])
 
 
 def test_hash_mismatch_leaves_nothing(server, card):

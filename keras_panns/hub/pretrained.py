@@ -30,7 +30,12 @@ PRESET_CONFIG = "config.json"
 PRESET_WEIGHTS = "model.weights.h5"
 PRESET_CARD = "card.json"
 # Overrides that replace the classifier: its checkpoint weights are then not loaded.
-_HEAD_OVERRIDES = ("num_classes", "include_top", "labels")
+_HEAD_OVERRIDES = ("num_classes", "include_top")
+# Overrides that change no tensor shape or value: applied after conversion, so
+# they reuse the cached conversion (and never need the checkpoint file again).
+_RUNTIME_OVERRIDES = _HEAD_OVERRIDES + ("labels", "classifier_activation", "pooling", "spec_augment",
+                                        "freq_drop_width", "block_dropout", "head_dropout", "seed",
+                                        "input_length", "dtype", "name")
 
 
 def save_preset(model, directory, card=None):
@@ -119,9 +124,9 @@ def load_preset(cls, directory, overrides):
 
 
 def _conversion_config(config, overrides):
-    """The config whose tensors a checkpoint fills: head and runtime overrides don't count."""
+    """The config whose tensors a checkpoint fills: runtime overrides don't count."""
     config = dict(config)
-    config.update({k: v for k, v in overrides.items() if k not in _HEAD_OVERRIDES})
+    config.update({k: v for k, v in overrides.items() if k not in _RUNTIME_OVERRIDES})
     return config
 
 
@@ -166,8 +171,8 @@ def _resolve_architecture(cls, path, card):
 def _load_converted(cls, arch, target, card, overrides):
     from keras_panns.models.panns_model import PANNsModel
 
-    head_overrides = {k: v for k, v in overrides.items() if k in _HEAD_OVERRIDES}
-    model = load_preset(PANNsModel if cls is PANNsModel else arch, target, head_overrides)
+    runtime = {k: v for k, v in overrides.items() if k in _RUNTIME_OVERRIDES}
+    model = load_preset(PANNsModel if cls is PANNsModel else arch, target, runtime)
     model.card = card
     return model
 

@@ -4,7 +4,7 @@ end, head, constructor arguments and config; subclasses only build the body."""
 import keras
 
 from keras_panns.models import blocks
-from keras_panns.models.panns_model import PANNsModel
+from keras_panns.models.panns_model import PANNsModel, check_labels
 
 
 class LogMelTagger(PANNsModel):
@@ -28,8 +28,7 @@ class LogMelTagger(PANNsModel):
                  head_dropout=0.5, input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
         if embedding_size is None:
             embedding_size = self._default_embedding_size
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        check_labels(labels, num_classes)
         if mel_bins < self._freq_stride:
             raise ValueError(f"{type(self).__name__} pools frequency by {self._freq_stride}; "
                              f"mel_bins={mel_bins} is too few")

@@ -28,6 +28,12 @@ def get_architecture(name):
         f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(ARCHITECTURES))}.")
 
 
+def check_labels(labels, num_classes):
+    """Raises if a `labels` list does not name every output class."""
+    if labels is not None and len(labels) != num_classes:
+        raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+
+
 class PANNsModel(keras.Model):
     """A PANNs network: float32 waveform `(batch, samples)` in, dict out.
 

@@ -11,7 +11,7 @@ from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMea
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import PANNsModel, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
 
 _TIME_STRIDE = 32
 
@@ -22,8 +22,7 @@ class _Cnn14DecisionLevel(PANNsModel):
     def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
                  num_classes=527, spec_augment=True, freq_drop_width=None, block_dropout=0.2, head_dropout=0.5,
                  input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        check_labels(labels, num_classes)
 
         # === Layers and functional model ===
         waveform = blocks.waveform_input(input_length)

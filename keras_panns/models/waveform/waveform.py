@@ -10,7 +10,7 @@ import keras
 from keras_panns.layers import AddChannelAxis
 from keras_panns.models import blocks
 from keras_panns.models.blocks import batch_norm, module_name
-from keras_panns.models.panns_model import PANNsModel, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
 
 
 class Lengths:
@@ -68,8 +68,7 @@ class _WaveformTagger(PANNsModel):
                  labels=None, name=None, dtype=None, **kwargs):
         if embedding_size is None:
             embedding_size = self._default_embedding_size
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        check_labels(labels, num_classes)
         lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
         x = AddChannelAxis(name="add_channel_axis")(waveform)

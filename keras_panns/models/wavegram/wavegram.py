@@ -9,7 +9,7 @@ from keras_panns.models import blocks
 from keras_panns.models.blocks import batch_norm, module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
 from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
-from keras_panns.models.panns_model import PANNsModel, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
 from keras_panns.models.waveform.waveform import Lengths, conv1d, max_pool1d
 
 _GROUPS = 4  # the wavegram's channels become 4 "channels" x (channels / 4) "frequency bins"
@@ -65,8 +65,7 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
     def __init__(self, sample_rate=32000, num_classes=527, embedding_size=2048, include_top=True,
                  classifier_activation="sigmoid", pooling="avg+max", block_dropout=0.2, head_dropout=0.5,
                  input_length=None, labels=None, name=None, dtype=None, **kwargs):
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+        check_labels(labels, num_classes)
         lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
         x = wavegram(waveform, lengths, dtype=dtype)
