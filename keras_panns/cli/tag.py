@@ -44,7 +44,7 @@ def _print_text(result, out):
 
 def run(files, fv):
     import keras_panns
-    from keras_panns.errors import PANNsError
+    from keras_panns.errors import DownloadError, PANNsError
 
     if not files:
         print("keras-panns tag: no audio files given (see --help)", file=sys.stderr)
@@ -52,7 +52,8 @@ def run(files, fv):
     try:
         model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
     except PANNsError as exc:
-        print(f"keras-panns tag: cannot load the model: {exc}", file=sys.stderr)
+        hint = "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
+        print(f"keras-panns tag: cannot load the model: {exc}{hint}", file=sys.stderr)
         return 1
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.output, "w", encoding="utf-8") if fv.output else sys.stdout
