@@ -62,7 +62,8 @@ def predict_waveforms(model, waveforms, batch_size=8):
     return results
 
 
-def _top_k(scores, labels, k):
+def top_k_labels(scores, labels, k):
+    """The `k` best `(label, score)` pairs of a score vector, best first."""
     order = np.argsort(-scores, kind="stable")[:k]
     return [(labels[i], float(scores[i])) for i in order]
 
@@ -106,7 +107,7 @@ def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_si
                 results.append(result)
             for result, output in zip(slots, predict_waveforms(model, waveforms, batch_size)):
                 result.scores = output["clipwise_output"]
-                result.tags = _top_k(result.scores, labels, top_k)
+                result.tags = top_k_labels(result.scores, labels, top_k)
             for result in results:
                 if bar is not None:
                     bar.update(1)

@@ -115,8 +115,9 @@ class LongTagging:
     labels: list
 
     def top_k(self, k=5):
-        order = np.argsort(-self.clip_scores, kind="stable")[:k]
-        return [(self.labels[i], float(self.clip_scores[i])) for i in order]
+        from keras_panns.inference import top_k_labels
+
+        return top_k_labels(self.clip_scores, self.labels, k)
 
 
 def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, aggregate="max",

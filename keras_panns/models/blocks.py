@@ -19,6 +19,35 @@ def module_name(*parts):
     return "__".join(parts)
 
 
+def conv2d(filters, kernel_size, name, dtype=None):
+    """A bias-free Conv2D with PyTorch's symmetric padding (stride 1, so 'same' is exact)."""
+    return keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=name, dtype=dtype)
+
+
+class Lengths:
+    """Records each 1-D layer's (kernel, stride, padding) to find the shortest usable input."""
+
+    def __init__(self):
+        self.ops = []
+
+    def add(self, kernel, stride, padding=0):
+        self.ops.append((kernel, stride, padding))
+
+    def output(self, n):
+        for kernel, stride, padding in self.ops:
+            n = (n + 2 * padding - kernel) // stride + 1
+            if n < 1:
+                return 0
+        return n
+
+    def min_samples(self):
+        lo, hi = 1, 1 << 22
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self.output(mid) >= 1 else (mid + 1, hi)
+        return lo
+
+
 def batch_norm(name, axis=-1, dtype=None):
     return keras.layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
                                            dtype=dtype)
@@ -54,8 +83,7 @@ def log_mel_stem(waveform, *, sample_rate, window_size, hop_size, mel_bins, fmin
 def conv_block(x, filters, pool_size, name, *, kernel_size=3, num_convs=2, dtype=None):
     """PANNs `ConvBlock` (two 3x3 convs) or `ConvBlock5x5` (one 5x5), then average pooling."""
     for i in range(1, num_convs + 1):
-        x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=module_name(name, f"conv{i}"),
-                                dtype=dtype)(x)
+        x = conv2d(filters, kernel_size, module_name(name, f"conv{i}"), dtype)(x)
         x = batch_norm(module_name(name, f"bn{i}"), dtype=dtype)(x)
         x = keras.layers.ReLU(name=module_name(name, f"relu{i}"), dtype=dtype)(x)
     if tuple(pool_size) != (1, 1):

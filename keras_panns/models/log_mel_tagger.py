@@ -10,7 +10,7 @@ from keras_panns.models.panns_model import PANNsModel, check_labels
 class LogMelTagger(PANNsModel):
     """Waveform -> log-mel -> bn0 -> [SpecAugment] -> `_body` -> PANNs tagging head.
 
-    Subclasses implement `_body(x, dtype, block_dropout, waveform)` returning a
+    Subclasses implement `_body(x, dtype, block_dropout, waveform, lengths)` returning a
     `(batch, time, freq, channels)` feature map, and set `_time_stride` /
     `_freq_stride` (total pooling, for input checks) and
     `_default_embedding_size`.
@@ -38,7 +38,9 @@ class LogMelTagger(PANNsModel):
         x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
                                 mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
                                 freq_drop_width=freq_drop_width, seed=seed)
-        x = self._body(x, dtype=dtype, block_dropout=block_dropout, waveform=waveform)
+        # Bodies with a 1-D branch (Wavegram) record its length arithmetic here.
+        lengths = blocks.Lengths()
+        x = self._body(x, dtype=dtype, block_dropout=block_dropout, waveform=waveform, lengths=lengths)
         outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
                                       include_top=include_top, classifier_activation=classifier_activation,
                                       pooling=pooling, head_dropout=head_dropout,
@@ -52,9 +54,10 @@ class LogMelTagger(PANNsModel):
                  include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
                  spec_augment=spec_augment, freq_drop_width=freq_drop_width, block_dropout=block_dropout,
                  head_dropout=head_dropout, input_length=input_length, labels=labels, seed=seed, dtype=dtype),
-            min_samples=blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size))
+            min_samples=max(blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size),
+                            lengths.min_samples() if lengths.ops else 0))
 
-    def _body(self, x, dtype, block_dropout, waveform):
+    def _body(self, x, dtype, block_dropout, waveform, lengths):
         raise NotImplementedError
 
 

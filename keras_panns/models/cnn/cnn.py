@@ -15,7 +15,7 @@ class _PANNsCnn(LogMelTagger):
     _channels = ()
     _pools = ()
 
-    def _body(self, x, dtype, block_dropout, waveform=None):
+    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         return cnn_body(x, self._channels, self._pools, kernel_size=self._kernel_size, num_convs=self._num_convs,
                         block_dropout=block_dropout, dtype=dtype)
 

@@ -3,7 +3,7 @@ average pooling after the depthwise convolution."""
 
 import keras
 
-from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.blocks import batch_norm, conv2d, module_name
 from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger
 from keras_panns.models.panns_model import register_architecture
 
@@ -23,10 +23,6 @@ def _relu(name, dtype, six):
     return keras.layers.ReLU(max_value=6.0 if six else None, name=name, dtype=dtype)
 
 
-def _conv(filters, kernel, name, dtype):
-    return keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name, dtype=dtype)
-
-
 def _depthwise(name, dtype):
     return keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=name, dtype=dtype)
 
@@ -40,16 +36,16 @@ class MobileNetV1(_Base):
     _settings = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)) + \
         ((512, 512, 1),) * 5 + ((512, 1024, 2), (1024, 1024, 1))
 
-    def _body(self, x, dtype, block_dropout, waveform=None):
+    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         f = "features"
         # features.0 = conv_bn(1, 32, 2): conv, AvgPool2d(2), BN, ReLU.
-        x = _apply(x, _conv(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
+        x = _apply(x, conv2d(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
                    batch_norm(module_name(f, "0", "2"), dtype=dtype), _relu(module_name(f, "0", "3"), dtype, False))
         for i, (inp, oup, stride) in enumerate(self._settings, start=1):
             n = str(i)
             x = _apply(x, _depthwise(module_name(f, n, "0"), dtype), _pool(stride, module_name(f, n, "1"), dtype),
                        batch_norm(module_name(f, n, "2"), dtype=dtype), _relu(module_name(f, n, "3"), dtype, False),
-                       _conv(oup, 1, module_name(f, n, "4"), dtype), batch_norm(module_name(f, n, "5"), dtype=dtype),
+                       conv2d(oup, 1, module_name(f, n, "4"), dtype), batch_norm(module_name(f, n, "5"), dtype=dtype),
                        _relu(module_name(f, n, "6"), dtype, False))
         return x
 
@@ -60,9 +56,9 @@ class MobileNetV2(_Base):
                  (6, 320, 1, 1))
     _dropout_before_fc1 = False
 
-    def _body(self, x, dtype, block_dropout, waveform=None):
+    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         f = "features"
-        x = _apply(x, _conv(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
+        x = _apply(x, conv2d(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
                    batch_norm(module_name(f, "0", "2"), dtype=dtype), _relu(module_name(f, "0", "3"), dtype, True))
         channels, index = 32, 1
         for t, c, n, s in self._settings:
@@ -71,7 +67,7 @@ class MobileNetV2(_Base):
                                             module_name(f, str(index), "conv"), dtype)
                 channels, index = c, index + 1
         n = str(index)
-        return _apply(x, _conv(1280, 1, module_name(f, n, "0"), dtype), batch_norm(module_name(f, n, "1"), dtype=dtype),
+        return _apply(x, conv2d(1280, 1, module_name(f, n, "0"), dtype), batch_norm(module_name(f, n, "1"), dtype=dtype),
                       _relu(module_name(f, n, "2"), dtype, True))
 
     @staticmethod
@@ -80,14 +76,14 @@ class MobileNetV2(_Base):
         if expand == 1:
             out = _apply(x, _depthwise(module_name(name, "0"), dtype), _pool(stride, module_name(name, "1"), dtype),
                          batch_norm(module_name(name, "2"), dtype=dtype), _relu(module_name(name, "3"), dtype, True),
-                         _conv(oup, 1, module_name(name, "4"), dtype), batch_norm(module_name(name, "5"), dtype=dtype))
+                         conv2d(oup, 1, module_name(name, "4"), dtype), batch_norm(module_name(name, "5"), dtype=dtype))
         else:
             hidden = int(round(inp * expand))
-            out = _apply(x, _conv(hidden, 1, module_name(name, "0"), dtype),
+            out = _apply(x, conv2d(hidden, 1, module_name(name, "0"), dtype),
                          batch_norm(module_name(name, "1"), dtype=dtype), _relu(module_name(name, "2"), dtype, True),
                          _depthwise(module_name(name, "3"), dtype), _pool(stride, module_name(name, "4"), dtype),
                          batch_norm(module_name(name, "5"), dtype=dtype), _relu(module_name(name, "6"), dtype, True),
-                         _conv(oup, 1, module_name(name, "7"), dtype), batch_norm(module_name(name, "8"), dtype=dtype))
+                         conv2d(oup, 1, module_name(name, "7"), dtype), batch_norm(module_name(name, "8"), dtype=dtype))
         if stride == 1 and inp == oup:
             out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([x, out])
         return out

@@ -4,13 +4,9 @@ average pooling, never by strided convolutions."""
 import keras
 
 from keras_panns.models import blocks
-from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.blocks import batch_norm, conv2d, module_name
 from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
 from keras_panns.models.panns_model import register_architecture
-
-
-def _conv(filters, kernel, name, dtype):
-    return keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name, dtype=dtype)
 
 
 def _avg_pool(name, dtype):
@@ -21,9 +17,9 @@ def _shortcut(x, filters, stride, name, dtype):
     """`downsample`: [AvgPool2d(2)] -> conv1x1 -> BN; PyTorch indices shift with the pool."""
     if stride == 2:
         x = _avg_pool(module_name(name, "downsample", "0"), dtype)(x)
-        x = _conv(filters, 1, module_name(name, "downsample", "1"), dtype)(x)
+        x = conv2d(filters, 1, module_name(name, "downsample", "1"), dtype)(x)
         return batch_norm(module_name(name, "downsample", "2"), dtype=dtype)(x)
-    x = _conv(filters, 1, module_name(name, "downsample", "0"), dtype)(x)
+    x = conv2d(filters, 1, module_name(name, "downsample", "0"), dtype)(x)
     return batch_norm(module_name(name, "downsample", "1"), dtype=dtype)(x)
 
 
@@ -31,11 +27,11 @@ def basic_block(x, filters, stride, name, dtype, project):
     """`_ResnetBasicBlock`: the main path average-pools first when stride is 2."""
     identity = _shortcut(x, filters, stride, name, dtype) if project else x
     out = _avg_pool(module_name(name, "pool"), dtype)(x) if stride == 2 else x
-    out = _conv(filters, 3, module_name(name, "conv1"), dtype)(out)
+    out = conv2d(filters, 3, module_name(name, "conv1"), dtype)(out)
     out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
     out = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(out)
     out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
-    out = _conv(filters, 3, module_name(name, "conv2"), dtype)(out)
+    out = conv2d(filters, 3, module_name(name, "conv2"), dtype)(out)
     out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
     out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
     return keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
@@ -45,14 +41,14 @@ def bottleneck_block(x, filters, stride, name, dtype, project):
     """`_ResnetBottleneck` (expansion 4): 1x1 -> 3x3 -> dropout -> 1x1."""
     identity = _shortcut(x, filters * 4, stride, name, dtype) if project else x
     out = _avg_pool(module_name(name, "pool"), dtype)(x) if stride == 2 else x
-    out = _conv(filters, 1, module_name(name, "conv1"), dtype)(out)
+    out = conv2d(filters, 1, module_name(name, "conv1"), dtype)(out)
     out = batch_norm(module_name(name, "bn1"), dtype=dtype)(out)
     out = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(out)
-    out = _conv(filters, 3, module_name(name, "conv2"), dtype)(out)
+    out = conv2d(filters, 3, module_name(name, "conv2"), dtype)(out)
     out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
     out = keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
     out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
-    out = _conv(filters * 4, 1, module_name(name, "conv3"), dtype)(out)
+    out = conv2d(filters * 4, 1, module_name(name, "conv3"), dtype)(out)
     out = batch_norm(module_name(name, "bn3"), dtype=dtype)(out)
     out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
     return keras.layers.ReLU(name=module_name(name, "relu3"), dtype=dtype)(out)
@@ -63,7 +59,7 @@ class _PANNsResNet(LogMelTagger):
     _stage_blocks = ()
     _expansion = 1
 
-    def _body(self, x, dtype, block_dropout, waveform=None):
+    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         x = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
         x = dropout(block_dropout, "dropout1", dtype)(x)
         channels = 64

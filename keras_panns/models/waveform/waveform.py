@@ -9,32 +9,8 @@ import keras
 
 from keras_panns.layers import AddChannelAxis
 from keras_panns.models import blocks
-from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.blocks import Lengths, batch_norm, module_name
 from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
-
-
-class Lengths:
-    """Records each layer's (kernel, stride, padding) to find the shortest usable input."""
-
-    def __init__(self):
-        self.ops = []
-
-    def add(self, kernel, stride, padding=0):
-        self.ops.append((kernel, stride, padding))
-
-    def output(self, n):
-        for kernel, stride, padding in self.ops:
-            n = (n + 2 * padding - kernel) // stride + 1
-            if n < 1:
-                return 0
-        return n
-
-    def min_samples(self):
-        lo, hi = 1, 1 << 22
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if self.output(mid) >= 1 else (mid + 1, hi)
-        return lo
 
 
 def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):

@@ -6,11 +6,11 @@ import keras
 
 from keras_panns.layers import AddChannelAxis, AlignedConcatenate
 from keras_panns.models import blocks
-from keras_panns.models.blocks import batch_norm, module_name
+from keras_panns.models.blocks import Lengths, batch_norm, module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
 from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
 from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
-from keras_panns.models.waveform.waveform import Lengths, conv1d, max_pool1d
+from keras_panns.models.waveform.waveform import conv1d, max_pool1d
 
 _GROUPS = 4  # the wavegram's channels become 4 "channels" x (channels / 4) "frequency bins"
 
@@ -38,10 +38,10 @@ def wavegram(waveform, lengths, *, last_channels=128, dtype=None):
     return blocks.conv_block(x, 64, (2, 1), "pre_block4", dtype=dtype)
 
 
-def _wave_min_samples(lengths):
-    for _ in range(4):  # conv_block2..5 pool time by 2 each
+def _add_block_pools(lengths):
+    """conv_block2..5 after the wavegram each pool time by 2."""
+    for _ in range(4):
         lengths.add(2, 2)
-    return lengths.min_samples()
 
 
 @register_architecture
@@ -70,6 +70,7 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
         waveform = blocks.waveform_input(input_length)
         x = wavegram(waveform, lengths, dtype=dtype)
         x = dropout(block_dropout, "dropout1", dtype)(x)
+        _add_block_pools(lengths)
         x = cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
         outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
                                       include_top=include_top, classifier_activation=classifier_activation,
@@ -80,24 +81,18 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
                  include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
                  block_dropout=block_dropout, head_dropout=head_dropout, input_length=input_length, labels=labels,
                  dtype=dtype),
-            min_samples=_wave_min_samples(lengths))
+            min_samples=lengths.min_samples())
 
 
 @register_architecture
 class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
     _wave_channels = 128
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        lengths = Lengths()
-        # Both branches must survive the pooling: the stricter one sets the minimum.
-        probe = keras.Input((None,))
-        wavegram(probe, lengths, last_channels=self._wave_channels)
-        self.min_samples = max(self.min_samples, _wave_min_samples(lengths))
-
-    def _body(self, x, dtype, block_dropout, waveform=None):
+    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         log_mel = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
-        wave = wavegram(waveform, Lengths(), last_channels=self._wave_channels, dtype=dtype)
+        # Both branches must survive the pooling: LogMelTagger takes the stricter minimum.
+        wave = wavegram(waveform, lengths, last_channels=self._wave_channels, dtype=dtype)
+        _add_block_pools(lengths)
         x = AlignedConcatenate(name="branch_concat", dtype=dtype)([log_mel, wave])
         x = dropout(block_dropout, "dropout1", dtype)(x)
         return cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype,
