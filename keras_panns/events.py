@@ -40,6 +40,104 @@ def median_smooth(framewise, window):
     return median_filter(np.asarray(framewise), size=(int(window), 1), mode="nearest")
 
 
+class EventDetector:
+    """Streaming version of `detect_events`: feed framewise scores chunk by chunk.
+
+    Holds only `median_window` frames of context and one open run per class,
+    so hours of framewise output can be turned into events without ever
+    being in memory at once. Fed the same frames, it returns exactly what
+    `detect_events` returns.
+
+    Args:
+        num_classes: int.
+        frame_rate, labels, high, low, median_window, min_duration, start_time:
+            as `detect_events`.
+
+    Example:
+    ```python
+    detector = EventDetector(527, labels=model.labels)
+    for first_frame, chunk in keras_panns.iter_framewise(model, "day.flac"):
+        detector.update(chunk)
+    events = detector.finish()
+    ```
+    """
+
+    def __init__(self, num_classes, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1,
+                 min_duration=0.0, start_time=0.0):
+        if not 0 <= low <= high:
+            raise ValueError(f"need 0 <= low <= high, got low={low}, high={high}")
+        self.num_classes = int(num_classes)
+        self.frame_rate, self.labels = float(frame_rate), labels
+        self.high, self.low, self.min_duration, self.start_time = high, low, min_duration, start_time
+        window = max(int(median_window), 1)
+        # scipy's median_filter centres a width-w window at w // 2.
+        self._left, self._right = window // 2, window - 1 - window // 2
+        self._raw = None  # context frames for the median filter, then frames awaiting right context
+        self._frame = 0  # global index of the next smoothed frame
+        self._run_start = np.full(self.num_classes, -1, np.int64)
+        self._run_peak = np.zeros(self.num_classes, np.float32)
+        self.events = []
+
+    def update(self, chunk):
+        """Consumes framewise scores `(frames, classes)`; returns the events completed so far."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.ndim != 2 or chunk.shape[1] != self.num_classes:
+            raise ValueError(f"framewise scores must be (frames, {self.num_classes}), got shape {chunk.shape}")
+        if len(chunk) == 0:
+            return self.events
+        if self._left + self._right == 0:
+            self._track(chunk)
+            return self.events
+        if self._raw is None:  # mode="nearest": the first frame repeats before the start
+            self._raw = np.repeat(chunk[:1], self._left, axis=0)
+        self._raw = np.concatenate([self._raw, chunk])
+        ready = len(self._raw) - self._left - self._right
+        if ready > 0:
+            self._track(median_smooth(self._raw, self._left + self._right + 1)[self._left : self._left + ready])
+            self._raw = self._raw[ready:]
+        return self.events
+
+    def finish(self):
+        """Flushes the stream; returns all events, sorted by onset then label."""
+        if self._raw is not None and len(self._raw) > self._left:
+            # mode="nearest" at the end: the last frame repeats after it.
+            tail = np.concatenate([self._raw, np.repeat(self._raw[-1:], self._right, axis=0)])
+            pending = len(self._raw) - self._left
+            self._track(median_smooth(tail, self._left + self._right + 1)[self._left : self._left + pending])
+        self._raw = None
+        for index in np.flatnonzero(self._run_start >= 0):
+            self._close(index, self._frame)
+        return sorted(self.events, key=lambda e: (e.onset, e.label))
+
+    def _track(self, scores):
+        active = scores >= self.low
+        candidates = np.flatnonzero(active.any(axis=0) | (self._run_start >= 0))
+        for index in candidates:
+            column, on = scores[:, index], active[:, index]
+            previous = np.concatenate([[self._run_start[index] >= 0], on[:-1]])
+            for frame in np.flatnonzero(on != previous):
+                if on[frame]:
+                    self._run_start[index] = self._frame + frame
+                    self._run_peak[index] = -np.inf
+                else:
+                    first = max(self._run_start[index] - self._frame, 0)
+                    if frame > first:  # else the run ended with the previous chunk
+                        self._run_peak[index] = max(self._run_peak[index], column[first:frame].max())
+                    self._close(index, self._frame + frame)
+            if self._run_start[index] >= 0:
+                first = max(self._run_start[index] - self._frame, 0)
+                self._run_peak[index] = max(self._run_peak[index], column[first:].max())
+        self._frame += len(scores)
+
+    def _close(self, index, end):
+        start, peak = int(self._run_start[index]), float(self._run_peak[index])
+        self._run_start[index] = -1
+        if peak >= self.high and (end - start) / self.frame_rate >= self.min_duration:
+            label = self.labels[index] if self.labels is not None else f"class_{index}"
+            self.events.append(SoundEvent(label, int(index), self.start_time + start / self.frame_rate,
+                                          self.start_time + end / self.frame_rate, peak))
+
+
 def detect_events(framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1,
                   min_duration=0.0, start_time=0.0):
     """Turns framewise scores `(frames, classes)` into events, by hysteresis.
@@ -47,7 +145,8 @@ def detect_events(framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2
     An event is a maximal run of frames scoring at least `low` that contains
     a frame scoring at least `high`: `high` decides whether something
     happened, `low` how long it lasted, so a score hovering around one
-    threshold does not fragment an event.
+    threshold does not fragment an event. For output too long for memory,
+    feed an `EventDetector` chunk by chunk instead.
 
     Args:
         framewise: array `(frames, classes)` (e.g. a SED model's `framewise_output[0]`).
@@ -68,24 +167,13 @@ def detect_events(framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2
     events = detect_events(out["framewise_output"][0], labels=sed_model.labels, high=0.5, low=0.2)
     ```
     """
-    if not 0 <= low <= high:
-        raise ValueError(f"need 0 <= low <= high, got low={low}, high={high}")
-    scores = median_smooth(np.asarray(framewise, dtype=np.float32), median_window)
-    if scores.ndim != 2:
-        raise ValueError(f"framewise scores must be (frames, classes), got shape {scores.shape}")
-    events = []
-    for index in np.flatnonzero(scores.max(axis=0) >= high):
-        column = scores[:, index]
-        active = np.concatenate([[False], column >= low, [False]])
-        edges = np.flatnonzero(np.diff(active.astype(np.int8)))
-        for start, end in zip(edges[0::2], edges[1::2]):
-            peak = float(column[start:end].max())
-            duration = (end - start) / frame_rate
-            if peak >= high and duration >= min_duration:
-                label = labels[index] if labels is not None else f"class_{index}"
-                events.append(SoundEvent(label, int(index), start_time + start / frame_rate,
-                                         start_time + end / frame_rate, peak))
-    return sorted(events, key=lambda e: (e.onset, e.label))
+    framewise = np.asarray(framewise, dtype=np.float32)
+    if framewise.ndim != 2:
+        raise ValueError(f"framewise scores must be (frames, classes), got shape {framewise.shape}")
+    detector = EventDetector(framewise.shape[1], frame_rate=frame_rate, labels=labels, high=high, low=low,
+                             median_window=median_window, min_duration=min_duration, start_time=start_time)
+    detector.update(framewise)
+    return detector.finish()
 
 
 _CSV_FIELDS = ("onset", "offset", "label", "index", "score")

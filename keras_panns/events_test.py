@@ -54,3 +54,41 @@ def test_csv_and_json_round_trip():
 def test_median_smooth_identity_for_window_one():
     x = np.random.RandomState(0).rand(20, 2)
     assert median_smooth(x, 1) is not None and np.array_equal(median_smooth(x, 1), x)
+
+
+def _reference_events(framewise, frame_rate, high, low, median_window, min_duration):
+    """The whole-array algorithm (the streaming detector must equal it)."""
+    scores = median_smooth(framewise, median_window)
+    events = []
+    for index in np.flatnonzero(scores.max(axis=0) >= high):
+        active = np.concatenate([[False], scores[:, index] >= low, [False]])
+        edges = np.flatnonzero(np.diff(active.astype(np.int8)))
+        for start, end in zip(edges[0::2], edges[1::2]):
+            peak = float(scores[start:end, index].max())
+            if peak >= high and (end - start) / frame_rate >= min_duration:
+                events.append((int(index), start / frame_rate, end / frame_rate, round(peak, 6)))
+    return sorted(events, key=lambda e: (e[1], e[0]))
+
+
+@pytest.mark.parametrize("median_window", [1, 2, 5, 8])
+def test_streaming_detector_equals_whole_array_detection(median_window):
+    from keras_panns.events import EventDetector
+
+    rng = np.random.RandomState(median_window)
+    # Smooth random curves so runs span chunk boundaries.
+    t = np.arange(700)[:, None]
+    framewise = 0.5 + 0.4 * np.sin(t * rng.uniform(0.02, 0.1, 6) + rng.uniform(0, 6, 6))
+    framewise = (framewise + rng.normal(0, 0.08, framewise.shape)).astype(np.float32)
+    expected = _reference_events(framewise, 100.0, 0.7, 0.4, median_window, 0.03)
+    assert len(expected) > 10
+    detector = EventDetector(6, labels=list("abcdef"), high=0.7, low=0.4, median_window=median_window,
+                             min_duration=0.03)
+    cuts = np.sort(rng.choice(np.arange(1, 700), 25, replace=False))
+    for chunk in np.split(framewise, cuts):
+        detector.update(chunk)
+    detector.update(np.zeros((0, 6), np.float32))
+    got = sorted(((e.index, e.onset, e.offset, round(e.score, 6)) for e in detector.finish()),
+                 key=lambda e: (e[1], e[0]))
+    assert got == expected
+    whole = detect_events(framewise, high=0.7, low=0.4, median_window=median_window, min_duration=0.03)
+    assert [(e.index, e.onset, e.offset) for e in whole] == [e[:3] for e in expected]

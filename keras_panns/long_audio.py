@@ -81,19 +81,27 @@ class _Source:
         return window[:length]
 
 
-def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate, align=1):
+def _plan(model, source, window_seconds, hop_seconds, sample_rate, align=1):
     src = _Source(source, model.sample_rate, sample_rate)
     window = int(round(window_seconds * model.sample_rate))
     hop = int(round(hop_seconds * model.sample_rate)) // align * align
     if hop <= 0:
         raise ValueError(f"hop_seconds={hop_seconds} is shorter than one frame")
-    starts = window_starts(src.num_samples, window, hop, align)
     length = min(window, src.num_samples)
     model.check_input_length(length)
+    return src, window_starts(src.num_samples, window, hop, align), length
+
+
+def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate, align=1, on_window=None):
+    src, starts, length = _plan(model, source, window_seconds, hop_seconds, sample_rate, align)
     for i in range(0, len(starts), batch_size):
         chunk = starts[i : i + batch_size]
         batch = np.stack([src.read(s, length) for s in chunk])
-        yield chunk, model.predict_on_batch(batch), src.num_samples
+        if on_window is not None:
+            for start, waveform in zip(chunk, batch):
+                on_window(start, waveform, src.num_samples)
+        next_start = starts[i + batch_size] if i + batch_size < len(starts) else None
+        yield chunk, model.predict_on_batch(batch), src.num_samples, next_start
 
 
 @dataclasses.dataclass
@@ -143,30 +151,121 @@ def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     """
     if aggregate not in ("max", "mean"):
         raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
-    starts, rows = [], []
-    for chunk, outputs, _ in _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate):
-        starts.extend(chunk)
-        rows.append(np.asarray(outputs["clipwise_output"], dtype=np.float32))
-    scores = np.concatenate(rows)
+    starts, scores = _window_outputs(model, source, "clipwise_output", window_seconds, hop_seconds, batch_size,
+                                     sample_rate)
     clip = scores.max(axis=0) if aggregate == "max" else scores.mean(axis=0)
-    return LongTagging(np.asarray(starts, np.float64) / model.sample_rate, window_seconds, scores, clip,
-                       model.labels)
+    return LongTagging(starts, window_seconds, scores, clip, model.labels)
 
 
-def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None):
+def _window_outputs(model, source, key, window_seconds, hop_seconds, batch_size, sample_rate):
+    if key not in model.output:
+        raise ValueError(f"{model.name} has no {key} output (it has {', '.join(model.output)})")
+    starts, rows = [], []
+    for chunk, outputs, _, _ in _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate):
+        starts.extend(chunk)
+        rows.append(np.asarray(outputs[key], dtype=np.float32))
+    return np.asarray(starts, np.float64) / model.sample_rate, np.concatenate(rows)
+
+
+def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_size=4, sample_rate=None):
+    """Embeddings of a recording, one per window.
+
+    A recording no longer than one window is embedded in a single pass, which
+    is exactly the reference's clip embedding; longer ones are cut into
+    windows read from the file one batch at a time.
+
+    Args:
+        model: a tagging model with an `embedding` output (e.g. `Cnn14`).
+        source: a file path or a mono waveform.
+        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+
+    Returns:
+        `(starts, embeddings)`: window start times in seconds `(windows,)` and
+        float32 embeddings `(windows, embedding_size)`. Their mean is a
+        recording-level embedding.
+
+    Example:
+    ```python
+    starts, vectors = embed_long(keras_panns.Cnn14.from_pretrained(), "lecture.wav")
+    ```
+    """
+    return _window_outputs(model, source, "embedding", window_seconds, hop_seconds, batch_size, sample_rate)
+
+
+def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
+                   on_window=None):
+    """Yields a long recording's stitched framewise scores in order, as `(first_frame, chunk)`.
+
+    Frames covered by several windows get the mean of their scores. A chunk
+    is yielded as soon as no later window can touch it, so memory is bounded
+    by one batch of windows whatever the recording's length.
+
+    Args:
+        model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
+        source: a file path (read window by window) or a mono waveform.
+        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        on_window: optional callable `(start_sample, waveform, total_samples)`
+            called for each window before it is scored (e.g. to draw it).
+
+    Yields:
+        `(first_frame, chunk)`, chunk a float32 array `(frames, classes)`; the
+        chunks together hold `1 + samples // hop_size` frames at
+        `sample_rate / hop_size` frames per second.
+
+    Example:
+    ```python
+    detector = keras_panns.EventDetector(527, labels=sed_model.labels)
+    for _, chunk in iter_framewise(sed_model, "day.flac"):
+        detector.update(chunk)
+    events = detector.finish()
+    ```
+    """
+    if "framewise_output" not in model.output:
+        raise ValueError(f"{model.name} has no framewise_output; use a SED model such as Cnn14_DecisionLevelMax")
+    hop_size = model.config["hop_size"]
+    base = total = 0
+    sums = counts = None
+    for chunk, outputs, num_samples, next_start in _batches(model, source, window_seconds, hop_seconds,
+                                                            batch_size, sample_rate, hop_size, on_window):
+        framewise = np.asarray(outputs["framewise_output"], dtype=np.float32)
+        if sums is None:
+            total = 1 + num_samples // hop_size
+            sums = np.zeros((0, framewise.shape[2]), np.float32)
+            counts = np.zeros((0, 1), np.float32)
+        for start, frames in zip(chunk, framewise):
+            first = start // hop_size - base
+            last = min(first + len(frames), total - base)
+            if last > len(sums):
+                sums = np.concatenate([sums, np.zeros((last - len(sums), sums.shape[1]), np.float32)])
+                counts = np.concatenate([counts, np.zeros((last - len(counts), 1), np.float32)])
+            sums[first:last] += frames[: last - first]
+            counts[first:last] += 1
+        done = len(sums) if next_start is None else next_start // hop_size - base
+        ready = sums[:done] / np.maximum(counts[:done], 1)
+        if next_start is None and base + done < total:
+            # The end-aligned last window may stop a frame short: repeat its last frame, as the reference pads.
+            ready = np.concatenate([ready, np.repeat(ready[-1:], total - base - done, axis=0)])
+        yield base, ready
+        sums, counts, base = sums[done:], counts[done:], base + done
+
+
+def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None, out=None):
     """Framewise scores of a long recording, stitched from overlapping windows.
 
-    Frames covered by several windows get the mean of their scores. The
-    result holds `frames x classes` float32 values (about 760 MB per hour of
-    audio for 527 classes); the audio itself is read window by window.
+    Frames covered by several windows get the mean of their scores. In memory
+    the result holds `frames x classes` float32 values (about 760 MB per hour
+    for 527 classes); pass `out` to write it to a `.npy` file instead (a
+    memory map, so RAM stays bounded), or use `iter_framewise` to stream it.
 
     Args:
         model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
         source: a file path or a mono waveform.
         window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        out: str or None. A `.npy` path to write the scores to.
 
     Returns:
-        float32 array `(1 + samples // hop_size, classes)` at 100 frames/s.
+        float32 array `(1 + samples // hop_size, classes)` at 100 frames/s (a
+        read-only memory map of `out` when given).
 
     Example:
     ```python
@@ -174,22 +273,94 @@ def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     events = keras_panns.detect_events(framewise, labels=sed_model.labels)
     ```
     """
+    chunks, result, samples = [], None, []
+    for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
+                                       batch_size=batch_size, sample_rate=sample_rate,
+                                       on_window=lambda start, waveform, total: samples.append(total)):
+        if out is None:
+            chunks.append(chunk)
+            continue
+        if result is None:
+            total = 1 + samples[0] // model.config["hop_size"]
+            tmp = f"{os.fspath(out)}.partial.npy"
+            result = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, chunk.shape[1]))
+        result[first : first + len(chunk)] = chunk
+    if out is None:
+        return np.concatenate(chunks)
+    result.flush()
+    del result
+    os.replace(tmp, out)
+    return np.load(out, mmap_mode="r")
+
+
+@dataclasses.dataclass
+class DetectionResult:
+    """Sound events of a recording, with the pooled picture data when asked for.
+
+    Attributes:
+        events: list of `SoundEvent`, sorted by onset.
+        duration: float. Seconds of audio analysed.
+        overview: `plotting.SEDOverview` or None.
+    """
+
+    events: list
+    duration: float
+    overview: object = None
+
+
+def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
+                       high=0.5, low=0.2, median_window=1, min_duration=0.0, overview=False,
+                       max_columns=2000):
+    """Detects sound events in a recording of any length with bounded memory.
+
+    Streams `iter_framewise` into an `EventDetector`; with `overview=True` it
+    also pools the log-mel spectrogram and the scores for `plotting.plot_sed`.
+
+    Args:
+        model: a SED model, e.g. `Cnn14_DecisionLevelMax.from_pretrained()`.
+        source: a file path or a mono waveform.
+        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        high, low, median_window, min_duration: as `detect_events`.
+        overview: bool. Collect a `SEDOverview` for plotting.
+        max_columns: int. Time resolution of the overview.
+
+    Returns:
+        A `DetectionResult`.
+
+    Example:
+    ```python
+    result = detect_events_long(sed_model, "street.wav", overview=True)
+    keras_panns.plotting.plot_sed(result.overview, sed_model.labels, "street.png")
+    ```
+    """
+    from keras_panns.events import EventDetector
+    from keras_panns.plotting import SEDOverview
+
     hop_size = model.config["hop_size"]
-    total = sums = counts = None
-    for chunk, outputs, num_samples in _batches(model, source, window_seconds, hop_seconds, batch_size,
-                                                sample_rate, align=hop_size):
-        framewise = np.asarray(outputs["framewise_output"], dtype=np.float32)
-        if sums is None:
-            total = 1 + num_samples // hop_size
-            sums = np.zeros((total, framewise.shape[2]), np.float32)
-            counts = np.zeros((total, 1), np.float32)
-        for start, frames in zip(chunk, framewise):
-            first = start // hop_size
-            last = min(first + len(frames), total)
-            sums[first:last] += frames[: last - first]
-            counts[first:last] += 1
-    stitched = sums / np.maximum(counts, 1)
-    covered = np.flatnonzero(counts[:, 0])
-    # The end-aligned last window may stop a frame short: repeat its last frame, as the reference pads.
-    stitched[covered[-1] + 1 :] = stitched[covered[-1]]
-    return stitched
+    frame_rate = model.sample_rate / hop_size
+    detector = EventDetector(model.config["num_classes"], frame_rate=frame_rate, labels=model.labels, high=high,
+                             low=low, median_window=median_window, min_duration=min_duration)
+    state = {"overview": None, "samples": 0}
+    front_end = _front_end(model) if overview else None
+
+    def on_window(start, waveform, total_samples):
+        state["samples"] = total_samples
+        if overview and state["overview"] is None:
+            state["overview"] = SEDOverview(1 + total_samples // hop_size, frame_rate, max_columns)
+        if front_end is not None:
+            log_mel = np.asarray(front_end(waveform[None]))[0]
+            state["overview"].add_log_mel(start // hop_size, log_mel)
+
+    for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
+                                       batch_size=batch_size, sample_rate=sample_rate, on_window=on_window):
+        detector.update(chunk)
+        if overview:
+            state["overview"].add_scores(first, chunk)
+    return DetectionResult(detector.finish(), state["samples"] / model.sample_rate, state["overview"])
+
+
+def _front_end(model):
+    from keras_panns.layers import LogMelSpectrogram
+
+    layers = [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    return layers[0] if layers else None

@@ -52,3 +52,23 @@ def test_long_audio_errors(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(AudioError, match="cannot read"):
         tag_long(model, str(bad))
+
+
+def test_framewise_streams_in_bounded_chunks_and_writes_npy(sed_model, tmp_path):
+    from keras_panns.long_audio import iter_framewise
+
+    x = np.random.RandomState(2).uniform(-0.3, 0.3, 8000 * 15 + 123).astype(np.float32)
+    whole = sed_long(sed_model, x, window_seconds=4.0, hop_seconds=1.5, batch_size=8)
+    pieces = list(iter_framewise(sed_model, x, window_seconds=4.0, hop_seconds=1.5, batch_size=1))
+    assert len(pieces) > 5 and max(len(c) for _, c in pieces) <= 401  # one window's frames at most
+    assert [first for first, _ in pieces] == list(np.cumsum([0] + [len(c) for _, c in pieces[:-1]]))
+    np.testing.assert_allclose(np.concatenate([c for _, c in pieces]), whole, atol=1e-6)
+    on_disk = sed_long(sed_model, x, window_seconds=4.0, hop_seconds=1.5, batch_size=2, out=tmp_path / "fw.npy")
+    assert isinstance(on_disk, np.memmap) and on_disk.shape == whole.shape
+    np.testing.assert_allclose(on_disk, whole, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw.npy"]
+
+
+def test_framewise_needs_a_sed_model():
+    with pytest.raises(ValueError, match="no framewise_output"):
+        sed_long(keras_panns.Cnn6(embedding_size=8), np.zeros(64000, np.float32))

@@ -1,5 +1,6 @@
 """`keras-panns` on real recordings from ../shared/data/examples."""
 
+import csv
 import json
 import os
 import subprocess
@@ -82,3 +83,71 @@ def test_console_script_entry_point(shared_data, preset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = out.read_text().splitlines()
     assert lines[0].endswith(EXAMPLES[1]) and len(lines) == 6
+
+
+@pytest.fixture(scope="module")
+def sed_preset(tmp_path_factory):
+    """Cnn14_DecisionLevelMax with the golden-fixture weights, as a preset directory."""
+    model = keras_panns.Cnn14_DecisionLevelMax()
+    port_state_dict(model, golden.fixture_state_dict("Cnn14_DecisionLevelMax"))
+    return str(keras_panns.save_preset(model, tmp_path_factory.mktemp("preset") / "sed"))
+
+
+def test_sed_writes_the_events_of_the_python_api_and_a_plot(shared_data, sed_preset, tmp_path, capsys):
+    wav = str(shared_data / "examples" / EXAMPLES[1])
+    out, plot = tmp_path / "events.csv", tmp_path / "sed.png"
+    args = ["--checkpoint", sed_preset, "--window", "4", "--hop", "3", "--high", "0.3", "--low", "0.2",
+            "--median", "5"]
+    assert main(["keras-panns", "sed", *args, "--out", str(out), "--plot", str(plot), wav]) == 0
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    model = keras_panns.from_pretrained(sed_preset)
+    framewise = keras_panns.sed_long(model, wav, window_seconds=4, hop_seconds=3)
+    expected = keras_panns.detect_events(framewise, labels=model.labels, high=0.3, low=0.2, median_window=5)
+    assert len(expected) > 0
+    assert [(r["file"], r["label"], float(r["onset"]), float(r["offset"])) for r in rows] == [
+        (wav, e.label, round(e.onset, 3), round(e.offset, 3)) for e in expected]
+    image = plt_image(plot)
+    assert image.shape[0] > 400 and image.shape[1] > 1000 and image[..., :3].std() > 0.05
+    assert main(["keras-panns", "sed", *args, wav]) == 0  # a table on stdout
+    assert f", {len(expected)} events)" in capsys.readouterr().out
+
+
+def plt_image(path):
+    import matplotlib.image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    return matplotlib.image.imread(path)
+
+
+def test_sed_rejects_tagging_models_and_bad_flags(preset, tmp_path, capsys):
+    assert main(["keras-panns", "sed", "--checkpoint", preset, "x.wav"]) == 2
+    assert "without framewise output" in capsys.readouterr().err
+    assert main(["keras-panns", "sed", "--out", "events.txt", "x.wav"]) == 2
+    assert main(["keras-panns", "sed", "--high", "0.1", "--low", "0.3", "x.wav"]) == 2
+
+
+def test_embed_per_file_and_per_window(shared_data, preset, tmp_path, bad_files, capsys):
+    files = [str(shared_data / "examples" / name) for name in EXAMPLES]  # 7 s and 10 s
+    out = str(tmp_path / "emb.npy")
+    assert main(["keras-panns", "embed", "--checkpoint", preset, "--out", out, *files]) == 0
+    vectors = np.load(out)
+    model = keras_panns.from_pretrained(preset)
+    assert vectors.shape == (2, model.config["embedding_size"])
+    for row, path in zip(vectors, files):  # one window each: exactly the clip embedding
+        waveform = keras_panns.load_audio(path, model.sample_rate)
+        np.testing.assert_allclose(row, model.predict_on_batch(waveform[None])["embedding"][0], atol=1e-5)
+    with open(out + ".csv") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == files
+
+    out = str(tmp_path / "windows.npy")
+    code = main(["keras-panns", "embed", "--checkpoint", preset, "--per_window", "--window", "4", "--hop", "3",
+                 "--out", out, *files, *bad_files])
+    assert code == 1 and "4 of 6 files failed" in capsys.readouterr().err
+    with open(out + ".csv") as f:
+        index = list(csv.DictReader(f))
+    # 7 s: windows at 0, 3 and the end-aligned 3; 10 s: 0, 3, 6.
+    assert [(r["file"], float(r["start"])) for r in index] == [
+        (files[0], 0.0), (files[0], 3.0), (files[1], 0.0), (files[1], 3.0), (files[1], 6.0)]
+    assert np.load(out).shape == (5, model.config["embedding_size"])

@@ -15,6 +15,8 @@ from absl import flags
 
 COMMANDS = {
     "tag": ("keras_panns.cli.tag", "tag audio files with a pretrained model (top-k AudioSet labels)"),
+    "sed": ("keras_panns.cli.sed", "detect sound events (onset, offset, label) and plot them"),
+    "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
     "models": ("keras_panns.cli.models", "list the pretrained models of the zoo"),
 }
 

@@ -1,0 +1,107 @@
+"""Computes PANNs embeddings of audio files (2048 numbers per clip for Cnn14).
+
+The embedding is the output of the network's fc1 layer, the representation
+the paper transfers to other tasks. A file no longer than --window is
+embedded in one pass (exactly the reference's embedding); a longer one is cut
+into windows of --window seconds every --hop seconds, read from disk one
+batch at a time. By default each file gets one row, the mean of its window
+embeddings; with --per_window every window gets its own row.
+
+Writes --out (a .npy float32 array, rows x embedding size) and beside it an
+index CSV (<out>.csv: row, file, start, end in seconds) that says which file
+and window each row is. Files that cannot be read are reported on stderr and
+left out of both; the exit status is then 1.
+
+Examples:
+  keras-panns embed --out embeddings.npy clips/*.wav
+  keras-panns embed --model cnn14_emb512 --per_window --window 5 --hop 5 --out windows.npy lecture.flac
+"""
+
+import csv
+import os
+import sys
+
+import numpy as np
+
+USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE..."
+
+
+def define_flags(fv):
+    from absl import flags
+
+    flags.DEFINE_string("model", "cnn14", "Zoo name of a tagging model with an embedding.", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "A .pth file, preset directory or URL; overrides --model.",
+                        flag_values=fv)
+    flags.DEFINE_string("out", None, "Output .npy file (an index <out>.csv is written beside it).",
+                        flag_values=fv)
+    flags.DEFINE_boolean("per_window", False, "One row per window instead of one per file.", flag_values=fv)
+    flags.DEFINE_float("window", 10.0, "Window length in seconds.", lower_bound=0.5, flag_values=fv)
+    flags.DEFINE_float("hop", 10.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
+    flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
+    flags.DEFINE_boolean("progress", None, "Show a progress bar (default: several files on a terminal).",
+                         flag_values=fv)
+
+
+def _save(out, vectors, index):
+    # Write both files under temporary names first so an interrupted run leaves no half-written pair.
+    with open(out + ".partial", "wb") as f:
+        np.save(f, vectors)
+    with open(out + ".csv.partial", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["row", "file", "start", "end"])
+        writer.writerows([i, *entry] for i, entry in enumerate(index))
+    os.replace(out + ".partial", out)
+    os.replace(out + ".csv.partial", out + ".csv")
+
+
+def run(files, fv):
+    import soundfile
+
+    import keras_panns
+    from keras_panns.errors import PANNsError
+    from keras_panns.long_audio import embed_long
+
+    if not files:
+        print("keras-panns embed: no audio files given (see --help)", file=sys.stderr)
+        return 2
+    if not fv.out or not fv.out.endswith(".npy"):
+        print("keras-panns embed: --out FILE.npy is required", file=sys.stderr)
+        return 2
+    try:
+        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
+    except PANNsError as exc:
+        print(f"keras-panns embed: cannot load the model: {exc}", file=sys.stderr)
+        return 1
+    if "embedding" not in model.output:
+        print(f"keras-panns embed: {model.name} has no embedding output; use a tagging model such as cnn14",
+              file=sys.stderr)
+        return 2
+    progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(files, unit="file", desc="embedding", file=sys.stderr)
+    rows, index, failures = [], [], 0
+    for path in iterator:
+        try:
+            starts, vectors = embed_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
+                                         batch_size=fv.batch_size)
+            duration = soundfile.info(path).duration
+        except PANNsError as exc:
+            failures += 1
+            print(f"keras-panns embed: {exc}", file=sys.stderr)
+            continue
+        if fv.per_window:
+            rows.append(vectors)
+            index += [(path, round(s, 3), round(min(s + fv.window, duration), 3)) for s in starts]
+        else:
+            rows.append(vectors.mean(axis=0, keepdims=True))
+            index.append((path, 0.0, round(duration, 3)))
+    if rows:
+        _save(fv.out, np.concatenate(rows).astype(np.float32), index)
+        print(f"wrote {len(index)} embeddings of size {rows[0].shape[1]} to {fv.out} (index: {fv.out}.csv)")
+    if failures:
+        print(f"keras-panns embed: {failures} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failures else 0

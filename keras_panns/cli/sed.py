@@ -1,0 +1,124 @@
+"""Detects sound events (what happened, from when to when) with a SED model.
+
+Runs a sound-event-detection model (default: Cnn14_DecisionLevelMax) over
+each file in overlapping windows read from disk one batch at a time, so
+recordings of hours use bounded memory. Frame scores where windows overlap
+are averaged, optionally median-smoothed, then turned into events by
+hysteresis: an event starts where a class scores at least --high and lasts
+while it stays at least --low.
+
+Events go to stdout as a table, or to --out as CSV or JSON (by extension),
+with one row per event: file, onset, offset (seconds), label, class index and
+peak score. --plot draws the log-mel spectrogram above the top-k classes'
+scores over time (PNG); with several files, --plot names a directory that
+gets one <file stem>.png each.
+
+Examples:
+  keras-panns sed street.wav
+  keras-panns sed --out events.csv --plot street.png street.wav
+  keras-panns sed --window 10 --hop 2 --high 0.3 --low 0.1 --median 9 --out events.json recordings/*.flac
+"""
+
+import csv
+import json
+import os
+import pathlib
+import sys
+
+USAGE = "[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] FILE..."
+
+
+def define_flags(fv):
+    from absl import flags
+
+    flags.DEFINE_string("model", "cnn14_decision_level_max", "Zoo name of a SED model.", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "A SED .pth file, preset directory or URL; overrides --model.",
+                        flag_values=fv)
+    flags.DEFINE_string("out", None, "Write events here: .csv or .json (default: a table on stdout).",
+                        flag_values=fv)
+    flags.DEFINE_string("plot", None, "PNG of log-mel and top-k activity (a directory with several files).",
+                        flag_values=fv)
+    flags.DEFINE_integer("top_k", 5, "Classes drawn in the plot.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_float("window", 10.0, "Window length in seconds (PANNs were trained on 10 s).", lower_bound=0.5,
+                       flag_values=fv)
+    flags.DEFINE_float("hop", 5.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
+    flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv)
+    flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
+                       flag_values=fv)
+    flags.DEFINE_integer("median", 1, "Median smoothing width in frames (10 ms each; 1 = none).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
+                       flag_values=fv)
+    flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
+
+
+def _plot_path(fv, path, several):
+    if not several:
+        return fv.plot
+    os.makedirs(fv.plot, exist_ok=True)
+    return os.path.join(fv.plot, pathlib.Path(path).stem + ".png")
+
+
+def _write(records, out):
+    tmp = out + ".partial"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        if out.lower().endswith(".json"):
+            json.dump(records, f, indent=2)
+            f.write("\n")
+        else:
+            writer = csv.DictWriter(f, ["file", "onset", "offset", "label", "index", "score"], lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(records)
+    os.replace(tmp, out)
+
+
+def run(files, fv):
+    import keras_panns
+    from keras_panns.errors import PANNsError
+    from keras_panns.long_audio import detect_events_long
+    from keras_panns.plotting import plot_sed
+
+    if not files:
+        print("keras-panns sed: no audio files given (see --help)", file=sys.stderr)
+        return 2
+    if fv.low > fv.high:
+        print(f"keras-panns sed: --low ({fv.low}) must not exceed --high ({fv.high})", file=sys.stderr)
+        return 2
+    if fv.out and not fv.out.lower().endswith((".csv", ".json")):
+        print("keras-panns sed: --out must end in .csv or .json", file=sys.stderr)
+        return 2
+    try:
+        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
+    except PANNsError as exc:
+        print(f"keras-panns sed: cannot load the model: {exc}", file=sys.stderr)
+        return 1
+    if "framewise_output" not in model.output:
+        print(f"keras-panns sed: {model.name} is a tagging model without framewise output; use a SED model "
+              "such as cnn14_decision_level_max", file=sys.stderr)
+        return 2
+    records, failures = [], 0
+    for path in files:
+        try:
+            result = detect_events_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
+                                        batch_size=fv.batch_size, high=fv.high, low=fv.low,
+                                        median_window=fv.median, min_duration=fv.min_duration,
+                                        overview=bool(fv.plot))
+        except (PANNsError, ValueError) as exc:
+            failures += 1
+            print(f"keras-panns sed: {path}: {exc}", file=sys.stderr)
+            continue
+        rows = [{"file": path, **event.to_dict()} for event in result.events]
+        records.extend(rows)
+        if fv.plot:
+            plot_sed(result.overview, model.labels, _plot_path(fv, path, len(files) > 1), top_k=fv.top_k,
+                     threshold=fv.high, title=os.path.basename(path))
+        if not fv.out:
+            print(f"{path}  ({result.duration:.1f} s, {len(rows)} events)")
+            for row in rows:
+                print(f"  {row['onset']:9.2f} {row['offset']:9.2f}  {row['score']:.3f}  {row['label']}")
+    if fv.out:
+        _write(records, fv.out)
+    if failures:
+        print(f"keras-panns sed: {failures} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,126 @@
+"""Pictures of sound event detection: log-mel spectrogram above class activity curves.
+
+`SEDOverview` pools a recording's log-mel frames and framewise scores into
+at most `max_columns` time columns as they stream past, so the picture of an
+hour-long file costs a few megabytes; `plot_sed` draws it with matplotlib's
+headless Agg backend.
+"""
+
+import numpy as np
+
+
+class SEDOverview:
+    """Time-pooled log-mel and framewise scores of one recording, for plotting.
+
+    Log-mel frames are averaged and scores max-pooled per column, so a short
+    event stays visible however long the recording.
+
+    Args:
+        total_frames: int. Frames of the whole recording.
+        frame_rate: float. Frames per second.
+        max_columns: int. Time resolution of the picture.
+
+    Example:
+    ```python
+    overview = SEDOverview(total_frames=1001, frame_rate=100.0)
+    overview.add_scores(0, framewise)          # (frames, classes)
+    overview.add_log_mel(0, log_mel)           # (frames, mel_bins)
+    plot_sed(overview, labels, "clip.png")
+    ```
+    """
+
+    def __init__(self, total_frames, frame_rate, max_columns=2000):
+        self.total_frames, self.frame_rate = int(total_frames), float(frame_rate)
+        self.columns = max(1, min(self.total_frames, int(max_columns)))
+        self.scores = self._mel_sum = self._mel_count = None
+
+    def _column(self, first, count):
+        return np.arange(first, first + count) * self.columns // self.total_frames
+
+    def add_scores(self, first_frame, scores):
+        """Adds framewise scores `(frames, classes)` starting at frame `first_frame`."""
+        scores = np.asarray(scores, np.float32)
+        if self.scores is None:
+            self.scores = np.zeros((self.columns, scores.shape[1]), np.float32)
+        scores = scores[: max(self.total_frames - first_frame, 0)]
+        np.maximum.at(self.scores, self._column(first_frame, len(scores)), scores)
+
+    def add_log_mel(self, first_frame, log_mel):
+        """Adds log-mel frames `(frames, mel_bins)` in dB starting at `first_frame` (overlaps average)."""
+        log_mel = np.asarray(log_mel, np.float64)[: max(self.total_frames - first_frame, 0)]
+        if self._mel_sum is None:
+            self._mel_sum = np.zeros((self.columns, log_mel.shape[1]))
+            self._mel_count = np.zeros((self.columns, 1))
+        columns = self._column(first_frame, len(log_mel))
+        np.add.at(self._mel_sum, columns, log_mel)
+        np.add.at(self._mel_count, columns, 1)
+
+    @property
+    def log_mel(self):
+        """Pooled log-mel `(columns, mel_bins)` in dB, or None if none was added."""
+        if self._mel_sum is None:
+            return None
+        return (self._mel_sum / np.maximum(self._mel_count, 1)).astype(np.float32)
+
+    @property
+    def duration(self):
+        return self.total_frames / self.frame_rate
+
+
+def top_classes(scores, k):
+    """Indices of the `k` classes with the highest peak score, best first."""
+    return list(np.argsort(-np.asarray(scores).max(axis=0), kind="stable")[:k])
+
+
+def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None):
+    """Saves a PNG: log-mel spectrogram on top, the top-k classes' scores over time below.
+
+    Args:
+        overview: a `SEDOverview` with scores (and log-mel, if added).
+        labels: list of class names.
+        path: str. Output PNG path.
+        top_k: int. Classes to draw (highest peak score first).
+        threshold: float or None. Drawn as a dashed line (e.g. the event threshold).
+        title: str or None. Figure title (e.g. the file name).
+
+    Example:
+    ```python
+    plot_sed(overview, sed_model.labels, "street.png", top_k=5, threshold=0.5)
+    ```
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: servers and CI have no display
+    import matplotlib.pyplot as plt
+
+    if overview.scores is None:
+        raise ValueError("the overview holds no scores to plot")
+    time = (np.arange(overview.columns) + 0.5) * overview.duration / overview.columns
+    log_mel = overview.log_mel
+    rows = 2 if log_mel is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(12, 3.2 * rows), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 1.2][-rows:]})
+    if log_mel is not None:
+        ax = axes[0, 0]
+        image = ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
+                          extent=(0, overview.duration, 0, log_mel.shape[1]))
+        ax.set_ylabel("mel bin")
+        ax.set_title(title or "log-mel spectrogram")
+        fig.colorbar(image, ax=ax, pad=0.01, label="dB")
+    ax = axes[-1, 0]
+    for index in top_classes(overview.scores, top_k):
+        ax.plot(time, overview.scores[:, index], linewidth=1.4,
+                label=f"{labels[index]} (max {overview.scores[:, index].max():.2f})")
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, overview.duration)
+    ax.set_ylabel("score")
+    ax.set_xlabel("time (s)")
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    if log_mel is not None:
+        # An invisible twin of the colour bar keeps the curves aligned with the spectrogram.
+        fig.colorbar(image, ax=ax, pad=0.01).ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
