@@ -1,0 +1,262 @@
+"""`export_model`: one call from a Keras PANNs model to a validated TFLite or ONNX file."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from keras_panns.errors import PANNsError
+
+FORMATS = ("tflite", "onnx")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+FLOAT_TOLERANCE = 1e-4
+# Quantized exports must agree with Keras this well on the validation audio (mean over clips and classes of
+# |score difference|, and mean top-5 overlap); looser agreement means the quantization broke the model.
+QUANTIZED_MAX_MEAN_ABS = 0.05
+QUANTIZED_MIN_TOP5 = 0.6
+
+
+class ExportError(PANNsError):
+    """An export failed, or the exported file does not reproduce the Keras model."""
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """What was written and how well it reproduces the Keras model.
+
+    Attributes:
+        path: str. The exported file.
+        format: str. `"tflite"` or `"onnx"`.
+        quantize: str. `"none"`, `"float16"`, `"dynamic"` or `"int8"`.
+        input_name: str. Always `"waveform"`.
+        input_shape: tuple. `(None, samples)`; samples is None for a dynamic length.
+        sample_rate: int. Rate the input must have.
+        outputs: dict name -> shape, e.g. `{"clipwise_output": (None, 527), "embedding": (None, 2048)}`.
+        size_bytes: int.
+        ops: list of str. Operator types in the file.
+        max_abs_error: dict name -> float. Worst |exported - Keras| on the validation audio.
+        mean_abs_error: dict name -> float.
+        top5_overlap: float or None. Mean top-5 class agreement (quantized exports).
+        validation_clips: int. Clips the file was checked on.
+        metadata_path: str. The JSON sidecar (input/output spec, sample rate, labels).
+    """
+
+    path: str
+    format: str
+    quantize: str
+    input_name: str
+    input_shape: tuple
+    sample_rate: int
+    outputs: dict
+    size_bytes: int
+    ops: list
+    max_abs_error: dict
+    mean_abs_error: dict
+    top5_overlap: float
+    validation_clips: int
+    metadata_path: str
+
+    def summary(self):
+        errors = ", ".join(f"{k} max {v:.2e}" for k, v in self.max_abs_error.items())
+        line = (f"{self.path}: {self.format} ({self.quantize}), {self.size_bytes / 1e6:.1f} MB, input "
+                f"{self.input_name} {self.input_shape} at {self.sample_rate} Hz; checked on "
+                f"{self.validation_clips} clips: {errors}")
+        if self.top5_overlap is not None:
+            line += f", top-5 overlap {self.top5_overlap:.2f}"
+        return line
+
+
+def _input_length(model, length):
+    if length in (None, "dynamic"):
+        return None
+    samples = int(round(float(length) * model.sample_rate))
+    model.check_input_length(samples)
+    return samples
+
+
+def _synthetic_clips(sample_rate, samples, count=3, seed=0):
+    """Deterministic test audio: a chirp, noise bursts and tones (for files with no audio given)."""
+    rng = np.random.RandomState(seed)
+    t = np.arange(samples) / sample_rate
+    chirp = 0.5 * np.sin(2 * np.pi * (100 + 2000 * t / max(t[-1], 1e-3)) * t)
+    bursts = rng.normal(0, 0.2, samples) * (np.sin(2 * np.pi * 0.7 * t) > 0)
+    tones = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1250 * t) + rng.normal(0, 0.01, samples)
+    return [c.astype(np.float32) for c in (chirp, bursts, tones)][:count]
+
+
+def audio_clips(model, directory_or_files, samples, limit=None):
+    """Mono clips at the model's rate, cut or zero-padded to `samples` (None: as they are)."""
+    from keras_panns.audio import load_audio
+
+    if isinstance(directory_or_files, (str, os.PathLike)) and os.path.isdir(directory_or_files):
+        names = sorted(os.listdir(directory_or_files))
+        files = [os.path.join(directory_or_files, n) for n in names if not n.startswith(".")]
+    else:
+        files = list(directory_or_files)
+    clips = []
+    for path in files:
+        if limit is not None and len(clips) >= limit:
+            break
+        try:
+            clip = load_audio(path, model.sample_rate)
+        except PANNsError:
+            continue  # a stray non-audio file in the directory is not an error
+        if samples is not None:
+            clip = np.pad(clip, (0, max(0, samples - len(clip))))[:samples]
+        elif len(clip) < model.min_samples:
+            continue
+        clips.append(clip)
+    if not clips:
+        raise ExportError(f"no readable audio in {directory_or_files}")
+    return clips
+
+
+def _compare(model, run_exported, clips, quantized):
+    """Runs Keras and the exported file clip by clip; returns (max, mean) abs errors and top-5 overlap."""
+    max_err, sums, overlaps = {}, {}, []
+    for clip in clips:
+        want = {k: np.asarray(v) for k, v in model.predict_on_batch(clip[None]).items()}
+        got = run_exported(clip[None])
+        for name, value in want.items():
+            if name not in got:
+                raise ExportError(f"the exported file has no output {name!r} (it has {sorted(got)})")
+            # Errors are relative to the output's scale where it exceeds 1 (embeddings), absolute for scores.
+            diff = np.abs(np.asarray(got[name], np.float32) - value) / max(1.0, float(np.abs(value).max()))
+            if not np.all(np.isfinite(diff)):
+                raise ExportError(f"the exported file gives non-finite {name} values")
+            max_err[name] = max(max_err.get(name, 0.0), float(diff.max()))
+            sums[name] = sums.get(name, 0.0) + float(diff.mean())
+        if quantized and "clipwise_output" in want:
+            a, b = np.argsort(-want["clipwise_output"][0])[:5], np.argsort(-np.asarray(got["clipwise_output"])[0])[:5]
+            overlaps.append(len(set(a) & set(b)) / 5)
+    mean_err = {k: v / len(clips) for k, v in sums.items()}
+    return max_err, mean_err, (float(np.mean(overlaps)) if overlaps else None)
+
+
+def _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5):
+    if not quantized:
+        worst = max(max_err.values())
+        if worst > tolerance:
+            raise ExportError(f"the exported file differs from the Keras model by {worst:.3g} "
+                              f"(> {tolerance:g}): {max_err}")
+        return
+    score_err = mean_err.get("clipwise_output", mean_err.get("framewise_output"))
+    if score_err is not None and score_err > max_mean_abs:
+        raise ExportError(f"quantization changed the scores by {score_err:.3f} on average (bound {max_mean_abs}); "
+                          "use a better calibration set or a lighter mode")
+    if top5 is not None and top5 < min_top5:
+        raise ExportError(f"quantization changed the top-5 classes (overlap {top5:.2f} < {min_top5})")
+
+
+def _metadata(model, report):
+    card = getattr(model, "card", None)
+    return {
+        "model": card.name if card else model.name, "architecture": type(model).__name__,
+        "format": report.format, "quantize": report.quantize, "sample_rate": model.sample_rate,
+        "input": {"name": report.input_name, "shape": list(report.input_shape), "dtype": "float32",
+                  "description": "mono waveform in [-1, 1] at sample_rate; batch and (if null) length are dynamic"},
+        "outputs": {k: {"shape": list(v), "dtype": "float32"} for k, v in report.outputs.items()},
+        "labels": list(model.labels),
+        "validation": {"clips": report.validation_clips, "max_abs_error": report.max_abs_error,
+                       "mean_abs_error": report.mean_abs_error, "top5_overlap": report.top5_overlap},
+    }
+
+
+def export_model(model, path, *, format="tflite", length=10.0, quantize="none", calibration=None,
+                 validation=None, tolerance=FLOAT_TOLERANCE, max_mean_abs=QUANTIZED_MAX_MEAN_ABS,
+                 min_top5=QUANTIZED_MIN_TOP5, max_calibration_clips=100):
+    """Exports `model` with its front end to TFLite or ONNX, then proves the file reproduces it.
+
+    The file gets one input, `waveform` float32 `(batch, samples)` at
+    `model.sample_rate`, and the model's outputs by name (`clipwise_output`,
+    `embedding`, `framewise_output`). Batch is always dynamic; `length=None`
+    (or `"dynamic"`) also makes the length dynamic. A JSON sidecar
+    (`<path>.json`) records the names, shapes, sample rate and labels.
+
+    Quantization (TFLite: all four; ONNX: none, dynamic, int8). The log-mel
+    front end always stays float32, because its power spectra overflow
+    float16 and its dynamic range (1e-10 to 1e6) does not survive int8:
+    - `float16`: weights stored as float16, computed in float32.
+    - `dynamic`: int8 weights, activations quantized on the fly.
+    - `int8`: int8 weights and activations, calibrated on `calibration` audio.
+
+    Validation: float exports must match Keras within `tolerance` on every
+    output (absolute for scores, relative to the largest value for
+    embeddings); quantized ones must keep the mean absolute score change
+    under `max_mean_abs` and the mean top-5 overlap over `min_top5` on the
+    validation audio. Nothing is left at `path` if validation fails.
+
+    Args:
+        model: a keras_panns model (TensorFlow backend).
+        path: str. Output file.
+        format: str. `"tflite"` or `"onnx"`.
+        length: float seconds, or None/`"dynamic"`.
+        quantize: str. `"none"`, `"float16"`, `"dynamic"` or `"int8"`.
+        calibration: directory or list of audio files; required for int8.
+        validation: directory or list of audio files to validate on (default:
+            the calibration audio, else synthetic test signals).
+        tolerance: float. Bound for float exports.
+        max_mean_abs, min_top5: float. Bounds for quantized exports.
+        max_calibration_clips: int.
+
+    Returns:
+        An `ExportReport`.
+
+    Raises:
+        ExportError: the conversion or its validation failed.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14.from_pretrained()
+    report = keras_panns.export.export_model(model, "cnn14.tflite", length=10.0)
+    print(report.summary())
+    ```
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError("export runs on the TensorFlow backend; set KERAS_BACKEND=tensorflow")
+    if format not in FORMATS:
+        raise ExportError(f"format must be one of {FORMATS}, got {format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if quantize == "int8" and calibration is None:
+        raise ExportError("int8 quantization needs calibration audio (a directory of representative files)")
+    samples = _input_length(model, length)
+    quantized = quantize != "none"
+    check_samples = samples or 10 * model.sample_rate
+    calibration_clips = (audio_clips(model, calibration, check_samples, max_calibration_clips)
+                         if calibration is not None else None)
+    if validation is not None:
+        clips = audio_clips(model, validation, samples, limit=20)
+    elif calibration_clips is not None:
+        clips = calibration_clips[:8]
+    else:
+        clips = _synthetic_clips(model.sample_rate, check_samples)
+    if samples is None:  # a dynamic length must work at other lengths too
+        clips = clips + [clips[0][: max(model.min_samples, int(3.3 * model.sample_rate))]]
+
+    path = os.fspath(path)
+    tmp = f"{path}.partial"
+    try:
+        if format == "tflite":
+            from keras_panns.export import tflite
+
+            ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips)
+        else:
+            from keras_panns.export import onnx_export
+
+            ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips)
+        max_err, mean_err, top5 = _compare(model, runner, clips, quantized)
+        _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    outputs = {name: (None,) + tuple(model.output[name].shape[1:]) for name in model.output}
+    report = ExportReport(path, format, quantize, "waveform", (None, samples), model.sample_rate, outputs,
+                          os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json")
+    with open(report.metadata_path, "w", encoding="utf-8") as f:
+        json.dump(_metadata(model, report), f, indent=2)
+    return report

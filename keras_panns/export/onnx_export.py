@@ -1,0 +1,107 @@
+"""ONNX conversion (Keras -> tf2onnx), checked by onnx.checker and run with onnxruntime."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from keras_panns.export.core import ExportError
+
+OPSET = 17
+
+
+def _name_dims(model_proto):
+    # tf2onnx names dynamic axes unk__N; name them for the people who read the graph.
+    graph = model_proto.graph
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param:
+            dims[0].dim_param = "batch"
+        if value.name == "waveform" and len(dims) > 1 and dims[1].dim_param:
+            dims[1].dim_param = "samples"
+        if value.name == "framewise_output" and len(dims) > 1 and dims[1].dim_param:
+            dims[1].dim_param = "frames"
+
+
+def _front_end_nodes(model_proto, model):
+    from keras_panns.layers import LogMelSpectrogram
+
+    prefixes = [layer.name for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    return [node.name for node in model_proto.graph.node if any(p in node.name for p in prefixes)]
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader over in-memory clips."""
+
+    def __init__(self, clips):
+        self._clips = iter(clips)
+
+    def get_next(self):
+        clip = next(self._clips, None)
+        return None if clip is None else {"waveform": clip[None]}
+
+
+def convert(model, path, samples, quantize, calibration_clips):
+    """Writes `model` as ONNX to `path`; returns (op types, runner for validation)."""
+    import keras
+    import onnx
+
+    if quantize == "float16":
+        raise ExportError("float16 is offered for TFLite; for ONNX use --quantize dynamic or int8")
+    with tempfile.TemporaryDirectory() as scratch:
+        float_path = os.path.join(scratch, "float.onnx")
+        try:
+            model.export(float_path, format="onnx", verbose=False, opset_version=OPSET,
+                         input_signature=[keras.InputSpec(shape=(None, samples), dtype="float32", name="waveform")])
+        except Exception as exc:  # tf2onnx raises many types, all meaning "cannot convert"
+            raise ExportError(f"ONNX conversion failed: {exc}") from exc
+        proto = onnx.load(float_path)
+        _name_dims(proto)
+        onnx.save(proto, float_path)
+        if quantize == "none":
+            final = float_path
+        else:
+            final = os.path.join(scratch, "quantized.onnx")
+            _quantize(proto, model, float_path, final, quantize, calibration_clips, scratch)
+        proto = onnx.load(final)
+        proto.producer_name = "keras_panns"
+        meta = proto.metadata_props.add()
+        meta.key, meta.value = "sample_rate", str(model.sample_rate)
+        meta = proto.metadata_props.add()
+        meta.key, meta.value = "labels", "\n".join(model.labels)
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except Exception as exc:
+            raise ExportError(f"the ONNX model is invalid: {exc}") from exc
+        onnx.save(proto, path)
+    ops = sorted({node.op_type for node in proto.graph.node})
+    return ops, _runner(path)
+
+
+def _quantize(proto, model, source, target, quantize, clips, scratch):
+    from onnxruntime import quantization
+
+    # The front end's dynamic range (power spectra from 1e-10 to 1e6) does not survive int8: keep it float.
+    exclude = _front_end_nodes(proto, model)
+    prepared = os.path.join(scratch, "prepared.onnx")
+    quantization.quant_pre_process(source, prepared, skip_symbolic_shape=True)
+    if quantize == "dynamic":
+        quantization.quantize_dynamic(prepared, target, weight_type=quantization.QuantType.QInt8,
+                                      nodes_to_exclude=exclude)
+    else:
+        quantization.quantize_static(prepared, target, _Calibration(clips), nodes_to_exclude=exclude,
+                                     quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+                                     activation_type=quantization.QuantType.QInt8,
+                                     weight_type=quantization.QuantType.QInt8)
+
+
+def _runner(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+
+    def run(batch):
+        return dict(zip(names, session.run(names, {"waveform": np.asarray(batch, np.float32)})))
+
+    return run
