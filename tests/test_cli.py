@@ -151,3 +151,14 @@ def test_embed_per_file_and_per_window(shared_data, preset, tmp_path, bad_files,
     assert [(r["file"], float(r["start"])) for r in index] == [
         (files[0], 0.0), (files[0], 3.0), (files[1], 0.0), (files[1], 3.0), (files[1], 6.0)]
     assert np.load(out).shape == (5, model.config["embedding_size"])
+
+
+def test_export_writes_a_validated_file(preset, tmp_path, capsys):
+    out = str(tmp_path / "cnn6.tflite")
+    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "2", "--out", out]) == 0
+    report = capsys.readouterr().out
+    assert "tflite (none)" in report and "waveform (None, 64000) at 32000 Hz" in report
+    assert os.path.getsize(out) > 1e6 and os.path.exists(out + ".json")
+    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "soon", "--out", out]) == 2
+    assert main(["keras-panns", "export", "--checkpoint", preset, "--quantize", "int8", "--out", out]) == 1
+    assert "calibration audio" in capsys.readouterr().err

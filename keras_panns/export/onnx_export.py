@@ -27,6 +27,9 @@ def _front_end_nodes(model_proto, model):
     from keras_panns.layers import LogMelSpectrogram
 
     prefixes = [layer.name for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    # bn0 and the channel axis are elementwise ops on the log-mel: quantizing each of them separately
+    # compounds rounding, and keeping them float costs nothing.
+    prefixes += ["bn0", "add_channel_axis"]
     return [node.name for node in model_proto.graph.node if any(p in node.name for p in prefixes)]
 
 
@@ -43,18 +46,13 @@ class _Calibration:
 
 def convert(model, path, samples, quantize, calibration_clips):
     """Writes `model` as ONNX to `path`; returns (op types, runner for validation)."""
-    import keras
     import onnx
 
     if quantize == "float16":
         raise ExportError("float16 is offered for TFLite; for ONNX use --quantize dynamic or int8")
     with tempfile.TemporaryDirectory() as scratch:
         float_path = os.path.join(scratch, "float.onnx")
-        try:
-            model.export(float_path, format="onnx", verbose=False, opset_version=OPSET,
-                         input_signature=[keras.InputSpec(shape=(None, samples), dtype="float32", name="waveform")])
-        except Exception as exc:  # tf2onnx raises many types, all meaning "cannot convert"
-            raise ExportError(f"ONNX conversion failed: {exc}") from exc
+        _tf2onnx(model, samples, scratch, float_path)
         proto = onnx.load(float_path)
         _name_dims(proto)
         onnx.save(proto, float_path)
@@ -78,6 +76,43 @@ def convert(model, path, samples, quantize, calibration_clips):
     return ops, _runner(path)
 
 
+def _tf2onnx(model, samples, scratch, target):
+    """Converts through tf2onnx's large-model mode, then joins the weights into one file.
+
+    The default mode keeps every weight inside protobuf messages that its
+    optimizer re-serializes, which needs more than 24 GB for Cnn14; the
+    large-model mode keeps weights outside (11 GB).
+    """
+    import zipfile
+
+    import keras
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    try:  # tf2onnx 1.17 still uses numpy aliases removed in numpy 2; Keras ships the patch
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+        patch_tf2onnx()
+    except ImportError:
+        pass
+    signature = [tf.TensorSpec((None, samples), tf.float32, name="waveform")]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    function = archive.add_endpoint("serve", lambda waveform: model(waveform, training=False),
+                                    input_signature=signature)
+    bundle = os.path.join(scratch, "large.zip")
+    try:
+        tf2onnx.convert.from_function(function, signature, opset=OPSET, large_model=True, output_path=bundle)
+    except Exception as exc:  # tf2onnx raises many types, all meaning "cannot convert"
+        raise ExportError(f"ONNX conversion failed: {exc}") from exc
+    unpacked = os.path.join(scratch, "large")
+    with zipfile.ZipFile(bundle) as archive_file:
+        archive_file.extractall(unpacked)
+    proto = onnx.load(os.path.join(unpacked, "__MODEL_PROTO.onnx"), load_external_data=True)
+    onnx.save(proto, target)
+
+
 def _quantize(proto, model, source, target, quantize, clips, scratch):
     from onnxruntime import quantization
 
@@ -92,7 +127,8 @@ def _quantize(proto, model, source, target, quantize, clips, scratch):
         quantization.quantize_static(prepared, target, _Calibration(clips), nodes_to_exclude=exclude,
                                      quant_format=quantization.QuantFormat.QDQ, per_channel=True,
                                      activation_type=quantization.QuantType.QInt8,
-                                     weight_type=quantization.QuantType.QInt8)
+                                     weight_type=quantization.QuantType.QInt8,
+                                     calibrate_method=quantization.CalibrationMethod.Percentile)
 
 
 def _runner(path):

@@ -8,6 +8,8 @@ import numpy as np
 from keras_panns.export.core import ExportError
 
 SIGNATURE = "serving_default"
+# Op types of the log-mel front end; PANNs bodies use none of them on their int8 path.
+FLOAT_OPS = ("MIRROR_PAD", "RESHAPE", "SQUEEZE", "SPLIT", "SQUARE", "MAXIMUM", "LOG")
 
 
 def _front_end_names(model):
@@ -171,8 +173,11 @@ def _int8(converter, clips, front_end_nodes):
             yield {"waveform": clip[None]}
 
     converter.representative_dataset = representative
-    # Selective quantization: the front end's nodes stay float, everything after bn0 becomes int8.
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=front_end_nodes)
+    # Selective quantization: the front end stays float, the log-mel after it and the network become int8.
+    # Node names alone miss the reshape/split between the DFT and the power spectrum (the quantizer treats
+    # them as pass-through and renames them), so those op types are kept float as well.
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=front_end_nodes,
+                                                            denylisted_ops=list(FLOAT_OPS))
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative,
                                                          debug_options=options)
     return debugger.get_nondebug_quantized_model()
