@@ -17,6 +17,7 @@ COMMANDS = {
     "tag": ("keras_panns.cli.tag", "tag audio files with a pretrained model (top-k AudioSet labels)"),
     "sed": ("keras_panns.cli.sed", "detect sound events (onset, offset, label) and plot them"),
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
+    "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "export": ("keras_panns.cli.export", "export a model to TFLite or ONNX, validated against Keras"),
     "models": ("keras_panns.cli.models", "list the pretrained models of the zoo"),
 }

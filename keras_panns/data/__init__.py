@@ -1,7 +1,7 @@
 """AudioSet-style data: packing clips to TFRecord shards and a balanced `tf.data` input for `model.fit`."""
 
 from keras_panns.data.dataset import load_manifest, make_dataset
-from keras_panns.data.pack import pack
+from keras_panns.data.packing import pack
 from keras_panns.data.sampling import BalancedSampler
 from keras_panns.data.sources import DataError, Example, audioset_examples, generic_examples, read_segments
 

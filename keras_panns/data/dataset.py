@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from keras_panns.data.pack import MANIFEST, RECORD_OVERHEAD, _join
+from keras_panns.data.packing import MANIFEST, RECORD_OVERHEAD, _join
 from keras_panns.data.sampling import BalancedSampler
 from keras_panns.data.sources import DataError
 

@@ -50,7 +50,8 @@ def decode_clip(path, sample_rate, clip_samples):
     if not np.any(waveform):
         raise ValueError("silent: every sample is zero")
     waveform = np.pad(waveform, (0, max(0, clip_samples - len(waveform))))[:clip_samples]
-    return np.round(np.clip(waveform, -1.0, 1.0) * 32767.0).astype("<i2")
+    # x * 32768 with the reader dividing by 32768: the int16 grid is exact for 16-bit sources.
+    return np.clip(np.round(waveform * 32768.0), -32768, 32767).astype("<i2")
 
 
 def _serialize(example_id, labels, pcm):
