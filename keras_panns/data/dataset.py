@@ -45,7 +45,7 @@ def _parse_fn(clip_samples, num_classes):
     return parse
 
 
-def _balanced_records(manifest, seed):
+def _balanced_records(manifest, seed, skip=0):
     """Yields serialized records chosen by `BalancedSampler`, read by offset from the shards."""
     import tensorflow as tf
 
@@ -61,6 +61,8 @@ def _balanced_records(manifest, seed):
     shards, offsets, lengths = (np.asarray(a, np.int64) for a in (shards, offsets, lengths))
     sampler = BalancedSampler(labels, manifest["num_classes"], seed)
     del labels
+    for _ in range(skip):  # resuming: advance the index stream without reading audio
+        next(sampler)
     files = {}
 
     def generator():
@@ -101,7 +103,8 @@ def _mix(alpha, mode, seed):
 
 
 def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None, mixup_mode="waveform", seed=0,
-                 shuffle_buffer=1024, repeat=None, strict=False, input_context=None, parallel_reads=4):
+                 shuffle_buffer=1024, repeat=None, strict=False, input_context=None, parallel_reads=4,
+                 start_batch=0):
     """A dataset of `(waveform float32 (B, samples), target float32 (B, classes))` batches.
 
     Modes:
@@ -134,6 +137,8 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
             reads its own files (shuffle/eval) or its own seed (balanced), and
             `batch_size` is the global batch.
         parallel_reads: int. Shards read at once in shuffle mode.
+        start_batch: int. Begin as if this many batches had been drawn already
+            (resuming a run: same batches, same mixup coefficients).
 
     Returns:
         A `tf.data.Dataset`, prefetched.
@@ -160,8 +165,10 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     files = [_join(manifest["directory"], s["file"]) for s in manifest["shards"] if s["examples"]]
 
+    per_step = batch_size * 2 if mixup_alpha else batch_size
     if mode == "balanced":
-        records = tf.data.Dataset.from_generator(_balanced_records(manifest, seed * 1009 + pipeline),
+        records = tf.data.Dataset.from_generator(_balanced_records(manifest, seed * 1009 + pipeline,
+                                                                   start_batch * per_step),
                                                  output_signature=tf.TensorSpec((), tf.string))
     else:
         if pipelines > 1:
@@ -185,11 +192,12 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
         examples = examples.shuffle(shuffle_buffer, seed=seed)
     if mode == "eval" and repeat:
         examples = examples.repeat()
-    per_step = batch_size * 2 if mixup_alpha else batch_size
     batches = examples.batch(per_step, drop_remainder=mode != "eval" or bool(mixup_alpha),
                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if start_batch and mode != "balanced":
+        batches = batches.skip(start_batch)
     if mixup_alpha:
-        batches = batches.enumerate().map(_mix(float(mixup_alpha), mixup_mode, seed),
+        batches = batches.enumerate(start=start_batch).map(_mix(float(mixup_alpha), mixup_mode, seed),
                                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True

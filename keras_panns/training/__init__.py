@@ -1,0 +1,8 @@
+"""Training, evaluation and fine-tuning of PANNs models with `model.fit`."""
+
+from keras_panns.training.evaluate import EvaluationCallback, evaluate
+from keras_panns.training.metrics import AudioSetMetrics, audioset_metrics
+from keras_panns.training.trainer import TrainConfig, TrainingError, train
+
+__all__ = ["AudioSetMetrics", "EvaluationCallback", "TrainConfig", "TrainingError", "audioset_metrics",
+           "evaluate", "train"]
