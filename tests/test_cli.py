@@ -162,3 +162,27 @@ def test_export_writes_a_validated_file(preset, tmp_path, capsys):
     assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "soon", "--out", out]) == 2
     assert main(["keras-panns", "export", "--checkpoint", preset, "--quantize", "int8", "--out", out]) == 1
     assert "calibration audio" in capsys.readouterr().err
+
+
+def test_finetune_cross_validates_on_esc10(shared_data, preset, tmp_path, capsys):
+    rows = list(csv.DictReader(open(shared_data / "esc10" / "esc10.csv")))
+    chosen = [r for r in rows if r["category"] in ("dog", "rooster")][:30]
+    listing = tmp_path / "subset.csv"
+    with open(listing, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        writer.writeheader()
+        writer.writerows(chosen)
+    out = str(tmp_path / "clf.keras")
+    code = main(["keras-panns", "finetune", "--checkpoint", preset, "--csv", str(listing), "--audio_dir",
+                 str(shared_data / "esc10" / "audio"), "--path_column", "filename", "--label_column", "category",
+                 "--fold_column", "fold", "--clip_seconds", "2", "--epochs", "5", "--out", out])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    folds = [line for line in printed.splitlines() if line.startswith("fold ")]
+    assert len(folds) == len({r["fold"] for r in chosen})
+    assert "mean accuracy over" in printed and "embeddings" in printed
+    import keras
+
+    model = keras.saving.load_model(out)
+    waveform = keras_panns.load_audio(shared_data / "esc10" / "audio" / chosen[0]["filename"], 32000)[None, :64000]
+    assert model.predict(waveform, verbose=0).shape == (1, 2)

@@ -113,3 +113,19 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(esc_small, tmp_path, 
     with pytest.raises(TrainingError, match="loss became nan"):
         train(_config(esc_small, tmp_path, steps=6))
     assert latest_checkpoint(str(tmp_path / "checkpoints"))[0] == 2  # nothing saved after the NaN
+
+
+def test_train_and_evaluate_command_lines(esc_small, tmp_path, capsys):
+    from keras_panns.cli.main import main
+
+    out = str(tmp_path / "run")
+    assert main(["keras-panns", "train", "--model", "Cnn6", "--train_dir", esc_small, "--out", out, "--steps", "2",
+                 "--steps_per_epoch", "2", "--batch_size", "4", "--mixup_alpha", "0"]) == 0
+    assert "trained to step 2 (resumed from 0)" in capsys.readouterr().out
+    report = str(tmp_path / "per_class.csv")
+    assert main(["keras-panns", "evaluate", "--checkpoint", out + "/model.keras", "--data", esc_small,
+                 "--report", report, "--top", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("mAP ") and "best:" in printed and "worst:" in printed
+    assert len(open(report).read().splitlines()) == 5  # header + 4 classes
+    assert main(["keras-panns", "train", "--model", "Cnn6", "--out", out]) == 2

@@ -18,6 +18,9 @@ COMMANDS = {
     "sed": ("keras_panns.cli.sed", "detect sound events (onset, offset, label) and plot them"),
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
+    "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),
+    "evaluate": ("keras_panns.cli.evaluate", "mAP, mean AUC and d-prime on packed shards"),
+    "finetune": ("keras_panns.cli.finetune", "fine-tune on a labelled CSV with k-fold cross-validation"),
     "export": ("keras_panns.cli.export", "export a model to TFLite or ONNX, validated against Keras"),
     "models": ("keras_panns.cli.models", "list the pretrained models of the zoo"),
 }

@@ -6,6 +6,7 @@ cross-entropy on `clipwise_output`. Every part is an argument.
 """
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -120,7 +121,13 @@ def build_model(config, manifest):
             arch, kwargs = keras_panns.get_architecture(card.architecture), dict(card.config)
         except PANNsError:
             arch, kwargs = keras_panns.get_architecture(config.model), {}
-        kwargs.update(config.model_kwargs, **overrides, sample_rate=manifest["sample_rate"])
+        rate = manifest["sample_rate"]
+        takes_front_end = "fmax" in inspect.signature(arch).parameters
+        if takes_front_end and rate != kwargs.get("sample_rate", 32000) and "fmax" not in config.model_kwargs:
+            # PANNs' 16 kHz and 8 kHz models scale window and hop with the rate and cap fmax at Nyquist.
+            scale = rate / 32000
+            kwargs.update(window_size=int(1024 * scale), hop_size=int(320 * scale), fmax=min(14000, rate // 2))
+        kwargs.update(config.model_kwargs, **overrides, sample_rate=rate)
         model = arch(**kwargs)
     if model.sample_rate != manifest["sample_rate"]:
         raise TrainingError(f"the model takes {model.sample_rate} Hz but the shards hold {manifest['sample_rate']} Hz")
