@@ -40,7 +40,7 @@ def make_strategy(name="auto"):
         else:
             name = "default"
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _scalar_safe(tf.distribute.MultiWorkerMirroredStrategy())
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "one_device":
@@ -49,6 +49,26 @@ def make_strategy(name="auto"):
     if name == "default":
         return tf.distribute.get_strategy()
     raise TrainingError(f"unknown strategy {name!r} (auto, default, one_device, mirrored, multi_worker)")
+
+
+def _scalar_safe(strategy):
+    """Works around Keras 3.15 reducing scalar metrics with `axis=0` under MultiWorkerMirroredStrategy.
+
+    Keras' `reduce_per_replica` calls `strategy.reduce("MEAN", loss, axis=0)`
+    on the per-replica loss, a scalar, which TensorFlow rejects ("Invalid
+    reduction dimension 0 for input with 0 dimensions"). A scalar has no axis
+    to reduce along; the cross-replica mean is what is meant.
+    """
+    reduce = strategy.reduce
+
+    def scalar_safe_reduce(reduce_op, value, axis=None):
+        first = strategy.experimental_local_results(value)[0]
+        if axis is not None and getattr(first, "shape", None) is not None and first.shape.rank == 0:
+            axis = None
+        return reduce(reduce_op, value, axis=axis)
+
+    strategy.reduce = scalar_safe_reduce
+    return strategy
 
 
 def is_chief():
@@ -146,18 +166,41 @@ def compile_model(model, config):
     return model
 
 
-def _train_dataset(config, strategy, start_batch):
+def _worker_index():
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return int(task.get("index", 0)) + (1 if task.get("type") == "worker" and "chief" in os.environ.get(
+        "TF_CONFIG", "") else 0)
+
+
+def _train_dataset(config, start_batch):
+    """The global-batch training stream; Keras splits it across replicas.
+
+    Balanced streams are not file-sharded (auto-sharding is off); each worker
+    draws from its own seed instead, so workers never see the same sequence.
+    """
     from keras_panns.data import make_dataset
 
-    def build(context=None):
-        ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=config.batch_size,
-                          mixup_alpha=config.mixup_alpha or None, seed=config.seed, input_context=context,
-                          start_batch=start_batch)
-        return ds.map(lambda x, y: (x, {"clipwise_output": y}))
+    ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=config.batch_size,
+                      mixup_alpha=config.mixup_alpha or None, seed=config.seed + 7919 * _worker_index(),
+                      start_batch=start_batch)
+    return ds.map(lambda x, y: (x, {"clipwise_output": y}))
 
-    if strategy.num_replicas_in_sync > 1 or strategy.extended._in_multi_worker_mode():  # noqa: SLF001
-        return strategy.distribute_datasets_from_function(build)
-    return build()
+
+def _build_before_fit(model, strategy, batch_size, manifest):
+    """Builds the train step's state from shapes before `fit` under MultiWorkerMirroredStrategy.
+
+    Keras 3.15's `fit` otherwise builds it by all-reducing a first data batch,
+    which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+    (PerReplica ...)") and would also consume a batch of the stream.
+    """
+    import keras
+
+    per_replica = max(1, batch_size // strategy.num_replicas_in_sync)
+    batch = (keras.ops.zeros((per_replica, manifest["clip_samples"])),
+             {"clipwise_output": keras.ops.zeros((per_replica, manifest["num_classes"]))})
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)  # noqa: SLF001
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None  # noqa: SLF001
 
 
 def train(config):
@@ -208,7 +251,15 @@ def train(config):
             print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
     history = {}
     if initial_epoch < epochs:
-        dataset = _train_dataset(config, strategy, step)
+        dataset = _train_dataset(config, step)
+        if strategy.num_replicas_in_sync > 1:
+            # Batch statistics over the global batch: replicas then keep identical moving statistics, and the
+            # run equals one device with the whole batch (PANNs trained on one GPU).
+            for layer in model._flatten_layers():  # noqa: SLF001
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        if strategy.extended._in_multi_worker_mode():  # noqa: SLF001
+            _build_before_fit(model, strategy, config.batch_size, manifest)
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
         history = model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                             steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,

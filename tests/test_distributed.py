@@ -1,0 +1,44 @@
+"""MultiWorkerMirroredStrategy with two local worker processes on 127.0.0.1 (CPU)."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_panns.data import generic_examples, pack
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_workers_train_to_identical_weights(shared_data, tmp_path):
+    root = shared_data / "esc10"
+    examples, names = generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
+                                       label_column="category")
+    data = str(tmp_path / "data")
+    pack(examples[:40], data, label_names=names, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
+         progress=False)
+    ports = f"{_free_port()},{_free_port()}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(__file__),
+                                                                    os.environ.get("PYTHONPATH")])))
+    workers = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "mwms_worker.py"), str(i),
+                                 ports, data, str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+        logs = [w.communicate(timeout=420)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
+    assert int(first["steps"]) == int(second["steps"]) == 4
+    trained = [k for k in first.files if k.endswith("kernel")]
+    assert trained and all(np.array_equal(first[k], second[k]) for k in first.files)  # BN statistics included
+    assert (tmp_path / "run" / "checkpoints" / "latest.json").exists()  # written by the chief only
