@@ -1,5 +1,6 @@
 """`tf.data` input for `model.fit` from packed shards: balanced, shuffled or evaluation order, with mixup."""
 
+import itertools
 import json
 import os
 
@@ -27,26 +28,48 @@ def load_manifest(directory):
 
 
 def _parse_fn(clip_samples, num_classes):
+    """Record -> (raw PCM bytes, multi-hot target); the PCM is decoded per batch, which copies less."""
     import tensorflow as tf
 
     spec = {"waveform": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
 
     def parse(serialized):
         features = tf.io.parse_single_example(serialized, spec)
-        pcm = tf.io.decode_raw(features["waveform"], tf.int16)
-        pcm = tf.ensure_shape(tf.reshape(pcm, [clip_samples]), [clip_samples])  # a short record fails here
-        waveform = tf.cast(pcm, tf.float32) / 32768.0
+        raw = features["waveform"]
+        # A damaged record must fail here, alone, not later in its whole batch.
+        tf.debugging.assert_equal(tf.strings.length(raw), 2 * clip_samples, message="truncated waveform")
         labels = features["labels"].values
-        target = tf.reduce_max(tf.one_hot(labels, num_classes, dtype=tf.float32), axis=0)
-        target = tf.reshape(tf.cond(tf.size(labels) > 0, lambda: target, lambda: tf.zeros([num_classes])),
-                            [num_classes])
-        return waveform, target
+        target = tf.scatter_nd(labels[:, None], tf.ones_like(labels, tf.float32), [num_classes])
+        return raw, tf.minimum(target, 1.0)
 
     return parse
 
 
-def _balanced_records(manifest, seed, skip=0):
-    """Yields serialized records chosen by `BalancedSampler`, read by offset from the shards."""
+def _decode_fn(clip_samples):
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True)
+    def to_float(pcm):  # one fused pass: int16 -> float32 in [-1, 1)
+        return tf.cast(pcm, tf.float32) * (1.0 / 32768.0)
+
+    def decode(raw, target):
+        pcm = tf.reshape(tf.io.decode_raw(raw, tf.int16), [-1, clip_samples])
+        return to_float(pcm), target
+
+    return decode
+
+
+CHUNK = 64  # records per Python -> TF hand-over
+
+
+def _balanced_records(manifest, seed, skip=0, parts=1):
+    """A generator function `(part) -> chunks of serialized records` chosen by `BalancedSampler`.
+
+    The balanced stream is cut into chunks of `CHUNK` records; part `p` of
+    `parts` reads chunks p, p + parts, ... by offset from the shards, so
+    several parts read in parallel and interleaving them in turn restores the
+    stream's order. Each part replays the (cheap) index stream itself.
+    """
     import tensorflow as tf
 
     directory = manifest["directory"]
@@ -59,21 +82,31 @@ def _balanced_records(manifest, seed, skip=0):
         lengths.extend(index["lengths"])
         labels.extend(index["labels"])
     shards, offsets, lengths = (np.asarray(a, np.int64) for a in (shards, offsets, lengths))
-    sampler = BalancedSampler(labels, manifest["num_classes"], seed)
-    del labels
-    for _ in range(skip):  # resuming: advance the index stream without reading audio
-        next(sampler)
-    files = {}
 
-    def generator():
+    def open_shard(k):
+        path = _join(directory, manifest["shards"][k]["file"])
+        # Python's own files release the GIL while reading; gfile is only needed for URLs.
+        return tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb", buffering=0)
+
+    def generator(part=0):
+        part = int(part)
+        sampler = BalancedSampler(labels, manifest["num_classes"], seed)
+        for _ in range(skip):  # resuming: advance the index stream without reading audio
+            next(sampler)
+        files = {}
         try:
-            for i in sampler:
-                k = int(shards[i])
-                if k not in files:
-                    files[k] = tf.io.gfile.GFile(_join(directory, manifest["shards"][k]["file"]), "rb")
-                handle = files[k]
-                handle.seek(int(offsets[i]) + RECORD_OVERHEAD - 4)  # skip the length and its crc
-                yield handle.read(int(lengths[i]))
+            for chunk_index in itertools.count():
+                draws = [next(sampler) for _ in range(CHUNK)]
+                if chunk_index % parts != part:
+                    continue
+                chunk = []
+                for i in draws:
+                    k = int(shards[i])
+                    if k not in files:
+                        files[k] = open_shard(k)
+                    files[k].seek(int(offsets[i]) + RECORD_OVERHEAD - 4)  # skip the length and its crc
+                    chunk.append(files[k].read(int(lengths[i])))
+                yield chunk
         finally:
             for handle in files.values():
                 handle.close()
@@ -85,6 +118,11 @@ def _mix(alpha, mode, seed):
     """PANNs' mixup: pairs (0, 1), (2, 3), ... with lambda ~ Beta(alpha, alpha); halves the batch."""
     import tensorflow as tf
 
+    @tf.function(jit_compile=True)
+    def mix_waveforms(waveform, weights):  # one fused pass over the pairs
+        pairs = tf.reshape(waveform, [tf.shape(weights)[0], 2, -1])
+        return tf.einsum("pkl,pk->pl", pairs, weights)
+
     def mix(step, batch):
         waveform, target = batch
         pairs = tf.shape(waveform)[0] // 2
@@ -92,12 +130,11 @@ def _mix(alpha, mode, seed):
         a = tf.random.stateless_gamma([pairs], seed=seeds, alpha=alpha)
         b = tf.random.stateless_gamma([pairs], seed=seeds + 1, alpha=alpha)
         lam = a / (a + b)
-        coefficients = tf.reshape(tf.stack([lam, 1.0 - lam], axis=1), [-1])  # lam, 1-lam, lam, 1-lam, ...
+        weights = tf.stack([lam, 1.0 - lam], axis=1)
         mixed_target = lam[:, None] * target[0::2] + (1.0 - lam[:, None]) * target[1::2]
         if mode == "features":
-            return {"waveform": waveform, "mixup_lambda": coefficients}, mixed_target
-        mixed = lam[:, None] * waveform[0::2] + (1.0 - lam[:, None]) * waveform[1::2]
-        return mixed, mixed_target
+            return {"waveform": waveform, "mixup_lambda": tf.reshape(weights, [-1])}, mixed_target
+        return mix_waveforms(waveform, weights), mixed_target
 
     return mix
 
@@ -136,7 +173,7 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
             `strategy.distribute_datasets_from_function`), each input pipeline
             reads its own files (shuffle/eval) or its own seed (balanced), and
             `batch_size` is the global batch.
-        parallel_reads: int. Shards read at once in shuffle mode.
+        parallel_reads: int. Shards read at once (shuffle) or reader threads (balanced).
         start_batch: int. Begin as if this many batches had been drawn already
             (resuming a run: same batches, same mixup coefficients).
 
@@ -167,9 +204,13 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
 
     per_step = batch_size * 2 if mixup_alpha else batch_size
     if mode == "balanced":
-        records = tf.data.Dataset.from_generator(_balanced_records(manifest, seed * 1009 + pipeline,
-                                                                   start_batch * per_step),
-                                                 output_signature=tf.TensorSpec((), tf.string))
+        generator = _balanced_records(manifest, seed * 1009 + pipeline, start_batch * per_step, parallel_reads)
+        parts = tf.data.Dataset.range(parallel_reads)
+        records = parts.interleave(
+            lambda part: tf.data.Dataset.from_generator(generator, args=(part,),
+                                                        output_signature=tf.TensorSpec((None,), tf.string)),
+            cycle_length=parallel_reads, block_length=1, num_parallel_calls=parallel_reads,
+            deterministic=True).unbatch()
     else:
         if pipelines > 1:
             if len(files) < pipelines:
@@ -194,6 +235,8 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
         examples = examples.repeat()
     batches = examples.batch(per_step, drop_remainder=mode != "eval" or bool(mixup_alpha),
                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = batches.map(_decode_fn(manifest["clip_samples"]), num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
     if start_batch and mode != "balanced":
         batches = batches.skip(start_batch)
     if mixup_alpha:
