@@ -334,6 +334,7 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
     ```
     """
     from keras_panns.events import EventDetector
+    from keras_panns.layers import log_mel_layers
     from keras_panns.plotting import SEDOverview
 
     hop_size = model.config["hop_size"]
@@ -341,7 +342,8 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
     detector = EventDetector(model.config["num_classes"], frame_rate=frame_rate, labels=model.labels, high=high,
                              low=low, median_window=median_window, min_duration=min_duration)
     state = {"overview": None, "samples": 0}
-    front_end = _front_end(model) if overview else None
+    front_ends = log_mel_layers(model) if overview else []
+    front_end = front_ends[0] if front_ends else None
 
     def on_window(start, waveform, total_samples):
         state["samples"] = total_samples
@@ -358,9 +360,3 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
             state["overview"].add_scores(first, chunk)
     return DetectionResult(detector.finish(), state["samples"] / model.sample_rate, state["overview"])
 
-
-def _front_end(model):
-    from keras_panns.layers import LogMelSpectrogram
-
-    layers = [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
-    return layers[0] if layers else None

@@ -10,7 +10,7 @@ import soundfile
 
 from keras_panns import labels
 from keras_panns.cli.main import main
-from keras_panns.data import (BalancedSampler, DataError, audioset_examples, generic_examples, make_dataset, pack,
+from keras_panns.data import (BalancedSampler, DataError, audioset_examples, make_dataset, pack,
                               read_segments)
 from keras_panns.data import packing as pack_module
 
@@ -75,14 +75,8 @@ def test_pack_audioset_corpus_skips_bad_files_and_round_trips(audioset_corpus, t
 
 
 @pytest.fixture(scope="module")
-def esc10_packed(tmp_path_factory):
-    from conftest import SHARED
-
-    root = SHARED / "data" / "esc10"
-    if not root.is_dir():
-        pytest.skip(f"{root} not found")
-    examples, names = generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
-                                       label_column="category")
+def esc10_packed(tmp_path_factory, esc10_examples):
+    examples, names = esc10_examples
     out = str(tmp_path_factory.mktemp("esc10") / "packed")
     manifest = pack(examples, out, label_names=names, sample_rate=16000, clip_seconds=5.0, shard_size=50,
                     workers=2, progress=False)

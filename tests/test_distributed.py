@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_panns.data import generic_examples, pack
+from keras_panns.data import pack
 
 
 def _free_port():
@@ -18,10 +18,8 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_two_workers_train_to_identical_weights(shared_data, tmp_path):
-    root = shared_data / "esc10"
-    examples, names = generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
-                                       label_column="category")
+def test_two_workers_train_to_identical_weights(esc10_examples, tmp_path):
+    examples, names = esc10_examples
     data = str(tmp_path / "data")
     pack(examples[:40], data, label_names=names, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
          progress=False)

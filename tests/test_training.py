@@ -11,22 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from keras_panns.data import generic_examples, pack
+from keras_panns.data import pack
 from keras_panns.training import TrainConfig, TrainingError, train
 
 TINY = {"window_size": 256, "hop_size": 80, "fmax": 4000, "mel_bins": 32, "embedding_size": 64}
 
 
 @pytest.fixture(scope="module")
-def esc_small(tmp_path_factory):
+def esc_small(tmp_path_factory, esc10_examples):
     """40 ESC-10 clips of 4 classes, 8 kHz, 2 s."""
-    from conftest import SHARED
-
-    root = SHARED / "data" / "esc10"
-    if not root.is_dir():
-        pytest.skip(f"{root} not found")
-    examples, names = generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
-                                       label_column="category")
+    examples, names = esc10_examples
     keep = names[:4]
     chosen = [e for e in examples if e.labels[0] < 4][:40]
     out = str(tmp_path_factory.mktemp("esc") / "packed")

@@ -23,22 +23,21 @@ import sys
 
 import numpy as np
 
+from keras_panns.cli.common import define_model_flags, load_model
+
 USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE..."
 
 
 def define_flags(fv):
     from absl import flags
 
-    flags.DEFINE_string("model", "cnn14", "Zoo name of a tagging model with an embedding.", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "A .pth file, preset directory or URL; overrides --model.",
-                        flag_values=fv)
+    define_model_flags(fv, "cnn14", "Zoo name of a tagging model with an embedding.")
     flags.DEFINE_string("out", None, "Output .npy file (an index <out>.csv is written beside it).",
                         flag_values=fv)
     flags.DEFINE_boolean("per_window", False, "One row per window instead of one per file.", flag_values=fv)
     flags.DEFINE_float("window", 10.0, "Window length in seconds.", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_float("hop", 10.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
     flags.DEFINE_boolean("progress", None, "Show a progress bar (default: several files on a terminal).",
                          flag_values=fv)
 
@@ -58,7 +57,6 @@ def _save(out, vectors, index):
 def run(files, fv):
     import soundfile
 
-    import keras_panns
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import embed_long
 
@@ -68,10 +66,8 @@ def run(files, fv):
     if not fv.out or not fv.out.endswith(".npy"):
         print("keras-panns embed: --out FILE.npy is required", file=sys.stderr)
         return 2
-    try:
-        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
-    except PANNsError as exc:
-        print(f"keras-panns embed: cannot load the model: {exc}", file=sys.stderr)
+    model = load_model(fv, "embed")
+    if model is None:
         return 1
     if "embedding" not in model.output:
         print(f"keras-panns embed: {model.name} has no embedding output; use a tagging model such as cnn14",

@@ -12,15 +12,15 @@ Examples:
 import json
 import sys
 
+from keras_panns.cli.common import define_model_flags, load_model
+
 USAGE = "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv] [--format text|json]"
 
 
 def define_flags(fv):
     from absl import flags
 
-    flags.DEFINE_string("model", "cnn14", "Zoo name of the model.", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "A .pth, preset directory or .keras file; overrides --model.",
-                        flag_values=fv)
+    define_model_flags(fv, "cnn14", "Zoo name of the model.")
     flags.DEFINE_string("data", None, "Packed evaluation shards.", flag_values=fv)
     flags.DEFINE_string("report", None, "Per-class CSV report.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1, flag_values=fv)
@@ -29,15 +29,16 @@ def define_flags(fv):
 
 
 def run(args, fv):
-    import keras_panns
     from keras_panns.errors import PANNsError
     from keras_panns.training import evaluate
 
     if args or not fv.data:
         print("keras-panns evaluate: --data DIR is required (see --help)", file=sys.stderr)
         return 2
+    model = load_model(fv, "evaluate")
+    if model is None:
+        return 1
     try:
-        model = keras_panns.from_pretrained(fv.checkpoint or fv.model)
         metrics = evaluate(model, fv.data, batch_size=fv.batch_size, report=fv.report)
     except PANNsError as exc:
         print(f"keras-panns evaluate: {exc}", file=sys.stderr)

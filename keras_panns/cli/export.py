@@ -22,6 +22,8 @@ Examples:
 
 import sys
 
+from keras_panns.cli.common import define_model_flags, load_model
+
 USAGE = ("--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|dynamic] "
          "[--quantize none|float16|dynamic|int8 --calibration DIR] --out FILE")
 
@@ -29,9 +31,7 @@ USAGE = ("--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|
 def define_flags(fv):
     from absl import flags
 
-    flags.DEFINE_string("model", "cnn14", "Zoo name of the model.", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "A .pth file, preset directory or URL; overrides --model.",
-                        flag_values=fv)
+    define_model_flags(fv, "cnn14", "Zoo name of the model.")
     flags.DEFINE_enum("format", "tflite", ["tflite", "onnx"], "Output format.", flag_values=fv)
     flags.DEFINE_string("length", "10", "Input length in seconds, or 'dynamic'.", flag_values=fv)
     flags.DEFINE_enum("quantize", "none", ["none", "float16", "dynamic", "int8"],
@@ -43,11 +43,9 @@ def define_flags(fv):
     flags.DEFINE_float("max_mean_abs", 0.05, "Quantized: largest accepted mean |score change|.", flag_values=fv)
     flags.DEFINE_float("min_top5", 0.6, "Quantized: smallest accepted mean top-5 overlap.", flag_values=fv)
     flags.DEFINE_string("out", None, "Output file (.tflite or .onnx).", flag_values=fv)
-    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
 
 
 def run(args, fv):
-    import keras_panns
     from keras_panns.errors import PANNsError
     from keras_panns.export import export_model
 
@@ -63,8 +61,10 @@ def run(args, fv):
     except ValueError:
         print(f"keras-panns export: --length must be seconds or 'dynamic', got {fv.length!r}", file=sys.stderr)
         return 2
+    model = load_model(fv, "export")
+    if model is None:
+        return 1
     try:
-        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
         print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
         report = export_model(model, fv.out, format=fv.format, length=length, quantize=fv.quantize,
                               calibration=fv.calibration, validation=fv.validation,

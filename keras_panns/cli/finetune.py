@@ -75,17 +75,14 @@ def _load(fv, sample_rate):
     return waveforms, labels, folds, names
 
 
-def _base(fv, num_classes):
+def _base(fv):
     import keras_panns
-    from keras_panns.hub import zoo
+    from keras_panns.training.trainer import architecture
 
     if not fv.from_scratch:
         return keras_panns.from_pretrained(fv.checkpoint or fv.model)
-    try:
-        card = zoo.get_card(fv.model)
-        return keras_panns.get_architecture(card.architecture)(**card.config)
-    except keras_panns.errors.PANNsError:
-        return keras_panns.get_architecture(fv.model)()
+    arch, kwargs = architecture(fv.model)
+    return arch(**kwargs)
 
 
 def run(args, fv):
@@ -101,7 +98,7 @@ def run(args, fv):
     mode = "full" if fv.from_scratch else fv.mode
     keras.utils.set_random_seed(fv.seed)
     try:
-        probe = _base(fv, 0)
+        probe = _base(fv)
         waveforms, labels, folds, names = _load(fv, probe.sample_rate)
     except (PANNsError, ValueError) as exc:
         print(f"keras-panns finetune: {exc}", file=sys.stderr)
@@ -118,7 +115,7 @@ def run(args, fv):
         features = waveforms
 
         def build():
-            model = make_classifier(_base(fv, len(names)), len(names), freeze_base=False)
+            model = make_classifier(_base(fv), len(names), freeze_base=False)
             model.compile(optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
             return model
 

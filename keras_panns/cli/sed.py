@@ -25,15 +25,15 @@ import os
 import pathlib
 import sys
 
+from keras_panns.cli.common import define_model_flags, load_model
+
 USAGE = "[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] FILE..."
 
 
 def define_flags(fv):
     from absl import flags
 
-    flags.DEFINE_string("model", "cnn14_decision_level_max", "Zoo name of a SED model.", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "A SED .pth file, preset directory or URL; overrides --model.",
-                        flag_values=fv)
+    define_model_flags(fv, "cnn14_decision_level_max", "Zoo name of a SED model.")
     flags.DEFINE_string("out", None, "Write events here: .csv or .json (default: a table on stdout).",
                         flag_values=fv)
     flags.DEFINE_string("plot", None, "PNG of log-mel and top-k activity (a directory with several files).",
@@ -50,7 +50,6 @@ def define_flags(fv):
     flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
                        flag_values=fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
 
 
 def _plot_path(fv, path, several):
@@ -74,7 +73,6 @@ def _write(records, out):
 
 
 def run(files, fv):
-    import keras_panns
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import detect_events_long
     from keras_panns.plotting import plot_sed
@@ -88,10 +86,8 @@ def run(files, fv):
     if fv.out and not fv.out.lower().endswith((".csv", ".json")):
         print("keras-panns sed: --out must end in .csv or .json", file=sys.stderr)
         return 2
-    try:
-        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
-    except PANNsError as exc:
-        print(f"keras-panns sed: cannot load the model: {exc}", file=sys.stderr)
+    model = load_model(fv, "sed")
+    if model is None:
         return 1
     if "framewise_output" not in model.output:
         print(f"keras-panns sed: {model.name} is a tagging model without framewise output; use a SED model "

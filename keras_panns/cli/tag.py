@@ -15,20 +15,18 @@ Examples:
 import json
 import sys
 
+from keras_panns.cli.common import define_model_flags, load_model
+
 USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] FILE..."
 
 
 def define_flags(fv):
     from absl import flags
 
-    flags.DEFINE_string("model", "cnn14", "Zoo name of the model (see 'keras-panns models').", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "An official .pth file, a preset directory or an http(s) URL; "
-                        "overrides --model.", flag_values=fv)
+    define_model_flags(fv, "cnn14", "Zoo name of the model (see 'keras-panns models').")
     flags.DEFINE_integer("top_k", 5, "Labels to print per file.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights "
-                        "(default $KERAS_PANNS_CACHE or ~/.cache/keras_panns).", flag_values=fv)
     flags.DEFINE_string("output", None, "Write results to this file instead of stdout.", flag_values=fv)
     flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
                          "from a terminal).", flag_values=fv)
@@ -44,16 +42,12 @@ def _print_text(result, out):
 
 def run(files, fv):
     import keras_panns
-    from keras_panns.errors import DownloadError, PANNsError
 
     if not files:
         print("keras-panns tag: no audio files given (see --help)", file=sys.stderr)
         return 2
-    try:
-        model = keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
-    except PANNsError as exc:
-        hint = "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
-        print(f"keras-panns tag: cannot load the model: {exc}{hint}", file=sys.stderr)
+    model = load_model(fv, "tag")
+    if model is None:
         return 1
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.output, "w", encoding="utf-8") if fv.output else sys.stdout

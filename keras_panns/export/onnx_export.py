@@ -24,9 +24,9 @@ def _name_dims(model_proto):
 
 
 def _front_end_nodes(model_proto, model):
-    from keras_panns.layers import LogMelSpectrogram
+    from keras_panns.layers import log_mel_layers
 
-    prefixes = [layer.name for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    prefixes = [layer.name for layer in log_mel_layers(model)]
     # bn0 and the channel axis are elementwise ops on the log-mel: quantizing each of them separately
     # compounds rounding, and keeping them float costs nothing.
     prefixes += ["bn0", "add_channel_axis"]

@@ -12,12 +12,6 @@ SIGNATURE = "serving_default"
 FLOAT_OPS = ("MIRROR_PAD", "RESHAPE", "SQUEEZE", "SPLIT", "SQUARE", "MAXIMUM", "LOG")
 
 
-def _front_end_names(model):
-    from keras_panns.layers import LogMelSpectrogram
-
-    return [layer.name for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
-
-
 def _saved_model(model, directory, samples):
     import keras
     import tensorflow as tf
@@ -114,11 +108,10 @@ def _values(model, tensor):
     return None
 
 
-def _front_end_tensors(buffer, prefixes):
+def _tensor_names(buffer, keep):
     from ai_edge_litert.interpreter import Interpreter
 
-    names = [d["name"] for d in Interpreter(model_content=buffer).get_tensor_details()]
-    return [n for n in names if any(f"/{p}" in n or n.startswith(p) for p in prefixes)]
+    return [d["name"] for d in Interpreter(model_content=buffer).get_tensor_details() if keep(d["name"])]
 
 
 def op_names(buffer):
@@ -133,7 +126,9 @@ def convert(model, path, samples, quantize, calibration_clips):
     """Writes `model` as TFLite to `path`; returns (op names, runner for validation)."""
     import tensorflow as tf
 
-    prefixes = _front_end_names(model)
+    from keras_panns.layers import log_mel_layers
+
+    prefixes = [layer.name for layer in log_mel_layers(model)]
 
     def is_front_end(name):
         return any(f"/{p}" in name or name.startswith(p) for p in prefixes)
@@ -149,7 +144,7 @@ def convert(model, path, samples, quantize, calibration_clips):
                 if quantize == "float16":
                     converter.target_spec.supported_types = [tf.float16]
                 if quantize == "int8":
-                    buffer = _int8(converter, calibration_clips, _front_end_tensors(reference, prefixes))
+                    buffer = _int8(converter, calibration_clips, _tensor_names(reference, is_front_end))
                 else:
                     buffer = keep_float(converter.convert(), reference, is_front_end)
         except ExportError:

@@ -1,6 +1,6 @@
 """Keras layers of the PANNs front ends and heads (backend-agnostic, serializable)."""
 
-from keras_panns.layers.log_mel import LogMelSpectrogram, mel_filter_bank, stft_kernels
+from keras_panns.layers.log_mel import LogMelSpectrogram, log_mel_layers, mel_filter_bank, stft_kernels
 from keras_panns.layers.pooling import FrequencyMean, TemporalPooling
 from keras_panns.layers.reshaping import AddChannelAxis, AlignedConcatenate
 from keras_panns.layers.sed import AttentionPooling, FramewiseUpsample
@@ -15,6 +15,7 @@ __all__ = [
     "LogMelSpectrogram",
     "SpecAugment",
     "TemporalPooling",
+    "log_mel_layers",
     "mel_filter_bank",
     "stft_kernels",
 ]

@@ -180,3 +180,8 @@ class LogMelSpectrogram(keras.layers.Layer):
             mel_bins=self.mel_bins, fmin=self.fmin, fmax=self.fmax, amin=self.amin)
         config.pop("dtype", None)
         return config
+
+
+def log_mel_layers(model):
+    """The `LogMelSpectrogram` layers of a model, in layer order (none for raw-waveform models)."""
+    return [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]

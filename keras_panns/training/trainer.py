@@ -31,7 +31,7 @@ def make_strategy(name="auto"):
     import tensorflow as tf
 
     if name == "auto":
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        cluster, _ = _tf_config()
         workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
         if workers > 1:
             name = "multi_worker"
@@ -71,12 +71,25 @@ def _scalar_safe(strategy):
     return strategy
 
 
-def is_chief():
+def _tf_config():
+    """`(cluster, task)` of the `TF_CONFIG` environment variable (empty without it)."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
-    task = config.get("task", {})
-    if "chief" in config.get("cluster", {}):
-        return task.get("type") == "chief"
-    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
+    return config.get("cluster", {}), config.get("task", {})
+
+
+def _worker_index():
+    """This process's rank among training workers (a chief is rank 0), -1 for evaluators and the like."""
+    cluster, task = _tf_config()
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if kind == "chief":
+        return 0
+    if kind == "worker":
+        return index + (1 if "chief" in cluster else 0)
+    return -1
+
+
+def is_chief():
+    return _worker_index() == 0
 
 
 @dataclasses.dataclass
@@ -126,21 +139,28 @@ class TrainConfig:
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
 
+def architecture(name):
+    """`(model class, constructor kwargs)` for a zoo name (its card's config) or an architecture class name."""
+    import keras_panns
+    from keras_panns.hub import zoo
+
+    try:
+        card = zoo.get_card(name)
+    except PANNsError:
+        return keras_panns.get_architecture(name), {}
+    return keras_panns.get_architecture(card.architecture), dict(card.config)
+
+
 def build_model(config, manifest):
     """The model to train, from scratch or from `config.checkpoint`, sized to the packed data."""
     import keras_panns
-    from keras_panns.hub import zoo
 
     labels = manifest["labels"]
     overrides = {"num_classes": len(labels), "labels": labels}
     if config.checkpoint:
         model = keras_panns.from_pretrained(config.checkpoint, **overrides)
     else:
-        try:
-            card = zoo.get_card(config.model)
-            arch, kwargs = keras_panns.get_architecture(card.architecture), dict(card.config)
-        except PANNsError:
-            arch, kwargs = keras_panns.get_architecture(config.model), {}
+        arch, kwargs = architecture(config.model)
         rate = manifest["sample_rate"]
         takes_front_end = "fmax" in inspect.signature(arch).parameters
         if takes_front_end and rate != kwargs.get("sample_rate", 32000) and "fmax" not in config.model_kwargs:
@@ -164,12 +184,6 @@ def compile_model(model, config):
     model.compile(optimizer=optimizer, loss={"clipwise_output": keras.losses.BinaryCrossentropy()},
                   jit_compile=config.jit_compile)
     return model
-
-
-def _worker_index():
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return int(task.get("index", 0)) + (1 if task.get("type") == "worker" and "chief" in os.environ.get(
-        "TF_CONFIG", "") else 0)
 
 
 def _train_dataset(config, start_batch):
