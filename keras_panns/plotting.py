@@ -6,6 +6,8 @@ hour-long file costs a few megabytes; `plot_sed` draws it with matplotlib's
 headless Agg backend.
 """
 
+import os
+
 import numpy as np
 
 
@@ -122,5 +124,11 @@ def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None):
         # An invisible twin of the colour bar keeps the curves aligned with the spectrogram.
         fig.colorbar(image, ax=ax, pad=0.01).ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    tmp = f"{os.fspath(path)}.partial.png"  # renamed when complete: no half-written picture on failure
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -18,6 +18,7 @@ Examples:
   keras-panns finetune --model cnn6 --from_scratch --epochs 30 --csv esc10.csv ... --out esc10_cnn6.keras
 """
 
+import os
 import sys
 
 import numpy as np
@@ -52,7 +53,6 @@ def define_flags(fv):
 
 def _load(fv, sample_rate):
     import csv
-    import os
 
     from tqdm.auto import tqdm
 
@@ -95,6 +95,9 @@ def run(args, fv):
     if args or not fv.csv:
         print("keras-panns finetune: --csv is required (see --help)", file=sys.stderr)
         return 2
+    if fv.out and not fv.out.endswith(".keras"):
+        print("keras-panns finetune: --out must end in .keras", file=sys.stderr)
+        return 2
     mode = "full" if fv.from_scratch else fv.mode
     keras.utils.set_random_seed(fv.seed)
     try:
@@ -136,6 +139,8 @@ def run(args, fv):
         else:
             model = build()
             fit(model, features, labels)
-        model.save(fv.out)
+        tmp = fv.out[: -len(".keras")] + ".partial.keras"
+        model.save(tmp)
+        os.replace(tmp, fv.out)
         print(f"saved {fv.out} (classes: {', '.join(names)})")
     return 0

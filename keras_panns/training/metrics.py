@@ -9,6 +9,7 @@ a fixed threshold grid and is not the same metric.
 
 import csv
 import dataclasses
+import os
 
 import numpy as np
 
@@ -86,12 +87,14 @@ class AudioSetMetrics:
     def to_csv(self, path, labels):
         """Writes one row per class (index, label, positives, AP, AUC), best AP first."""
         order = np.argsort(-self.average_precision, kind="stable")
-        with open(path, "w", newline="", encoding="utf-8") as f:
+        tmp = f"{os.fspath(path)}.partial"
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["index", "label", "positives", "average_precision", "auc"])
             for i in order:
                 writer.writerow([i, labels[i], int(self.positives[i]), f"{self.average_precision[i]:.6f}",
                                  "" if np.isnan(self.auc[i]) else f"{self.auc[i]:.6f}"])
+        os.replace(tmp, path)
 
 
 def audioset_metrics(target, scores):
