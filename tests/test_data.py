@@ -179,13 +179,20 @@ def test_corrupt_shard_is_skipped_or_raises(esc10_packed, tmp_path):
     data = bytearray(open(shard, "rb").read())
     data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64  # damage one record in the middle
     open(shard, "wb").write(bytes(data))
-    count = sum(len(x) for x, _ in make_dataset(copy, mode="eval", batch_size=50))
-    assert 350 <= count < 400  # the damaged shard's reader stops at the bad record; the rest is read
-    with pytest.raises(tf.errors.DataLossError):
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        count = sum(len(x) for x, _ in make_dataset(copy, mode="eval", batch_size=50))
+    assert count == 399  # only the damaged record is lost
+    with pytest.raises(tf.errors.OpError, match="CorruptClip.*checksum mismatch"):
         for _ in make_dataset(copy, mode="eval", batch_size=50, strict=True):
             pass
     balanced = make_dataset(copy, mode="balanced", batch_size=10)
-    assert sum(len(x) for x, _ in balanced.take(40)) == 400  # the bad record is skipped, the stream goes on
+    assert sum(len(x) for x, _ in balanced.take(40)) == 400  # the bad record is replaced, the stream goes on
+    truncated = os.path.join(copy, manifest["shards"][-1]["file"])
+    with open(truncated, "r+b") as f:
+        f.truncate(os.path.getsize(truncated) - 1000)
+    with pytest.warns(UserWarning, match="truncated"):
+        count = sum(len(x) for x, _ in make_dataset(copy, mode="eval", batch_size=64))
+    assert count == 398
 
 
 def test_interrupted_pack_resumes(audioset_corpus, tmp_path, monkeypatch):
@@ -233,3 +240,32 @@ def test_pack_command_line(shared_data, tmp_path, capsys):
     assert main(["keras-panns", "pack", "--out", out]) == 2
     assert main(["keras-panns", "pack", "--csv", str(listing), "--label_column", "tags", "--out", out]) == 1
     assert "no column" in capsys.readouterr().err
+
+
+def test_reader_reads_aligned_rows_and_refuses_old_indexes(esc10_packed, tmp_path):
+    import shutil
+
+    from keras_panns.data import load_manifest
+    from keras_panns.data.reader import ClipIndex, aligned_pcm
+
+    out, manifest = esc10_packed
+    pcm = aligned_pcm(3, manifest["clip_samples"])
+    assert pcm.ctypes.data % 64 == 0 and pcm.shape == (3, manifest["clip_samples"])
+    index = ClipIndex(load_manifest(out))
+    with index.open() as files:
+        for row, i in enumerate((0, 399, 57)):
+            files.read_into(i, pcm[row])
+    eval_batch = next(iter(make_dataset(out, mode="eval", batch_size=400)))[0].numpy()
+    np.testing.assert_array_equal(pcm / 32768.0, eval_batch[[0, 399, 57]])
+    with open(os.path.join(out, manifest["shards"][1]["index"])) as f:
+        shard_labels = json.load(f)["labels"]  # clip 57 is the 8th of the second 50-clip shard
+    assert np.flatnonzero(index.targets([57])[0]).tolist() == shard_labels[7]
+    old = str(tmp_path / "old")
+    shutil.copytree(out, old)
+    with open(os.path.join(old, "manifest.json")) as f:
+        legacy = json.load(f)
+    legacy["format"] = "keras_panns.tfrecord.int16.v1"
+    with open(os.path.join(old, "manifest.json"), "w") as f:
+        json.dump(legacy, f)
+    with pytest.raises(DataError, match="pack it again"):
+        make_dataset(old)

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from keras_panns.data.packing import MANIFEST, RECORD_OVERHEAD, _join
+from keras_panns.data.packing import MANIFEST, _join
+from keras_panns.data.reader import ClipIndex
 from keras_panns.data.sampling import BalancedSampler
 from keras_panns.data.sources import DataError
 
@@ -27,105 +28,107 @@ def load_manifest(directory):
     return manifest
 
 
-def _parse_fn(clip_samples, num_classes):
-    """Record -> (raw PCM bytes, multi-hot target); the PCM is decoded per batch, which copies less."""
-    import tensorflow as tf
+def _index_stream(mode, index, seed, pipeline, pipelines, repeat):
+    """The example indices of a mode, a pure function of the arguments.
 
-    spec = {"waveform": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
+    Balanced: `BalancedSampler` seeded per pipeline. Shuffle: one seeded
+    permutation of the whole corpus per epoch (a full shuffle, no buffer),
+    split between pipelines. Eval: manifest order, split between pipelines.
+    """
+    if mode == "balanced":
+        yield from BalancedSampler(index.label_lists(), index.num_classes, seed * 1009 + pipeline)
+        return
+    for epoch in itertools.count():
+        order = (np.arange(index.num_examples) if mode == "eval"
+                 else np.random.RandomState([seed % 2**32, epoch]).permutation(index.num_examples))
+        yield from order[pipeline::pipelines].tolist()
+        if not repeat:
+            return
 
-    def parse(serialized):
-        features = tf.io.parse_single_example(serialized, spec)
-        raw = features["waveform"]
-        # A damaged record must fail here, alone, not later in its whole batch.
-        tf.debugging.assert_equal(tf.strings.length(raw), 2 * clip_samples, message="truncated waveform")
-        labels = features["labels"].values
-        target = tf.scatter_nd(labels[:, None], tf.ones_like(labels, tf.float32), [num_classes])
-        return raw, tf.minimum(target, 1.0)
 
-    return parse
+def _batch_reader(index, stream, per_step, parts, full_batches, strict, seed):
+    """A generator function `(part) -> (int16 PCM (n, samples), targets (n, classes))` batches.
+
+    Part `p` of `parts` reads batches p, p + parts, ... of the stream (each
+    part replays the cheap index stream itself), so parts read in parallel
+    and interleaving them in turn restores the order. A corrupt record is
+    replaced by a random intact clip in endless modes, dropped in eval, and
+    raises with `strict`; a warning names it once.
+    """
+    import warnings
+
+    from keras_panns.data.reader import CorruptClip, aligned_pcm
+
+    bad = set()
+
+    def read(files, i, row):
+        try:
+            files.read_into(i, row)
+            return True
+        except CorruptClip as exc:
+            if strict:
+                raise
+            if i not in bad:
+                bad.add(i)
+                warnings.warn(f"skipping a corrupt clip: {exc}", stacklevel=2)
+            return False
+
+    def generator(part=0):
+        part = int(part)
+        indices = stream()
+        with index.open() as files:
+            for number in itertools.count():
+                draws = list(itertools.islice(indices, per_step))
+                if not draws or (full_batches and len(draws) < per_step):
+                    return
+                if number % parts != part:
+                    continue
+                pcm = aligned_pcm(len(draws), index.clip_samples)
+                kept = []
+                for i in draws:
+                    if read(files, i, pcm[len(kept)]):
+                        kept.append(i)
+                    elif full_batches:
+                        kept.append(_substitute(index, lambda j: read(files, j, pcm[len(kept)]), seed, number))
+                yield pcm[: len(kept)], index.targets(kept)
+
+    return generator
 
 
-def _decode_fn(clip_samples):
+def _substitute(index, read, seed, number, tries=100):
+    rng = np.random.RandomState([seed % 2**32, number])
+    for _ in range(tries):
+        j = int(rng.randint(index.num_examples))
+        if read(j):
+            return j
+    raise DataError(f"{index.directory}: {tries} random clips in a row were corrupt; check the shards")
+
+
+def _to_float():
     import tensorflow as tf
 
     @tf.function(jit_compile=True)
     def to_float(pcm):  # one fused pass: int16 -> float32 in [-1, 1)
         return tf.cast(pcm, tf.float32) * (1.0 / 32768.0)
 
-    def decode(raw, target):
-        pcm = tf.reshape(tf.io.decode_raw(raw, tf.int16), [-1, clip_samples])
-        return to_float(pcm), target
-
-    return decode
-
-
-CHUNK = 64  # records per Python -> TF hand-over
-
-
-def _balanced_records(manifest, seed, skip=0, parts=1):
-    """A generator function `(part) -> chunks of serialized records` chosen by `BalancedSampler`.
-
-    The balanced stream is cut into chunks of `CHUNK` records; part `p` of
-    `parts` reads chunks p, p + parts, ... by offset from the shards, so
-    several parts read in parallel and interleaving them in turn restores the
-    stream's order. Each part replays the (cheap) index stream itself.
-    """
-    import tensorflow as tf
-
-    directory = manifest["directory"]
-    shards, offsets, lengths, labels = [], [], [], []
-    for k, shard in enumerate(manifest["shards"]):
-        with tf.io.gfile.GFile(_join(directory, shard["index"])) as f:
-            index = json.load(f)
-        shards.extend([k] * len(index["offsets"]))
-        offsets.extend(index["offsets"])
-        lengths.extend(index["lengths"])
-        labels.extend(index["labels"])
-    shards, offsets, lengths = (np.asarray(a, np.int64) for a in (shards, offsets, lengths))
-
-    def open_shard(k):
-        path = _join(directory, manifest["shards"][k]["file"])
-        # Python's own files release the GIL while reading; gfile is only needed for URLs.
-        return tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb", buffering=0)
-
-    def generator(part=0):
-        part = int(part)
-        sampler = BalancedSampler(labels, manifest["num_classes"], seed)
-        for _ in range(skip):  # resuming: advance the index stream without reading audio
-            next(sampler)
-        files = {}
-        try:
-            for chunk_index in itertools.count():
-                draws = [next(sampler) for _ in range(CHUNK)]
-                if chunk_index % parts != part:
-                    continue
-                chunk = []
-                for i in draws:
-                    k = int(shards[i])
-                    if k not in files:
-                        files[k] = open_shard(k)
-                    files[k].seek(int(offsets[i]) + RECORD_OVERHEAD - 4)  # skip the length and its crc
-                    chunk.append(files[k].read(int(lengths[i])))
-                yield chunk
-        finally:
-            for handle in files.values():
-                handle.close()
-
-    return generator
+    return to_float
 
 
 def _mix(alpha, mode, seed):
     """PANNs' mixup: pairs (0, 1), (2, 3), ... with lambda ~ Beta(alpha, alpha); halves the batch."""
     import tensorflow as tf
 
-    @tf.function(jit_compile=True)
-    def mix_waveforms(waveform, weights):  # one fused pass over the pairs
-        pairs = tf.reshape(waveform, [tf.shape(weights)[0], 2, -1])
-        return tf.einsum("pkl,pk->pl", pairs, weights)
+    to_float = _to_float()
 
-    def mix(step, batch):
-        waveform, target = batch
-        pairs = tf.shape(waveform)[0] // 2
+    @tf.function(jit_compile=True)
+    def mix_waveforms(pcm, weights):  # one fused elementwise pass: int16 pairs -> mixed float32 (2x an einsum)
+        pairs = tf.reshape(pcm, [tf.shape(weights)[0], 2, -1])
+        weights = weights * (1.0 / 32768.0)
+        return (tf.cast(pairs[:, 0], tf.float32) * weights[:, :1]
+                + tf.cast(pairs[:, 1], tf.float32) * weights[:, 1:])
+
+    def mix(step, pcm, target):
+        pairs = tf.shape(pcm)[0] // 2
         seeds = tf.stack([tf.cast(seed, tf.int64), step])
         a = tf.random.stateless_gamma([pairs], seed=seeds, alpha=alpha)
         b = tf.random.stateless_gamma([pairs], seed=seeds + 1, alpha=alpha)
@@ -133,31 +136,37 @@ def _mix(alpha, mode, seed):
         weights = tf.stack([lam, 1.0 - lam], axis=1)
         mixed_target = lam[:, None] * target[0::2] + (1.0 - lam[:, None]) * target[1::2]
         if mode == "features":
-            return {"waveform": waveform, "mixup_lambda": tf.reshape(weights, [-1])}, mixed_target
-        return mix_waveforms(waveform, weights), mixed_target
+            return {"waveform": to_float(pcm), "mixup_lambda": tf.reshape(weights, [-1])}, mixed_target
+        return mix_waveforms(pcm, weights), mixed_target
 
     return mix
 
 
 def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None, mixup_mode="waveform", seed=0,
-                 shuffle_buffer=1024, repeat=None, strict=False, input_context=None, parallel_reads=4,
-                 start_batch=0):
+                 repeat=None, strict=False, input_context=None, parallel_reads=2, start_batch=0):
     """A dataset of `(waveform float32 (B, samples), target float32 (B, classes))` batches.
 
     Modes:
     - `"balanced"` (PANNs' training default): endless, every aligned run of C
-      draws covers all C classes (see `BalancedSampler`); records are read
-      by offset, so only the index is in memory.
-    - `"shuffle"`: shards in random order, interleaved, through a shuffle buffer.
+      draws covers all C classes (see `BalancedSampler`).
+    - `"shuffle"`: every clip once per epoch, in a new seeded permutation of
+      the whole corpus each epoch (no shuffle buffer).
     - `"eval"`: every clip exactly once, in manifest order.
+
+    Clips are read by offset straight into the batch (see
+    `keras_panns.data.reader`), so only the index is in memory. Each
+    record's checksum is verified; a corrupt one is skipped with a warning
+    (replaced by a random intact clip in the endless modes, so batches keep
+    their size) or raises `CorruptClip` with `strict`.
 
     Mixup (`mixup_alpha`, PANNs: 1.0) draws 2B clips per batch and mixes pairs
     with lambda ~ Beta(alpha, alpha), giving B mixed targets. `mixup_mode=
     "waveform"` mixes the audio here. `"features"` is PANNs' own recipe: the
-    2B unmixed waveforms come with `mixup_lambda` (2B,) as a dict input, and
-    the model mixes after `bn0` and SpecAugment (build it with
-    `mixup_input=True`); mixing log-mel features is not the same as mixing
-    waveforms, because the log of a sum is not the sum of logs.
+    2B unmixed waveforms come with `mixup_lambda` (2B,) as a dict input, for
+    a model that mixes after `bn0` and SpecAugment
+    (`keras_panns.training.with_feature_mixup`); mixing log-mel features is
+    not the same as mixing waveforms, because the log of a sum is not the sum
+    of logs.
 
     Args:
         directory: str. A packed directory (local or `tf.io.gfile` URL).
@@ -165,15 +174,14 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
         batch_size: int. Examples per batch (after mixup).
         mixup_alpha: float or None.
         mixup_mode: str. `"waveform"` or `"features"`.
-        seed: int. Same seed, same batches (shuffling, balancing and mixup).
-        shuffle_buffer: int. Shuffle mode's buffer, in clips.
+        seed: int. Same seed, same batches (order, balancing and mixup).
         repeat: bool or None. Repeat forever (default: all modes but eval).
-        strict: bool. Raise on a corrupt record instead of skipping it with a warning.
+        strict: bool. Raise on a corrupt record instead of skipping it.
         input_context: `tf.distribute.InputContext` or None. Given (e.g. by
             `strategy.distribute_datasets_from_function`), each input pipeline
-            reads its own files (shuffle/eval) or its own seed (balanced), and
-            `batch_size` is the global batch.
-        parallel_reads: int. Shards read at once (shuffle) or reader threads (balanced).
+            reads its own share of every epoch (shuffle/eval) or its own seed
+            (balanced), and `batch_size` is the global batch.
+        parallel_reads: int. Reader threads (each reads whole batches).
         start_batch: int. Begin as if this many batches had been drawn already
             (resuming a run: same batches, same mixup coefficients).
 
@@ -182,7 +190,7 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
 
     Example:
     ```python
-    train = make_dataset("gs://bucket/audioset", mode="balanced", batch_size=32, mixup_alpha=1.0)
+    train = make_dataset("/data/audioset_packed", mode="balanced", batch_size=32, mixup_alpha=1.0)
     model.fit(train, steps_per_epoch=1000)
     ```
     """
@@ -195,57 +203,41 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
     manifest = load_manifest(directory) if isinstance(directory, (str, os.PathLike)) else directory
     if manifest["num_examples"] == 0:
         raise DataError(f"{manifest['directory']}: the packed dataset is empty")
+    index = ClipIndex(manifest)
     repeat = mode != "eval" if repeat is None else repeat
     pipelines, pipeline = 1, 0
     if input_context is not None:
         pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    files = [_join(manifest["directory"], s["file"]) for s in manifest["shards"] if s["examples"]]
 
     per_step = batch_size * 2 if mixup_alpha else batch_size
-    if mode == "balanced":
-        generator = _balanced_records(manifest, seed * 1009 + pipeline, start_batch * per_step, parallel_reads)
-        parts = tf.data.Dataset.range(parallel_reads)
-        records = parts.interleave(
-            lambda part: tf.data.Dataset.from_generator(generator, args=(part,),
-                                                        output_signature=tf.TensorSpec((None,), tf.string)),
-            cycle_length=parallel_reads, block_length=1, num_parallel_calls=parallel_reads,
-            deterministic=True).unbatch()
-    else:
-        if pipelines > 1:
-            if len(files) < pipelines:
-                raise DataError(f"{len(files)} shards cannot feed {pipelines} input pipelines; pack smaller shards")
-            files = files[pipeline::pipelines]
-        names = tf.data.Dataset.from_tensor_slices(files)
-        if mode == "shuffle":
-            names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-            if repeat:
-                names = names.repeat()
-            records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(parallel_reads, len(files)),
-                                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        else:
-            records = tf.data.TFRecordDataset(names)
-    parse = _parse_fn(manifest["clip_samples"], manifest["num_classes"])
-    examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if not strict:
-        examples = examples.ignore_errors(log_warning=True)
-    if mode == "shuffle":
-        examples = examples.shuffle(shuffle_buffer, seed=seed)
-    if mode == "eval" and repeat:
-        examples = examples.repeat()
-    batches = examples.batch(per_step, drop_remainder=mode != "eval" or bool(mixup_alpha),
-                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = batches.map(_decode_fn(manifest["clip_samples"]), num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=True)
-    if start_batch and mode != "balanced":
-        batches = batches.skip(start_batch)
+    full_batches = mode != "eval" or bool(mixup_alpha)
+
+    def stream():
+        indices = _index_stream(mode, index, seed, pipeline, pipelines, repeat)
+        return itertools.islice(indices, start_batch * per_step, None)  # resuming: skip indices, not audio
+
+    parts = max(1, int(parallel_reads))
+    generator = _batch_reader(index, stream, per_step, parts, full_batches, strict, seed)
+    rows = per_step if full_batches else None  # a static batch dimension keeps XLA from recompiling
+    signature = (tf.TensorSpec((rows, index.clip_samples), tf.int16),
+                 tf.TensorSpec((rows, index.num_classes), tf.float32))
+    batches = tf.data.Dataset.range(parts).interleave(
+        lambda part: tf.data.Dataset.from_generator(generator, args=(part,), output_signature=signature),
+        cycle_length=parts, block_length=1, num_parallel_calls=parts, deterministic=True)
     if mixup_alpha:
-        batches = batches.enumerate(start=start_batch).map(_mix(float(mixup_alpha), mixup_mode, seed),
-                                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        mix = _mix(float(mixup_alpha), mixup_mode, seed)
+        batches = batches.enumerate(start=start_batch).map(
+            lambda step, batch: mix(step, *batch),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        to_float = _to_float()
+        batches = batches.map(lambda pcm, target: (to_float(pcm), target), num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
-    # Each pipeline already reads its own files or seed; tf.distribute must not shard again.
+    # Pipelines already read their own share or seed; tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF if input_context is not None or mode == "balanced"
-        else tf.data.experimental.AutoShardPolicy.FILE if len(files) > 1 else tf.data.experimental.AutoShardPolicy.DATA)
+        tf.data.experimental.AutoShardPolicy.OFF if input_context is not None or mode != "eval"
+        else tf.data.experimental.AutoShardPolicy.DATA)
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)

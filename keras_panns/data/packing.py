@@ -3,8 +3,8 @@
 Layout of a packed directory (local path or any `tf.io.gfile` URL):
 - `shard-00000-of-00042.tfrecord`: `tf.train.Example`s with `waveform` (bytes,
   little-endian int16 PCM, `clip_samples` long), `labels` (int64 list) and `id` (bytes).
-- `shard-00000-of-00042.json`: that shard's index (record offsets and lengths,
-  labels, ids) and its skipped files. Written last: its presence marks the
+- `shard-00000-of-00042.json`: that shard's index (record offsets and
+  lengths, the offset of each record's PCM, labels, ids) and its skipped files. Written last: its presence marks the
   shard complete, so a re-run skips it.
 - `manifest.json`: sample rate, clip length, label names, per-class counts, shards.
 - `skipped.csv`: every file left out and why (missing, unreadable, silent, ...).
@@ -20,11 +20,12 @@ import sys
 
 import numpy as np
 
+from keras_panns.data.reader import RECORD_HEADER, RECORD_OVERHEAD
 from keras_panns.data.sources import DataError
 
 PACK_CONFIG = "pack_config.json"
 MANIFEST = "manifest.json"
-RECORD_OVERHEAD = 16  # TFRecord framing: uint64 length, its crc32c, the data, the data's crc32c
+FORMAT = "keras_panns.tfrecord.int16.v2"
 
 
 def _join(directory, name):
@@ -62,7 +63,11 @@ def _serialize(example_id, labels, pcm):
         "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(labels))),
         "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # Deterministic serialization sorts the keys, so the PCM ends the record and the reader can find it.
+    record = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+    if not record.endswith(pcm.tobytes()):
+        raise RuntimeError("the serialized record does not end with its PCM")
+    return record
 
 
 def pack_shard(job):
@@ -71,7 +76,8 @@ def pack_shard(job):
 
     name, directory = job["name"], job["directory"]
     record_path, index_path = _join(directory, name + ".tfrecord"), _join(directory, name + ".json")
-    index = {"file": name + ".tfrecord", "ids": [], "labels": [], "offsets": [], "lengths": [], "skipped": []}
+    index = {"file": name + ".tfrecord", "ids": [], "labels": [], "offsets": [], "lengths": [], "pcm_offsets": [],
+             "skipped": []}
     offset = 0
     with tf.io.TFRecordWriter(record_path + ".partial") as writer:
         for example_id, path, labels in job["examples"]:
@@ -86,6 +92,7 @@ def pack_shard(job):
             index["labels"].append(list(labels))
             index["offsets"].append(offset)
             index["lengths"].append(len(record))
+            index["pcm_offsets"].append(offset + RECORD_HEADER + len(record) - 2 * job["clip_samples"])
             offset += len(record) + RECORD_OVERHEAD
     # Rename the shard first and its index last: a shard counts as done only once both are in place.
     tf.io.gfile.rename(record_path + ".partial", record_path, overwrite=True)
@@ -145,8 +152,8 @@ def pack(examples, directory, *, label_names, sample_rate=32000, clip_seconds=10
         raise DataError("nothing to pack: the example list is empty")
     clip_samples = int(round(clip_seconds * sample_rate))
     count = (len(examples) + shard_size - 1) // shard_size
-    config = {"sample_rate": int(sample_rate), "clip_samples": clip_samples, "shard_size": int(shard_size),
-              "num_examples": len(examples), "labels": list(label_names),
+    config = {"format": FORMAT, "sample_rate": int(sample_rate), "clip_samples": clip_samples,
+              "shard_size": int(shard_size), "num_examples": len(examples), "labels": list(label_names),
               "first_id": examples[0].id, "last_id": examples[-1].id}
     _check_config(directory, config)
     jobs, done = [], {}
@@ -201,7 +208,7 @@ def _write_manifest(directory, indexes, config):
             counts[labels] += 1
     skipped = [s for index in indexes for s in index["skipped"]]
     manifest = {
-        "format": "keras_panns.tfrecord.int16.v1",
+        "format": FORMAT,
         "sample_rate": config["sample_rate"], "clip_samples": config["clip_samples"],
         "num_classes": num_classes, "labels": config["labels"],
         "num_examples": int(sum(len(i["ids"]) for i in indexes)), "num_skipped": len(skipped),
