@@ -17,5 +17,5 @@ summary = train(TrainConfig(model="Cnn6", train_dir=data, out_dir=os.path.join(o
                             steps_per_epoch=2, batch_size=8, mixup_alpha=1.0, verbose=0, model_kwargs=TINY,
                             strategy="auto", seed=1))
 model = summary["model"]
-np.savez(os.path.join(out, f"worker{index}.npz"), steps=int(model.optimizer.iterations.numpy()),
+np.savez(os.path.join(out, f"worker{index}.npz"), steps=int(summary["fit_model"].optimizer.iterations.numpy()),
          **{w.path: np.asarray(w) for w in model.weights})

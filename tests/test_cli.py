@@ -186,3 +186,23 @@ def test_finetune_cross_validates_on_esc10(shared_data, preset, tmp_path, capsys
     model = keras.saving.load_model(out)
     waveform = keras_panns.load_audio(shared_data / "esc10" / "audio" / chosen[0]["filename"], 32000)[None, :64000]
     assert model.predict(waveform, verbose=0).shape == (1, 2)
+
+
+def test_finetune_from_scratch_with_a_model_config(shared_data, tmp_path, capsys):
+    rows = list(csv.DictReader(open(shared_data / "esc10" / "esc10.csv")))
+    chosen = [r for fold in ("1", "2") for r in [r for r in rows if r["category"] in ("dog", "rooster")
+                                                   and r["fold"] == fold][:8]]
+    listing = tmp_path / "subset.csv"
+    with open(listing, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        writer.writeheader()
+        writer.writerows(chosen)
+    common = ["keras-panns", "finetune", "--from_scratch", "--model", "Cnn6", "--csv", str(listing), "--audio_dir",
+              str(shared_data / "esc10" / "audio"), "--path_column", "filename", "--label_column", "category",
+              "--fold_column", "fold", "--clip_seconds", "1", "--epochs", "1", "--batch_size", "8"]
+    tiny = "sample_rate=8000,window_size=256,hop_size=80,fmax=4000,mel_bins=32,embedding_size=16,spec_augment=False"
+    assert main(common + ["--model_config", tiny]) == 0
+    printed = capsys.readouterr().out
+    assert "mean accuracy over 2 folds" in printed and "(full," in printed and "folds in" in printed
+    assert main(common + ["--model_config", "mel_bin=32"]) == 1
+    assert "mel_bin" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_resumed_training_equals_uninterrupted(esc_small, tmp_path):
     assert resumed["resumed_from"] == 2
     for a, b in zip(_weights(straight["model"]), _weights(resumed["model"])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert int(straight["model"].optimizer.iterations) == int(resumed["model"].optimizer.iterations) == 4
+    assert int(straight["fit_model"].optimizer.iterations) == int(resumed["fit_model"].optimizer.iterations) == 4
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def test_kill_9_then_resume(esc_small, tmp_path):
     assert 4 <= saved < 40
     summary = train(_config(esc_small, out, steps=saved + 4, steps_per_epoch=2))
     assert summary["resumed_from"] == saved
-    assert int(summary["model"].optimizer.iterations) == saved + 4
+    assert int(summary["fit_model"].optimizer.iterations) == saved + 4
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(esc_small, tmp_path, monkeypatch):

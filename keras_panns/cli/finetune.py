@@ -19,6 +19,7 @@ Examples:
 """
 
 import os
+import time
 import sys
 
 import numpy as np
@@ -41,6 +42,9 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_boolean("from_scratch", False, "Random initial weights instead of pretrained ones.",
                          flag_values=fv)
+    flags.DEFINE_list("model_config", [], "With --from_scratch: constructor arguments to change, as key=value "
+                      "pairs, e.g. sample_rate=16000,window_size=512,hop_size=320,fmax=8000,mel_bins=32.",
+                      flag_values=fv)
     flags.DEFINE_enum("mode", "embeddings", ["embeddings", "full"], "What is trained (see above).",
                       flag_values=fv)
     flags.DEFINE_float("clip_seconds", 5.0, "Clip length (ESC-50: 5 s).", lower_bound=0.5, flag_values=fv)
@@ -81,8 +85,34 @@ def _base(fv):
 
     if not fv.from_scratch:
         return keras_panns.from_pretrained(fv.checkpoint or fv.model)
+    import inspect
+
     arch, kwargs = architecture(fv.model)
-    return arch(**kwargs)
+    takes = [p for p in inspect.signature(arch).parameters if p not in ("kwargs", "name", "dtype")]
+    if "include_top" in takes:
+        kwargs["include_top"] = False  # the classifier reads the embedding; an untrained AudioSet head is dead weight
+    changes = _model_config(fv.model_config)
+    unknown = sorted(set(changes) - set(takes))
+    if unknown:
+        raise ValueError(f"--model_config: {arch.__name__} has no argument {', '.join(unknown)}; "
+                         f"it takes {', '.join(takes)}")
+    return arch(**{**kwargs, **changes})
+
+
+def _model_config(pairs):
+    """`["hop_size=320", "spec_augment=false"]` -> `{"hop_size": 320, "spec_augment": False}`."""
+    import json
+
+    config = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model_config takes key=value pairs, got {pair!r}")
+        try:
+            config[key.strip()] = json.loads(value.strip().lower() if value.strip() in ("True", "False") else value)
+        except json.JSONDecodeError:
+            config[key.strip()] = value.strip()
+    return config
 
 
 def run(args, fv):
@@ -103,7 +133,7 @@ def run(args, fv):
     try:
         probe = _base(fv)
         waveforms, labels, folds, names = _load(fv, probe.sample_rate)
-    except (PANNsError, ValueError) as exc:
+    except (PANNsError, ValueError, TypeError) as exc:  # TypeError: an unknown --model_config key
         print(f"keras-panns finetune: {exc}", file=sys.stderr)
         return 1
     optimizer = lambda: keras.optimizers.Adam(fv.learning_rate)  # noqa: E731
@@ -123,11 +153,15 @@ def run(args, fv):
             return model
 
     def fit(model, x, y):
-        model.fit(x, y, epochs=fv.epochs, batch_size=fv.batch_size, verbose=0, shuffle=True)
+        # A progress bar per fold on a terminal: from-scratch folds take minutes.
+        model.fit(x, y, epochs=fv.epochs, batch_size=fv.batch_size, verbose=1 if sys.stderr.isatty() else 0,
+                  shuffle=True)
 
+    start = time.perf_counter()
     scores, mean = cross_validate(build, fit, features, labels, folds)
     for fold, score in zip(np.unique(folds), scores):
         print(f"fold {fold}: accuracy {score:.3f}")
+    print(f"{len(scores)} folds in {(time.perf_counter() - start) / 60:.1f} min on {os.cpu_count()} cores")
     print(f"mean accuracy over {len(scores)} folds: {mean:.3f} ({mode}, {len(labels)} clips, {len(names)} classes)")
     if fv.out:
         if mode == "embeddings":

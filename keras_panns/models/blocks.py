@@ -48,9 +48,11 @@ class Lengths:
         return lo
 
 
-def batch_norm(name, axis=-1, dtype=None):
+def batch_norm(name, axis=-1, dtype=None, zero_gamma=False):
+    """PyTorch-equivalent BatchNorm. `zero_gamma`: the reference zero-initialises the
+    last BN of a residual block, so a block starts as the identity when trained from scratch."""
     return keras.layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
-                                           dtype=dtype)
+                                           gamma_initializer="zeros" if zero_gamma else "ones", dtype=dtype)
 
 
 def waveform_input(input_length=None):

@@ -2,7 +2,8 @@
 
 from keras_panns.training.evaluate import EvaluationCallback, evaluate
 from keras_panns.training.metrics import AudioSetMetrics, audioset_metrics
+from keras_panns.training.mixup import PairMixup, with_feature_mixup
 from keras_panns.training.trainer import TrainConfig, TrainingError, train
 
-__all__ = ["AudioSetMetrics", "EvaluationCallback", "TrainConfig", "TrainingError", "audioset_metrics",
-           "evaluate", "train"]
+__all__ = ["AudioSetMetrics", "EvaluationCallback", "PairMixup", "TrainConfig", "TrainingError", "audioset_metrics",
+           "evaluate", "train", "with_feature_mixup"]

@@ -32,6 +32,11 @@ def restore(model, directory):
     if found is None:
         return 0
     step, weights = found
+    with open(os.path.join(directory, LATEST), encoding="utf-8") as f:
+        saved_from = json.load(f).get("model", model.name)
+    if saved_from != model.name:
+        raise ValueError(f"the checkpoint in {directory} holds the weights of {saved_from!r}, not {model.name!r} "
+                         "(the feature-mixup twin differs from the plain model); resume with the same settings")
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(weights)
@@ -83,7 +88,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         os.replace(seeds + ".partial", seeds)
         tmp = os.path.join(self.directory, LATEST + ".partial")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"step": step, "weights": name}, f)
+            json.dump({"step": step, "weights": name, "model": self.model.name}, f)
         os.replace(tmp, os.path.join(self.directory, LATEST))
         self.last_saved = step
         steps = sorted(int(n[5:-11]) for n in os.listdir(self.directory)

@@ -43,18 +43,22 @@ class EvaluationCallback(keras.callbacks.Callback):
         directory: str. Packed evaluation shards.
         batch_size: int.
         report_dir: str or None. Where to write `per_class_epoch<N>.csv`.
+        model: the model to evaluate, when `fit` trains another one that shares
+            its layers (the feature-mixup twin); default: the model being fit.
     """
 
-    def __init__(self, directory, batch_size=16, report_dir=None):
+    def __init__(self, directory, batch_size=16, report_dir=None, model=None):
         super().__init__()
         self.directory, self.batch_size, self.report_dir = directory, batch_size, report_dir
+        self._evaluated = model
 
     def on_epoch_end(self, epoch, logs=None):
-        targets, scores = predict_dataset(self.model, self.directory, self.batch_size)
+        model = self._evaluated or self.model
+        targets, scores = predict_dataset(model, self.directory, self.batch_size)
         metrics = audioset_metrics(targets, scores)
         if logs is not None:
             logs.update(val_mAP=metrics.mAP, val_mAUC=metrics.mAUC, val_d_prime=metrics.d_prime)
         if self.report_dir:
             os.makedirs(self.report_dir, exist_ok=True)
-            metrics.to_csv(os.path.join(self.report_dir, f"per_class_epoch{epoch + 1}.csv"), self.model.labels)
+            metrics.to_csv(os.path.join(self.report_dir, f"per_class_epoch{epoch + 1}.csv"), model.labels)
         print(f"\nepoch {epoch + 1}: {metrics.summary()}", file=sys.stderr)

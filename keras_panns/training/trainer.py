@@ -108,6 +108,9 @@ class TrainConfig:
         learning_rate: float.
         amsgrad: bool.
         mixup_alpha: float or None (0/None: off).
+        mixup_mode: str. `"features"` (PANNs: pairs mixed inside the network after
+            bn0 and SpecAugment, see `with_feature_mixup`) or `"waveform"`
+            (mixed in the input pipeline, as `Cnn14_mixup_time_domain`).
         sampling: str. `"balanced"` or `"shuffle"`.
         strategy: str. See `make_strategy`.
         dtype_policy: str or None. e.g. `"mixed_bfloat16"` (front end and loss stay float32).
@@ -129,6 +132,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     amsgrad: bool = True
     mixup_alpha: float = 1.0
+    mixup_mode: str = "features"
     sampling: str = "balanced"
     strategy: str = "auto"
     dtype_policy: str = None
@@ -195,12 +199,13 @@ def _train_dataset(config, start_batch):
     from keras_panns.data import make_dataset
 
     ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=config.batch_size,
-                      mixup_alpha=config.mixup_alpha or None, seed=config.seed + 7919 * _worker_index(),
+                      mixup_alpha=config.mixup_alpha or None, mixup_mode=config.mixup_mode,
+                      seed=config.seed + 7919 * _worker_index(),
                       start_batch=start_batch)
     return ds.map(lambda x, y: (x, {"clipwise_output": y}))
 
 
-def _build_before_fit(model, strategy, batch_size, manifest):
+def _build_before_fit(model, strategy, config, manifest):
     """Builds the train step's state from shapes before `fit` under MultiWorkerMirroredStrategy.
 
     Keras 3.15's `fit` otherwise builds it by all-reducing a first data batch,
@@ -209,16 +214,29 @@ def _build_before_fit(model, strategy, batch_size, manifest):
     """
     import keras
 
-    per_replica = max(1, batch_size // strategy.num_replicas_in_sync)
-    batch = (keras.ops.zeros((per_replica, manifest["clip_samples"])),
-             {"clipwise_output": keras.ops.zeros((per_replica, manifest["num_classes"]))})
+    per_replica = max(1, config.batch_size // strategy.num_replicas_in_sync)
+    waveform = keras.ops.zeros((per_replica, manifest["clip_samples"]))
+    if _feature_mixup(config):
+        waveform = {"waveform": keras.ops.zeros((2 * per_replica, manifest["clip_samples"])),
+                    "mixup_lambda": keras.ops.full((2 * per_replica,), 0.5)}
+    batch = (waveform, {"clipwise_output": keras.ops.zeros((per_replica, manifest["num_classes"]))})
     with strategy.scope():
         model._symbolic_build(data_batch=batch)  # noqa: SLF001
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None  # noqa: SLF001
 
 
+def _feature_mixup(config):
+    if config.mixup_mode not in ("features", "waveform"):
+        raise TrainingError(f"mixup_mode must be 'features' or 'waveform', got {config.mixup_mode!r}")
+    return bool(config.mixup_alpha) and config.mixup_mode == "features"
+
+
 def train(config):
     """Trains (or resumes training) as `config` says; returns a summary dict.
+
+    The summary holds `steps`, `resumed_from`, `history`, `model_path`,
+    `model` (the trained network) and `fit_model` (what `fit` ran: the
+    feature-mixup twin sharing `model`'s layers, or `model` itself).
 
     Resuming is automatic: if `out_dir/checkpoints` holds a checkpoint, the
     model, optimizer state, step and data stream continue from it.
@@ -233,6 +251,7 @@ def train(config):
 
     from keras_panns.data import load_manifest
     from keras_panns.training.evaluate import EvaluationCallback
+    from keras_panns.training.mixup import with_feature_mixup
 
     if config.dtype_policy:
         keras.config.set_dtype_policy(config.dtype_policy)
@@ -241,9 +260,14 @@ def train(config):
     strategy = make_strategy(config.strategy)
     chief = is_chief()
     with strategy.scope():
-        model = compile_model(build_model(config, manifest), config)
+        model = build_model(config, manifest)
+        # With feature mixup, fit trains a twin that shares every layer; `model` is what gets saved.
+        fit_model = compile_model(with_feature_mixup(model) if _feature_mixup(config) else model, config)
         checkpoints = os.path.join(config.out_dir, "checkpoints")
-        step = restore(model, checkpoints)
+        try:
+            step = restore(fit_model, checkpoints)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
     if step % config.steps_per_epoch:
         raise TrainingError(f"the checkpoint is at step {step}, not a multiple of steps_per_epoch "
                             f"{config.steps_per_epoch}; resume with the steps_per_epoch it was saved with")
@@ -255,7 +279,7 @@ def train(config):
                  StepCheckpoint(checkpoints, config.steps_per_epoch, is_chief=chief)]
     if config.eval_dir:
         callbacks.insert(0, EvaluationCallback(config.eval_dir, batch_size=config.eval_batch_size,
-                                               report_dir=config.out_dir if chief else None))
+                                               report_dir=config.out_dir if chief else None, model=model))
     if chief:
         try:
             import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
@@ -273,9 +297,9 @@ def train(config):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = True
         if strategy.extended._in_multi_worker_mode():  # noqa: SLF001
-            _build_before_fit(model, strategy, config.batch_size, manifest)
+            _build_before_fit(fit_model, strategy, config, manifest)
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
-        history = model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+        history = fit_model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                             steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
                             shuffle=False).history
     losses = history.get("loss", [])
@@ -286,4 +310,4 @@ def train(config):
     if chief:
         model.save(final)
     return {"steps": epochs * config.steps_per_epoch, "resumed_from": step, "history": history,
-            "model_path": final, "model": model}
+            "model_path": final, "model": model, "fit_model": fit_model}

@@ -32,7 +32,7 @@ def basic_block(x, filters, stride, name, dtype, project):
     out = keras.layers.ReLU(name=module_name(name, "relu1"), dtype=dtype)(out)
     out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
     out = conv2d(filters, 3, module_name(name, "conv2"), dtype)(out)
-    out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
+    out = batch_norm(module_name(name, "bn2"), dtype=dtype, zero_gamma=True)(out)
     out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
     return keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
 
@@ -49,7 +49,7 @@ def bottleneck_block(x, filters, stride, name, dtype, project):
     out = keras.layers.ReLU(name=module_name(name, "relu2"), dtype=dtype)(out)
     out = dropout(0.1, module_name(name, "dropout"), dtype)(out)
     out = conv2d(filters * 4, 1, module_name(name, "conv3"), dtype)(out)
-    out = batch_norm(module_name(name, "bn3"), dtype=dtype)(out)
+    out = batch_norm(module_name(name, "bn3"), dtype=dtype, zero_gamma=True)(out)
     out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([out, identity])
     return keras.layers.ReLU(name=module_name(name, "relu3"), dtype=dtype)(out)
 

@@ -116,7 +116,7 @@ class DaiNet19(_WaveformTagger):
             identity = x
             for j in range(1, 5):
                 x = conv1d(x, filters, 3, module_name(name, f"conv{j}"), Lengths(), dtype, padding=1)
-                x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
+                x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype, zero_gamma=j == 4)(x)
                 if j < 4:
                     x = _relu(x, module_name(name, f"relu{j}"), dtype)
             if channels != filters:
@@ -158,7 +158,7 @@ class _Res1dNet(_WaveformTagger):
         out = _relu(out, module_name(name, "relu1"), dtype)
         out = keras.layers.Dropout(0.1, name=module_name(name, "dropout"), dtype=dtype)(out)
         out = conv1d(out, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
-        out = batch_norm(module_name(name, "bn2"), dtype=dtype)(out)
+        out = batch_norm(module_name(name, "bn2"), dtype=dtype, zero_gamma=True)(out)
         if stride != 1:
             identity = keras.layers.AveragePooling1D(stride, stride, name=module_name(name, "downsample", "0"),
                                                      dtype=dtype)(identity)
