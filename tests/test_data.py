@@ -269,3 +269,28 @@ def test_reader_reads_aligned_rows_and_refuses_old_indexes(esc10_packed, tmp_pat
         json.dump(legacy, f)
     with pytest.raises(DataError, match="pack it again"):
         make_dataset(old)
+
+
+def test_pack_and_read_through_a_gfile_url(esc10_examples, esc10_packed):
+    """`ram://` is TensorFlow's in-process file system: the same code path as gs:// or s3://."""
+    examples, names = esc10_examples
+    url = "ram://keras_panns_test/packed"
+    manifest = pack(examples[:12], url, label_names=names, sample_rate=16000, clip_seconds=5.0, shard_size=5,
+                    workers=1, progress=False)
+    assert manifest["num_examples"] == 12 and len(manifest["shards"]) == 3
+    remote = np.concatenate([x.numpy() for x, _ in make_dataset(url, mode="eval", batch_size=8)])
+    local_dir, _ = esc10_packed
+    local = next(iter(make_dataset(local_dir, mode="eval", batch_size=12)))[0].numpy()
+    np.testing.assert_array_equal(remote, local)  # the first 12 clips, byte for byte
+    balanced = next(iter(make_dataset(url, mode="balanced", batch_size=4, mixup_alpha=1.0)))
+    assert balanced[0].shape == (4, 80000)
+
+
+def test_balanced_sampler_from_flat_labels_draws_the_same_sequence():
+    rng = np.random.RandomState(3)
+    labels = [sorted(set(rng.randint(0, 12, rng.randint(1, 4)))) for _ in range(500)]
+    splits = np.cumsum([0] + [len(l) for l in labels])
+    values = [c for l in labels for c in l]
+    listed = BalancedSampler(labels, 13, seed=5)
+    flat = BalancedSampler.from_flat_labels(values, splits, 13, seed=5)
+    assert [next(listed) for _ in range(3000)] == [next(flat) for _ in range(3000)]

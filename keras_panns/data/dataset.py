@@ -36,7 +36,8 @@ def _index_stream(mode, index, seed, pipeline, pipelines, repeat):
     split between pipelines. Eval: manifest order, split between pipelines.
     """
     if mode == "balanced":
-        yield from BalancedSampler(index.label_lists(), index.num_classes, seed * 1009 + pipeline)
+        yield from BalancedSampler.from_flat_labels(index.label_values, index.label_splits, index.num_classes,
+                                                    seed * 1009 + pipeline)
         return
     for epoch in itertools.count():
         order = (np.arange(index.num_examples) if mode == "eval"
@@ -89,14 +90,15 @@ def _batch_reader(index, stream, per_step, parts, full_batches, strict, seed):
                     if read(files, i, pcm[len(kept)]):
                         kept.append(i)
                     elif full_batches:
-                        kept.append(_substitute(index, lambda j: read(files, j, pcm[len(kept)]), seed, number))
+                        kept.append(_substitute(index, lambda j: read(files, j, pcm[len(kept)]),
+                                                [seed % 2**32, number, len(kept)]))
                 yield pcm[: len(kept)], index.targets(kept)
 
     return generator
 
 
-def _substitute(index, read, seed, number, tries=100):
-    rng = np.random.RandomState([seed % 2**32, number])
+def _substitute(index, read, seed, tries=100):
+    rng = np.random.RandomState(seed)
     for _ in range(tries):
         j = int(rng.randint(index.num_examples))
         if read(j):

@@ -85,10 +85,6 @@ class ClipIndex:
     def num_examples(self):
         return len(self.shard)
 
-    def label_lists(self):
-        """Each clip's class indices, as `BalancedSampler` takes them."""
-        return np.split(self.label_values, self.label_splits[1:-1])
-
     def targets(self, indices):
         """Multi-hot float32 targets `(len(indices), num_classes)`."""
         targets = np.zeros((len(indices), self.num_classes), np.float32)

@@ -24,12 +24,13 @@ class BalancedSampler:
     ```
     """
 
-    def __init__(self, labels, num_classes, seed=0):
+    def __init__(self, labels, num_classes, seed=0, *, members=None):
         self._rng = np.random.RandomState(seed)
-        members = [[] for _ in range(num_classes)]
-        for i, example_labels in enumerate(labels):
-            for c in example_labels:
-                members[c].append(i)
+        if members is None:
+            members = [[] for _ in range(num_classes)]
+            for i, example_labels in enumerate(labels):
+                for c in example_labels:
+                    members[c].append(i)
         self._members = [np.asarray(m, np.int64) for m in members]
         self.classes = np.asarray([c for c in range(num_classes) if len(self._members[c])], np.int64)
         if not len(self.classes):
@@ -38,6 +39,18 @@ class BalancedSampler:
             self._rng.shuffle(self._members[c])
         self._pointers = np.zeros(num_classes, np.int64)
         self._queue = []
+
+    @classmethod
+    def from_flat_labels(cls, values, splits, num_classes, seed=0):
+        """The same sampler from flat labels: example i holds `values[splits[i]:splits[i + 1]]`.
+
+        Vectorised (a stable sort instead of a Python loop over 5 M labels for AudioSet).
+        """
+        values = np.asarray(values, np.int64)
+        examples = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
+        order = np.argsort(values, kind="stable")
+        counts = np.bincount(values, minlength=num_classes)
+        return cls(None, num_classes, seed, members=np.split(examples[order], np.cumsum(counts)[:-1]))
 
     def __iter__(self):
         return self
