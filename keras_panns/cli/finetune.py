@@ -19,8 +19,8 @@ Examples:
 """
 
 import os
-import time
 import sys
+import time
 
 import numpy as np
 
@@ -80,13 +80,13 @@ def _load(fv, sample_rate):
 
 
 def _base(fv):
+    import inspect
+
     import keras_panns
     from keras_panns.training.trainer import architecture
 
     if not fv.from_scratch:
         return keras_panns.from_pretrained(fv.checkpoint or fv.model)
-    import inspect
-
     arch, kwargs = architecture(fv.model)
     takes = [p for p in inspect.signature(arch).parameters if p not in ("kwargs", "name", "dtype")]
     if "include_top" in takes:
@@ -108,10 +108,13 @@ def _model_config(pairs):
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--model_config takes key=value pairs, got {pair!r}")
+        value = value.strip()
+        if value in ("True", "False"):  # Python spelling, as the constructors' defaults read
+            value = value.lower()
         try:
-            config[key.strip()] = json.loads(value.strip().lower() if value.strip() in ("True", "False") else value)
+            config[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
-            config[key.strip()] = value.strip()
+            config[key.strip()] = value
     return config
 
 
@@ -133,7 +136,7 @@ def run(args, fv):
     try:
         probe = _base(fv)
         waveforms, labels, folds, names = _load(fv, probe.sample_rate)
-    except (PANNsError, ValueError, TypeError) as exc:  # TypeError: an unknown --model_config key
+    except (PANNsError, ValueError, TypeError) as exc:  # TypeError: a --model_config value of the wrong type
         print(f"keras-panns finetune: {exc}", file=sys.stderr)
         return 1
     optimizer = lambda: keras.optimizers.Adam(fv.learning_rate)  # noqa: E731

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from keras_panns.data.packing import MANIFEST, _join
-from keras_panns.data.reader import ClipIndex
+from keras_panns.data.packing import MANIFEST
+from keras_panns.data.reader import ClipIndex, _join
 from keras_panns.data.sampling import BalancedSampler
 from keras_panns.data.sources import DataError
 

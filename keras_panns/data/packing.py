@@ -4,8 +4,9 @@ Layout of a packed directory (local path or any `tf.io.gfile` URL):
 - `shard-00000-of-00042.tfrecord`: `tf.train.Example`s with `waveform` (bytes,
   little-endian int16 PCM, `clip_samples` long), `labels` (int64 list) and `id` (bytes).
 - `shard-00000-of-00042.json`: that shard's index (record offsets and
-  lengths, the offset of each record's PCM, labels, ids) and its skipped files. Written last: its presence marks the
-  shard complete, so a re-run skips it.
+  lengths, labels, ids) and its skipped files. Written last: its presence marks the
+  shard complete, so a re-run skips it. Each record ends with its PCM, so
+  offset and length locate the clip for random access (`reader.ClipIndex`).
 - `manifest.json`: sample rate, clip length, label names, per-class counts, shards.
 - `skipped.csv`: every file left out and why (missing, unreadable, silent, ...).
 """
@@ -20,16 +21,12 @@ import sys
 
 import numpy as np
 
-from keras_panns.data.reader import RECORD_HEADER, RECORD_OVERHEAD
+from keras_panns.data.reader import RECORD_OVERHEAD, _join
 from keras_panns.data.sources import DataError
 
 PACK_CONFIG = "pack_config.json"
 MANIFEST = "manifest.json"
 FORMAT = "keras_panns.tfrecord.int16.v2"
-
-
-def _join(directory, name):
-    return directory.rstrip("/") + "/" + name if "://" in directory else os.path.join(directory, name)
 
 
 def shard_name(index, count):
@@ -76,8 +73,7 @@ def pack_shard(job):
 
     name, directory = job["name"], job["directory"]
     record_path, index_path = _join(directory, name + ".tfrecord"), _join(directory, name + ".json")
-    index = {"file": name + ".tfrecord", "ids": [], "labels": [], "offsets": [], "lengths": [], "pcm_offsets": [],
-             "skipped": []}
+    index = {"file": name + ".tfrecord", "ids": [], "labels": [], "offsets": [], "lengths": [], "skipped": []}
     offset = 0
     with tf.io.TFRecordWriter(record_path + ".partial") as writer:
         for example_id, path, labels in job["examples"]:
@@ -92,7 +88,6 @@ def pack_shard(job):
             index["labels"].append(list(labels))
             index["offsets"].append(offset)
             index["lengths"].append(len(record))
-            index["pcm_offsets"].append(offset + RECORD_HEADER + len(record) - 2 * job["clip_samples"])
             offset += len(record) + RECORD_OVERHEAD
     # Rename the shard first and its index last: a shard counts as done only once both are in place.
     tf.io.gfile.rename(record_path + ".partial", record_path, overwrite=True)

@@ -1,7 +1,7 @@
 """Random access to packed clips by example index.
 
-Every mode of `make_dataset` reads through here: the index (record offsets,
-PCM offsets, labels) is held as a few flat arrays, and each clip's int16 PCM
+Every mode of `make_dataset` reads through here: the index (record offsets
+and lengths, labels) is held as a few flat arrays, and each clip's int16 PCM
 is read straight from its shard into a row of the batch array, with the
 record's TFRecord checksum verified. Reading by offset is what makes PANNs'
 balanced sampling possible over a stream without loading the corpus, and it
@@ -10,7 +10,9 @@ The shards stay standard TFRecords of `tf.train.Example`s for other readers.
 """
 
 import json
+import os
 
+import crc32c  # checksums a buffer in place; google-crc32c would first need a copy of it
 import numpy as np
 
 from keras_panns.data.sources import DataError
@@ -18,6 +20,11 @@ from keras_panns.data.sources import DataError
 RECORD_HEADER = 12  # TFRecord framing before the data: uint64 length and its masked crc32c
 RECORD_OVERHEAD = 16  # ... plus the data's masked crc32c after it
 _ALIGN = 64  # TensorFlow adopts numpy buffers aligned to 64 bytes without copying them
+
+
+def _join(directory, name):
+    """`directory/name` for local paths and `tf.io.gfile` URLs alike."""
+    return directory.rstrip("/") + "/" + name if "://" in directory else os.path.join(directory, name)
 
 
 class CorruptClip(DataError):
@@ -59,25 +66,25 @@ class ClipIndex:
     def __init__(self, manifest):
         import tensorflow as tf
 
-        from keras_panns.data.packing import _join
-
         if not manifest.get("format", "").endswith(".v2"):
             raise DataError(f"{manifest['directory']} was packed by an older keras-panns ({manifest.get('format')}) "
-                            "whose index lacks PCM offsets; pack it again into a new directory")
+                            "whose records need not end with their PCM; pack it again into a new directory")
         self.directory = manifest["directory"]
         self.clip_samples = int(manifest["clip_samples"])
         self.num_classes = int(manifest["num_classes"])
         self.paths = [_join(self.directory, s["file"]) for s in manifest["shards"]]
-        shard, record, pcm, labels = [], [], [], []
+        shard, record, length, labels = [], [], [], []
         for k, entry in enumerate(manifest["shards"]):
             with tf.io.gfile.GFile(_join(self.directory, entry["index"])) as f:
                 index = json.load(f)
             shard.append(np.full(len(index["offsets"]), k, np.int32))
             record.append(np.asarray(index["offsets"], np.int64))
-            pcm.append(np.asarray(index["pcm_offsets"], np.int64))
+            length.append(np.asarray(index["lengths"], np.int64))
             labels.extend(index["labels"])
-        self.shard, self.record_offset, self.pcm_offset = (
-            np.concatenate(a) if a else np.zeros(0, np.int64) for a in (shard, record, pcm))
+        self.shard, self.record_offset, record_length = (
+            np.concatenate(a) if a else np.zeros(0, np.int64) for a in (shard, record, length))
+        # The packer serializes so that the PCM ends every record (format v2).
+        self.pcm_offset = self.record_offset + RECORD_HEADER + record_length - 2 * self.clip_samples
         self.label_splits = np.cumsum([0] + [len(l) for l in labels], dtype=np.int64)
         self.label_values = np.asarray([c for l in labels for c in l], np.int32)
 
@@ -133,8 +140,6 @@ class ClipFiles:
         Raises:
             CorruptClip: the record is truncated or its checksum does not match.
         """
-        import crc32c  # checksums a buffer in place; google-crc32c would first need a copy of it
-
         index = self._index
         k = int(index.shard[i])
         start = int(index.record_offset[i]) + RECORD_HEADER

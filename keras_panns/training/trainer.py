@@ -193,8 +193,8 @@ def compile_model(model, config):
 def _train_dataset(config, start_batch):
     """The global-batch training stream; Keras splits it across replicas.
 
-    Balanced streams are not file-sharded (auto-sharding is off); each worker
-    draws from its own seed instead, so workers never see the same sequence.
+    Training streams are not auto-sharded; each worker draws from its own
+    seed instead (balanced or shuffled), so workers never see the same sequence.
     """
     from keras_panns.data import make_dataset
 
@@ -300,8 +300,8 @@ def train(config):
             _build_before_fit(fit_model, strategy, config, manifest)
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
         history = fit_model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                            steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
-                            shuffle=False).history
+                                steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                                shuffle=False).history
     losses = history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
         raise TrainingError(f"the loss became {losses[-1]} in epoch {initial_epoch + len(losses)}; stopped. "
