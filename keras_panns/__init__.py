@@ -2,6 +2,8 @@
 
 Attributes are imported lazily, so `import keras_panns` (and the command
 line's `--help`) does not start a Keras backend until a model is needed.
+Handing out a model class first loads `keras_panns.hub.loaders`, which
+serves the classes' `from_pretrained`.
 
 Example:
 ```python
@@ -13,7 +15,7 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 
 import importlib
 
-__version__ = "0.1.0"
+from keras_panns.version import __version__
 
 _EXPORTS = {
     "layers": ("keras_panns.layers", None),
@@ -28,7 +30,10 @@ _EXPORTS = {
     "PANNsError": ("keras_panns.errors", "PANNsError"),
     "UnknownModelError": ("keras_panns.errors", "UnknownModelError"),
     "UnsafeCheckpointError": ("keras_panns.errors", "UnsafeCheckpointError"),
-    "save_preset": ("keras_panns.hub.pretrained", "save_preset"),
+    "save_preset": ("keras_panns.hub.presets", "save_preset"),
+    "DataError": ("keras_panns.errors", "DataError"),
+    "ExportError": ("keras_panns.errors", "ExportError"),
+    "TrainingError": ("keras_panns.errors", "TrainingError"),
     "TagResult": ("keras_panns.inference", "TagResult"),
     "iter_tags": ("keras_panns.inference", "iter_tags"),
     "predict_waveforms": ("keras_panns.inference", "predict_waveforms"),
@@ -78,6 +83,8 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_panns' has no attribute {name!r}")
     module_name, attribute = _EXPORTS[name]
+    if module_name == "keras_panns.models":
+        importlib.import_module("keras_panns.hub.loaders")  # the preset API of the classes
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value
@@ -96,6 +103,4 @@ def from_pretrained(source, **kwargs):
     model = keras_panns.from_pretrained("cnn14_16k")
     ```
     """
-    from keras_panns.models import PANNsModel
-
-    return PANNsModel.from_pretrained(source, **kwargs)
+    return __getattr__("PANNsModel").from_pretrained(source, **kwargs)

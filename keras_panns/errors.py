@@ -1,8 +1,17 @@
-"""Exceptions raised by keras_panns.
+"""Every user-facing exception of keras_panns, in one place.
 
-Every error a user can trigger with bad input derives from `PANNsError`, so
+Each error a user can trigger with bad input derives from `PANNsError`, so
 callers (and the command line) can report it cleanly and go on with the next
-file instead of printing a traceback.
+file instead of printing a traceback. Modules raise these classes; none
+defines its own.
+
+Example:
+```python
+try:
+    keras_panns.load_audio("missing.wav")
+except keras_panns.AudioError as exc:
+    print(exc)  # missing.wav: no such file
+```
 """
 
 
@@ -15,7 +24,7 @@ class AudioError(PANNsError, ValueError):
 
 
 class CheckpointError(PANNsError, ValueError):
-    """A checkpoint file that cannot be read or does not fit the architecture."""
+    """A checkpoint or preset that cannot be read or does not fit the architecture."""
 
 
 class UnsafeCheckpointError(CheckpointError):
@@ -35,3 +44,19 @@ class UnknownModelError(PANNsError, KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class DataError(PANNsError):
+    """A dataset description (CSV, manifest, shard) is malformed."""
+
+
+class CorruptClip(DataError):
+    """A packed record whose bytes are truncated or fail their checksum."""
+
+
+class ExportError(PANNsError):
+    """An export failed, or the exported file does not reproduce the Keras model."""
+
+
+class TrainingError(PANNsError):
+    """Training cannot start or stopped abnormally (NaN loss, incompatible resume)."""

@@ -9,7 +9,7 @@ import numpy as np
 from keras_panns.data.packing import MANIFEST
 from keras_panns.data.reader import ClipIndex, _join
 from keras_panns.data.sampling import BalancedSampler
-from keras_panns.data.sources import DataError
+from keras_panns.errors import DataError
 
 MODES = ("balanced", "shuffle", "eval")
 MIXUP_MODES = ("waveform", "features")

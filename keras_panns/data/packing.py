@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from keras_panns.data.reader import RECORD_OVERHEAD, _join
-from keras_panns.data.sources import DataError
+from keras_panns.errors import DataError
 
 PACK_CONFIG = "pack_config.json"
 MANIFEST = "manifest.json"

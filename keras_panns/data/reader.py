@@ -15,7 +15,7 @@ import os
 import crc32c  # checksums a buffer in place; google-crc32c would first need a copy of it
 import numpy as np
 
-from keras_panns.data.sources import DataError
+from keras_panns.errors import CorruptClip, DataError
 
 RECORD_HEADER = 12  # TFRecord framing before the data: uint64 length and its masked crc32c
 RECORD_OVERHEAD = 16  # ... plus the data's masked crc32c after it
@@ -25,10 +25,6 @@ _ALIGN = 64  # TensorFlow adopts numpy buffers aligned to 64 bytes without copyi
 def _join(directory, name):
     """`directory/name` for local paths and `tf.io.gfile` URLs alike."""
     return directory.rstrip("/") + "/" + name if "://" in directory else os.path.join(directory, name)
-
-
-class CorruptClip(DataError):
-    """A record whose bytes are truncated or fail their checksum."""
 
 
 def _masked_crc(crc):

@@ -5,11 +5,7 @@ import dataclasses
 import os
 import re
 
-from keras_panns.errors import PANNsError
-
-
-class DataError(PANNsError):
-    """A dataset description (CSV, manifest, shard) is malformed."""
+from keras_panns.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ file is run in its own runtime (ai_edge_litert, onnxruntime) on test audio
 and compared with the Keras model. See `export_model`.
 """
 
-from keras_panns.export.core import ExportError, ExportReport, export_model
+from keras_panns.errors import ExportError
+from keras_panns.export.core import ExportReport, export_model
 
 __all__ = ["ExportError", "ExportReport", "export_model"]

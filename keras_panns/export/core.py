@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from keras_panns.errors import PANNsError
+from keras_panns.errors import ExportError, PANNsError
 
 FORMATS = ("tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -15,10 +15,6 @@ FLOAT_TOLERANCE = 1e-4
 # |score difference|, and mean top-5 overlap); looser agreement means the quantization broke the model.
 QUANTIZED_MAX_MEAN_ABS = 0.05
 QUANTIZED_MIN_TOP5 = 0.6
-
-
-class ExportError(PANNsError):
-    """An export failed, or the exported file does not reproduce the Keras model."""
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from keras_panns.export.core import ExportError
+from keras_panns.errors import ExportError
 
 OPSET = 17
 

@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from keras_panns.export.core import ExportError
+from keras_panns.errors import ExportError
 
 SIGNATURE = "serving_default"
 # Op types of the log-mel front end; PANNs bodies use none of them on their int8 path.

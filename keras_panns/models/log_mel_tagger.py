@@ -4,7 +4,7 @@ end, head, constructor arguments and config; subclasses only build the body."""
 import keras
 
 from keras_panns.models import blocks
-from keras_panns.models.panns_model import PANNsModel, check_labels
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
 
 
 class LogMelTagger(PANNsModel):
@@ -33,7 +33,6 @@ class LogMelTagger(PANNsModel):
             raise ValueError(f"{type(self).__name__} pools frequency by {self._freq_stride}; "
                              f"mel_bins={mel_bins} is too few")
 
-        # === Layers and functional model ===
         waveform = blocks.waveform_input(input_length)
         x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
                                 mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
@@ -45,17 +44,11 @@ class LogMelTagger(PANNsModel):
                                       include_top=include_top, classifier_activation=classifier_activation,
                                       pooling=pooling, head_dropout=head_dropout,
                                       dropout_before_fc1=self._dropout_before_fc1, dtype=dtype)
-        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
-
-        # === Config ===
-        self._set_config(
-            dict(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins,
-                 fmin=fmin, fmax=fmax, num_classes=num_classes, embedding_size=embedding_size,
-                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
-                 spec_augment=spec_augment, freq_drop_width=freq_drop_width, block_dropout=block_dropout,
-                 head_dropout=head_dropout, input_length=input_length, labels=labels, seed=seed, dtype=dtype),
+        self._build_model(
+            waveform, outputs, config=constructor_arguments(LogMelTagger.__init__, locals()),
             min_samples=max(blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size),
-                            lengths.min_samples() if lengths.ops else 0))
+                            lengths.min_samples() if lengths.ops else 0),
+            name=name, **kwargs)
 
     def _body(self, x, dtype, block_dropout, waveform, lengths):
         raise NotImplementedError

@@ -1,31 +1,75 @@
 """Base class of every PANNs architecture: a functional Keras model whose
-constructor arguments are its config, with input checks and `from_pretrained`."""
+constructor arguments are its config, with input checks and the preset API
+(`from_pretrained` / `from_preset`, `save_to_preset`, `presets`).
+
+Architectures live in one registry, Keras' own: `register_architecture` is
+`keras.saving.register_keras_serializable(package="keras_panns")`, and
+`get_architecture` / `ARCHITECTURES` read that registry back.
+
+The preset API is declared here and implemented by `keras_panns.hub`, which
+sits above the models (it builds them from zoo cards and checkpoints) and
+plugs itself in with `set_preset_backend` when it is imported; `import
+keras_panns` does that before it hands out any model class.
+"""
+
+import collections.abc
+import inspect
 
 import keras
 import numpy as np
 
-from keras_panns.errors import AudioError
+from keras_panns.errors import AudioError, PANNsError, UnknownModelError
+from keras_panns.labels import audioset_labels
 
-#: Architecture name (the PyTorch class name, e.g. "Cnn14") -> Keras class.
-ARCHITECTURES = {}
+PACKAGE = "keras_panns"
 
 
 def register_architecture(cls):
-    """Class decorator: makes `cls` serializable and findable by its name."""
-    keras.saving.register_keras_serializable(package="keras_panns")(cls)
-    ARCHITECTURES[cls.__name__] = cls
-    return cls
+    """Class decorator: registers `cls` with Keras as `keras_panns>ClassName`."""
+    return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
+
+
+def _registered_architectures():
+    found = {}
+    for key, obj in keras.saving.get_custom_objects().items():
+        if key.startswith(PACKAGE + ">") and isinstance(obj, type) and issubclass(obj, PANNsModel):
+            found[obj.__name__] = obj
+    return found
+
+
+class _ArchitectureView(collections.abc.Mapping):
+    """Read-only `{name: class}` view of the PANNs classes in Keras' registry."""
+
+    def __getitem__(self, name):
+        return _registered_architectures()[name]
+
+    def __iter__(self):
+        return iter(_registered_architectures())
+
+    def __len__(self):
+        return len(_registered_architectures())
+
+    def __repr__(self):
+        return f"ARCHITECTURES({sorted(self)})"
+
+
+#: Architecture name (the PyTorch class name, e.g. "Cnn14") -> Keras class.
+ARCHITECTURES = _ArchitectureView()
 
 
 def get_architecture(name):
-    """Returns the registered class for an architecture name (case-insensitive)."""
-    from keras_panns.errors import UnknownModelError
+    """Returns the registered class for an architecture name (case-insensitive).
 
-    for key, cls in ARCHITECTURES.items():
+    Example:
+    ```python
+    keras_panns.get_architecture("cnn14") is keras_panns.Cnn14  # True
+    ```
+    """
+    for key, cls in _registered_architectures().items():
         if key.lower() == str(name).lower():
             return cls
     raise UnknownModelError(
-        f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(ARCHITECTURES))}.")
+        f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(_registered_architectures()))}.")
 
 
 def check_labels(labels, num_classes):
@@ -34,18 +78,67 @@ def check_labels(labels, num_classes):
         raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
 
 
+def constructor_arguments(init, values):
+    """The config of a constructor call: `init`'s named parameters (except self and name) looked up in `values`.
+
+    Each family's `__init__` passes its own `locals()`, so the config is
+    exactly the constructor's arguments after defaults are resolved.
+    """
+    names = [p.name for p in inspect.signature(init).parameters.values()
+             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name")]
+    return {n: values[n] for n in names}
+
+
+_PRESET_BACKEND = None
+
+
+def set_preset_backend(backend):
+    """Plugs in the object that implements the preset API (`keras_panns.hub` does this on import).
+
+    The backend provides `load(cls, source, **kwargs)`, `save(model,
+    directory)` and `presets(cls)`.
+    """
+    global _PRESET_BACKEND
+    _PRESET_BACKEND = backend
+
+
+def _preset_backend():
+    if _PRESET_BACKEND is None:
+        raise PANNsError("pretrained weights are served by keras_panns.hub, which is not loaded; "
+                         "`import keras_panns` (or keras_panns.hub) first")
+    return _PRESET_BACKEND
+
+
+class classproperty:  # noqa: N801 (reads like the builtin `property`)
+    """A read-only property of the class (keras-hub's `Backbone.presets` is one)."""
+
+    def __init__(self, getter):
+        self.getter = getter
+        self.__doc__ = getter.__doc__
+
+    def __get__(self, instance, owner):
+        return self.getter(owner)
+
+
 class PANNsModel(keras.Model):
     """A PANNs network: float32 waveform `(batch, samples)` in, dict out.
 
-    Subclasses build their graph in `__init__` from plain keyword arguments
-    and pass them to `_set_config`, so `get_config()` returns exactly the
+    Each family's constructor builds its graph from plain keyword arguments
+    and ends with `_build_model`, so `get_config()` returns exactly the
     constructor arguments (the keras-hub convention) and `.keras` files,
     presets and zoo cards all share one config format.
 
     Attributes:
         sample_rate: int. The sample rate the network expects.
         min_samples: int. The shortest input the network can pool.
-        card: `keras_panns.ZooCard` or None. Provenance when loaded from the zoo.
+        card: `keras_panns.zoo.ZooCard` or None. Provenance when loaded from the zoo.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn6(num_classes=10)
+    same = keras_panns.Cnn6.from_config(model.get_config())
+    sorted(keras_panns.Cnn14.presets)[:2]   # ['cnn14', 'cnn14_16k']
+    ```
     """
 
     #: Checkpoint keys that official files carry but the network never uses.
@@ -54,7 +147,9 @@ class PANNsModel(keras.Model):
     #: Layers that replace the classifier when `num_classes`/`include_top` change.
     head_layers = ("fc_audioset",)
 
-    def _set_config(self, config, min_samples):
+    def _build_model(self, waveform, outputs, *, config, min_samples, name=None, **kwargs):
+        """Finishes a constructor: the functional graph `waveform -> outputs`, its config and input bound."""
+        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
         self._panns_config = dict(config)
         self.min_samples = int(min_samples)
         self.card = None
@@ -82,8 +177,6 @@ class PANNsModel(keras.Model):
     @property
     def labels(self):
         """Class names of the output units (AudioSet's 527 unless `labels` was given)."""
-        from keras_panns.labels import audioset_labels
-
         labels = self._panns_config.get("labels")
         if labels:
             return list(labels)
@@ -94,11 +187,17 @@ class PANNsModel(keras.Model):
 
     # --- input checks -------------------------------------------------------------
 
-    def check_input_length(self, num_samples):
-        """Raises `AudioError` if `num_samples` is too short for the network."""
+    def check_input_length(self, num_samples, source=None):
+        """Raises `AudioError` if `num_samples` is too short for the network.
+
+        Args:
+            num_samples: int. Length of the input in samples.
+            source: str or None. The file (or array name) to name in the error.
+        """
         if num_samples is not None and int(num_samples) < self.min_samples:
+            prefix = f"{source}: " if source else ""
             raise AudioError(
-                f"{self.name} needs at least {self.min_samples} samples "
+                f"{prefix}{self.name} needs at least {self.min_samples} samples "
                 f"({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz) to pool its "
                 f"input; got {int(num_samples)}. Pad the clip or use a longer one.")
 
@@ -108,7 +207,7 @@ class PANNsModel(keras.Model):
             self.check_input_length(shape[-1])
         return super().call(inputs, training=training, mask=mask)
 
-    # --- pretrained weights -------------------------------------------------------
+    # --- presets ------------------------------------------------------------------
 
     @classmethod
     def from_pretrained(cls, source=None, *, cache_dir=None, force_download=False, progress=True,
@@ -119,8 +218,8 @@ class PANNsModel(keras.Model):
             source: str or path. A zoo name (`"cnn14"`, `"cnn14_16k"`, ...), the
                 path of an official PANNs `.pth` file (an official file name
                 selects its zoo card's config), a preset directory written by
-                `keras_panns.save_preset`, or an http(s) URL of a `.pth`.
-                Defaults to this architecture's default zoo entry.
+                `save_to_preset`, a `.keras` file, or an http(s) URL of a
+                `.pth`. Defaults to this architecture's default zoo entry.
             cache_dir: str. Where downloads and converted weights are cached;
                 defaults to `$KERAS_PANNS_CACHE` or `~/.cache/keras_panns`.
             force_download: bool. Download again even if the file is cached.
@@ -131,6 +230,11 @@ class PANNsModel(keras.Model):
         Returns:
             The model, with `model.card` set when the source is in the zoo.
 
+        Raises:
+            UnknownModelError: the source is unknown, or holds an architecture
+                that is not `cls` (nor a subclass of it).
+            CheckpointError, DownloadError: the weights cannot be read or fetched.
+
         Example:
         ```python
         model = keras_panns.Cnn14.from_pretrained()              # zoo "cnn14"
@@ -138,7 +242,39 @@ class PANNsModel(keras.Model):
         tagger = keras_panns.Cnn6.from_pretrained("cnn6", num_classes=10)
         ```
         """
-        from keras_panns.hub.pretrained import load_pretrained
+        return _preset_backend().load(cls, source, cache_dir=cache_dir, force_download=force_download,
+                                      progress=progress, overrides=overrides)
 
-        return load_pretrained(cls, source, cache_dir=cache_dir, force_download=force_download,
-                               progress=progress, overrides=overrides)
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """keras-hub's name for `from_pretrained`; `load_weights=False` builds the preset's config untrained.
+
+        Example:
+        ```python
+        model = keras_panns.Cnn14.from_preset("cnn14_16k")
+        untrained = keras_panns.Cnn14.from_preset("cnn14_16k", load_weights=False)  # no download
+        ```
+        """
+        if not load_weights:
+            return _preset_backend().build(cls, preset, overrides=kwargs)
+        return cls.from_pretrained(preset, **kwargs)
+
+    def save_to_preset(self, preset_dir):
+        """Writes this model as a preset directory in keras-hub's layout.
+
+        The directory holds `config.json`, `model.weights.h5`, `metadata.json`
+        and a `README.md` model card, so `from_pretrained(preset_dir)` reads it
+        and `keras_hub.upload_preset` could publish it unchanged.
+
+        Example:
+        ```python
+        model.save_to_preset("my_cnn14")
+        same = keras_panns.Cnn14.from_preset("my_cnn14")
+        ```
+        """
+        return _preset_backend().save(self, preset_dir)
+
+    @classproperty
+    def presets(cls):  # noqa: N805 (a class property)
+        """The zoo cards this class can load, by name (`{name: ZooCard}`)."""
+        return _preset_backend().presets(cls)

@@ -14,12 +14,8 @@ import sys
 
 import numpy as np
 
-from keras_panns.errors import PANNsError
+from keras_panns.errors import PANNsError, TrainingError
 from keras_panns.training.checkpoints import StepCheckpoint, restore
-
-
-class TrainingError(PANNsError):
-    """Training cannot start or stopped abnormally (NaN loss, incompatible resume)."""
 
 
 def make_strategy(name="auto"):

@@ -11,7 +11,7 @@ from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMea
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
 
 _TIME_STRIDE = 32
 
@@ -24,7 +24,6 @@ class _Cnn14DecisionLevel(PANNsModel):
                  input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
         check_labels(labels, num_classes)
 
-        # === Layers and functional model ===
         waveform = blocks.waveform_input(input_length)
         x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
                                 mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
@@ -44,15 +43,9 @@ class _Cnn14DecisionLevel(PANNsModel):
         framewise = FramewiseUpsample(_TIME_STRIDE, hop_size, name="framewise_output", dtype="float32")(
             [segmentwise, waveform])
         outputs = {"framewise_output": framewise, "clipwise_output": clipwise}
-        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
-
-        # === Config ===
-        self._set_config(
-            dict(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins, fmin=fmin,
-                 fmax=fmax, num_classes=num_classes, spec_augment=spec_augment, freq_drop_width=freq_drop_width,
-                 block_dropout=block_dropout, head_dropout=head_dropout, input_length=input_length,
-                 labels=labels, seed=seed, dtype=dtype),
-            min_samples=blocks.min_samples_for_pooling(_TIME_STRIDE, hop_size, window_size))
+        self._build_model(waveform, outputs, config=constructor_arguments(_Cnn14DecisionLevel.__init__, locals()),
+                          min_samples=blocks.min_samples_for_pooling(_TIME_STRIDE, hop_size, window_size),
+                          name=name, **kwargs)
 
     def _head(self, x, num_classes):
         segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name="fc_audioset", dtype="float32")(x)

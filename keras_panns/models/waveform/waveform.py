@@ -10,7 +10,7 @@ import keras
 from keras_panns.layers import AddChannelAxis
 from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
-from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
 
 
 def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):
@@ -53,12 +53,8 @@ class _WaveformTagger(PANNsModel):
                                       include_top=include_top, classifier_activation=classifier_activation,
                                       pooling=pooling, head_dropout=head_dropout, frequency_mean=False,
                                       dtype=dtype)
-        super().__init__(inputs=waveform, outputs=outputs, name=name or type(self).__name__.lower(), **kwargs)
-        self._set_config(
-            dict(sample_rate=sample_rate, num_classes=num_classes, embedding_size=embedding_size,
-                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
-                 head_dropout=head_dropout, input_length=input_length, labels=labels, dtype=dtype),
-            min_samples=lengths.min_samples())
+        self._build_model(waveform, outputs, config=constructor_arguments(_WaveformTagger.__init__, locals()),
+                          min_samples=lengths.min_samples(), name=name, **kwargs)
 
     def _body(self, x, lengths, dtype):
         raise NotImplementedError

@@ -9,7 +9,7 @@ from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
 from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
-from keras_panns.models.panns_model import PANNsModel, check_labels, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
 from keras_panns.models.waveform.waveform import conv1d, max_pool1d
 
 _GROUPS = 4  # the wavegram's channels become 4 "channels" x (channels / 4) "frequency bins"
@@ -75,13 +75,8 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
         outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
                                       include_top=include_top, classifier_activation=classifier_activation,
                                       pooling=pooling, head_dropout=head_dropout, dtype=dtype)
-        super().__init__(inputs=waveform, outputs=outputs, name=name or "wavegram_cnn14", **kwargs)
-        self._set_config(
-            dict(sample_rate=sample_rate, num_classes=num_classes, embedding_size=embedding_size,
-                 include_top=include_top, classifier_activation=classifier_activation, pooling=pooling,
-                 block_dropout=block_dropout, head_dropout=head_dropout, input_length=input_length, labels=labels,
-                 dtype=dtype),
-            min_samples=lengths.min_samples())
+        self._build_model(waveform, outputs, config=constructor_arguments(Wavegram_Cnn14.__init__, locals()),
+                          min_samples=lengths.min_samples(), name=name, **kwargs)
 
 
 @register_architecture
