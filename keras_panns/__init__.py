@@ -15,7 +15,7 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 
 import importlib
 
-from keras_panns.version import __version__
+from keras_panns.version import __version__  # noqa: F401 (the package's version)
 
 _EXPORTS = {
     "layers": ("keras_panns.layers", None),

@@ -1,4 +1,14 @@
-"""Reading and checking audio for PANNs models."""
+"""Reading and checking audio for PANNs models: the one audio reader of keras_panns.
+
+Every command and API that reads a file goes through `AudioFile` (tagging,
+long audio and SED, embeddings, fine-tuning, export calibration, packing),
+so they all read the same formats and report a bad file the same way, with
+its path in the message.
+
+Formats libsndfile reads (wav, flac, ogg, ...) are read by position, one
+window at a time; others (mp3, m4a, ...) are decoded once with
+librosa/audioread and served from memory.
+"""
 
 import os
 import warnings
@@ -7,22 +17,9 @@ import numpy as np
 
 from keras_panns.errors import AudioError
 
-
-def _read(path):
-    import soundfile
-
-    try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-        return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], rate
-    except (RuntimeError, soundfile.LibsndfileError, TypeError):
-        pass  # not a format libsndfile knows: let librosa/audioread try (mp3, m4a, ...)
-    import librosa
-
-    with warnings.catch_warnings():
-        # librosa warns before falling back to audioread; a failure is reported as AudioError.
-        warnings.simplefilter("ignore")
-        data, rate = librosa.load(path, sr=None, mono=True)
-    return data.astype(np.float32), rate
+#: File name endings treated as audio when a directory is given.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".aif", ".aiff",
+                    ".au", ".caf", ".w64", ".wma", ".webm", ".mka")
 
 
 def resample(waveform, orig_sr, target_sr):
@@ -52,6 +49,103 @@ def check_waveform(waveform, name="waveform"):
     return waveform
 
 
+class AudioFile:
+    """An audio file opened for reading, whole or by position, as mono float32.
+
+    Args:
+        path: str or path-like.
+
+    Attributes:
+        path: str.
+        sample_rate: int. The file's own rate.
+        frames: int. Length in samples at that rate.
+        duration: float. Seconds.
+
+    Raises:
+        AudioError: the path is missing or a directory, or the file is
+            unreadable or empty (the message names the path).
+
+    Example:
+    ```python
+    f = keras_panns.audio.AudioFile("street.flac")
+    f.duration                                      # 1312.5
+    window = f.read_window(0, 320000, sample_rate=32000)   # the first 10 s at 32 kHz
+    ```
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            raise AudioError(f"{self.path}: is a directory, not an audio file")
+        if not os.path.isfile(self.path):
+            raise AudioError(f"{self.path}: no such file")
+        self._decoded = None
+        try:
+            import soundfile
+
+            info = soundfile.info(self.path)
+            self.sample_rate, self.frames = int(info.samplerate), int(info.frames)
+        except Exception:  # not a format libsndfile knows (or a broken file): let librosa/audioread try
+            self._decoded, self.sample_rate = self._decode_all()
+            self.frames = len(self._decoded)
+        if self.frames == 0:
+            raise AudioError(f"{self.path}: the audio is empty")
+
+    @property
+    def duration(self):
+        return self.frames / self.sample_rate
+
+    def _decode_all(self):
+        import librosa
+
+        try:
+            with warnings.catch_warnings():
+                # librosa warns before falling back to audioread; a failure is reported as AudioError.
+                warnings.simplefilter("ignore")
+                data, rate = librosa.load(self.path, sr=None, mono=True)
+        except Exception as exc:  # every decoder raises its own types; report them all the same way
+            raise AudioError(f"{self.path}: cannot read audio ({type(exc).__name__}: {exc})") from exc
+        return data.astype(np.float32), int(rate)
+
+    def read(self, start=0, frames=None):
+        """`frames` samples (default: to the end) from `start`, at the file's rate, channels averaged.
+
+        Raises:
+            AudioError: the bytes cannot be decoded, or hold NaN / infinite samples.
+        """
+        stop = self.frames if frames is None else min(self.frames, start + frames)
+        if self._decoded is not None:
+            data = self._decoded[start:stop]
+        else:
+            import soundfile
+
+            try:
+                data, _ = soundfile.read(self.path, start=start, stop=stop, dtype="float32", always_2d=True)
+            except Exception as exc:  # libsndfile's errors vary by format
+                raise AudioError(f"{self.path}: cannot read audio ({type(exc).__name__}: {exc})") from exc
+            data = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+        if data.size == 0:
+            raise AudioError(f"{self.path}: the audio is empty")
+        return check_waveform(data, self.path)
+
+    def num_samples(self, sample_rate):
+        """Length in samples at `sample_rate`."""
+        return int(self.frames * sample_rate // self.sample_rate)
+
+    def read_window(self, start, length, sample_rate):
+        """`length` samples at `sample_rate` from sample `start` (of that rate), zero-padded past the end.
+
+        Only the window (at the file's rate) is read and resampled, so a long
+        recording is never held in memory.
+        """
+        ratio = self.sample_rate / sample_rate
+        window = resample(self.read(int(start * ratio), int(np.ceil(length * ratio))), self.sample_rate,
+                          sample_rate)
+        if len(window) < length:
+            window = np.pad(window, (0, length - len(window)))
+        return window[:length]
+
+
 def load_audio(path, sample_rate=32000):
     """Reads an audio file as a mono float32 waveform at `sample_rate`.
 
@@ -74,12 +168,41 @@ def load_audio(path, sample_rate=32000):
     waveform = keras_panns.load_audio("dog.wav", sample_rate=model.sample_rate)
     ```
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(f"{path}: no such file")
-    try:
-        waveform, rate = _read(path)
-    except Exception as exc:  # every decoder raises its own types; report them all the same way
-        raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from exc
-    waveform = check_waveform(waveform, path)
-    return resample(waveform, rate, sample_rate)
+    audio = AudioFile(path)
+    return resample(audio.read(), audio.sample_rate, sample_rate)
+
+
+def expand_audio_paths(paths, recursive=False):
+    """File arguments with each directory replaced by the audio files inside it (sorted).
+
+    Args:
+        paths: iterable of file or directory paths.
+        recursive: bool. Also look in subdirectories.
+
+    Returns:
+        list of str. Files stay as given (a missing one is reported when read).
+
+    Raises:
+        AudioError: a directory holds no audio file (with `recursive`, none below it).
+
+    Example:
+    ```python
+    expand_audio_paths(["clips/", "extra.wav"])  # ['clips/a.wav', 'clips/b.flac', 'extra.wav']
+    ```
+    """
+    files = []
+    for path in map(os.fspath, paths):
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+            found += [os.path.join(root, n) for n in sorted(names)
+                      if not n.startswith(".") and n.lower().endswith(AUDIO_EXTENSIONS)]
+        if not found:
+            where = "below" if recursive else "in"
+            hint = "" if recursive else " (--recursive looks in subdirectories)"
+            raise AudioError(f"{path}: no audio files {where} this directory{hint}")
+        files += found
+    return files

@@ -98,7 +98,7 @@ def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_si
                 result = TagResult(source)
                 try:
                     waveform = _to_waveform(model, item, source, sample_rate)
-                    model.check_input_length(len(waveform))
+                    model.check_input_length(len(waveform), source)
                 except PANNsError as exc:
                     result.error = str(exc)
                 else:

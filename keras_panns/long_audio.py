@@ -12,8 +12,11 @@ import os
 
 import numpy as np
 
-from keras_panns.audio import check_waveform, resample
-from keras_panns.errors import AudioError
+from keras_panns.audio import AudioFile, check_waveform, resample
+from keras_panns.events import EventDetector
+from keras_panns.inference import top_k_labels
+from keras_panns.layers import log_mel_layers
+from keras_panns.plotting import SEDOverview
 
 
 def window_starts(num_samples, window, hop, align=1):
@@ -44,19 +47,10 @@ class _Source:
 
     def __init__(self, source, sample_rate, source_rate=None):
         self.sample_rate = sample_rate
-        self.path = None
+        self.file = None
         if isinstance(source, (str, os.PathLike)):
-            import soundfile
-
-            self.path = os.fspath(source)
-            try:
-                info = soundfile.info(self.path)
-            except Exception as exc:  # libsndfile's errors vary by format
-                raise AudioError(f"{self.path}: cannot read audio ({exc})") from exc
-            self.file_rate = info.samplerate
-            self.num_samples = int(info.frames * sample_rate // info.samplerate)
-            if info.frames == 0:
-                raise AudioError(f"{self.path}: the audio is empty")
+            self.file = AudioFile(source)
+            self.num_samples = self.file.num_samples(sample_rate)
         else:
             waveform = check_waveform(source)
             if source_rate is not None:
@@ -64,21 +58,14 @@ class _Source:
             self.waveform = waveform
             self.num_samples = len(waveform)
 
-    def read(self, start, length):
-        if self.path is None:
-            return self.waveform[start : start + length]
-        import soundfile
+    @property
+    def name(self):
+        return self.file.path if self.file is not None else None
 
-        # Read the window at the file's rate (plus a little context for the resampler).
-        ratio = self.file_rate / self.sample_rate
-        first = int(start * ratio)
-        count = int(np.ceil(length * ratio))
-        data, _ = soundfile.read(self.path, start=first, frames=count, dtype="float32", always_2d=True)
-        window = check_waveform(data.mean(axis=1), self.path)
-        window = resample(window, self.file_rate, self.sample_rate)
-        if len(window) < length:
-            window = np.pad(window, (0, length - len(window)))
-        return window[:length]
+    def read(self, start, length):
+        if self.file is None:
+            return self.waveform[start : start + length]
+        return self.file.read_window(start, length, self.sample_rate)
 
 
 def _plan(model, source, window_seconds, hop_seconds, sample_rate, align=1):
@@ -88,7 +75,7 @@ def _plan(model, source, window_seconds, hop_seconds, sample_rate, align=1):
     if hop <= 0:
         raise ValueError(f"hop_seconds={hop_seconds} is shorter than one frame")
     length = min(window, src.num_samples)
-    model.check_input_length(length)
+    model.check_input_length(length, src.name)
     return src, window_starts(src.num_samples, window, hop, align), length
 
 
@@ -123,8 +110,6 @@ class LongTagging:
     labels: list
 
     def top_k(self, k=5):
-        from keras_panns.inference import top_k_labels
-
         return top_k_labels(self.clip_scores, self.labels, k)
 
 
@@ -333,10 +318,6 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
     keras_panns.plotting.plot_sed(result.overview, sed_model.labels, "street.png")
     ```
     """
-    from keras_panns.events import EventDetector
-    from keras_panns.layers import log_mel_layers
-    from keras_panns.plotting import SEDOverview
-
     hop_size = model.config["hop_size"]
     frame_rate = model.sample_rate / hop_size
     detector = EventDetector(model.config["num_classes"], frame_rate=frame_rate, labels=model.labels, high=high,

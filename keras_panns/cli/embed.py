@@ -55,8 +55,7 @@ def _save(out, vectors, index):
 
 
 def run(files, fv):
-    import soundfile
-
+    from keras_panns.audio import AudioFile
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import embed_long
 
@@ -84,7 +83,7 @@ def run(files, fv):
         try:
             starts, vectors = embed_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
                                          batch_size=fv.batch_size)
-            duration = soundfile.info(path).duration
+            duration = AudioFile(path).duration
         except PANNsError as exc:
             failures += 1
             print(f"keras-panns embed: {exc}", file=sys.stderr)

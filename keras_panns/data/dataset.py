@@ -3,13 +3,14 @@
 import itertools
 import json
 import os
+import warnings
 
 import numpy as np
 
 from keras_panns.data.packing import MANIFEST
-from keras_panns.data.reader import ClipIndex, _join
+from keras_panns.data.reader import ClipIndex, _join, aligned_pcm
 from keras_panns.data.sampling import BalancedSampler
-from keras_panns.errors import DataError
+from keras_panns.errors import CorruptClip, DataError
 
 MODES = ("balanced", "shuffle", "eval")
 MIXUP_MODES = ("waveform", "features")
@@ -56,10 +57,6 @@ def _batch_reader(index, stream, per_step, parts, full_batches, strict, seed):
     replaced by a random intact clip in endless modes, dropped in eval, and
     raises with `strict`; a warning names it once.
     """
-    import warnings
-
-    from keras_panns.data.reader import CorruptClip, aligned_pcm
-
     bad = set()
 
     def read(files, i, row):

@@ -22,7 +22,8 @@ import sys
 import numpy as np
 
 from keras_panns.data.reader import RECORD_OVERHEAD, _join
-from keras_panns.errors import DataError
+from keras_panns.audio import load_audio
+from keras_panns.errors import AudioError, DataError
 
 PACK_CONFIG = "pack_config.json"
 MANIFEST = "manifest.json"
@@ -35,9 +36,6 @@ def shard_name(index, count):
 
 def decode_clip(path, sample_rate, clip_samples):
     """Reads, mono-mixes, resamples and pads/trims one file to int16; raises ValueError with the reason."""
-    from keras_panns.audio import load_audio
-    from keras_panns.errors import AudioError
-
     if path is None:
         raise ValueError("missing: no file for this segment")
     try:

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from keras_panns.errors import ExportError, PANNsError
+from keras_panns.audio import expand_audio_paths, load_audio
+from keras_panns.errors import AudioError, ExportError, PANNsError
 
 FORMATS = ("tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -83,13 +84,11 @@ def _synthetic_clips(sample_rate, samples, count=3, seed=0):
 
 def audio_clips(model, directory_or_files, samples, limit=None):
     """Mono clips at the model's rate, cut or zero-padded to `samples` (None: as they are)."""
-    from keras_panns.audio import load_audio
-
-    if isinstance(directory_or_files, (str, os.PathLike)) and os.path.isdir(directory_or_files):
-        names = sorted(os.listdir(directory_or_files))
-        files = [os.path.join(directory_or_files, n) for n in names if not n.startswith(".")]
-    else:
-        files = list(directory_or_files)
+    single = isinstance(directory_or_files, (str, os.PathLike))
+    try:
+        files = expand_audio_paths([directory_or_files] if single else directory_or_files)
+    except AudioError as exc:
+        raise ExportError(str(exc)) from exc
     clips = []
     for path in files:
         if limit is not None and len(clips) >= limit:

@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from keras_panns.errors import ExportError
+from keras_panns.layers import log_mel_layers
 
 OPSET = 17
 
@@ -24,7 +25,6 @@ def _name_dims(model_proto):
 
 
 def _front_end_nodes(model_proto, model):
-    from keras_panns.layers import log_mel_layers
 
     prefixes = [layer.name for layer in log_mel_layers(model)]
     # bn0 and the channel axis are elementwise ops on the log-mel: quantizing each of them separately

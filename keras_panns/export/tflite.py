@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from keras_panns.errors import ExportError
+from keras_panns.layers import log_mel_layers
 
 SIGNATURE = "serving_default"
 # Op types of the log-mel front end; PANNs bodies use none of them on their int8 path.
@@ -126,7 +127,6 @@ def convert(model, path, samples, quantize, calibration_clips):
     """Writes `model` as TFLite to `path`; returns (op names, runner for validation)."""
     import tensorflow as tf
 
-    from keras_panns.layers import log_mel_layers
 
     prefixes = [layer.name for layer in log_mel_layers(model)]
 

@@ -14,6 +14,7 @@ import pathlib
 import urllib.parse
 
 from keras_panns.errors import UnknownModelError
+from keras_panns.labels import audioset_labels
 
 MIRROR_ENV = "KERAS_PANNS_MIRROR"
 
@@ -91,15 +92,15 @@ class ZooCard:
         return self.checkpoint["url"]
 
     def label_names(self):
-        from keras_panns.labels import audioset_labels
-
         return audioset_labels() if self.labels == "audioset" else list(self.labels)
 
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
-        from keras_panns.models.panns_model import PANNsModel
+        # Imported here so that reading cards never starts a Keras backend.
+        from keras_panns.hub.loaders import load
+        from keras_panns.models import PANNsModel
 
-        return PANNsModel.from_pretrained(self.name, **kwargs)
+        return load(PANNsModel, self.name, overrides=kwargs)
 
 
 def _card_dirs():

@@ -54,6 +54,18 @@ class LogMelTagger(PANNsModel):
         raise NotImplementedError
 
 
+def front_end_for_rate(sample_rate):
+    """PANNs' front end at another rate: window and hop scale with it, fmax is capped below Nyquist.
+
+    Example:
+    ```python
+    front_end_for_rate(16000)  # {'window_size': 512, 'hop_size': 160, 'fmax': 8000}  (as Cnn14_16k)
+    ```
+    """
+    scale = sample_rate / 32000
+    return {"window_size": int(1024 * scale), "hop_size": int(320 * scale), "fmax": min(14000, sample_rate // 2)}
+
+
 def dropout(rate, name, dtype):
     return keras.layers.Dropout(rate, name=name, dtype=dtype)
 

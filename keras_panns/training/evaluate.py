@@ -6,13 +6,12 @@ import sys
 import keras
 import numpy as np
 
+from keras_panns.data import make_dataset
 from keras_panns.training.metrics import audioset_metrics
 
 
 def predict_dataset(model, directory, batch_size=16, output="clipwise_output"):
     """`(targets, scores)` over every clip of a packed directory, in order."""
-    from keras_panns.data import make_dataset
-
     targets, scores = [], []
     for waveform, target in make_dataset(directory, mode="eval", batch_size=batch_size):
         scores.append(np.asarray(model.predict_on_batch(waveform)[output], np.float32))

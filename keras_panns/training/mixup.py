@@ -21,6 +21,8 @@ with waveform mixup (`Cnn14_mixup_time_domain`).
 import keras
 from keras import ops
 
+from keras_panns.training import keras_compat
+
 
 @keras.saving.register_keras_serializable(package="keras_panns")
 class PairMixup(keras.layers.Layer):
@@ -99,8 +101,7 @@ def with_feature_mixup(model):
         return mixup(outputs, mixup_lambda) if layer.name in points else outputs
 
     start = waveform if points else mixup(waveform, mixup_lambda)
-    # Re-running the graph on new inputs with the same layer objects shares the weights;
-    # keras.models.clone_model does this too but cannot add an input.
-    outputs = model._run_through_graph(start, operation_fn=lambda layer: layer, call_fn=call)  # noqa: SLF001
+    # Re-running the graph on new inputs with the same layer objects shares the weights.
+    outputs = keras_compat.rerun_graph(model, start, call)
     return keras.Model({"waveform": waveform, "mixup_lambda": mixup_lambda}, outputs,
                        name=f"{model.name}_feature_mixup")
