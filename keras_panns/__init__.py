@@ -15,7 +15,7 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 
 import importlib
 
-from keras_panns.version import __version__  # noqa: F401 (the package's version)
+from keras_panns.version import __version__
 
 _EXPORTS = {
     "layers": ("keras_panns.layers", None),
@@ -76,7 +76,7 @@ _EXPORTS = {
     "MobileNetV2": ("keras_panns.models", "MobileNetV2"),
 }
 
-__all__ = sorted(_EXPORTS) + ["from_pretrained"]
+__all__ = sorted(_EXPORTS) + ["__version__", "from_pretrained"]
 
 
 def __getattr__(name):

@@ -78,7 +78,7 @@ def test_unknown_model_is_a_clean_error(capsys, tmp_path):
 def test_console_script_entry_point(shared_data, preset, tmp_path):
     out = tmp_path / "tags.txt"
     result = subprocess.run([sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", preset,
-                             "--output", str(out), str(shared_data / "examples" / EXAMPLES[1])],
+                             "--out", str(out), str(shared_data / "examples" / EXAMPLES[1])],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = out.read_text().splitlines()
@@ -204,5 +204,5 @@ def test_finetune_from_scratch_with_a_model_config(shared_data, tmp_path, capsys
     assert main(common + ["--model_config", tiny]) == 0
     printed = capsys.readouterr().out
     assert "mean accuracy over 2 folds" in printed and "(full," in printed and "folds in" in printed
-    assert main(common + ["--model_config", "mel_bin=32"]) == 1
+    assert main(common + ["--model_config", "mel_bin=32"]) == 2  # a usage error
     assert "mel_bin" in capsys.readouterr().err

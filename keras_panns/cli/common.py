@@ -1,14 +1,23 @@
-"""Flags and model loading shared by the `keras-panns` subcommands that run a pretrained model."""
+"""Flags, validators and loading shared by the `keras-panns` subcommands.
+
+Usage mistakes raise `absl.app.UsageError` (exit status 2, with a pointer to
+`--help`); failures of the work itself raise a `PANNsError` (exit status 1).
+`main` turns both into one line on stderr, so no command prints its own.
+"""
 
 import sys
+
+from absl import app, flags
+
+
+def _owner():
+    # Flags are listed in --help under the calling command, not under this module.
+    return sys._getframe(2).f_globals["__name__"]
 
 
 def define_model_flags(fv, default, model_help):
     """`--model`, `--checkpoint` and `--cache_dir`: which weights to load and where they are cached."""
-    from absl import flags
-
-    # Listed in --help with the calling command's own flags, not under this module.
-    owner = sys._getframe(1).f_globals["__name__"]
+    owner = _owner()
     flags.DEFINE_string("model", default, model_help, flag_values=fv, module_name=owner)
     flags.DEFINE_string("checkpoint", None, "An official .pth file, a preset directory, a .keras file or an "
                         "http(s) URL; overrides --model.", flag_values=fv, module_name=owner)
@@ -16,14 +25,51 @@ def define_model_flags(fv, default, model_help):
                         "(default $KERAS_PANNS_CACHE or ~/.cache/keras_panns).", flag_values=fv, module_name=owner)
 
 
-def load_model(fv, command):
-    """The model the flags name, or None after printing why it cannot be loaded."""
-    import keras_panns
+def define_input_flags(fv):
+    """`--recursive`: what a directory argument means."""
+    flags.DEFINE_boolean("recursive", False, "A directory argument means the audio files in it; with "
+                         "--recursive, also those in its subdirectories.", flag_values=fv, module_name=_owner())
+
+
+def define_out_flag(fv, help_text, endings=None, required=False):
+    """`--out`, the one name of every command's output path; `endings` are the accepted extensions."""
+    flags.DEFINE_string("out", None, help_text, flag_values=fv, module_name=_owner())
+    if required:
+        flags.mark_flag_as_required("out", flag_values=fv)
+    if endings:
+        flags.register_validator("out", lambda value: value is None or value.lower().endswith(endings),
+                                 message=f"--out must end in {' or '.join(endings)}", flag_values=fv)
+
+
+def no_arguments(args):
+    """For commands that take only flags."""
+    if args:
+        raise app.UsageError(f"unexpected arguments {' '.join(args)}")
+
+
+def audio_arguments(args, fv):
+    """The audio files named by the command line, directories expanded (see `--recursive`)."""
+    from keras_panns.audio import expand_audio_paths
+
+    if not args:
+        raise app.UsageError("no audio files given")
+    return expand_audio_paths(args, recursive=fv.recursive)
+
+
+def report_file_error(command, path, exc):
+    """One stderr line for a file that failed, naming it once."""
+    message = str(exc)
+    print(f"keras-panns {command}: {message if path in message else f'{path}: {message}'}", file=sys.stderr)
+
+
+def load_model(fv):
+    """The model that `--checkpoint` (or else `--model`) names; raises `PANNsError` if it cannot be loaded."""
     from keras_panns.errors import DownloadError, PANNsError
+    from keras_panns.hub import loaders
+    from keras_panns.models import PANNsModel
 
     try:
-        return keras_panns.from_pretrained(fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
+        return loaders.load(PANNsModel, fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
     except PANNsError as exc:
         hint = "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
-        print(f"keras-panns {command}: cannot load the model: {exc}{hint}", file=sys.stderr)
-        return None
+        raise type(exc)(f"cannot load the model: {exc}{hint}") from exc

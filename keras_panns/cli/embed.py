@@ -12,8 +12,12 @@ index CSV (<out>.csv: row, file, start, end in seconds) that says which file
 and window each row is. Files that cannot be read are reported on stderr and
 left out of both; the exit status is then 1.
 
+A directory argument means the audio files in it (--recursive: also in its
+subdirectories).
+
 Examples:
   keras-panns embed --out embeddings.npy clips/*.wav
+  keras-panns embed --recursive --out corpus.npy corpus/
   keras-panns embed --model cnn14_emb512 --per_window --window 5 --hop 5 --out windows.npy lecture.flac
 """
 
@@ -23,17 +27,21 @@ import sys
 
 import numpy as np
 
-from keras_panns.cli.common import define_model_flags, load_model
+from absl import app
 
-USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE..."
+from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model,
+                                    report_file_error)
+
+USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE_OR_DIR..."
 
 
 def define_flags(fv):
     from absl import flags
 
     define_model_flags(fv, "cnn14", "Zoo name of a tagging model with an embedding.")
-    flags.DEFINE_string("out", None, "Output .npy file (an index <out>.csv is written beside it).",
-                        flag_values=fv)
+    define_input_flags(fv)
+    define_out_flag(fv, "Output .npy file (an index <out>.csv is written beside it).", endings=(".npy",),
+                    required=True)
     flags.DEFINE_boolean("per_window", False, "One row per window instead of one per file.", flag_values=fv)
     flags.DEFINE_float("window", 10.0, "Window length in seconds.", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_float("hop", 10.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
@@ -54,24 +62,15 @@ def _save(out, vectors, index):
     os.replace(out + ".csv.partial", out + ".csv")
 
 
-def run(files, fv):
+def run(args, fv):
     from keras_panns.audio import AudioFile
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import embed_long
 
-    if not files:
-        print("keras-panns embed: no audio files given (see --help)", file=sys.stderr)
-        return 2
-    if not fv.out or not fv.out.endswith(".npy"):
-        print("keras-panns embed: --out FILE.npy is required", file=sys.stderr)
-        return 2
-    model = load_model(fv, "embed")
-    if model is None:
-        return 1
+    files = audio_arguments(args, fv)
+    model = load_model(fv)
     if "embedding" not in model.output:
-        print(f"keras-panns embed: {model.name} has no embedding output; use a tagging model such as cnn14",
-              file=sys.stderr)
-        return 2
+        raise app.UsageError(f"{model.name} has no embedding output; use a tagging model such as cnn14")
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     iterator = files
     if progress:
@@ -86,7 +85,7 @@ def run(files, fv):
             duration = AudioFile(path).duration
         except PANNsError as exc:
             failures += 1
-            print(f"keras-panns embed: {exc}", file=sys.stderr)
+            report_file_error("embed", path, exc)
             continue
         if fv.per_window:
             rows.append(vectors)

@@ -12,7 +12,7 @@ Examples:
 import json
 import sys
 
-from keras_panns.cli.common import define_model_flags, load_model
+from keras_panns.cli.common import define_model_flags, load_model, no_arguments
 
 USAGE = "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv] [--format text|json]"
 
@@ -22,6 +22,7 @@ def define_flags(fv):
 
     define_model_flags(fv, "cnn14", "Zoo name of the model.")
     flags.DEFINE_string("data", None, "Packed evaluation shards.", flag_values=fv)
+    flags.mark_flag_as_required("data", flag_values=fv)
     flags.DEFINE_string("report", None, "Per-class CSV report.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("top", 5, "Best and worst classes to print.", lower_bound=0, flag_values=fv)
@@ -29,20 +30,11 @@ def define_flags(fv):
 
 
 def run(args, fv):
-    from keras_panns.errors import PANNsError
     from keras_panns.training import evaluate
 
-    if args or not fv.data:
-        print("keras-panns evaluate: --data DIR is required (see --help)", file=sys.stderr)
-        return 2
-    model = load_model(fv, "evaluate")
-    if model is None:
-        return 1
-    try:
-        metrics = evaluate(model, fv.data, batch_size=fv.batch_size, report=fv.report)
-    except PANNsError as exc:
-        print(f"keras-panns evaluate: {exc}", file=sys.stderr)
-        return 1
+    no_arguments(args)
+    model = load_model(fv)
+    metrics = evaluate(model, fv.data, batch_size=fv.batch_size, report=fv.report)
     best, worst = metrics.ranked(model.labels, fv.top)
     if fv.format == "json":
         json.dump({"mAP": metrics.mAP, "mAUC": metrics.mAUC, "d_prime": metrics.d_prime, "best": best,

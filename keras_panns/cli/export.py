@@ -22,7 +22,7 @@ Examples:
 
 import sys
 
-from keras_panns.cli.common import define_model_flags, load_model
+from keras_panns.cli.common import define_model_flags, define_out_flag, load_model, no_arguments
 
 USAGE = ("--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|dynamic] "
          "[--quantize none|float16|dynamic|int8 --calibration DIR] --out FILE")
@@ -34,6 +34,7 @@ def define_flags(fv):
     define_model_flags(fv, "cnn14", "Zoo name of the model.")
     flags.DEFINE_enum("format", "tflite", ["tflite", "onnx"], "Output format.", flag_values=fv)
     flags.DEFINE_string("length", "10", "Input length in seconds, or 'dynamic'.", flag_values=fv)
+    flags.register_validator("length", _is_length, message="--length must be seconds or 'dynamic'", flag_values=fv)
     flags.DEFINE_enum("quantize", "none", ["none", "float16", "dynamic", "int8"],
                       "Post-training quantization (float16 is TFLite only; int8 needs --calibration).",
                       flag_values=fv)
@@ -42,36 +43,30 @@ def define_flags(fv):
                         "else synthetic test signals).", flag_values=fv)
     flags.DEFINE_float("max_mean_abs", 0.05, "Quantized: largest accepted mean |score change|.", flag_values=fv)
     flags.DEFINE_float("min_top5", 0.6, "Quantized: smallest accepted mean top-5 overlap.", flag_values=fv)
-    flags.DEFINE_string("out", None, "Output file (.tflite or .onnx).", flag_values=fv)
+    define_out_flag(fv, "Output file (.tflite or .onnx).", endings=(".tflite", ".onnx"), required=True)
+    flags.register_multi_flags_validator(["format", "out"], lambda f: f["out"] is None or f["out"].lower().endswith(
+        "." + f["format"]), message="--out must end in .tflite for --format tflite and .onnx for --format onnx",
+        flag_values=fv)
+
+
+def _is_length(value):
+    if value == "dynamic":
+        return True
+    try:
+        return float(value) > 0
+    except ValueError:
+        return False
 
 
 def run(args, fv):
-    from keras_panns.errors import PANNsError
     from keras_panns.export import export_model
 
-    if args:
-        print(f"keras-panns export: unexpected arguments {args} (see --help)", file=sys.stderr)
-        return 2
-    if not fv.out:
-        print("keras-panns export: --out FILE is required", file=sys.stderr)
-        return 2
-    length = None if fv.length == "dynamic" else fv.length
-    try:
-        length = None if length is None else float(length)
-    except ValueError:
-        print(f"keras-panns export: --length must be seconds or 'dynamic', got {fv.length!r}", file=sys.stderr)
-        return 2
-    model = load_model(fv, "export")
-    if model is None:
-        return 1
-    try:
-        print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
-        report = export_model(model, fv.out, format=fv.format, length=length, quantize=fv.quantize,
-                              calibration=fv.calibration, validation=fv.validation,
-                              max_mean_abs=fv.max_mean_abs, min_top5=fv.min_top5)
-    except PANNsError as exc:
-        print(f"keras-panns export: {exc}", file=sys.stderr)
-        return 1
+    no_arguments(args)
+    model = load_model(fv)
+    print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
+    report = export_model(model, fv.out, format=fv.format, length=None if fv.length == "dynamic" else float(fv.length),
+                          quantize=fv.quantize, calibration=fv.calibration, validation=fv.validation,
+                          max_mean_abs=fv.max_mean_abs, min_top5=fv.min_top5)
     print(report.summary())
     print(f"outputs: {', '.join(f'{k} {v}' for k, v in report.outputs.items())}; spec: {report.metadata_path}")
     return 0

@@ -18,11 +18,17 @@ Examples:
   keras-panns finetune --model cnn6 --from_scratch --epochs 30 --csv esc10.csv ... --out esc10_cnn6.keras
 """
 
+import csv
+import inspect
+import json
 import os
 import sys
 import time
 
 import numpy as np
+from absl import app
+
+from keras_panns.cli.common import define_out_flag, no_arguments
 
 USAGE = ("--csv FILE --path_column C --label_column C --fold_column C [--model NAME|--checkpoint PATH] "
          "[--mode embeddings|full] [--from_scratch] [--out model.keras]")
@@ -52,22 +58,25 @@ def define_flags(fv):
     flags.DEFINE_integer("batch_size", 16, "Batch size.", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Random seed.", flag_values=fv)
-    flags.DEFINE_string("out", None, "Train on all folds and save the classifier here (.keras).", flag_values=fv)
+    define_out_flag(fv, "Train on all folds and save the classifier here (.keras).", endings=(".keras",))
+    flags.mark_flag_as_required("csv", flag_values=fv)
 
 
 def _load(fv, sample_rate):
-    import csv
-
     from tqdm.auto import tqdm
 
     from keras_panns.audio import load_audio
+    from keras_panns.errors import DataError
 
     base = fv.audio_dir or os.path.dirname(os.path.abspath(fv.csv))
-    with open(fv.csv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(fv.csv, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise DataError(f"{fv.csv}: cannot read the CSV ({exc})") from exc
     missing = {fv.path_column, fv.label_column, fv.fold_column} - set(rows[0] if rows else {})
     if missing:
-        raise ValueError(f"{fv.csv}: no column {sorted(missing)}")
+        raise DataError(f"{fv.csv}: no column {sorted(missing)}")
     names = sorted({r[fv.label_column] for r in rows})
     samples = int(fv.clip_seconds * sample_rate)
     waveforms = np.zeros((len(rows), samples), np.float32)
@@ -80,34 +89,33 @@ def _load(fv, sample_rate):
 
 
 def _base(fv):
-    import inspect
-
-    import keras_panns
-    from keras_panns.training.trainer import architecture
+    from keras_panns.hub import loaders
+    from keras_panns.models import PANNsModel
 
     if not fv.from_scratch:
-        return keras_panns.from_pretrained(fv.checkpoint or fv.model)
-    arch, kwargs = architecture(fv.model)
+        return PANNsModel.from_pretrained(fv.checkpoint or fv.model)
+    arch, kwargs = loaders.architecture_and_config(fv.model)
     takes = [p for p in inspect.signature(arch).parameters if p not in ("kwargs", "name", "dtype")]
     if "include_top" in takes:
         kwargs["include_top"] = False  # the classifier reads the embedding; an untrained AudioSet head is dead weight
     changes = _model_config(fv.model_config)
     unknown = sorted(set(changes) - set(takes))
     if unknown:
-        raise ValueError(f"--model_config: {arch.__name__} has no argument {', '.join(unknown)}; "
-                         f"it takes {', '.join(takes)}")
-    return arch(**{**kwargs, **changes})
+        raise app.UsageError(f"--model_config: {arch.__name__} has no argument {', '.join(unknown)}; "
+                             f"it takes {', '.join(takes)}")
+    try:
+        return arch(**{**kwargs, **changes})
+    except (TypeError, ValueError) as exc:  # a value of the wrong type or range
+        raise app.UsageError(f"--model_config: {exc}") from exc
 
 
 def _model_config(pairs):
     """`["hop_size=320", "spec_augment=false"]` -> `{"hop_size": 320, "spec_augment": False}`."""
-    import json
-
     config = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--model_config takes key=value pairs, got {pair!r}")
+            raise app.UsageError(f"--model_config takes key=value pairs, got {pair!r}")
         value = value.strip()
         if value in ("True", "False"):  # Python spelling, as the constructors' defaults read
             value = value.lower()
@@ -121,24 +129,14 @@ def _model_config(pairs):
 def run(args, fv):
     import keras
 
-    from keras_panns.errors import PANNsError
     from keras_panns.training.finetune import (cross_validate, embed_waveforms, embedding_classifier,
                                                make_classifier)
 
-    if args or not fv.csv:
-        print("keras-panns finetune: --csv is required (see --help)", file=sys.stderr)
-        return 2
-    if fv.out and not fv.out.endswith(".keras"):
-        print("keras-panns finetune: --out must end in .keras", file=sys.stderr)
-        return 2
+    no_arguments(args)
     mode = "full" if fv.from_scratch else fv.mode
     keras.utils.set_random_seed(fv.seed)
-    try:
-        probe = _base(fv)
-        waveforms, labels, folds, names = _load(fv, probe.sample_rate)
-    except (PANNsError, ValueError, TypeError) as exc:  # TypeError: a --model_config value of the wrong type
-        print(f"keras-panns finetune: {exc}", file=sys.stderr)
-        return 1
+    probe = _base(fv)
+    waveforms, labels, folds, names = _load(fv, probe.sample_rate)
     optimizer = lambda: keras.optimizers.Adam(fv.learning_rate)  # noqa: E731
     if mode == "embeddings":
         features = embed_waveforms(probe, waveforms, fv.batch_size)

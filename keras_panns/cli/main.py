@@ -3,7 +3,10 @@
 Each subcommand is a module with a docstring (its help text), a
 `define_flags(flag_values)` and a `run(args, flags)` returning the exit code.
 Flags are absl flags, parsed per subcommand so `--help` lists only the ones
-that apply.
+that apply; validators check them at parse time. Exit status: 0 done, 1 the
+work failed (a `PANNsError`, or some input files failed), 2 a usage error
+(`app.UsageError` or a flag that does not validate). Subcommands import
+keras_panns inside `run`, so `--help` answers without starting Keras.
 """
 
 import importlib
@@ -11,7 +14,9 @@ import os
 import sys
 import textwrap
 
-from absl import flags
+from absl import app, flags
+
+from keras_panns.errors import PANNsError
 
 COMMANDS = {
     "tag": ("keras_panns.cli.tag", "tag audio files with a pretrained model (top-k AudioSet labels)"),
@@ -56,10 +61,22 @@ def main(argv=None):
         return 0
     try:
         args = flag_values([f"keras-panns {command}"] + argv[2:])[1:]
-    except flags.Error as exc:
+        return module.run(args, flag_values)
+    except (flags.Error, app.UsageError) as exc:
         print(f"keras-panns {command}: {exc}\nRun 'keras-panns {command} --help' for usage.", file=sys.stderr)
         return 2
-    return module.run(args, flag_values)
+    except PANNsError as exc:
+        print(f"keras-panns {command}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`keras-panns tag *.wav | head`); point stdout at /dev/null so that
+        # Python's flush at exit cannot fail on the closed pipe a second time.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+        print(f"keras-panns {command}: the output pipe was closed", file=sys.stderr)
+        return 1
 
 
 def entry_point():

@@ -25,6 +25,10 @@ Examples:
 
 import sys
 
+from absl import app
+
+from keras_panns.cli.common import no_arguments
+
 USAGE = "(--segments CSV... --audio_dir DIR | --csv FILE) --out DIR [--sample_rate 32000] [--clip_seconds 10]"
 
 
@@ -47,26 +51,25 @@ def define_flags(fv):
                          flag_values=fv)
     flags.DEFINE_integer("workers", None, "Worker processes (default: all cores).", lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean("progress", True, "Show a progress bar.", flag_values=fv)
+    flags.mark_flag_as_required("out", flag_values=fv)
+    flags.register_multi_flags_validator(["segments", "csv"], lambda f: bool(f["segments"]) != bool(f["csv"]),
+                                         message="give either --segments (with --audio_dir) or --csv",
+                                         flag_values=fv)
 
 
 def run(args, fv):
-    from keras_panns import labels
-    from keras_panns.data import DataError, audioset_examples, generic_examples, pack
+    from keras_panns.labels import audioset_labels, audioset_mids
+    from keras_panns.data import audioset_examples, generic_examples, pack
+    from keras_panns.errors import DataError
 
-    if args:
-        print(f"keras-panns pack: unexpected arguments {args} (see --help)", file=sys.stderr)
-        return 2
-    if not fv.out or bool(fv.segments) == bool(fv.csv):
-        print("keras-panns pack: give --out and either --segments with --audio_dir, or --csv", file=sys.stderr)
-        return 2
+    no_arguments(args)
+    if fv.segments and not fv.audio_dir:
+        raise app.UsageError("--segments needs --audio_dir")
     try:
         if fv.segments:
-            if not fv.audio_dir:
-                print("keras-panns pack: --segments needs --audio_dir", file=sys.stderr)
-                return 2
-            names = labels.audioset_labels()
+            names = audioset_labels()
             examples = [e for csv_path in fv.segments
-                        for e in audioset_examples(csv_path, fv.audio_dir, labels.audioset_mids())]
+                        for e in audioset_examples(csv_path, fv.audio_dir, audioset_mids())]
             found = sum(e.path is not None for e in examples)
             print(f"{len(examples)} segments listed, {found} clips found under {fv.audio_dir}", file=sys.stderr)
         else:
@@ -80,9 +83,8 @@ def run(args, fv):
         manifest = pack(examples, fv.out, label_names=names, sample_rate=fv.sample_rate,
                         clip_seconds=fv.clip_seconds, shard_size=fv.shard_size, workers=fv.workers,
                         progress=fv.progress)
-    except (DataError, OSError) as exc:
-        print(f"keras-panns pack: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a missing CSV or an unwritable --out, reported like the data errors
+        raise DataError(str(exc)) from exc
     print(f"packed {manifest['num_examples']} clips into {len(manifest['shards'])} shards in {fv.out}; "
           f"skipped {manifest['num_skipped']} (see {fv.out}/skipped.csv)")
     return 0

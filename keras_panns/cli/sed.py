@@ -1,7 +1,8 @@
 """Detects sound events (what happened, from when to when) with a SED model.
 
 Runs a sound-event-detection model (default: Cnn14_DecisionLevelMax) over
-each file in overlapping windows read from disk one batch at a time, so
+each file (a directory means the audio files in it; --recursive: also in
+its subdirectories) in overlapping windows read from disk one batch at a time, so
 recordings of hours use bounded memory. Frame scores where windows overlap
 are averaged, optionally median-smoothed, then turned into events by
 hysteresis: an event starts where a class scores at least --high and lasts
@@ -25,17 +26,21 @@ import os
 import pathlib
 import sys
 
-from keras_panns.cli.common import define_model_flags, load_model
+from absl import app
 
-USAGE = "[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] FILE..."
+from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model,
+                                    report_file_error)
+
+USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
+         "FILE_OR_DIR...")
 
 
 def define_flags(fv):
     from absl import flags
 
     define_model_flags(fv, "cnn14_decision_level_max", "Zoo name of a SED model.")
-    flags.DEFINE_string("out", None, "Write events here: .csv or .json (default: a table on stdout).",
-                        flag_values=fv)
+    define_input_flags(fv)
+    define_out_flag(fv, "Write events here: .csv or .json (default: a table on stdout).", endings=(".csv", ".json"))
     flags.DEFINE_string("plot", None, "PNG of log-mel and top-k activity (a directory with several files).",
                         flag_values=fv)
     flags.DEFINE_integer("top_k", 5, "Classes drawn in the plot.", lower_bound=1, flag_values=fv)
@@ -50,6 +55,8 @@ def define_flags(fv):
     flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
                        flag_values=fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
+    flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
+                                         message="--low must not exceed --high", flag_values=fv)
 
 
 def _plot_path(fv, path, several):
@@ -72,27 +79,16 @@ def _write(records, out):
     os.replace(tmp, out)
 
 
-def run(files, fv):
+def run(args, fv):
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import detect_events_long
     from keras_panns.plotting import plot_sed
 
-    if not files:
-        print("keras-panns sed: no audio files given (see --help)", file=sys.stderr)
-        return 2
-    if fv.low > fv.high:
-        print(f"keras-panns sed: --low ({fv.low}) must not exceed --high ({fv.high})", file=sys.stderr)
-        return 2
-    if fv.out and not fv.out.lower().endswith((".csv", ".json")):
-        print("keras-panns sed: --out must end in .csv or .json", file=sys.stderr)
-        return 2
-    model = load_model(fv, "sed")
-    if model is None:
-        return 1
+    files = audio_arguments(args, fv)
+    model = load_model(fv)
     if "framewise_output" not in model.output:
-        print(f"keras-panns sed: {model.name} is a tagging model without framewise output; use a SED model "
-              "such as cnn14_decision_level_max", file=sys.stderr)
-        return 2
+        raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model "
+                             "such as cnn14_decision_level_max")
     records, failures = [], 0
     for path in files:
         try:
@@ -102,7 +98,7 @@ def run(files, fv):
                                         overview=bool(fv.plot))
         except (PANNsError, ValueError) as exc:
             failures += 1
-            print(f"keras-panns sed: {path}: {exc}", file=sys.stderr)
+            report_file_error("sed", path, exc)
             continue
         rows = [{"file": path, **event.to_dict()} for event in result.events]
         records.extend(rows)

@@ -2,32 +2,37 @@
 
 Prints the top-k AudioSet labels of each file. Files are decoded with
 soundfile (or librosa for mp3 and the like), mixed to mono and resampled to
-the model's rate. The model is loaded once and files of equal length are
-batched. A file that cannot be tagged (unreadable, empty, NaN, too short) is
-reported on stderr and the others go on; the exit status is then 1.
+the model's rate. A directory argument means the audio files in it
+(--recursive: also in its subdirectories). The model is loaded once and
+files of equal length are batched. A file that cannot be tagged
+(unreadable, empty, NaN, too short) is reported on stderr and the others go
+on; the exit status is then 1.
 
 Examples:
   keras-panns tag speech.wav
   keras-panns tag --model cnn14_16k --top_k 3 clips/*.wav
-  keras-panns tag --checkpoint ~/Downloads/Cnn14_mAP=0.431.pth --format json a.wav > tags.json
+  keras-panns tag --recursive --format json --out tags.json recordings/
+  keras-panns tag --checkpoint ~/Downloads/Cnn14_mAP=0.431.pth a.wav
 """
 
 import json
+import os
 import sys
 
-from keras_panns.cli.common import define_model_flags, load_model
+from keras_panns.cli.common import audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model
 
-USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] FILE..."
+USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] [--out FILE] FILE_OR_DIR..."
 
 
 def define_flags(fv):
     from absl import flags
 
     define_model_flags(fv, "cnn14", "Zoo name of the model (see 'keras-panns models').")
+    define_input_flags(fv)
     flags.DEFINE_integer("top_k", 5, "Labels to print per file.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string("output", None, "Write results to this file instead of stdout.", flag_values=fv)
+    define_out_flag(fv, "Write the results to this file (complete or not at all) instead of stdout.")
     flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
                          "from a terminal).", flag_values=fv)
 
@@ -40,17 +45,13 @@ def _print_text(result, out):
         print(f"  {score:.3f}  {label}", file=out)
 
 
-def run(files, fv):
+def run(args, fv):
     import keras_panns
 
-    if not files:
-        print("keras-panns tag: no audio files given (see --help)", file=sys.stderr)
-        return 2
-    model = load_model(fv, "tag")
-    if model is None:
-        return 1
+    files = audio_arguments(args, fv)
+    model = load_model(fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
-    out = open(fv.output, "w", encoding="utf-8") if fv.output else sys.stdout
+    out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []
     try:
         for result in keras_panns.iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size,
@@ -68,6 +69,8 @@ def run(files, fv):
     finally:
         if out is not sys.stdout:
             out.close()
+    if fv.out:
+        os.replace(fv.out + ".partial", fv.out)
     if failures:
         print(f"keras-panns tag: {failures} of {len(files)} files failed", file=sys.stderr)
     return 1 if failures else 0

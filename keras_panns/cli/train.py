@@ -21,7 +21,7 @@ Examples:
   keras-panns train --model cnn6 --train_dir packed/balanced --steps 20000 --dtype_policy mixed_bfloat16 --jit_compile --out runs/cnn6
 """
 
-import sys
+from keras_panns.cli.common import no_arguments
 
 USAGE = "--model NAME --train_dir DIR --out DIR [--eval_dir DIR] [--steps N] [--batch_size 32] ..."
 
@@ -54,25 +54,20 @@ def define_flags(fv):
     flags.DEFINE_string("dtype_policy", None, "Keras dtype policy, e.g. mixed_bfloat16.", flag_values=fv)
     flags.DEFINE_boolean("jit_compile", False, "Compile with XLA.", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Random seed (data order, mixup, initialisation).", flag_values=fv)
+    for name in ("train_dir", "out"):
+        flags.mark_flag_as_required(name, flag_values=fv)
 
 
 def run(args, fv):
-    from keras_panns.errors import PANNsError
     from keras_panns.training import TrainConfig, train
 
-    if args or not fv.train_dir or not fv.out:
-        print("keras-panns train: --train_dir and --out are required (see --help)", file=sys.stderr)
-        return 2
+    no_arguments(args)
     config = TrainConfig(model=fv.model, checkpoint=fv.checkpoint, train_dir=fv.train_dir, eval_dir=fv.eval_dir,
                          out_dir=fv.out, steps=fv.steps, steps_per_epoch=fv.steps_per_epoch,
                          batch_size=fv.batch_size, learning_rate=fv.learning_rate, amsgrad=fv.amsgrad,
                          mixup_alpha=fv.mixup_alpha or None, mixup_mode=fv.mixup_mode, sampling=fv.sampling, strategy=fv.strategy,
                          dtype_policy=fv.dtype_policy, jit_compile=fv.jit_compile, seed=fv.seed)
-    try:
-        summary = train(config)
-    except PANNsError as exc:
-        print(f"keras-panns train: {exc}", file=sys.stderr)
-        return 1
+    summary = train(config)
     print(f"trained to step {summary['steps']} (resumed from {summary['resumed_from']}); "
           f"model saved to {summary['model_path']}")
     return 0

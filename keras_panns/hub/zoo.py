@@ -97,10 +97,10 @@ class ZooCard:
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
         # Imported here so that reading cards never starts a Keras backend.
-        from keras_panns.hub.loaders import load
+        from keras_panns.hub import loaders  # noqa: F401 (serves PANNsModel's preset API)
         from keras_panns.models import PANNsModel
 
-        return load(PANNsModel, self.name, overrides=kwargs)
+        return PANNsModel.from_pretrained(self.name, **kwargs)
 
 
 def _card_dirs():
