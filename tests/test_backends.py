@@ -2,16 +2,14 @@
 since the backend is fixed when keras is imported)."""
 
 import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
 SCRIPT = r"""
-import sys
-sys.path.insert(0, {tests!r})
-import numpy as np, keras, golden, parity_cases
+import numpy as np, keras
+from keras_panns.testing import golden, parity_cases
 from keras_panns.checkpoint import port_state_dict
 assert keras.backend.backend() == {backend!r}, keras.backend.backend()
 spec = golden.load_spec("Cnn14")
@@ -36,9 +34,8 @@ print("PARITY_OK", worst)
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_cnn14_parity_on_backend(backend):
     pytest.importorskip(backend)
-    tests = str(pathlib.Path(__file__).resolve().parent)
     env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
-    result = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=tests, backend=backend)], env=env,
+    result = subprocess.run([sys.executable, "-c", SCRIPT.format(backend=backend)], env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "PARITY_OK" in result.stdout

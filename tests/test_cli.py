@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-import golden
+from keras_panns.testing import golden
 import keras_panns
 from keras_panns.checkpoint import port_state_dict
 from keras_panns.cli.main import main

@@ -24,10 +24,8 @@ def test_two_workers_train_to_identical_weights(esc10_examples, tmp_path):
     pack(examples[:40], data, label_names=names, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
          progress=False)
     ports = f"{_free_port()},{_free_port()}"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(__file__),
-                                                                    os.environ.get("PYTHONPATH")])))
     workers = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "mwms_worker.py"), str(i),
-                                 ports, data, str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                                 ports, data, str(tmp_path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for i in range(2)]
     try:
         logs = [w.communicate(timeout=420)[0] for w in workers]

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-import golden
+from keras_panns.testing import golden
 from keras_panns.checkpoint import port_state_dict
 
 

@@ -11,8 +11,7 @@ import fnmatch
 import numpy as np
 import pytest
 
-import golden
-import parity_cases
+from keras_panns.testing import golden, parity_cases
 from keras_panns.checkpoint import port_state_dict
 
 CLIPWISE_ATOL = 1e-4

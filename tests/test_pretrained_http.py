@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-import golden
+from keras_panns.testing import golden
 import keras_panns
 from keras_panns.errors import ChecksumError, DownloadError, UnknownModelError
 from keras_panns.hub import zoo

@@ -1,5 +1,6 @@
 """Training on real ESC-10 clips: fitting, exact resume (also after kill -9), NaN stop."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -68,10 +69,8 @@ def test_resumed_training_equals_uninterrupted(esc_small, tmp_path):
 def test_kill_9_then_resume(esc_small, tmp_path):
     out = tmp_path / "run"
     script = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
-        from test_training import _config
-        from keras_panns.training import train
-        train(_config({esc_small!r}, {str(out)!r}, steps=40, steps_per_epoch=2))
+        from keras_panns.training import TrainConfig, train
+        train(TrainConfig(**{dataclasses.asdict(_config(esc_small, out, steps=40, steps_per_epoch=2))!r}))
     """)
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

@@ -19,11 +19,9 @@ Usage:
 """
 
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402

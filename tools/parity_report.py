@@ -7,11 +7,8 @@ Usage:
 """
 
 import os
-import pathlib
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -23,8 +20,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    import golden
-    import parity_cases
+    from keras_panns.testing import golden, parity_cases
     from keras_panns.checkpoint import port_state_dict
 
     names = FLAGS.models or sorted(parity_cases.CNN_CASES)

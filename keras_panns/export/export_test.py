@@ -1,6 +1,5 @@
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -10,8 +9,7 @@ from keras_panns.checkpoint import port_state_dict
 from keras_panns.export import ExportError, export_model
 from keras_panns.export.tflite import load_signature, op_names
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
-import golden  # noqa: E402
+from keras_panns.testing import golden
 
 
 @pytest.fixture(scope="module")

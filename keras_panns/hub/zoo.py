@@ -97,10 +97,9 @@ class ZooCard:
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
         # Imported here so that reading cards never starts a Keras backend.
-        from keras_panns.hub import loaders  # noqa: F401 (serves PANNsModel's preset API)
-        from keras_panns.models import PANNsModel
+        from keras_panns.hub import loaders
 
-        return PANNsModel.from_pretrained(self.name, **kwargs)
+        return loaders.PANNsModel.from_pretrained(self.name, **kwargs)
 
 
 def _card_dirs():

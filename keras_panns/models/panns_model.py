@@ -201,6 +201,21 @@ class PANNsModel(keras.Model):
                 f"({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz) to pool its "
                 f"input; got {int(num_samples)}. Pad the clip or use a longer one.")
 
+    def _check_array_input(self, x):
+        # predict/predict_on_batch trace once for a relaxed (None) length and then never see the real
+        # one inside `call`, so arrays are checked here, before Keras dispatches them.
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape) >= 1 and isinstance(shape[-1], (int, np.integer)):
+            self.check_input_length(shape[-1])
+
+    def predict_on_batch(self, x):
+        self._check_array_input(x)
+        return super().predict_on_batch(x)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_array_input(x)
+        return super().predict(x, *args, **kwargs)
+
     def call(self, inputs, training=None, mask=None):
         shape = getattr(inputs, "shape", None)
         if shape is not None and len(shape) >= 1 and isinstance(shape[-1], (int, np.integer)):

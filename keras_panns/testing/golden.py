@@ -2,6 +2,13 @@
 
 The fixture README describes the rule; this is our own implementation of it,
 so the test suite does not import anything from the shared folder's code.
+
+Example:
+```python
+from keras_panns.testing import golden
+model = keras_panns.Cnn6()
+port_state_dict(model, golden.fixture_state_dict("Cnn6"))
+```
 """
 
 import json
@@ -11,9 +18,9 @@ import zlib
 
 import numpy as np
 
-GOLDEN_DIR = pathlib.Path(os.environ.get(
-    "KERAS_PANNS_GOLDEN", pathlib.Path(__file__).resolve().parents[2] / "shared" / "golden" / "panns"))
-LOCAL_DIR = pathlib.Path(__file__).resolve().parent / "data" / "golden"
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+GOLDEN_DIR = pathlib.Path(os.environ.get("KERAS_PANNS_GOLDEN", _REPO.parent / "shared" / "golden" / "panns"))
+LOCAL_DIR = _REPO / "tests" / "data" / "golden"
 
 
 def golden_dir():
