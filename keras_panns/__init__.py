@@ -83,7 +83,7 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_panns' has no attribute {name!r}")
     module_name, attribute = _EXPORTS[name]
-    if module_name == "keras_panns.models":
+    if module_name in ("keras_panns.models", "keras_panns.hub.zoo"):
         importlib.import_module("keras_panns.hub.loaders")  # the preset API of the classes
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)

@@ -46,7 +46,7 @@ def _print_text(result, out):
 
 
 def run(args, fv):
-    import keras_panns
+    from keras_panns.inference import iter_tags
 
     files = audio_arguments(args, fv)
     model = load_model(fv)
@@ -54,7 +54,7 @@ def run(args, fv):
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []
     try:
-        for result in keras_panns.iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size,
+        for result in iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size,
                                             progress=progress):
             if result.error is not None:
                 failures += 1

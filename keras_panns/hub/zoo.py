@@ -96,10 +96,11 @@ class ZooCard:
 
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
-        # Imported here so that reading cards never starts a Keras backend.
-        from keras_panns.hub import loaders
+        # Imported here so that reading cards never starts a Keras backend. `keras_panns.zoo` has
+        # loaded the hub's loaders, which serve PANNsModel.from_pretrained.
+        from keras_panns.models import PANNsModel
 
-        return loaders.PANNsModel.from_pretrained(self.name, **kwargs)
+        return PANNsModel.from_pretrained(self.name, **kwargs)
 
 
 def _card_dirs():

@@ -38,11 +38,11 @@ WAVEFORM = {"LeeNet11", "LeeNet24", "DaiNet19", "Res1dNet31", "Res1dNet51", "Wav
 
 
 def build(name, spec):
-    import keras_panns
+    from keras_panns.models import get_architecture
 
     arch, kwargs = CNN_CASES[name]
     keys = ("sample_rate",) if name in WAVEFORM else LOGMEL_KEYS
     config = {k: spec["config"][k] for k in keys}
     config["num_classes"] = spec["config"]["classes_num"]
     config.update(kwargs)
-    return keras_panns.get_architecture(arch)(**config)
+    return get_architecture(arch)(**config)
