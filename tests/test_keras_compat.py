@@ -1,0 +1,79 @@
+"""Canaries for `keras_panns.training.keras_compat`: each test fails once Keras no longer needs a workaround.
+
+When one fails, Keras fixed the bug or gained the public API: delete the
+workaround, use the public way, and delete its canary.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_panns.training import keras_compat, with_feature_mixup
+
+WORKER = os.path.join(os.path.dirname(__file__), "mwms_canary_worker.py")
+
+
+def test_clone_model_still_cannot_add_an_input():
+    waveform = keras.Input((4,))
+    model = keras.Model(waveform, keras.layers.Dense(2)(waveform))
+    weight = keras.Input((), name="mixup_lambda")
+
+    def scaled(layer, *args, **kwargs):
+        return layer(*args, **kwargs) * keras.ops.expand_dims(weight, -1)
+
+    with pytest.raises(ValueError, match="not connected"):
+        keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=scaled)
+
+
+def test_rerun_graph_shares_the_layers():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
+    functional = keras.Model(model.inputs, model.outputs)
+    fresh = keras.Input((4,))
+    out = keras_compat.rerun_graph(functional, fresh, lambda layer, *args, **kwargs: layer(*args, **kwargs))
+    twin = keras.Model(fresh, out)
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(twin.predict_on_batch(x), functional.predict_on_batch(x))
+    assert twin.layers[-1] is functional.layers[-1]
+
+
+def test_feature_mixup_twin_is_built_through_the_compat_module():
+    import keras_panns
+
+    model = keras_panns.Cnn6(num_classes=3, embedding_size=8, mel_bins=32, sample_rate=8000, window_size=256,
+                             hop_size=80, fmax=4000)
+    twin = with_feature_mixup(model)
+    assert {layer.name for layer in twin.layers} >= {"feature_mixup", "fc_audioset"}
+    assert twin.get_layer("fc_audioset") is model.get_layer("fc_audioset")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _two_workers(scenario):
+    ports = f"{_free_port()},{_free_port()}"
+    workers = [subprocess.Popen([sys.executable, WORKER, str(i), ports, scenario], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+        logs = [w.communicate(timeout=300)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    return [next((line for line in log.splitlines() if line.startswith("FIT_")), log[-2000:]) for log in logs]
+
+
+@pytest.mark.slow
+def test_multi_worker_fit_still_needs_the_workarounds():
+    """Two local workers on 127.0.0.1: fit works with both workarounds and fails without either one."""
+    assert _two_workers("both") == ["FIT_OK", "FIT_OK"]
+    without_reduce = _two_workers("no_scalar_reduce")
+    assert all("Invalid reduction dimension 0" in line for line in without_reduce), without_reduce
+    without_build = _two_workers("no_build")
+    assert all("PerReplica" in line for line in without_build), without_build
