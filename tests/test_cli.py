@@ -206,3 +206,52 @@ def test_finetune_from_scratch_with_a_model_config(shared_data, tmp_path, capsys
     assert "mean accuracy over 2 folds" in printed and "(full," in printed and "folds in" in printed
     assert main(common + ["--model_config", "mel_bin=32"]) == 2  # a usage error
     assert "mel_bin" in capsys.readouterr().err
+
+
+def test_a_directory_argument_means_its_audio_files(shared_data, preset, tmp_path, capsys):
+    nested = tmp_path / "clips" / "more"
+    nested.mkdir(parents=True)
+    for name, target in ((EXAMPLES[0], tmp_path / "clips"), (EXAMPLES[1], nested)):
+        (target / name).symlink_to(shared_data / "examples" / name)
+    (tmp_path / "clips" / "readme.txt").write_text("not audio")
+    out = tmp_path / "tags.json"
+    assert main(["keras-panns", "tag", "--checkpoint", preset, "--format", "json", "--out", str(out),
+                 str(tmp_path / "clips")]) == 0
+    assert [r["file"] for r in json.loads(out.read_text())["results"]] == [str(tmp_path / "clips" / EXAMPLES[0])]
+    assert main(["keras-panns", "tag", "--checkpoint", preset, "--recursive", "--format", "json", "--out", str(out),
+                 str(tmp_path / "clips")]) == 0
+    assert len(json.loads(out.read_text())["results"]) == 2
+    assert main(["keras-panns", "tag", "--checkpoint", preset, str(nested.parent.parent / "none")]) == 1
+    assert main(["keras-panns", "tag", "--checkpoint", preset, str(tmp_path)]) == 1
+    assert "no audio files in this directory (--recursive looks in subdirectories)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["embed", "x.wav"], "--out must have a value"),
+    (["embed", "--out", "e.csv", "x.wav"], "--out must end in .npy"),
+    (["export", "--format", "onnx", "--out", "m.tflite"], ".onnx for --format onnx"),
+    (["export", "--length", "soon", "--out", "m.tflite"], "--length must be seconds"),
+    (["pack", "--csv", "a.csv", "--segments", "b.csv", "--out", "o"], "either --segments"),
+    (["pack", "--segments", "b.csv", "--out", "o"], "--segments needs --audio_dir"),
+    (["train", "--train_dir", "d"], "--out must have a value"),
+    (["evaluate", "--model", "cnn6", "extra"], "--data must have a value"),
+    (["finetune", "--out", "x.h5", "--csv", "a.csv"], "--out must end in .keras"),
+    (["sed", "--high", "0.1", "--low", "0.3", "x.wav"], "--low must not exceed --high"),
+])
+def test_usage_errors_name_the_flag(argv, message, capsys):
+    assert main(["keras-panns", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and f"keras-panns {argv[0]} --help" in err
+
+
+def test_a_closed_output_pipe_is_a_clean_exit(monkeypatch, capsys):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["keras-panns", "models"]) == 1
+    assert "the output pipe was closed" in capsys.readouterr().err
