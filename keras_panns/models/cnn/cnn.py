@@ -41,8 +41,9 @@ class Cnn14(_PANNsCnn):
     _default_embedding_size = 2048
 
 
-@register_architecture
-class Cnn10(_PANNsCnn):
+class _FourBlockCnn(_PANNsCnn):
+    """Cnn6 and Cnn10: four blocks of 64 to 512 channels, each pooling by 2 x 2."""
+
     _channels = (64, 128, 256, 512)
     _pools = ((2, 2),) * 4
     _time_stride, _freq_stride = _strides(_pools)
@@ -50,11 +51,12 @@ class Cnn10(_PANNsCnn):
 
 
 @register_architecture
-class Cnn6(_PANNsCnn):
-    _channels = (64, 128, 256, 512)
-    _pools = ((2, 2),) * 4
-    _time_stride, _freq_stride = _strides(_pools)
-    _default_embedding_size = 512
+class Cnn10(_FourBlockCnn):
+    pass
+
+
+@register_architecture
+class Cnn6(_FourBlockCnn):
     _num_convs = 1
     _kernel_size = 5
 
