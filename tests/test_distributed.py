@@ -1,20 +1,12 @@
 """MultiWorkerMirroredStrategy with two local worker processes on 127.0.0.1 (CPU)."""
 
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from keras_panns.data import pack
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from keras_panns.testing.workers import run_workers
 
 
 @pytest.mark.slow
@@ -23,16 +15,8 @@ def test_two_workers_train_to_identical_weights(esc10_examples, tmp_path):
     data = str(tmp_path / "data")
     pack(examples[:40], data, label_names=names, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
          progress=False)
-    ports = f"{_free_port()},{_free_port()}"
-    workers = [subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "mwms_worker.py"), str(i),
-                                 ports, data, str(tmp_path)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    try:
-        logs = [w.communicate(timeout=420)[0] for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    codes, logs = run_workers(os.path.join(os.path.dirname(__file__), "mwms_worker.py"), [data, tmp_path])
+    assert codes == [0, 0], "\n".join(log[-3000:] for log in logs)
     first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
     assert int(first["steps"]) == int(second["steps"]) == 4
     trained = [k for k in first.files if k.endswith("kernel")]

@@ -5,14 +5,12 @@ workaround, use the public way, and delete its canary.
 """
 
 import os
-import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from keras_panns.testing.workers import run_workers
 from keras_panns.training import keras_compat, with_feature_mixup
 
 WORKER = os.path.join(os.path.dirname(__file__), "mwms_canary_worker.py")
@@ -51,21 +49,8 @@ def test_feature_mixup_twin_is_built_through_the_compat_module():
     assert twin.get_layer("fc_audioset") is model.get_layer("fc_audioset")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _two_workers(scenario):
-    ports = f"{_free_port()},{_free_port()}"
-    workers = [subprocess.Popen([sys.executable, WORKER, str(i), ports, scenario], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    try:
-        logs = [w.communicate(timeout=300)[0] for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
+    _, logs = run_workers(WORKER, [scenario], timeout=300)
     return [next((line for line in log.splitlines() if line.startswith("FIT_")), log[-2000:]) for log in logs]
 
 
