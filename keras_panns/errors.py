@@ -60,3 +60,10 @@ class ExportError(PANNsError):
 
 class TrainingError(PANNsError):
     """Training cannot start or stopped abnormally (NaN loss, incompatible resume)."""
+
+
+class UnknownLabelError(PANNsError, KeyError):
+    """A class or group name (or mid) that is not in the AudioSet ontology."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -62,9 +62,10 @@ def predict_waveforms(model, waveforms, batch_size=8):
     return results
 
 
-def top_k_labels(scores, labels, k):
-    """The `k` best `(label, score)` pairs of a score vector, best first."""
-    order = np.argsort(-scores, kind="stable")[:k]
+def top_k_labels(scores, labels, k, classes=None):
+    """The `k` best `(label, score)` pairs of a score vector, best first; only `classes` (indices) if given."""
+    candidates = np.arange(len(scores)) if classes is None else np.asarray(classes)
+    order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
     return [(labels[i], float(scores[i])) for i in order]
 
 
@@ -76,11 +77,13 @@ def _as_items(audio):
     return list(audio), False
 
 
-def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_size=64, progress=False):
+def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_size=64, progress=False,
+              classes=None):
     """Yields a `TagResult` per input, in order; a bad input yields an error result.
 
     Loads at most `chunk_size` clips at a time, so memory stays bounded for
-    any number of files.
+    any number of files. `classes` (output indices, e.g.
+    `labels.group_union(["Vehicle"])`) limits the top-k to those classes.
     """
     items, _ = _as_items(audio)
     labels = model.labels
@@ -107,7 +110,7 @@ def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_si
                 results.append(result)
             for result, output in zip(slots, predict_waveforms(model, waveforms, batch_size)):
                 result.scores = output["clipwise_output"]
-                result.tags = top_k_labels(result.scores, labels, top_k)
+                result.tags = top_k_labels(result.scores, labels, top_k, classes)
             for result in results:
                 if bar is not None:
                     bar.update(1)

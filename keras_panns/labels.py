@@ -1,14 +1,37 @@
-"""The 527 AudioSet classes, shipped with the package (output unit i = row i)."""
+"""The 527 AudioSet classes (output unit i = row i) and the AudioSet ontology, shipped with the package.
+
+The ontology (`assets/audioset_ontology.json`, CC BY-SA 4.0, see
+`assets/AUDIOSET_ONTOLOGY_NOTICE.md`) arranges the 632 AudioSet classes in a
+graph; a group such as "Vehicle" or "Music" is a node with all its
+descendants. Names and mids are accepted alike, names case-insensitively.
+
+Example:
+```python
+from keras_panns import labels
+labels.descendants("Vehicle")[:3]             # ['Vehicle', 'Boat, Water vehicle', 'Sailboat, sailing ship']
+labels.group_indices("Vehicle")[:3]           # [300, 301, 302]: output units of the group
+labels.group_scores(scores, ["Vehicle", "Music"])   # {'Vehicle': 0.71, 'Music': 0.02}
+```
+"""
 
 import csv
+import difflib
 import functools
 import importlib.resources
+import json
+
+import numpy as np
+
+from keras_panns.errors import UnknownLabelError
+
+
+def _asset(name):
+    return importlib.resources.files("keras_panns").joinpath(f"assets/{name}").read_text("utf-8")
 
 
 @functools.lru_cache(maxsize=None)
 def _audioset_table():
-    text = importlib.resources.files("keras_panns").joinpath("assets/audioset_labels.csv").read_text("utf-8")
-    rows = list(csv.DictReader(text.splitlines()))
+    rows = list(csv.DictReader(_asset("audioset_labels.csv").splitlines()))
     return tuple((int(r["index"]), r["mid"], r["display_name"]) for r in rows)
 
 
@@ -26,3 +49,91 @@ def audioset_labels():
 def audioset_mids():
     """Freebase machine ids (`/m/09x0r`, ...) of the 527 classes in output order."""
     return [mid for _, mid, _ in _audioset_table()]
+
+
+@functools.lru_cache(maxsize=None)
+def ontology():
+    """`{mid: node}` of the AudioSet ontology; a node has `id`, `name`, `description`, `child_ids`, `restrictions`."""
+    return {node["id"]: node for node in json.loads(_asset("audioset_ontology.json"))}
+
+
+@functools.lru_cache(maxsize=None)
+def _parents():
+    parents = {mid: [] for mid in ontology()}
+    for mid, node in ontology().items():
+        for child in node["child_ids"]:
+            parents[child].append(mid)
+    return parents
+
+
+def find_class(name_or_mid):
+    """The mid of a class or group, by mid or (case-insensitive) name.
+
+    Raises:
+        UnknownLabelError: no such class; the message suggests close names.
+    """
+    nodes = ontology()
+    if name_or_mid in nodes:
+        return name_or_mid
+    key = str(name_or_mid).strip().lower()
+    for mid, node in nodes.items():
+        if node["name"].lower() == key:
+            return mid
+    close = difflib.get_close_matches(str(name_or_mid), [n["name"] for n in nodes.values()], n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else " (see keras_panns.labels.ontology())"
+    raise UnknownLabelError(f"{name_or_mid!r} is not an AudioSet class or group{hint}")
+
+
+def _walk(mid, step):
+    seen, order, todo = set(), [], [mid]
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        order.append(current)
+        todo.extend(step(current))
+    return order
+
+
+def descendants(name_or_mid, include_self=True, mids=False):
+    """The class and every class below it in the ontology (breadth first), as names (or mids)."""
+    order = _walk(find_class(name_or_mid), lambda mid: ontology()[mid]["child_ids"])
+    order = order if include_self else order[1:]
+    return order if mids else [ontology()[m]["name"] for m in order]
+
+
+def ancestors(name_or_mid, include_self=False, mids=False):
+    """Every class above it in the ontology (nearest first), as names (or mids)."""
+    order = _walk(find_class(name_or_mid), lambda mid: _parents()[mid])
+    order = order if include_self else order[1:]
+    return order if mids else [ontology()[m]["name"] for m in order]
+
+
+def group_indices(name_or_mid):
+    """Sorted output units (of the 527) that belong to a group: the node itself and its descendants.
+
+    Raises:
+        UnknownLabelError: the group is unknown, or none of its classes is a PANNs output class.
+    """
+    members = set(descendants(name_or_mid, mids=True))
+    indices = sorted(i for i, mid in enumerate(audioset_mids()) if mid in members)
+    if not indices:
+        raise UnknownLabelError(f"{name_or_mid!r} has no class among the 527 AudioSet outputs")
+    return indices
+
+
+def group_scores(scores, groups):
+    """`{group: score}`: each group's score is the maximum over its output classes.
+
+    Args:
+        scores: array `(..., 527)` of clip or frame scores.
+        groups: iterable of group names or mids.
+    """
+    scores = np.asarray(scores)
+    return {group: scores[..., group_indices(group)].max(axis=-1) for group in groups}
+
+
+def group_union(groups):
+    """Sorted output units of several groups together."""
+    return sorted({i for group in groups for i in group_indices(group)})

@@ -69,12 +69,14 @@ class SEDOverview:
         return self.total_frames / self.frame_rate
 
 
-def top_classes(scores, k):
-    """Indices of the `k` classes with the highest peak score, best first."""
-    return list(np.argsort(-np.asarray(scores).max(axis=0), kind="stable")[:k])
+def top_classes(scores, k, classes=None):
+    """Indices of the `k` classes (among `classes`, if given) with the highest peak score, best first."""
+    peaks = np.asarray(scores).max(axis=0)
+    candidates = np.arange(len(peaks)) if classes is None else np.asarray(sorted(classes))
+    return [int(i) for i in candidates[np.argsort(-peaks[candidates], kind="stable")[:k]]]
 
 
-def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None):
+def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None, classes=None):
     """Saves a PNG: log-mel spectrogram on top, the top-k classes' scores over time below.
 
     Args:
@@ -82,6 +84,7 @@ def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None):
         labels: list of class names.
         path: str. Output PNG path.
         top_k: int. Classes to draw (highest peak score first).
+        classes: iterable of int or None. Draw only these classes (e.g. an ontology group's).
         threshold: float or None. Drawn as a dashed line (e.g. the event threshold).
         title: str or None. Figure title (e.g. the file name).
 
@@ -110,7 +113,7 @@ def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None):
         ax.set_title(title or "log-mel spectrogram")
         fig.colorbar(image, ax=ax, pad=0.01, label="dB")
     ax = axes[-1, 0]
-    for index in top_classes(overview.scores, top_k):
+    for index in top_classes(overview.scores, top_k, classes):
         ax.plot(time, overview.scores[:, index], linewidth=1.4,
                 label=f"{labels[index]} (max {overview.scores[:, index].max():.2f})")
     if threshold is not None:

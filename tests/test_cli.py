@@ -255,3 +255,25 @@ def test_a_closed_output_pipe_is_a_clean_exit(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["keras-panns", "models"]) == 1
     assert "the output pipe was closed" in capsys.readouterr().err
+
+
+def test_group_keeps_only_that_part_of_the_ontology(shared_data, preset, sed_preset, tmp_path, capsys):
+    from keras_panns.labels import descendants, group_indices
+
+    wav = str(shared_data / "examples" / EXAMPLES[0])
+    assert main(["keras-panns", "tag", "--checkpoint", preset, "--group", "Vehicle", "--group", "Music",
+                 "--group_scores", "--format", "json", "--top_k", "4", wav]) == 0
+    [record] = json.loads(capsys.readouterr().out)["results"]
+    allowed = set(descendants("Vehicle")) | set(descendants("Music"))
+    assert len(record["tags"]) == 4 and all(t["label"] in allowed for t in record["tags"])
+    scores = keras_panns.iter_tags(keras_panns.from_pretrained(preset), [wav]).__next__().scores
+    assert record["groups"]["Vehicle"] == pytest.approx(float(scores[group_indices("Vehicle")].max()), abs=1e-5)
+    out = tmp_path / "events.json"
+    args = ["--checkpoint", sed_preset, "--window", "4", "--hop", "3", "--high", "0.3", "--low", "0.2", wav]
+    assert main(["keras-panns", "sed", "--out", str(out), *args]) == 0
+    everything = json.loads(out.read_text())
+    assert main(["keras-panns", "sed", "--group", "Music", "--out", str(out), *args]) == 0
+    music = json.loads(out.read_text())
+    assert music == [e for e in everything if e["label"] in set(descendants("Music"))]
+    assert main(["keras-panns", "tag", "--checkpoint", preset, "--group", "Vehicel", wav]) == 2
+    assert "did you mean 'Vehicle'" in capsys.readouterr().err

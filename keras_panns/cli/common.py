@@ -31,6 +31,35 @@ def define_input_flags(fv):
                          "--recursive, also those in its subdirectories.", flag_values=fv, module_name=_owner())
 
 
+def define_group_flags(fv):
+    """`--group NAME` (repeatable): keep only the classes of these AudioSet ontology groups."""
+    flags.DEFINE_multi_string("group", [], "Keep only the classes of this AudioSet ontology group and its "
+                              "descendants, by name or mid (e.g. Vehicle, Music, /m/07yv9); repeatable.",
+                              flag_values=fv, module_name=_owner())
+
+
+def group_classes(fv):
+    """Output indices of the `--group` classes, or None without `--group`; an unknown group is a usage error."""
+    from keras_panns.errors import UnknownLabelError
+    from keras_panns.labels import group_union
+
+    if not fv.group:
+        return None
+    try:
+        return group_union(fv.group)
+    except UnknownLabelError as exc:
+        raise app.UsageError(f"--group: {exc}") from exc
+
+
+def check_audioset_model(model, classes):
+    """`--group` speaks of AudioSet classes: the model must output all 527 of them."""
+    from keras_panns.labels import audioset_labels
+
+    if classes is not None and model.labels != audioset_labels():
+        raise app.UsageError(f"--group needs a model with the 527 AudioSet classes; {model.name} has "
+                             f"{len(model.labels)} other classes")
+
+
 def define_out_flag(fv, help_text, endings=None, required=False):
     """`--out`, the one name of every command's output path; `endings` are the accepted extensions."""
     flags.DEFINE_string("out", None, help_text, flag_values=fv, module_name=_owner())

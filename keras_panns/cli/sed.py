@@ -28,8 +28,8 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model,
-                                    report_file_error)
+from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
+                                    define_model_flags, define_out_flag, group_classes, load_model, report_file_error)
 
 USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
          "FILE_OR_DIR...")
@@ -54,6 +54,7 @@ def define_flags(fv):
                          flag_values=fv)
     flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
                        flag_values=fv)
+    define_group_flags(fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
     flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
                                          message="--low must not exceed --high", flag_values=fv)
@@ -85,7 +86,10 @@ def run(args, fv):
     from keras_panns.plotting import plot_sed
 
     files = audio_arguments(args, fv)
+    classes = group_classes(fv)
+    classes = None if classes is None else set(classes)
     model = load_model(fv)
+    check_audioset_model(model, classes)
     if "framewise_output" not in model.output:
         raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model "
                              "such as cnn14_decision_level_max")
@@ -100,11 +104,13 @@ def run(args, fv):
             failures += 1
             report_file_error("sed", path, exc)
             continue
-        rows = [{"file": path, **event.to_dict()} for event in result.events]
+        # Events are found class by class, so keeping a group's events equals detecting only that group.
+        rows = [{"file": path, **event.to_dict()} for event in result.events
+                if classes is None or event.index in classes]
         records.extend(rows)
         if fv.plot:
             plot_sed(result.overview, model.labels, _plot_path(fv, path, len(files) > 1), top_k=fv.top_k,
-                     threshold=fv.high, title=os.path.basename(path))
+                     threshold=fv.high, title=os.path.basename(path), classes=classes)
         if not fv.out:
             print(f"{path}  ({result.duration:.1f} s, {len(rows)} events)")
             for row in rows:

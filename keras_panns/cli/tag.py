@@ -12,6 +12,7 @@ Examples:
   keras-panns tag speech.wav
   keras-panns tag --model cnn14_16k --top_k 3 clips/*.wav
   keras-panns tag --recursive --format json --out tags.json recordings/
+  keras-panns tag --group Vehicle --group_scores street.wav        # vehicle classes only, plus "any vehicle?"
   keras-panns tag --checkpoint ~/Downloads/Cnn14_mAP=0.431.pth a.wav
 """
 
@@ -19,7 +20,8 @@ import json
 import os
 import sys
 
-from keras_panns.cli.common import audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model
+from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
+                                    define_model_flags, define_out_flag, group_classes, load_model)
 
 USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] [--out FILE] FILE_OR_DIR..."
 
@@ -31,38 +33,49 @@ def define_flags(fv):
     define_input_flags(fv)
     flags.DEFINE_integer("top_k", 5, "Labels to print per file.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
+    define_group_flags(fv)
+    flags.DEFINE_boolean("group_scores", False, "Also print each --group's score: the maximum over its classes.",
+                         flag_values=fv)
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
     define_out_flag(fv, "Write the results to this file (complete or not at all) instead of stdout.")
     flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
                          "from a terminal).", flag_values=fv)
 
 
-def _print_text(result, out):
+def _print_text(result, groups, out):
     if result.error is not None:
         return
     print(result.source, file=out)
     for label, score in result.tags:
         print(f"  {score:.3f}  {label}", file=out)
+    for group, score in groups.items():
+        print(f"  {score:.3f}  [group] {group}", file=out)
 
 
 def run(args, fv):
     from keras_panns.inference import iter_tags
+    from keras_panns.labels import group_scores
 
     files = audio_arguments(args, fv)
+    classes = group_classes(fv)
     model = load_model(fv)
+    check_audioset_model(model, classes)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []
     try:
-        for result in iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size,
-                                            progress=progress):
+        for result in iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size, progress=progress,
+                                classes=classes):
+            groups = {}
+            if fv.group_scores and result.error is None:
+                groups = {g: round(float(s), 6) for g, s in group_scores(result.scores, fv.group).items()}
             if result.error is not None:
                 failures += 1
                 print(f"keras-panns tag: {result.error}", file=sys.stderr)
             if fv.format == "json":
-                records.append(result.to_dict())
+                records.append({**result.to_dict(), **({"groups": groups} if groups else {})})
             else:
-                _print_text(result, out)
+                _print_text(result, groups, out)
         if fv.format == "json":
             json.dump({"model": model.card.name if model.card else model.name, "results": records}, out, indent=2)
             out.write("\n")
