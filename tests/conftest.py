@@ -1,5 +1,7 @@
+import importlib
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -33,3 +35,22 @@ def esc10_examples(shared_data):
     root = shared_data / "esc10"
     return generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
                             label_column="category")
+
+
+@pytest.fixture()
+def panns_inference_models(tmp_path, monkeypatch):
+    """`panns_inference.models`, the reference PyTorch networks, imported offline."""
+    pytest.importorskip("torch")
+    labels = tmp_path / "panns_data" / "class_labels_indices.csv"
+    labels.parent.mkdir()
+    from keras_panns import labels as label_module
+
+    # panns_inference reads (or wgets) ~/panns_data/class_labels_indices.csv when imported.
+    rows = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in
+                                         enumerate(zip(label_module.audioset_mids(), label_module.audioset_labels()))]
+    labels.write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("panns_inference")]:
+        monkeypatch.delitem(sys.modules, name)
+    models = importlib.import_module("panns_inference.models")
+    return models

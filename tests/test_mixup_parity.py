@@ -7,35 +7,13 @@ statistics in every BatchNorm: bn0 over the four unmixed clips, the rest over
 the two mixed ones) with dropout and SpecAugment off, the only random parts.
 """
 
-import importlib
-import sys
-
 import numpy as np
-import pytest
 
 from keras_panns.testing import golden
 from keras_panns.checkpoint import port_state_dict
 
 
-@pytest.fixture()
-def reference_cnn14(tmp_path, monkeypatch):
-    pytest.importorskip("torch")
-    labels = tmp_path / "panns_data" / "class_labels_indices.csv"
-    labels.parent.mkdir()
-    from keras_panns import labels as label_module
-
-    # panns_inference reads (or wgets) ~/panns_data/class_labels_indices.csv when imported.
-    rows = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in
-                                         enumerate(zip(label_module.audioset_mids(), label_module.audioset_labels()))]
-    labels.write_text("\n".join(rows) + "\n")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in [m for m in sys.modules if m.startswith("panns_inference")]:
-        monkeypatch.delitem(sys.modules, name)
-    models = importlib.import_module("panns_inference.models")
-    return models
-
-
-def test_cnn14_training_forward_with_feature_mixup_matches_the_reference(reference_cnn14, monkeypatch):
+def test_cnn14_training_forward_with_feature_mixup_matches_the_reference(panns_inference_models, monkeypatch):
     import torch
 
     import keras_panns
@@ -43,10 +21,10 @@ def test_cnn14_training_forward_with_feature_mixup_matches_the_reference(referen
 
     state = golden.fixture_state_dict("Cnn14")
     config = golden.load_spec("Cnn14")["config"]
-    reference = reference_cnn14.Cnn14(**config)
+    reference = panns_inference_models.Cnn14(**config)
     reference.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     reference.spec_augmenter = torch.nn.Identity()
-    monkeypatch.setattr(reference_cnn14.F, "dropout", lambda x, p=0.5, training=False, inplace=False: x)
+    monkeypatch.setattr(panns_inference_models.F, "dropout", lambda x, p=0.5, training=False, inplace=False: x)
     reference.train()
 
     model = keras_panns.Cnn14(spec_augment=False, block_dropout=0.0, head_dropout=0.0)

@@ -117,3 +117,16 @@ def test_each_source_kind_has_its_loader(cnn6, tmp_path):
 def test_a_missing_checkpoint_path_is_named():
     with pytest.raises(CheckpointError, match="checkpoint not found: /nowhere/x.pth"):
         keras_panns.from_pretrained("/nowhere/x.pth")
+
+
+def test_the_preset_api_works_without_the_facade(tmp_path):
+    """The models never import the hub, yet their preset API works from a bare `keras_panns.models` import."""
+    import subprocess
+    import sys
+
+    script = (f"from keras_panns.models import Cnn6\n"
+              f"Cnn6(num_classes=2).save_to_preset({str(tmp_path / 'p')!r})\n"
+              f"print(Cnn6.from_preset({str(tmp_path / 'p')!r}).config['num_classes'], sorted(Cnn6.presets))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["2", "['cnn6']"]

@@ -10,9 +10,12 @@ while it stays at least --low.
 
 Events go to stdout as a table, or to --out as CSV or JSON (by extension),
 with one row per event: file, onset, offset (seconds), label, class index and
-peak score. --plot draws the log-mel spectrogram above the top-k classes'
-scores over time (PNG); with several files, --plot names a directory that
-gets one <file stem>.png each.
+peak score. A Cnn14 tagging checkpoint (e.g. --model cnn14_16k) runs its
+decision-level forward: framewise scores from tagging weights, so SED works
+at 16 and 8 kHz too, though it is not a trained SED head. --plot draws the
+log-mel spectrogram above the top-k classes' scores over time (PNG); with
+several files, --plot names a directory that gets one <file stem>.png each.
+--group keeps the events (and plotted classes) of AudioSet ontology groups.
 
 Examples:
   keras-panns sed street.wav
@@ -80,6 +83,23 @@ def _write(records, out):
     os.replace(tmp, out)
 
 
+def _decision_level(tagger):
+    """A Cnn14 tagger's decision-level forward (any rate); other taggers have no frame scores to give."""
+    from keras_panns.errors import CheckpointError
+    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
+
+    if not isinstance(tagger, Cnn14):
+        raise app.UsageError(f"{tagger.name} is a tagging model without framewise output; use a SED model such as "
+                             "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)")
+    try:
+        sed = Cnn14_DecisionLevelMax.from_tagger(tagger)
+    except CheckpointError as exc:
+        raise app.UsageError(str(exc)) from exc
+    print(f"keras-panns sed: {tagger.name} is a tagger; running its decision-level forward (framewise scores from "
+          "tagging weights, not a trained SED head)", file=sys.stderr)
+    return sed
+
+
 def run(args, fv):
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import detect_events_long
@@ -91,8 +111,7 @@ def run(args, fv):
     model = load_model(fv)
     check_audioset_model(model, classes)
     if "framewise_output" not in model.output:
-        raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model "
-                             "such as cnn14_decision_level_max")
+        model = _decision_level(model)
     records, failures = [], 0
     for path in files:
         try:

@@ -32,13 +32,14 @@ import warnings
 
 import keras
 
+from keras_panns import preset_backend
 from keras_panns.checkpoint import port_state_dict, read_state_dict
 from keras_panns.errors import CheckpointError, ChecksumError, UnknownModelError
 from keras_panns.hub import zoo
 from keras_panns.hub.download import cache_dir as resolve_cache_dir
 from keras_panns.hub.download import download, file_hashes, verify_file
 from keras_panns.hub.presets import WEIGHTS_FILE, read_preset, save_preset
-from keras_panns.models import PANNsModel, get_architecture, panns_model
+from keras_panns.models import PANNsModel, get_architecture
 
 logger = logging.getLogger("keras_panns")
 
@@ -354,5 +355,5 @@ def architecture_and_config(name):
     return get_architecture(card.architecture), dict(card.config)
 
 
-panns_model.set_preset_backend(types.SimpleNamespace(load=load, build=build_untrained, save=save_preset,
-                                                     presets=presets))
+preset_backend.set_backend(types.SimpleNamespace(load=load, build=build_untrained, save=save_preset,
+                                                 presets=presets))

@@ -96,8 +96,7 @@ class ZooCard:
 
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
-        # Imported here so that reading cards never starts a Keras backend. `keras_panns.zoo` has
-        # loaded the hub's loaders, which serve PANNsModel.from_pretrained.
+        # Imported here so that reading cards never starts a Keras backend.
         from keras_panns.models import PANNsModel
 
         return PANNsModel.from_pretrained(self.name, **kwargs)

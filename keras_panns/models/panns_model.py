@@ -6,10 +6,9 @@ Architectures live in one registry, Keras' own: `register_architecture` is
 `keras.saving.register_keras_serializable(package="keras_panns")`, and
 `get_architecture` / `ARCHITECTURES` read that registry back.
 
-The preset API is declared here and implemented by `keras_panns.hub`, which
-sits above the models (it builds them from zoo cards and checkpoints) and
-plugs itself in with `set_preset_backend` when it is imported; `import
-keras_panns` does that before it hands out any model class.
+The preset API is declared here and implemented by `keras_panns.hub.loaders`,
+which sits above the models (it builds them from zoo cards and checkpoints)
+and registers itself in `keras_panns.preset_backend`.
 """
 
 import collections.abc
@@ -18,7 +17,8 @@ import inspect
 import keras
 import numpy as np
 
-from keras_panns.errors import AudioError, PANNsError, UnknownModelError
+from keras_panns import preset_backend
+from keras_panns.errors import AudioError, UnknownModelError
 from keras_panns.labels import audioset_labels
 
 PACKAGE = "keras_panns"
@@ -87,26 +87,6 @@ def constructor_arguments(init, values):
     names = [p.name for p in inspect.signature(init).parameters.values()
              if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name")]
     return {n: values[n] for n in names}
-
-
-_PRESET_BACKEND = None
-
-
-def set_preset_backend(backend):
-    """Plugs in the object that implements the preset API (`keras_panns.hub` does this on import).
-
-    The backend provides `load(cls, source, **kwargs)`, `save(model,
-    directory)` and `presets(cls)`.
-    """
-    global _PRESET_BACKEND
-    _PRESET_BACKEND = backend
-
-
-def _preset_backend():
-    if _PRESET_BACKEND is None:
-        raise PANNsError("pretrained weights are served by keras_panns.hub, which is not loaded; "
-                         "`import keras_panns` (or keras_panns.hub) first")
-    return _PRESET_BACKEND
 
 
 class classproperty:  # noqa: N801 (reads like the builtin `property`)
@@ -257,7 +237,7 @@ class PANNsModel(keras.Model):
         tagger = keras_panns.Cnn6.from_pretrained("cnn6", num_classes=10)
         ```
         """
-        return _preset_backend().load(cls, source, cache_dir=cache_dir, force_download=force_download,
+        return preset_backend.get_backend().load(cls, source, cache_dir=cache_dir, force_download=force_download,
                                       progress=progress, overrides=overrides)
 
     @classmethod
@@ -271,7 +251,7 @@ class PANNsModel(keras.Model):
         ```
         """
         if not load_weights:
-            return _preset_backend().build(cls, preset, overrides=kwargs)
+            return preset_backend.get_backend().build(cls, preset, overrides=kwargs)
         return cls.from_pretrained(preset, **kwargs)
 
     def save_to_preset(self, preset_dir):
@@ -287,9 +267,9 @@ class PANNsModel(keras.Model):
         same = keras_panns.Cnn14.from_preset("my_cnn14")
         ```
         """
-        return _preset_backend().save(self, preset_dir)
+        return preset_backend.get_backend().save(self, preset_dir)
 
     @classproperty
     def presets(cls):  # noqa: N805 (a class property)
         """The zoo cards this class can load, by name (`{name: ZooCard}`)."""
-        return _preset_backend().presets(cls)
+        return preset_backend.get_backend().presets(cls)

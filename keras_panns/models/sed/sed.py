@@ -7,6 +7,7 @@ the reference's repeat-and-pad upsampling to the log-mel frame count.
 
 import keras
 
+from keras_panns.errors import CheckpointError
 from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMean, TemporalPooling
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
@@ -51,6 +52,48 @@ class _Cnn14DecisionLevel(PANNsModel):
         segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name="fc_audioset", dtype="float32")(x)
         clipwise = TemporalPooling(self._clip_pooling, name="clip_pooling", dtype="float32")(segmentwise)
         return segmentwise, clipwise
+
+    @classmethod
+    def from_tagger(cls, tagger, **overrides):
+        """The decision-level forward of a Cnn14 *tagging* model: sound event detection at its rate.
+
+        The reference's Cnn14_DecisionLevelMax/Avg have exactly Cnn14's modules
+        (bn0, conv_block1-6, fc1, fc_audioset); only the forward differs: fc1
+        and the classifier run on every 320-ms segment before the clip pooling.
+        So any Cnn14 checkpoint, e.g. the 16 kHz and 8 kHz ones, gives
+        framewise scores. This is not a trained SED head: the weights were
+        trained for clip tagging, and their segment scores are less sharp than
+        those of the official Cnn14_DecisionLevelMax.
+
+        Args:
+            tagger: a `Cnn14` with `embedding_size=2048` and its classifier.
+            **overrides: constructor arguments to change (e.g. `input_length`).
+
+        Raises:
+            CheckpointError: `tagger` is not such a Cnn14.
+
+        Example:
+        ```python
+        sed16k = keras_panns.Cnn14_DecisionLevelMax.from_tagger(keras_panns.Cnn14.from_pretrained("cnn14_16k"))
+        framewise = sed16k.predict(waveform_16k[None])["framewise_output"]   # (1, frames, 527), 100 frames/s
+        ```
+        """
+        config = tagger.config
+        if type(tagger) is not Cnn14 or config.get("embedding_size") != 2048 or not config.get("include_top"):
+            raise CheckpointError(f"{cls.__name__}.from_tagger needs a Cnn14 with embedding_size 2048 and its "
+                                  f"classifier; got {type(tagger).__name__} {tagger.name}")
+        if cls._head is not _Cnn14DecisionLevel._head:
+            raise CheckpointError(f"{cls.__name__} has a head of its own that a tagger does not train; use "
+                                  "Cnn14_DecisionLevelMax or Cnn14_DecisionLevelAvg")
+        keys = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax", "num_classes",
+                "spec_augment", "freq_drop_width", "block_dropout", "head_dropout", "input_length", "labels",
+                "seed", "dtype")
+        model = cls(**{**{k: config[k] for k in keys}, **overrides})
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(tagger.get_layer(layer.name).get_weights())
+        model.card = tagger.card
+        return model
 
 
 @register_architecture
