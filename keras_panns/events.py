@@ -97,6 +97,20 @@ class EventDetector:
             self._raw = self._raw[ready:]
         return self.events
 
+    def open_events(self):
+        """`(index, onset, peak)` of the runs still open that already count as events.
+
+        A run counts once it has reached `high` and lasted `min_duration`;
+        what it will be when it ends (its offset, maybe a higher peak) is not
+        known yet. Live detection reports its start from here.
+        """
+        found = []
+        for index in np.flatnonzero(self._run_start >= 0):
+            start, peak = int(self._run_start[index]), float(self._run_peak[index])
+            if peak >= self.high and (self._frame - start) / self.frame_rate >= self.min_duration:
+                found.append((int(index), self.start_time + start / self.frame_rate, peak))
+        return found
+
     def finish(self):
         """Flushes the stream; returns all events, sorted by onset then label."""
         if self._raw is not None and len(self._raw) > self._left:

@@ -208,30 +208,70 @@ def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch
     if "framewise_output" not in model.output:
         raise ValueError(f"{model.name} has no framewise_output; use a SED model such as Cnn14_DecisionLevelMax")
     hop_size = model.config["hop_size"]
-    base = total = 0
-    sums = counts = None
+    stitcher = FrameStitcher(hop_size)
     for chunk, outputs, num_samples, next_start in _batches(model, source, window_seconds, hop_seconds,
                                                             batch_size, sample_rate, hop_size, on_window):
-        framewise = np.asarray(outputs["framewise_output"], dtype=np.float32)
-        if sums is None:
-            total = 1 + num_samples // hop_size
-            sums = np.zeros((0, framewise.shape[2]), np.float32)
-            counts = np.zeros((0, 1), np.float32)
-        for start, frames in zip(chunk, framewise):
-            first = start // hop_size - base
-            last = min(first + len(frames), total - base)
-            if last > len(sums):
-                sums = np.concatenate([sums, np.zeros((last - len(sums), sums.shape[1]), np.float32)])
-                counts = np.concatenate([counts, np.zeros((last - len(counts), 1), np.float32)])
-            sums[first:last] += frames[: last - first]
-            counts[first:last] += 1
-        done = len(sums) if next_start is None else next_start // hop_size - base
-        ready = sums[:done] / np.maximum(counts[:done], 1)
-        if next_start is None and base + done < total:
-            # The end-aligned last window may stop a frame short: repeat its last frame, as the reference pads.
-            ready = np.concatenate([ready, np.repeat(ready[-1:], total - base - done, axis=0)])
-        yield base, ready
-        sums, counts, base = sums[done:], counts[done:], base + done
+        total = 1 + num_samples // hop_size
+        for start, frames in zip(chunk, np.asarray(outputs["framewise_output"], dtype=np.float32)):
+            stitcher.add(start, frames, total)
+        yield stitcher.finish(total) if next_start is None else stitcher.release(next_start // hop_size)
+
+
+class FrameStitcher:
+    """Averages overlapping windows' framewise scores on the global frame grid; hands out frames once final.
+
+    `iter_framewise` (offline) and `streaming.Stream` (live) both stitch with
+    it, so their frames are the same numbers.
+
+    Args:
+        hop_size: int. Samples per frame.
+    """
+
+    def __init__(self, hop_size):
+        self.hop_size = int(hop_size)
+        self.base = 0  # global index of the first frame not yet handed out
+        self._sums = self._counts = self._last = None
+
+    def add(self, start, frames, total=None):
+        """Adds one window's frames `(frames, classes)`; the window starts at sample `start` (on the frame grid).
+
+        `total` (frames of the whole recording, when known) clips a window that runs past the end.
+        """
+        if self._sums is None:
+            self._sums = np.zeros((0, frames.shape[1]), np.float32)
+            self._counts = np.zeros((0, 1), np.float32)
+        first = start // self.hop_size - self.base
+        if first < 0:
+            raise ValueError("a window reaches back before frames already handed out")
+        last = first + len(frames) if total is None else min(first + len(frames), total - self.base)
+        if last > len(self._sums):
+            grow = last - len(self._sums)
+            self._sums = np.concatenate([self._sums, np.zeros((grow, self._sums.shape[1]), np.float32)])
+            self._counts = np.concatenate([self._counts, np.zeros((grow, 1), np.float32)])
+        self._sums[first:last] += frames[: last - first]
+        self._counts[first:last] += 1
+
+    def release(self, upto):
+        """`(first_frame, frames)`: the mean scores of every frame before global frame `upto`, now final."""
+        first = self.base
+        if self._sums is None:
+            return first, np.zeros((0, 0), np.float32)
+        done = max(0, min(upto - self.base, len(self._sums)))
+        ready = self._sums[:done] / np.maximum(self._counts[:done], 1)
+        self._sums, self._counts, self.base = self._sums[done:], self._counts[done:], self.base + done
+        if len(ready):
+            self._last = ready[-1:]
+        return first, ready
+
+    def finish(self, total):
+        """Hands out every remaining frame, repeating the last one up to `total` frames as the reference pads."""
+        first, ready = self.release(self.base + (len(self._sums) if self._sums is not None else 0))
+        missing = total - (first + len(ready))
+        if missing > 0 and self._last is not None:
+            # The end-aligned last window may stop a frame short: repeat its last frame.
+            ready = np.concatenate([ready, np.repeat(self._last, missing, axis=0)])
+            self.base += missing
+        return first, ready
 
 
 def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None, out=None):

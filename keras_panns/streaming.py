@@ -1,0 +1,271 @@
+"""Live tagging and sound events: push audio as it arrives, get results as soon as each hop completes.
+
+`Stream` cuts the stream into the same windows as the offline functions
+(`tag_long`, `sed_long`, `detect_events_long`): one every `hop_seconds`,
+`window_seconds` long, and at the end one more aligned with the end of the
+audio. Its window tags equal `tag_long`'s window scores and its events
+equal `detect_events_long`'s, so a live run and a later batch run of the
+same audio never disagree.
+
+Before the first full window nothing is reported: PANNs pool over their
+whole input, so scoring a zero-padded partial window would change the
+scores. A stream that ends before one window is scored once, over all of it
+(as the offline functions do with a short file), if it reaches the model's
+minimum length.
+
+Latency: a window's tags come as soon as the window is complete. An event
+start is reported once its frames are final, i.e. once every window that
+covers them has been scored: about one window after the onset (plus a hop).
+A smaller window reports sooner; `keras-panns listen` defaults to 5 s every
+1 s.
+
+Example:
+```python
+sed = keras_panns.Cnn14_DecisionLevelMax.from_pretrained()
+stream = keras_panns.Stream(sed, window_seconds=5, hop_seconds=1)
+for chunk in microphone_chunks():                 # any size, int16 or float32, any rate
+    for result in stream.push(chunk, sample_rate=48000):
+        print(result.kind, result.label, result.onset, result.offset)
+for result in stream.close():                     # closes the events still open
+    print(result.kind, result.label, result.onset, result.offset)
+```
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_panns.audio import check_waveform, resample
+from keras_panns.errors import AudioError
+from keras_panns.events import EventDetector
+from keras_panns.long_audio import FrameStitcher, window_starts
+
+
+@dataclasses.dataclass
+class StreamResult:
+    """One thing a stream reports.
+
+    Attributes:
+        kind: str. `"tags"` (one of a window's top-k classes), `"event_start"` or `"event_end"`.
+        label: str. Class name.
+        index: int. Class index.
+        onset: float. Seconds from the stream's start: the window's start, or the event's onset.
+        offset: float or None. The window's end, or the event's offset (None while it is open).
+        score: float. The class's window score, or the event's peak score (so far, for a start).
+        reported_at: float. Seconds of audio the stream had received when this was reported.
+    """
+
+    kind: str
+    label: str
+    index: int
+    onset: float
+    offset: float
+    score: float
+    reported_at: float
+
+    def to_dict(self):
+        return {"kind": self.kind, "label": self.label, "index": self.index, "onset": round(self.onset, 3),
+                "offset": None if self.offset is None else round(self.offset, 3), "score": round(self.score, 6),
+                "reported_at": round(self.reported_at, 3)}
+
+
+class _Resampler:
+    """Streaming resampling to the model's rate (soxr's stream mode), or none at the model's rate."""
+
+    def __init__(self, source_rate, target_rate):
+        self.source_rate, self.target_rate = int(source_rate), int(target_rate)
+        self._stream = None
+        if self.source_rate != self.target_rate:
+            try:
+                import soxr
+
+                self._stream = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32",
+                                                   quality="HQ")
+            except ImportError:  # soxr comes with librosa; resample chunk by chunk without it
+                self._stream = None
+
+    def __call__(self, waveform, last=False):
+        if self.source_rate == self.target_rate:
+            return waveform
+        if self._stream is None:
+            return resample(waveform, self.source_rate, self.target_rate)
+        return self._stream.resample_chunk(waveform, last=last).astype(np.float32, copy=False)
+
+
+class Stream:
+    """Live window tags and sound events from audio pushed chunk by chunk.
+
+    Args:
+        model: a PANNs model. Tags come from `clipwise_output`; events need a
+            SED model (`framewise_output`), e.g. `Cnn14_DecisionLevelMax` or
+            `Cnn14_DecisionLevelMax.from_tagger(Cnn14.from_pretrained("cnn14_16k"))`.
+        window_seconds: float. Window length (default 5 s).
+        hop_seconds: float. Step between windows (default 1 s).
+        top_k: int. Tags reported per window (0: none).
+        high, low, median_window, min_duration: as `detect_events`.
+        classes: iterable of int or None. Report only these classes (e.g. `labels.group_union(["Vehicle"])`).
+
+    Raises:
+        AudioError (from `push`): NaN samples, a wrong shape, or a rate change
+            mid-stream. The stream's state is kept: `close()` still reports
+            the events that were open.
+    """
+
+    def __init__(self, model, *, window_seconds=5.0, hop_seconds=1.0, top_k=3, high=0.5, low=0.2, median_window=1,
+                 min_duration=0.0, classes=None):
+        self.model = model
+        self.sample_rate = model.sample_rate
+        self.labels = model.labels
+        self.top_k = int(top_k)
+        self.classes = None if classes is None else sorted(set(int(c) for c in classes))
+        self._class_set = None if classes is None else set(self.classes)
+        self.detects_events = "framewise_output" in model.output
+        self.hop_size = model.config["hop_size"] if self.detects_events else 1
+        self.window = int(round(window_seconds * self.sample_rate))
+        self.hop = int(round(hop_seconds * self.sample_rate)) // self.hop_size * self.hop_size
+        if self.hop <= 0:
+            raise ValueError(f"hop_seconds={hop_seconds} is shorter than one frame")
+        model.check_input_length(self.window)
+        self._buffer = np.zeros(0, np.float32)
+        self._buffer_start = 0  # global sample index of _buffer[0]
+        self._received = 0  # samples at the model's rate
+        self._next_start = 0
+        self._last_start = None
+        self._resampler = None
+        self._closed = False
+        if self.detects_events:
+            self._stitcher = FrameStitcher(self.hop_size)
+            self._detector = EventDetector(model.config["num_classes"], frame_rate=self.sample_rate / self.hop_size,
+                                           labels=self.labels, high=high, low=low, median_window=median_window,
+                                           min_duration=min_duration)
+            self._started, self._ended = set(), 0
+
+    @property
+    def seconds(self):
+        """Seconds of audio received so far (at the model's rate)."""
+        return self._received / self.sample_rate
+
+    # --- input ------------------------------------------------------------------------
+
+    def _as_mono(self, chunk):
+        chunk = np.asarray(chunk)
+        if np.issubdtype(chunk.dtype, np.integer):
+            scale = float(np.iinfo(chunk.dtype).max) + 1.0
+            chunk = chunk.astype(np.float32) / scale
+        if chunk.ndim == 2:
+            chunk = chunk.mean(axis=1)
+        if chunk.ndim != 1:
+            raise AudioError(f"audio chunks must be (samples,) or (samples, channels), got shape {chunk.shape}")
+        if chunk.size == 0:
+            return chunk.astype(np.float32)
+        return check_waveform(chunk, f"audio at {self.seconds:.2f} s")
+
+    def push(self, chunk, sample_rate=None):
+        """Adds audio; returns the results of every window that it completes, in order.
+
+        Args:
+            chunk: array `(samples,)` or `(samples, channels)`, float in [-1, 1] or integer PCM.
+            sample_rate: int or None. The chunk's rate (default: the model's); fixed for a stream.
+        """
+        if self._closed:
+            raise AudioError("the stream is closed")
+        rate = int(sample_rate or self.sample_rate)
+        if self._resampler is None:
+            self._resampler = _Resampler(rate, self.sample_rate)
+        elif rate != self._resampler.source_rate:
+            raise AudioError(f"the stream's rate is {self._resampler.source_rate} Hz; got a chunk at {rate} Hz")
+        waveform = self._resampler(self._as_mono(chunk))
+        self._buffer = np.concatenate([self._buffer, waveform])
+        self._received += len(waveform)
+        results = []
+        while self._next_start + self.window <= self._received:
+            results += self._score(self._next_start, self.window)
+            self._next_start += self.hop
+        self._trim()
+        return results
+
+    def close(self):
+        """Ends the stream: scores the last, end-aligned window and closes every open event."""
+        if self._closed:
+            return []
+        self._closed = True
+        results = []
+        if self._resampler is not None and self._resampler.source_rate != self.sample_rate:
+            tail = self._resampler(np.zeros(0, np.float32), last=True)
+            self._buffer = np.concatenate([self._buffer, tail])
+            self._received += len(tail)
+        total = self._received
+        if total == 0:
+            return results
+        if total <= self.window:
+            if self._last_start is None:  # shorter than one window: one window over all of it
+                self.model.check_input_length(total, "the stream")
+                results += self._score(0, total, total_samples=total)
+        else:
+            starts = window_starts(total, self.window, self.hop, self.hop_size)
+            pending = [s for s in starts if self._last_start is None or s > self._last_start]
+            for start in pending:
+                results += self._score(start, self.window, total_samples=total)
+        if self.detects_events:
+            results += self._events(*self._stitcher.finish(1 + total // self.hop_size), final=True)
+        return results
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def _trim(self):
+        # Keep what the next regular window and a possible end-aligned one (on the frame grid, ending at the
+        # last sample) may read.
+        keep_from = min(self._next_start, max(0, self._received - self.window - self.hop_size))
+        drop = keep_from - self._buffer_start
+        if drop > 0:
+            self._buffer = self._buffer[drop:]
+            self._buffer_start = keep_from
+
+    def _score(self, start, length, total_samples=None):
+        offset = start - self._buffer_start
+        window = self._buffer[offset : offset + length]
+        outputs = self.model.predict_on_batch(window[None])
+        self._last_start = start
+        results = self._tags(start, length, np.asarray(outputs["clipwise_output"][0], np.float32))
+        if self.detects_events:
+            total = None if total_samples is None else 1 + total_samples // self.hop_size
+            self._stitcher.add(start, np.asarray(outputs["framewise_output"][0], np.float32), total)
+            if total_samples is None:
+                # No later window starts before start + hop_size (the end-aligned one is on the frame grid
+                # after this one), so every frame before that is final.
+                results += self._events(*self._stitcher.release((start + self.hop_size) // self.hop_size))
+        return results
+
+    def _tags(self, start, length, scores):
+        if not self.top_k:
+            return []
+        onset, offset = start / self.sample_rate, (start + length) / self.sample_rate
+        candidates = np.arange(len(scores)) if self.classes is None else np.asarray(self.classes)
+        best = candidates[np.argsort(-scores[candidates], kind="stable")[: self.top_k]]
+        return [StreamResult("tags", self.labels[i], int(i), onset, offset, float(scores[i]), self.seconds)
+                for i in best]
+
+    def _events(self, first_frame, frames, final=False):
+        detector = self._detector
+        if len(frames):
+            detector.update(frames)
+        if final:
+            detector.finish()
+        results = []
+        for event in detector.events[self._ended:]:
+            if self._class_set is not None and event.index not in self._class_set:
+                continue
+            results += self._start_report(event.index, event.onset, event.score)
+            results.append(StreamResult("event_end", event.label, event.index, event.onset, event.offset,
+                                        event.score, self.seconds))
+        self._ended = len(detector.events)
+        for index, onset, peak in detector.open_events():
+            results += self._start_report(index, onset, peak)
+        return results
+
+    def _start_report(self, index, onset, peak):
+        key = (index, round(onset * self.sample_rate))
+        if key in self._started or (self._class_set is not None and index not in self._class_set):
+            return []
+        self._started.add(key)
+        return [StreamResult("event_start", self.labels[index], index, onset, None, peak, self.seconds)]
