@@ -277,3 +277,54 @@ def test_group_keeps_only_that_part_of_the_ontology(shared_data, preset, sed_pre
     assert music == [e for e in everything if e["label"] in set(descendants("Music"))]
     assert main(["keras-panns", "tag", "--checkpoint", preset, "--group", "Vehicel", wav]) == 2
     assert "did you mean 'Vehicle'" in capsys.readouterr().err
+
+
+LIVE = ["--window", "4", "--hop", "1.5", "--high", "0.3", "--low", "0.2", "--median", "5"]
+
+
+def _jsonl(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_listen_to_a_file_reports_what_sed_finds(shared_data, sed_preset, tmp_path, capsys):
+    wav = str(shared_data / "examples" / EXAMPLES[1])
+    assert main(["keras-panns", "listen", "--checkpoint", sed_preset, "--input", wav, "--format", "jsonl",
+                 "--top_k", "2", *LIVE]) == 0
+    results = _jsonl(capsys.readouterr().out)
+    assert {r["kind"] for r in results} == {"tags", "event_start", "event_end"}
+    assert all(set(r) == {"kind", "label", "index", "onset", "offset", "score", "reported_at"} for r in results)
+    out = tmp_path / "events.json"
+    assert main(["keras-panns", "sed", "--checkpoint", sed_preset, "--out", str(out), *LIVE, wav]) == 0
+    offline = [(e["label"], e["onset"], e["offset"]) for e in json.loads(out.read_text())]
+    live = sorted(((r["label"], r["onset"], r["offset"]) for r in results if r["kind"] == "event_end"),
+                  key=lambda e: (e[1], e[0]))
+    assert live == offline
+    assert all(r["offset"] is None for r in results if r["kind"] == "event_start")
+
+
+@pytest.mark.slow
+def test_listen_to_raw_pcm_on_stdin(shared_data, sed_preset, tmp_path):
+    pcm, rate = soundfile.read(shared_data / "examples" / EXAMPLES[1], dtype="int16")
+    command = [sys.executable, "-m", "keras_panns.cli.main", "listen", "--checkpoint", sed_preset, "--input", "-",
+               "--sample_rate", str(rate), "--format", "jsonl", "--top_k", "0", *LIVE]
+    result = subprocess.run(command, input=pcm.tobytes(), capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = _jsonl(result.stdout.decode())
+    assert events and {r["kind"] for r in events} == {"event_start", "event_end"}
+    # Float samples with a NaN in the middle: a clear error, and the events open by then are still reported.
+    floats = (pcm / 32768.0).astype("<f4")
+    floats[len(floats) // 2] = np.nan
+    bad = subprocess.run(command[:-len(LIVE)] + ["--dtype", "f32", *LIVE], input=floats.tobytes(),
+                         capture_output=True, timeout=300)
+    assert bad.returncode == 1 and b"NaN" in bad.stderr
+    reported = _jsonl(bad.stdout.decode())
+    opened = {(r["index"], r["onset"]) for r in reported if r["kind"] == "event_start"}
+    assert opened and opened <= {(r["index"], r["onset"]) for r in reported if r["kind"] == "event_end"}
+
+
+def test_listen_usage_and_missing_microphone(sed_preset, capsys):
+    assert main(["keras-panns", "listen", "--input", "-"]) == 2
+    assert "needs --sample_rate" in capsys.readouterr().err
+    assert main(["keras-panns", "listen", "--realtime"]) == 2
+    assert main(["keras-panns", "listen", "--checkpoint", sed_preset, "--device", "no-such-microphone"]) == 1
+    assert "microphone" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from keras_panns.errors import PANNsError
 COMMANDS = {
     "tag": ("keras_panns.cli.tag", "tag audio files with a pretrained model (top-k AudioSet labels)"),
     "sed": ("keras_panns.cli.sed", "detect sound events (onset, offset, label) and plot them"),
+    "listen": ("keras_panns.cli.listen", "live tags and sound events from a microphone, a file or stdin"),
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),
