@@ -69,6 +69,21 @@ class StreamResult:
                 "reported_at": round(self.reported_at, 3)}
 
 
+#: Models smaller than this many parameters (MobileNets, Cnn6, LeeNet11, ...) step every 0.5 s by default.
+_SMALL_MODEL = 10_000_000
+
+
+def default_timing(model):
+    """`(window_seconds, hop_seconds)` a live stream uses by default for `model`.
+
+    5-s windows: long enough for PANNs' pooling (trained on 10 s) and half the
+    event-report delay of 10-s windows. The hop sets the cost, one window per
+    hop: 0.5 s for small models, 1 s for the Cnn14-sized ones, which keeps
+    every zoo model below real time on 2 CPU cores (see the README's table).
+    """
+    return 5.0, (0.5 if model.count_params() < _SMALL_MODEL else 1.0)
+
+
 class _Resampler:
     """Streaming resampling to the model's rate (soxr's stream mode), or none at the model's rate."""
 
@@ -99,8 +114,8 @@ class Stream:
         model: a PANNs model. Tags come from `clipwise_output`; events need a
             SED model (`framewise_output`), e.g. `Cnn14_DecisionLevelMax` or
             `Cnn14_DecisionLevelMax.from_tagger(Cnn14.from_pretrained("cnn14_16k"))`.
-        window_seconds: float. Window length (default 5 s).
-        hop_seconds: float. Step between windows (default 1 s).
+        window_seconds: float or None. Window length (default: `default_timing(model)`).
+        hop_seconds: float or None. Step between windows (default: `default_timing(model)`).
         top_k: int. Tags reported per window (0: none).
         high, low, median_window, min_duration: as `detect_events`.
         classes: iterable of int or None. Report only these classes (e.g. `labels.group_union(["Vehicle"])`).
@@ -111,8 +126,12 @@ class Stream:
             the events that were open.
     """
 
-    def __init__(self, model, *, window_seconds=5.0, hop_seconds=1.0, top_k=3, high=0.5, low=0.2, median_window=1,
+    def __init__(self, model, *, window_seconds=None, hop_seconds=None, top_k=3, high=0.5, low=0.2, median_window=1,
                  min_duration=0.0, classes=None):
+        default_window, default_hop = default_timing(model)
+        window_seconds = default_window if window_seconds is None else window_seconds
+        hop_seconds = default_hop if hop_seconds is None else hop_seconds
+        self.window_seconds, self.hop_seconds = float(window_seconds), float(hop_seconds)
         self.model = model
         self.sample_rate = model.sample_rate
         self.labels = model.labels

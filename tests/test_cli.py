@@ -328,3 +328,61 @@ def test_listen_usage_and_missing_microphone(sed_preset, capsys):
     assert main(["keras-panns", "listen", "--realtime"]) == 2
     assert main(["keras-panns", "listen", "--checkpoint", sed_preset, "--device", "no-such-microphone"]) == 1
     assert "microphone" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_listen_flushes_open_events_on_ctrl_c(shared_data, sed_preset, tmp_path):
+    import signal
+    import time
+
+    pcm, rate = soundfile.read(shared_data / "examples" / EXAMPLES[1], dtype="int16")
+    out = tmp_path / "live.jsonl"
+    with open(out, "wb") as sink:  # a file, not a pipe: a full stdout pipe would stop the child reading stdin
+        process = subprocess.Popen([sys.executable, "-m", "keras_panns.cli.main", "listen", "--checkpoint",
+                                    sed_preset, "--input", "-", "--sample_rate", str(rate), "--format", "jsonl",
+                                    "--top_k", "1", *LIVE], stdin=subprocess.PIPE, stdout=sink,
+                                   stderr=subprocess.PIPE)
+        process.stdin.write(pcm.tobytes())  # the pipe stays open: the stream has no end until Ctrl-C
+        process.stdin.flush()
+        deadline = time.time() + 240
+        while time.time() < deadline and b'"event_start"' not in out.read_bytes():
+            time.sleep(0.5)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-2000:]
+    results = _jsonl(out.read_text())
+    opened = {(r["index"], r["onset"]) for r in results if r["kind"] == "event_start"}
+    assert opened and opened <= {(r["index"], r["onset"]) for r in results if r["kind"] == "event_end"}
+
+
+def test_listen_reports_a_microphone_that_vanishes(sed_preset, monkeypatch, capsys):
+    import types
+
+    class VanishingInput:
+        reads = 0
+
+        def __init__(self, samplerate, channels, dtype, device, blocksize):
+            self.rate = samplerate
+
+        def start(self):
+            pass
+
+        def read(self, frames):
+            VanishingInput.reads += 1
+            if VanishingInput.reads > 80:  # 8 s of audio, then the device is unplugged
+                raise OSError("Error querying device -1 [PaErrorCode -9988]")
+            t = np.arange(frames) / self.rate
+            return (0.3 * np.sin(2 * np.pi * 440 * t))[:, None].astype("float32"), False
+
+        def close(self):
+            raise OSError("device unavailable")
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(InputStream=VanishingInput))
+    assert main(["keras-panns", "listen", "--checkpoint", sed_preset, "--format", "jsonl", *LIVE]) == 1
+    captured = capsys.readouterr()
+    assert "the microphone stopped delivering audio" in captured.err
+    results = _jsonl(captured.out)
+    assert any(r["kind"] == "tags" for r in results)
+    opened = {(r["index"], r["onset"]) for r in results if r["kind"] == "event_start"}
+    assert opened <= {(r["index"], r["onset"]) for r in results if r["kind"] == "event_end"}

@@ -115,3 +115,13 @@ def test_nan_is_refused_and_the_open_events_survive(sed, recording):
     started = {(r.index, r.onset) for r in before if r.kind == "event_start"}
     ended = {(r.index, r.onset) for r in before + after if r.kind == "event_end"}
     assert started and started <= ended  # every event that was reported open is closed
+
+
+def test_default_timing_per_model(sed):
+    from keras_panns.streaming import default_timing
+
+    assert default_timing(sed) == (5.0, 1.0)
+    small = keras_panns.MobileNetV1()
+    assert default_timing(small) == (5.0, 0.5)
+    stream = keras_panns.Stream(small)
+    assert (stream.window_seconds, stream.hop_seconds) == (5.0, 0.5)

@@ -58,9 +58,10 @@ def define_flags(fv):
                         flag_values=fv)
     flags.DEFINE_boolean("realtime", False, "With --input FILE: feed it at its own pace, as if live.",
                          flag_values=fv)
-    flags.DEFINE_float("window", 5.0, "Window length in seconds (latency of event reports grows with it).",
-                       lower_bound=0.5, flag_values=fv)
-    flags.DEFINE_float("hop", 1.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
+    flags.DEFINE_float("window", None, "Window length in seconds (default 5; the delay of event reports grows "
+                       "with it).", lower_bound=0.5, flag_values=fv)
+    flags.DEFINE_float("hop", None, "Step between windows in seconds (default 0.5 for models under 10 M "
+                       "parameters, else 1).", lower_bound=0.01, flag_values=fv)
     flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv)
     flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
                        flag_values=fv)
@@ -206,7 +207,8 @@ def run(args, fv):
     show = _Printer(fv.format)
     if fv.format == "live":
         source = fv.input if fv.input not in (None, "-") else ("stdin" if fv.input else "the microphone")
-        print(f"listening to {source} with {model.name}: {fv.window:g}-s windows every {fv.hop:g} s "
+        print(f"listening to {source} with {model.name}: {stream.window_seconds:g}-s windows every "
+              f"{stream.hop_seconds:g} s "
               f"(Ctrl-C to stop)", file=sys.stderr)
     failure = None
     try:
