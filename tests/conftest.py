@@ -1,14 +1,12 @@
 import importlib
 import os
-import pathlib
 import sys
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path(os.environ.get("KERAS_PANNS_SHARED", REPO.parent / "shared"))
+from keras_panns.testing import SHARED  # noqa: E402 (after the TensorFlow log level is set)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import soundfile
 
 from keras_panns.testing import golden
 import keras_panns
-from keras_panns.checkpoint import port_state_dict
 from keras_panns.cli.main import main
 
 EXAMPLES = ("R9_ZSCveAHg_7s.wav", "f62-S-v2swA_200000_210000.wav")
@@ -21,8 +20,7 @@ EXAMPLES = ("R9_ZSCveAHg_7s.wav", "f62-S-v2swA_200000_210000.wav")
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
     """Cnn6 with the golden-fixture weights, saved as a preset directory."""
-    model = keras_panns.Cnn6()
-    port_state_dict(model, golden.fixture_state_dict("Cnn6"))
+    model = golden.fixture_model("Cnn6")
     return str(keras_panns.save_preset(model, tmp_path_factory.mktemp("preset") / "cnn6"))
 
 
@@ -88,8 +86,7 @@ def test_console_script_entry_point(shared_data, preset, tmp_path):
 @pytest.fixture(scope="module")
 def sed_preset(tmp_path_factory):
     """Cnn14_DecisionLevelMax with the golden-fixture weights, as a preset directory."""
-    model = keras_panns.Cnn14_DecisionLevelMax()
-    port_state_dict(model, golden.fixture_state_dict("Cnn14_DecisionLevelMax"))
+    model = golden.fixture_model("Cnn14_DecisionLevelMax")
     return str(keras_panns.save_preset(model, tmp_path_factory.mktemp("preset") / "sed"))
 
 

@@ -5,7 +5,6 @@ import pytest
 import soundfile
 
 import keras_panns
-from keras_panns.checkpoint import port_state_dict
 from keras_panns.errors import AudioError
 from keras_panns.labels import descendants, group_union
 from keras_panns.testing import golden
@@ -15,8 +14,7 @@ DETECTION = dict(window_seconds=4.0, hop_seconds=1.5, high=0.3, low=0.2, median_
 
 @pytest.fixture(scope="module")
 def sed():
-    model = keras_panns.Cnn14_DecisionLevelMax()
-    port_state_dict(model, golden.fixture_state_dict("Cnn14_DecisionLevelMax"))
+    model = golden.fixture_model("Cnn14_DecisionLevelMax")
     return model
 
 
@@ -61,8 +59,7 @@ def test_live_events_equal_offline_events(sed, recording):
 
 @pytest.mark.slow
 def test_live_window_tags_equal_tag_long(shared_data):
-    model = keras_panns.Cnn6()
-    port_state_dict(model, golden.fixture_state_dict("Cnn6"))
+    model = golden.fixture_model("Cnn6")
     pcm = soundfile.read(shared_data / "examples" / "R9_ZSCveAHg_7s.wav", dtype="int16")[0]
     offline = keras_panns.tag_long(model, pcm / 32768.0, window_seconds=3, hop_seconds=1, batch_size=1)
     results = _push_in_random_chunks(keras_panns.Stream(model, window_seconds=3, hop_seconds=1, top_k=2), pcm)

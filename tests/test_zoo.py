@@ -74,9 +74,10 @@ def test_installed_wheel_resolves_presets(tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         assert "keras_panns/_zoo/cnn14.json" in names and "keras_panns/assets/audioset_labels.csv" in names
+        assert {"keras_panns/assets/audioset_ontology.json", "keras_panns/assets/AUDIOSET_ONTOLOGY_NOTICE.md"} <= set(names)
         z.extractall(tmp_path / "site")
     # Outside the repository, only the wheel's copy of the cards can answer.
-    script = ("import keras_panns.hub.zoo as z, keras_panns.labels as l; "
+    script = ("import keras_panns.hub.zoo as z, keras_panns.labels as l; assert l.group_indices('Vehicle'); "
               "print(z.get_card('cnn14_16k').sample_rate, len(z.list_models()), len(l.audioset_labels()))")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                             env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=120)

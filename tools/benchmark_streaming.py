@@ -63,12 +63,10 @@ def _block(index, rate, rng):
 
 def _build(name):
     import keras_panns
-    from keras_panns.checkpoint import port_state_dict
     from keras_panns.testing import golden
 
     if name == "cnn14_sed":
-        model = keras_panns.Cnn14_DecisionLevelMax()
-        port_state_dict(model, golden.fixture_state_dict("Cnn14_DecisionLevelMax"))
+        model = golden.fixture_model("Cnn14_DecisionLevelMax")
         return model
     return {"mobilenet_v1": keras_panns.MobileNetV1, "cnn6": keras_panns.Cnn6}[name]()
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import keras_panns
-from keras_panns.checkpoint import port_state_dict
 from keras_panns.export import ExportError, export_model
 from keras_panns.export.tflite import load_signature, op_names
 
@@ -14,14 +13,13 @@ from keras_panns.testing import golden
 
 @pytest.fixture(scope="module")
 def cnn6():
-    model = keras_panns.Cnn6()
-    port_state_dict(model, golden.fixture_state_dict("Cnn6"))
+    model = golden.fixture_model("Cnn6")
     return model
 
 
 @pytest.fixture(scope="module")
 def esc10(request):
-    from conftest import SHARED
+    from keras_panns.testing import SHARED
 
     path = SHARED / "data" / "esc10" / "audio"
     if not path.is_dir():

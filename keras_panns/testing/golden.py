@@ -98,3 +98,19 @@ def front_end_tensors(config):
 def fixture_state_dict(model_name):
     spec = load_spec(model_name)
     return synthetic_state_dict(spec, front_end_tensors(spec["config"]))
+
+
+def fixture_model(architecture):
+    """The architecture with its default config and the golden fixture's weights (fixture named like the class).
+
+    Example:
+    ```python
+    sed = fixture_model("Cnn14_DecisionLevelMax")
+    ```
+    """
+    from keras_panns.checkpoint import port_state_dict
+    from keras_panns.models import get_architecture
+
+    model = get_architecture(architecture)()
+    port_state_dict(model, fixture_state_dict(architecture))
+    return model
