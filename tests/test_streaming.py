@@ -53,9 +53,8 @@ def test_live_events_equal_offline_events(sed, recording):
     assert all(order[("start", r.index, r.onset)] < n for n, r in enumerate(results) if r.kind == "event_end")
     assert all(r.offset is None and r.reported_at >= r.onset for r in starts)
     # An onset is reported once its frames are final: typically one window plus a hop later (a run that
-    # reaches --high only later is reported when it does).
+    # reaches --high only later is reported when it does; at the end, close() reports sooner).
     delays = np.array([r.reported_at - r.onset for r in starts])
-    assert delays.min() >= DETECTION["window_seconds"] - 0.5
     assert np.median(delays) <= DETECTION["window_seconds"] + 2 * DETECTION["hop_seconds"]
 
 
