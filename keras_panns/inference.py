@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_panns.audio import check_waveform, load_audio, resample
 from keras_panns.errors import AudioError, PANNsError
+from keras_panns.labels import top_k_indices
 
 
 @dataclasses.dataclass
@@ -64,9 +65,7 @@ def predict_waveforms(model, waveforms, batch_size=8):
 
 def top_k_labels(scores, labels, k, classes=None):
     """The `k` best `(label, score)` pairs of a score vector, best first; only `classes` (indices) if given."""
-    candidates = np.arange(len(scores)) if classes is None else np.asarray(classes)
-    order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
-    return [(labels[i], float(scores[i])) for i in order]
+    return [(labels[i], float(scores[i])) for i in top_k_indices(scores, k, classes)]
 
 
 def _as_items(audio):

@@ -134,6 +134,13 @@ def group_scores(scores, groups):
     return {group: scores[..., group_indices(group)].max(axis=-1) for group in groups}
 
 
+def top_k_indices(scores, k, classes=None):
+    """Indices of the `k` highest of a score vector, best first (ties by index); only among `classes` if given."""
+    scores = np.asarray(scores)
+    candidates = np.arange(len(scores)) if classes is None else np.asarray(sorted(classes))
+    return [int(i) for i in candidates[np.argsort(-scores[candidates], kind="stable")[:k]]]
+
+
 def group_union(groups):
     """Sorted output units of several groups together."""
     return sorted({i for group in groups for i in group_indices(group)})

@@ -48,8 +48,8 @@ class _Source:
     def __init__(self, source, sample_rate, source_rate=None):
         self.sample_rate = sample_rate
         self.file = None
-        if isinstance(source, (str, os.PathLike)):
-            self.file = AudioFile(source)
+        if isinstance(source, (str, os.PathLike, AudioFile)):
+            self.file = source if isinstance(source, AudioFile) else AudioFile(source)
             self.num_samples = self.file.num_samples(sample_rate)
         else:
             waveform = check_waveform(source)
@@ -119,7 +119,7 @@ def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
 
     Args:
         model: a tagging model (any with `clipwise_output`).
-        source: a file path (read window by window) or a mono waveform.
+        source: a file path or `audio.AudioFile` (read window by window), or a mono waveform.
         window_seconds, hop_seconds: float. Window length and step.
         batch_size: int. Windows per forward pass (bounds memory).
         aggregate: str. `"max"` (anything that happened anywhere) or `"mean"`.
@@ -161,7 +161,7 @@ def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_si
 
     Args:
         model: a tagging model with an `embedding` output (e.g. `Cnn14`).
-        source: a file path or a mono waveform.
+        source: a file path, an `audio.AudioFile` or a mono waveform.
         window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
 
     Returns:
@@ -187,7 +187,7 @@ def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch
 
     Args:
         model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
-        source: a file path (read window by window) or a mono waveform.
+        source: a file path or `audio.AudioFile` (read window by window), or a mono waveform.
         window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
         on_window: optional callable `(start_sample, waveform, total_samples)`
             called for each window before it is scored (e.g. to draw it).
@@ -284,7 +284,7 @@ def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
 
     Args:
         model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
-        source: a file path or a mono waveform.
+        source: a file path, an `audio.AudioFile` or a mono waveform.
         window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
         out: str or None. A `.npy` path to write the scores to.
 
@@ -343,7 +343,7 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
 
     Args:
         model: a SED model, e.g. `Cnn14_DecisionLevelMax.from_pretrained()`.
-        source: a file path or a mono waveform.
+        source: a file path, an `audio.AudioFile` or a mono waveform.
         window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
         high, low, median_window, min_duration: as `detect_events`.
         overview: bool. Collect a `SEDOverview` for plotting.

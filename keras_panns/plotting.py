@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from keras_panns.labels import top_k_indices
+
 
 class SEDOverview:
     """Time-pooled log-mel and framewise scores of one recording, for plotting.
@@ -71,9 +73,7 @@ class SEDOverview:
 
 def top_classes(scores, k, classes=None):
     """Indices of the `k` classes (among `classes`, if given) with the highest peak score, best first."""
-    peaks = np.asarray(scores).max(axis=0)
-    candidates = np.arange(len(peaks)) if classes is None else np.asarray(sorted(classes))
-    return [int(i) for i in candidates[np.argsort(-peaks[candidates], kind="stable")[:k]]]
+    return top_k_indices(np.asarray(scores).max(axis=0), k, classes)
 
 
 def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None, classes=None):

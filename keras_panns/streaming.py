@@ -35,9 +35,10 @@ import dataclasses
 
 import numpy as np
 
-from keras_panns.audio import check_waveform, resample
+from keras_panns.audio import check_waveform
 from keras_panns.errors import AudioError
 from keras_panns.events import EventDetector
+from keras_panns.labels import top_k_indices
 from keras_panns.long_audio import FrameStitcher, window_starts
 
 
@@ -85,25 +86,20 @@ def default_timing(model):
 
 
 class _Resampler:
-    """Streaming resampling to the model's rate (soxr's stream mode), or none at the model's rate."""
+    """Streaming resampling to the model's rate with soxr's stream mode (soxr is librosa's resampler)."""
 
     def __init__(self, source_rate, target_rate):
         self.source_rate, self.target_rate = int(source_rate), int(target_rate)
         self._stream = None
         if self.source_rate != self.target_rate:
-            try:
-                import soxr
+            import soxr
 
-                self._stream = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32",
-                                                   quality="HQ")
-            except ImportError:  # soxr comes with librosa; resample chunk by chunk without it
-                self._stream = None
+            self._stream = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32",
+                                               quality="HQ")
 
     def __call__(self, waveform, last=False):
-        if self.source_rate == self.target_rate:
-            return waveform
         if self._stream is None:
-            return resample(waveform, self.source_rate, self.target_rate)
+            return waveform
         return self._stream.resample_chunk(waveform, last=last).astype(np.float32, copy=False)
 
 
@@ -259,10 +255,8 @@ class Stream:
         if not self.top_k:
             return []
         onset, offset = start / self.sample_rate, (start + length) / self.sample_rate
-        candidates = np.arange(len(scores)) if self.classes is None else np.asarray(self.classes)
-        best = candidates[np.argsort(-scores[candidates], kind="stable")[: self.top_k]]
-        return [StreamResult("tags", self.labels[i], int(i), onset, offset, float(scores[i]), self.seconds)
-                for i in best]
+        return [StreamResult("tags", self.labels[i], i, onset, offset, float(scores[i]), self.seconds)
+                for i in top_k_indices(scores, self.top_k, self.classes)]
 
     def _events(self, first_frame, frames, final=False):
         detector = self._detector

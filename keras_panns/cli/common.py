@@ -60,6 +60,22 @@ def check_audioset_model(model, classes):
                              f"{len(model.labels)} other classes")
 
 
+def frame_scoring_model(model, command):
+    """`model`, or for a Cnn14 tagger its decision-level forward (framewise scores from tagging weights)."""
+    from keras_panns.errors import CheckpointError
+    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
+
+    if "framewise_output" in model.output or not isinstance(model, Cnn14):
+        return model
+    try:
+        sed = Cnn14_DecisionLevelMax.from_tagger(model)
+    except CheckpointError as exc:
+        raise app.UsageError(str(exc)) from exc
+    print(f"keras-panns {command}: {model.name} is a tagger; running its decision-level forward (framewise "
+          "scores from tagging weights, not a trained SED head)", file=sys.stderr)
+    return sed
+
+
 def define_out_flag(fv, help_text, endings=None, required=False):
     """`--out`, the one name of every command's output path; `endings` are the accepted extensions."""
     flags.DEFINE_string("out", None, help_text, flag_values=fv, module_name=_owner())

@@ -80,9 +80,10 @@ def run(args, fv):
     rows, index, failures = [], [], 0
     for path in iterator:
         try:
-            starts, vectors = embed_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
+            audio = AudioFile(path)  # opened (an mp3 decoded) once for the windows and the duration
+            starts, vectors = embed_long(model, audio, window_seconds=fv.window, hop_seconds=fv.hop,
                                          batch_size=fv.batch_size)
-            duration = AudioFile(path).duration
+            duration = audio.duration
         except PANNsError as exc:
             failures += 1
             report_file_error("embed", path, exc)

@@ -43,7 +43,7 @@ def define_flags(fv):
                         "else synthetic test signals).", flag_values=fv)
     flags.DEFINE_float("max_mean_abs", 0.05, "Quantized: largest accepted mean |score change|.", flag_values=fv)
     flags.DEFINE_float("min_top5", 0.6, "Quantized: smallest accepted mean top-5 overlap.", flag_values=fv)
-    define_out_flag(fv, "Output file (.tflite or .onnx).", endings=(".tflite", ".onnx"), required=True)
+    define_out_flag(fv, "Output file (.tflite or .onnx, as --format).", required=True)
     flags.register_multi_flags_validator(["format", "out"], lambda f: f["out"] is None or f["out"].lower().endswith(
         "." + f["format"]), message="--out must end in .tflite for --format tflite and .onnx for --format onnx",
         flag_values=fv)

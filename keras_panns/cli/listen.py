@@ -34,7 +34,8 @@ import time
 import numpy as np
 from absl import app
 
-from keras_panns.cli.common import check_audioset_model, define_group_flags, define_model_flags, group_classes, load_model
+from keras_panns.cli.common import (check_audioset_model, define_group_flags, define_model_flags, frame_scoring_model,
+                                    group_classes, load_model)
 
 USAGE = "[--input FILE|- [--sample_rate HZ --channels N --dtype s16|f32]] [--window S] [--hop S] [--format live|jsonl]"
 
@@ -175,14 +176,6 @@ class _Printer:
             self.out.flush()
 
 
-def _as_sed(model):
-    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
-
-    if "framewise_output" in model.output or not isinstance(model, Cnn14):
-        return model
-    return Cnn14_DecisionLevelMax.from_tagger(model)
-
-
 def run(args, fv):
     from keras_panns.errors import PANNsError
     from keras_panns.streaming import Stream
@@ -194,7 +187,7 @@ def run(args, fv):
     if fv.input == "-" and not fv.sample_rate:
         raise app.UsageError("raw PCM on stdin needs --sample_rate (and --channels if not mono)")
     classes = group_classes(fv)
-    model = _as_sed(load_model(fv))
+    model = frame_scoring_model(load_model(fv), "listen")
     check_audioset_model(model, classes)
     stream = Stream(model, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k, high=fv.high, low=fv.low,
                     median_window=fv.median, min_duration=fv.min_duration, classes=classes)

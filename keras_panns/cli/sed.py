@@ -32,7 +32,8 @@ import sys
 from absl import app
 
 from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
-                                    define_model_flags, define_out_flag, group_classes, load_model, report_file_error)
+                                    define_model_flags, define_out_flag, frame_scoring_model, group_classes, load_model,
+                                    report_file_error)
 
 USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
          "FILE_OR_DIR...")
@@ -83,23 +84,6 @@ def _write(records, out):
     os.replace(tmp, out)
 
 
-def _decision_level(tagger):
-    """A Cnn14 tagger's decision-level forward (any rate); other taggers have no frame scores to give."""
-    from keras_panns.errors import CheckpointError
-    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
-
-    if not isinstance(tagger, Cnn14):
-        raise app.UsageError(f"{tagger.name} is a tagging model without framewise output; use a SED model such as "
-                             "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)")
-    try:
-        sed = Cnn14_DecisionLevelMax.from_tagger(tagger)
-    except CheckpointError as exc:
-        raise app.UsageError(str(exc)) from exc
-    print(f"keras-panns sed: {tagger.name} is a tagger; running its decision-level forward (framewise scores from "
-          "tagging weights, not a trained SED head)", file=sys.stderr)
-    return sed
-
-
 def run(args, fv):
     from keras_panns.errors import PANNsError
     from keras_panns.long_audio import detect_events_long
@@ -110,8 +94,10 @@ def run(args, fv):
     classes = None if classes is None else set(classes)
     model = load_model(fv)
     check_audioset_model(model, classes)
+    model = frame_scoring_model(model, "sed")
     if "framewise_output" not in model.output:
-        model = _decision_level(model)
+        raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model such as "
+                             "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)")
     records, failures = [], 0
     for path in files:
         try:

@@ -40,6 +40,7 @@ from keras_panns.hub.download import cache_dir as resolve_cache_dir
 from keras_panns.hub.download import download, file_hashes, verify_file
 from keras_panns.hub.presets import WEIGHTS_FILE, read_preset, save_preset
 from keras_panns.models import PANNsModel, get_architecture
+from keras_panns.models.panns_model import transfer_weights
 
 logger = logging.getLogger("keras_panns")
 
@@ -88,26 +89,13 @@ def _head_changed(config, overrides):
     return any(k in overrides and overrides[k] != config.get(k) for k in _HEAD_OVERRIDES)
 
 
-def _transfer_weights(source_model, target_model, skip_prefixes):
-    """Copies weights layer by layer (same names and shapes), except skipped head layers."""
-    source_layers = {layer.name: layer for layer in source_model.layers}
-    for layer in target_model.layers:
-        if not layer.weights or any(layer.name.startswith(p) for p in skip_prefixes):
-            continue
-        other = source_layers.get(layer.name)
-        values = other.get_weights() if other is not None else None
-        if values is None or [v.shape for v in values] != [tuple(w.shape) for w in layer.weights]:
-            raise CheckpointError(f"pretrained weights do not fit layer {layer.name} of the requested config")
-        layer.set_weights(values)
-
-
 def with_overrides(model, overrides):
     """`model` rebuilt with `overrides`, its weights carried over (a changed head starts untrained)."""
     if not overrides:
         return model
     config = model.get_config()
     changed = build(type(model), config, overrides)
-    _transfer_weights(model, changed, type(model).head_layers if _head_changed(config, overrides) else ())
+    transfer_weights(model, changed, type(model).head_layers if _head_changed(config, overrides) else ())
     changed.card = model.card
     return changed
 
@@ -271,7 +259,7 @@ def _convert(arch, config, checkpoint_path, card, target):
 def _load_converted(request, arch, target, card):
     runtime = {k: v for k, v in request.overrides.items() if k in _RUNTIME_OVERRIDES}
     model = load_preset_dir(arch, target, runtime)
-    model.card = card
+    model.card = card  # today's card, not the copy saved at conversion time (its metrics or notes may be newer)
     return model
 
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from keras_panns import preset_backend
-from keras_panns.errors import AudioError, UnknownModelError
+from keras_panns.errors import AudioError, CheckpointError, UnknownModelError
 from keras_panns.labels import audioset_labels
 
 PACKAGE = "keras_panns"
@@ -76,6 +76,25 @@ def check_labels(labels, num_classes):
     """Raises if a `labels` list does not name every output class."""
     if labels is not None and len(labels) != num_classes:
         raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
+
+
+def transfer_weights(source_model, target_model, skip_prefixes=()):
+    """Copies weights layer by layer between models whose layers share names and shapes.
+
+    Layers whose names start with one of `skip_prefixes` (a replaced head) keep their initial weights.
+
+    Raises:
+        CheckpointError: a weighted layer of `target_model` has no equal-shaped twin in `source_model`.
+    """
+    source_layers = {layer.name: layer for layer in source_model.layers}
+    for layer in target_model.layers:
+        if not layer.weights or any(layer.name.startswith(p) for p in skip_prefixes):
+            continue
+        other = source_layers.get(layer.name)
+        values = other.get_weights() if other is not None else None
+        if values is None or [v.shape for v in values] != [tuple(w.shape) for w in layer.weights]:
+            raise CheckpointError(f"pretrained weights do not fit layer {layer.name} of the requested config")
+        layer.set_weights(values)
 
 
 def constructor_arguments(init, values):

@@ -12,7 +12,8 @@ from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMea
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
+from keras_panns.models.panns_model import (PANNsModel, check_labels, constructor_arguments, register_architecture,
+                                            transfer_weights)
 
 _TIME_STRIDE = 32
 
@@ -89,9 +90,7 @@ class _Cnn14DecisionLevel(PANNsModel):
                 "spec_augment", "freq_drop_width", "block_dropout", "head_dropout", "input_length", "labels",
                 "seed", "dtype")
         model = cls(**{**{k: config[k] for k in keys}, **overrides})
-        for layer in model.layers:
-            if layer.weights:
-                layer.set_weights(tagger.get_layer(layer.name).get_weights())
+        transfer_weights(tagger, model)
         model.card = tagger.card
         return model
 
