@@ -383,3 +383,17 @@ def test_listen_reports_a_microphone_that_vanishes(sed_preset, monkeypatch, caps
     assert any(r["kind"] == "tags" for r in results)
     opened = {(r["index"], r["onset"]) for r in results if r["kind"] == "event_start"}
     assert opened <= {(r["index"], r["onset"]) for r in results if r["kind"] == "event_end"}
+
+
+def test_an_interrupted_tag_leaves_no_partial_out(shared_data, preset, tmp_path, monkeypatch):
+    import keras_panns.inference
+
+    def interrupted(*args, **kwargs):
+        yield keras_panns.inference.TagResult(str(tmp_path / "x.wav"), error="unreadable")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras_panns.inference, "iter_tags", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["keras-panns", "tag", "--checkpoint", preset, "--out", str(tmp_path / "tags.txt"),
+              str(shared_data / "examples" / EXAMPLES[0])])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

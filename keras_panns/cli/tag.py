@@ -79,10 +79,13 @@ def run(args, fv):
         if fv.format == "json":
             json.dump({"model": model.card.name if model.card else model.name, "results": records}, out, indent=2)
             out.write("\n")
-    finally:
-        if out is not sys.stdout:
+    except BaseException:
+        if out is not sys.stdout:  # an interrupted run leaves no half-written --out behind
             out.close()
-    if fv.out:
+            os.remove(fv.out + ".partial")
+        raise
+    if out is not sys.stdout:
+        out.close()
         os.replace(fv.out + ".partial", fv.out)
     if failures:
         print(f"keras-panns tag: {failures} of {len(files)} files failed", file=sys.stderr)
