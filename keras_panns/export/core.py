@@ -8,8 +8,12 @@ import numpy as np
 
 from keras_panns.audio import expand_audio_paths, load_audio
 from keras_panns.errors import AudioError, ExportError, PANNsError
+from keras_panns.layers import DFT_MODES, set_dft
 
 FORMATS = ("tflite", "onnx")
+# The fastest DFT each runtime can run: TFLite has a builtin real FFT (MobileNetV1: 1.2x the conv front end
+# in LiteRT); tf2onnx cannot convert one, so ONNX keeps the DFT convolution.
+DEFAULT_FRONT_END = {"tflite": "fft", "onnx": "conv"}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 FLOAT_TOLERANCE = 1e-4
 # Quantized exports must agree with Keras this well on the validation audio (mean over clips and classes of
@@ -37,6 +41,8 @@ class ExportReport:
         top5_overlap: float or None. Mean top-5 class agreement (quantized exports).
         validation_clips: int. Clips the file was checked on.
         metadata_path: str. The JSON sidecar (input/output spec, sample rate, labels).
+        front_end: str. The exported DFT, `"fft"` or `"conv"`.
+        tflite_metadata: bool. Whether the file carries TFLite Model Metadata.
     """
 
     path: str
@@ -53,10 +59,13 @@ class ExportReport:
     top5_overlap: float
     validation_clips: int
     metadata_path: str
+    front_end: str = "conv"
+    tflite_metadata: bool = False
 
     def summary(self):
         errors = ", ".join(f"{k} max {v:.2e}" for k, v in self.max_abs_error.items())
-        line = (f"{self.path}: {self.format} ({self.quantize}), {self.size_bytes / 1e6:.1f} MB, input "
+        line = (f"{self.path}: {self.format} ({self.quantize}, {self.front_end} front end"
+                f"{', TFLite Model Metadata' if self.tflite_metadata else ''}), {self.size_bytes / 1e6:.1f} MB, input "
                 f"{self.input_name} {self.input_shape} at {self.sample_rate} Hz; checked on "
                 f"{self.validation_clips} clips: {errors}")
         if self.top5_overlap is not None:
@@ -107,11 +116,11 @@ def audio_clips(model, directory_or_files, samples, limit=None):
     return clips
 
 
-def _compare(model, run_exported, clips, quantized):
+def _compare(model, run_exported, clips, quantized, outputs):
     """Runs Keras and the exported file clip by clip; returns (max, mean) abs errors and top-5 overlap."""
     max_err, sums, overlaps = {}, {}, []
     for clip in clips:
-        want = {k: np.asarray(v) for k, v in model.predict_on_batch(clip[None]).items()}
+        want = {k: np.asarray(v) for k, v in model.predict_on_batch(clip[None]).items() if k in outputs}
         got = run_exported(clip[None])
         for name, value in want.items():
             if name not in got:
@@ -148,7 +157,8 @@ def _metadata(model, report):
     card = getattr(model, "card", None)
     return {
         "model": card.name if card else model.name, "architecture": type(model).__name__,
-        "format": report.format, "quantize": report.quantize, "sample_rate": model.sample_rate,
+        "format": report.format, "quantize": report.quantize, "front_end": report.front_end,
+        "tflite_metadata": report.tflite_metadata, "sample_rate": model.sample_rate,
         "input": {"name": report.input_name, "shape": list(report.input_shape), "dtype": "float32",
                   "description": "mono waveform in [-1, 1] at sample_rate; batch and (if null) length are dynamic"},
         "outputs": {k: {"shape": list(v), "dtype": "float32"} for k, v in report.outputs.items()},
@@ -158,9 +168,33 @@ def _metadata(model, report):
     }
 
 
-def export_model(model, path, *, format="tflite", length=10.0, quantize="none", calibration=None,
-                 validation=None, tolerance=FLOAT_TOLERANCE, max_mean_abs=QUANTIZED_MAX_MEAN_ABS,
-                 min_top5=QUANTIZED_MIN_TOP5, max_calibration_clips=100):
+def _check_outputs(model, outputs, format, metadata, mediapipe, samples):
+    names = list(model.output)
+    if mediapipe:
+        if format != "tflite":
+            raise ExportError("MediaPipe Tasks load TFLite files: use format='tflite' (--format tflite) with mediapipe")
+        if samples is None:
+            raise ExportError("MediaPipe's AudioClassifier cuts audio into windows of the model's input length, "
+                              "so it needs a fixed length: give length in seconds (--length 10), not 'dynamic'")
+        if outputs is not None and list(outputs) != ["clipwise_output"]:
+            raise ExportError(f"MediaPipe's AudioClassifier makes every output a classification head; a MediaPipe "
+                              f"file has clipwise_output only, not {list(outputs)}")
+        outputs = ["clipwise_output"]
+    if outputs is None:
+        outputs = names
+    unknown = [name for name in outputs if name not in names]
+    if unknown or not outputs:
+        raise ExportError(f"outputs {unknown or list(outputs)} are not outputs of {model.name} (it has {names})")
+    if (metadata or mediapipe) and format == "tflite" and "clipwise_output" not in outputs:
+        raise ExportError(f"TFLite Model Metadata describes a classifier and needs the clipwise_output output "
+                          f"(exporting {list(outputs)}); keep it, or export with metadata=False (--nometadata)")
+    return [name for name in names if name in outputs]
+
+
+def export_model(model, path, *, format="tflite", length=10.0, quantize="none", front_end=None, outputs=None,
+                 metadata=True, mediapipe=False, threads=None, calibration=None, validation=None,
+                 tolerance=FLOAT_TOLERANCE, max_mean_abs=QUANTIZED_MAX_MEAN_ABS, min_top5=QUANTIZED_MIN_TOP5,
+                 max_calibration_clips=100):
     """Exports `model` with its front end to TFLite or ONNX, then proves the file reproduces it.
 
     The file gets one input, `waveform` float32 `(batch, samples)` at
@@ -168,6 +202,19 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     `embedding`, `framewise_output`). Batch is always dynamic; `length=None`
     (or `"dynamic"`) also makes the length dynamic. A JSON sidecar
     (`<path>.json`) records the names, shapes, sample rate and labels.
+
+    TFLite files also carry TFLite Model Metadata (audio input properties,
+    the classification output with its label file, name, version, licence
+    and weights' provenance), written with MediaPipe's metadata writer.
+    `mediapipe=True` makes the file MediaPipe Tasks' `AudioClassifier` can
+    serve: a fixed length and `clipwise_output` as its only output (the
+    classifier makes every output a classification head).
+
+    Front end: `front_end="fft"` computes the DFT with a real FFT (TFLite's
+    builtin `RFFT2D`), `"conv"` with the reference's DFT convolution, which
+    GPU delegates without an FFT kernel can run and tf2onnx can convert. The
+    default is the faster one each format supports (TFLite fft, ONNX conv);
+    either way the file must match the Keras model within `tolerance`.
 
     Quantization (TFLite: all four; ONNX: none, dynamic, int8). The log-mel
     front end always stays float32, because its power spectra overflow
@@ -188,6 +235,12 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
         format: str. `"tflite"` or `"onnx"`.
         length: float seconds, or None/`"dynamic"`.
         quantize: str. `"none"`, `"float16"`, `"dynamic"` or `"int8"`.
+        front_end: str or None. `"fft"`, `"conv"`, or None for the format's default.
+        outputs: list of output names to keep (default: all).
+        metadata: bool. Write TFLite Model Metadata (TFLite only; needs mediapipe).
+        mediapipe: bool. Export the MediaPipe AudioClassifier variant.
+        threads: int or None. Threads of the runtime that validates the
+            file (None: every core).
         calibration: directory or list of audio files; required for int8.
         validation: directory or list of audio files to validate on (default:
             the calibration audio, else synthetic test signals).
@@ -218,7 +271,12 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
         raise ExportError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize == "int8" and calibration is None:
         raise ExportError("int8 quantization needs calibration audio (a directory of representative files)")
+    front_end = DEFAULT_FRONT_END[format] if front_end is None else front_end
+    if front_end not in DFT_MODES:
+        raise ExportError(f"front_end must be one of {DFT_MODES}, got {front_end!r}")
     samples = _input_length(model, length)
+    outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
+    metadata = format == "tflite" and (metadata or mediapipe)
     quantized = quantize != "none"
     check_samples = samples or 10 * model.sample_rate
     calibration_clips = (audio_clips(model, calibration, check_samples, max_calibration_clips)
@@ -235,23 +293,31 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     path = os.fspath(path)
     tmp = f"{path}.partial"
     try:
-        if format == "tflite":
-            from keras_panns.export import tflite
+        # The Keras reference keeps its own DFT; only the traced export uses front_end.
+        previous = set_dft(model, front_end)
+        try:
+            if format == "tflite":
+                from keras_panns.export import tflite
 
-            ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips)
-        else:
-            from keras_panns.export import onnx_export
+                ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips, outputs,
+                                             metadata=metadata, threads=threads)
+            else:
+                from keras_panns.export import onnx_export
 
-            ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips)
-        max_err, mean_err, top5 = _compare(model, runner, clips, quantized)
+                ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips, outputs,
+                                                  threads=threads)
+        finally:
+            set_dft(model, previous)
+        max_err, mean_err, top5 = _compare(model, runner, clips, quantized, outputs)
         _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    outputs = {name: (None,) + tuple(model.output[name].shape[1:]) for name in model.output}
-    report = ExportReport(path, format, quantize, "waveform", (None, samples), model.sample_rate, outputs,
-                          os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json")
+    shapes = {name: (None,) + tuple(model.output[name].shape[1:]) for name in outputs}
+    report = ExportReport(path, format, quantize, "waveform", (None, samples), model.sample_rate, shapes,
+                          os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json",
+                          front_end=front_end, tflite_metadata=metadata)
     with open(report.metadata_path, "w", encoding="utf-8") as f:
         json.dump(_metadata(model, report), f, indent=2)
     return report

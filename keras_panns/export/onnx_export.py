@@ -44,15 +44,21 @@ class _Calibration:
         return None if clip is None else {"waveform": clip[None]}
 
 
-def convert(model, path, samples, quantize, calibration_clips):
-    """Writes `model` as ONNX to `path`; returns (op types, runner for validation)."""
+def convert(model, path, samples, quantize, calibration_clips, outputs, threads=None):
+    """Writes `model` as ONNX to `path`; returns (op types, runner for validation).
+
+    `outputs` names the model outputs to keep.
+    """
     import onnx
 
+    if any(layer.dft == "fft" for layer in log_mel_layers(model)):
+        raise ExportError("tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
+                          "export ONNX with front_end='conv' (--front_end conv)")
     if quantize == "float16":
         raise ExportError("float16 is offered for TFLite; for ONNX use --quantize dynamic or int8")
     with tempfile.TemporaryDirectory() as scratch:
         float_path = os.path.join(scratch, "float.onnx")
-        _tf2onnx(model, samples, scratch, float_path)
+        _tf2onnx(model, samples, scratch, float_path, outputs)
         proto = onnx.load(float_path)
         _name_dims(proto)
         onnx.save(proto, float_path)
@@ -73,10 +79,10 @@ def convert(model, path, samples, quantize, calibration_clips):
             raise ExportError(f"the ONNX model is invalid: {exc}") from exc
         onnx.save(proto, path)
     ops = sorted({node.op_type for node in proto.graph.node})
-    return ops, _runner(path)
+    return ops, _runner(path, threads)
 
 
-def _tf2onnx(model, samples, scratch, target):
+def _tf2onnx(model, samples, scratch, target, outputs):
     """Converts through tf2onnx's large-model mode, then joins the weights into one file.
 
     The default mode keeps every weight inside protobuf messages that its
@@ -99,8 +105,10 @@ def _tf2onnx(model, samples, scratch, target):
     signature = [tf.TensorSpec((None, samples), tf.float32, name="waveform")]
     archive = keras.export.ExportArchive()
     archive.track(model)
-    function = archive.add_endpoint("serve", lambda waveform: model(waveform, training=False),
-                                    input_signature=signature)
+    def serve(waveform):
+        return {name: value for name, value in model(waveform, training=False).items() if name in outputs}
+
+    function = archive.add_endpoint("serve", serve, input_signature=signature)
     bundle = os.path.join(scratch, "large.zip")
     try:
         tf2onnx.convert.from_function(function, signature, opset=OPSET, large_model=True, output_path=bundle)
@@ -131,13 +139,30 @@ def _quantize(proto, model, source, target, quantize, clips, scratch):
                                      calibrate_method=quantization.CalibrationMethod.Percentile)
 
 
-def _runner(path):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+def _runner(path, threads=None):
+    session = load_session(path, threads)
     names = [o.name for o in session.get_outputs()]
 
     def run(batch):
         return dict(zip(names, session.run(names, {"waveform": np.asarray(batch, np.float32)})))
 
     return run
+
+
+def load_session(path, threads=None):
+    """An onnxruntime CPU session for an exported file.
+
+    Args:
+        path: str. An `.onnx` file.
+        threads: int or None. Intra-op threads; None uses every core.
+    """
+    import onnxruntime
+
+    from keras_panns.export.threads import resolve_threads
+
+    if not os.path.exists(path):
+        raise ExportError(f"{path}: no such file")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = resolve_threads(threads)
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])

@@ -1,12 +1,14 @@
 """Keras layers of the PANNs front ends and heads (backend-agnostic, serializable)."""
 
-from keras_panns.layers.log_mel import LogMelSpectrogram, log_mel_layers, mel_filter_bank, stft_kernels
+from keras_panns.layers.log_mel import (DFT_MODES, LogMelSpectrogram, log_mel_layers, mel_filter_bank, set_dft,
+                                      stft_kernels)
 from keras_panns.layers.pooling import FrequencyMean, TemporalPooling
 from keras_panns.layers.reshaping import AddChannelAxis, AlignedConcatenate
 from keras_panns.layers.sed import AttentionPooling, FramewiseUpsample
 from keras_panns.layers.spec_augment import SpecAugment
 
 __all__ = [
+    "DFT_MODES",
     "AddChannelAxis",
     "AlignedConcatenate",
     "AttentionPooling",
@@ -17,5 +19,6 @@ __all__ = [
     "TemporalPooling",
     "log_mel_layers",
     "mel_filter_bank",
+    "set_dft",
     "stft_kernels",
 ]

@@ -1,0 +1,129 @@
+"""TFLite Model Metadata, checked by MediaPipe Tasks' own AudioClassifier against ai_edge_litert."""
+
+import os
+
+import numpy as np
+import pytest
+
+import keras_panns
+from keras_panns.export import ExportError, export_model
+from keras_panns.export.metadata import label_file, minimum_parser_version, read_metadata
+from keras_panns.export.tflite import load_signature
+from keras_panns.testing import SHARED, golden
+
+pytest.importorskip("mediapipe")
+EXAMPLES = SHARED / "data" / "examples"
+
+
+@pytest.fixture(scope="module")
+def cnn6():
+    model = golden.fixture_model("Cnn6")
+    # The golden weights saturate most scores at 1.0, where top-5 is a tie; a smaller head spreads them
+    # (0.55 to 0.67 on the recordings), so the ranking comparison below means something.
+    head = model.get_layer("fc_audioset")
+    kernel, bias = head.get_weights()
+    head.set_weights([0.02 * kernel, 0.02 * bias])
+    return model
+
+
+@pytest.fixture(scope="module")
+def mediapipe_file(cnn6, tmp_path_factory):
+    path = tmp_path_factory.mktemp("mediapipe") / "cnn6_mediapipe.tflite"
+    report = export_model(cnn6, path, length=10.0, mediapipe=True)
+    assert report.outputs == {"clipwise_output": (None, 527)} and report.tflite_metadata
+    return str(path)
+
+
+def test_metadata_describes_audio_input_labels_and_provenance(mediapipe_file):
+    info = read_metadata(mediapipe_file)
+    subgraph = info["subgraph_metadata"][0]
+    audio = subgraph["input_tensor_metadata"][0]["content"]["content_properties"]
+    assert audio == {"sample_rate": 32000, "channels": 1}
+    output = subgraph["output_tensor_metadata"][0]
+    assert output["name"] == "clipwise_output"
+    assert output["associated_files"][0]["name"] == "labels.txt"
+    assert output["associated_files"][0]["type"] == "TENSOR_AXIS_LABELS"
+    assert label_file(mediapipe_file) == list(keras_panns.labels.audioset_labels())
+    assert "Cnn6" in info["description"] and "32000 Hz" in info["description"] and "10 s" in info["description"]
+    assert info["min_parser_version"] == "1.3.0"  # AudioProperties were added in schema 1.3.0
+
+
+def test_mediapipe_audio_classifier_equals_litert(mediapipe_file, cnn6):
+    from mediapipe.tasks.python.audio import audio_classifier
+    from mediapipe.tasks.python.components.containers import audio_data
+    from mediapipe.tasks.python.core import base_options
+
+    paths = [EXAMPLES / "f62-S-v2swA_200000_210000.wav", EXAMPLES / "R9_ZSCveAHg_7s.wav"]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"recordings not found in {EXAMPLES}")
+    window = 10 * cnn6.sample_rate
+    ten, seven = (keras_panns.load_audio(str(path), cnn6.sample_rate) for path in paths)
+    # 17 s at the model's rate: MediaPipe cuts two windows, the second zero-padded from 7 s.
+    waveform = np.concatenate([ten[:window], seven]).astype(np.float32)
+    options = audio_classifier.AudioClassifierOptions(
+        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file), max_results=5)
+    with audio_classifier.AudioClassifier.create_from_options(options) as classifier:
+        results = classifier.classify(audio_data.AudioData.create_from_array(waveform, cnn6.sample_rate))
+    assert [r.timestamp_ms for r in results] == [0, 10000]
+
+    signature = load_signature(mediapipe_file)
+    labels = keras_panns.labels.audioset_labels()
+    for result, start in zip(results, (0, window)):
+        (head,) = result.classifications
+        assert head.head_name == "clipwise_output"
+        got = [(c.index, c.category_name, c.score) for c in head.categories]
+        segment = np.pad(waveform[start:start + window], (0, max(0, start + window - len(waveform))))
+        scores = signature(waveform=segment[None])["clipwise_output"][0]
+        order = np.argsort(-scores, kind="stable")[:5]
+        np.testing.assert_allclose([score for _, _, score in got], scores[order], atol=1e-4)
+        for (index, name, score), want in zip(got, order):
+            assert abs(score - scores[index]) < 1e-4 and name == labels[index]
+            if index != want:  # only a tie within the tolerance may reorder two classes
+                assert abs(scores[index] - scores[want]) < 1e-4
+
+
+def test_regular_tflite_exports_carry_metadata_for_every_output(cnn6, tmp_path):
+    report = export_model(cnn6, tmp_path / "cnn6.tflite", length=2.0)
+    outputs = read_metadata(report.path)["subgraph_metadata"][0]["output_tensor_metadata"]
+    assert sorted(o["name"] for o in outputs) == ["clipwise_output", "embedding"]
+    plain = export_model(cnn6, tmp_path / "plain.tflite", length=2.0, metadata=False)
+    assert read_metadata(plain.path) is None and plain.size_bytes < report.size_bytes
+
+
+def test_options_the_file_cannot_serve_are_refused_and_leave_nothing(cnn6, tmp_path):
+    with pytest.raises(ExportError, match="needs a fixed length"):
+        export_model(cnn6, tmp_path / "x.tflite", length=None, mediapipe=True)
+    with pytest.raises(ExportError, match="MediaPipe Tasks load TFLite"):
+        export_model(cnn6, tmp_path / "x.onnx", format="onnx", mediapipe=True)
+    with pytest.raises(ExportError, match="clipwise_output only"):
+        export_model(cnn6, tmp_path / "x.tflite", mediapipe=True, outputs=["embedding"])
+    with pytest.raises(ExportError, match="needs the clipwise_output output"):
+        export_model(cnn6, tmp_path / "x.tflite", length=2.0, outputs=["embedding"])
+    with pytest.raises(ExportError, match="not outputs of"):
+        export_model(cnn6, tmp_path / "x.tflite", outputs=["scores"])
+    assert os.listdir(tmp_path) == []
+
+
+def test_minimum_parser_version_follows_the_schema_history():
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+    import flatbuffers
+
+    def version(model):
+        builder = flatbuffers.Builder(0)
+        builder.Finish(model.Pack(builder), b"M001")
+        return minimum_parser_version(builder.Output())
+
+    model = fb.ModelMetadataT()
+    subgraph = fb.SubGraphMetadataT()
+    model.subgraphMetadata = [subgraph]
+    assert version(model) == "1.0.0"
+    subgraph.outputTensorGroups = [fb.TensorGroupT()]
+    assert version(model) == "1.2.0"
+    tensor = fb.TensorMetadataT()
+    tensor.content = fb.ContentT()
+    tensor.content.contentPropertiesType = fb.ContentProperties.AudioProperties
+    tensor.content.contentProperties = fb.AudioPropertiesT()
+    subgraph.inputTensorMetadata = [tensor]
+    assert version(model) == "1.3.0"
+    subgraph.customMetadata = [fb.CustomMetadataT()]
+    assert version(model) == "1.5.0"
