@@ -154,8 +154,16 @@ def test_export_writes_a_validated_file(preset, tmp_path, capsys):
     out = str(tmp_path / "cnn6.tflite")
     assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "2", "--out", out]) == 0
     report = capsys.readouterr().out
-    assert "tflite (none)" in report and "waveform (None, 64000) at 32000 Hz" in report
+    assert "tflite (none, fft front end, TFLite Model Metadata)" in report
+    assert "waveform (None, 64000) at 32000 Hz" in report
     assert os.path.getsize(out) > 1e6 and os.path.exists(out + ".json")
+    mediapipe = str(tmp_path / "cnn6_mediapipe.tflite")
+    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "2", "--mediapipe", "--threads", "1",
+                 "--front_end", "conv", "--out", mediapipe]) == 0
+    assert "conv front end" in capsys.readouterr().out
+    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "dynamic", "--mediapipe",
+                 "--out", mediapipe]) == 1
+    assert "needs a fixed length" in capsys.readouterr().err
     assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "soon", "--out", out]) == 2
     assert main(["keras-panns", "export", "--checkpoint", preset, "--quantize", "int8", "--out", out]) == 1
     assert "calibration audio" in capsys.readouterr().err

@@ -71,3 +71,33 @@ def test_log_mel_weights_are_frozen_and_config_round_trips():
     clone = LogMelSpectrogram.from_config(layer.get_config())
     x = _test_signal(16000, 0.5)[None]
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(layer(x)))
+
+
+@pytest.mark.parametrize("sr,n_fft,hop,mels,fmin,fmax", CONFIGS[:3])
+def test_fft_dft_equals_the_reference_convolution(sr, n_fft, hop, mels, fmin, fmax):
+    conv = LogMelSpectrogram(sr, n_fft, hop, mels, fmin, fmax)
+    fft = LogMelSpectrogram(sr, n_fft, hop, mels, fmin, fmax, dft="fft")
+    # An odd length, and digital silence (the amin floor) in the second row.
+    x = np.stack([_test_signal(sr, 1.37), np.zeros(int(sr * 1.37), np.float32)])
+    want, got = (keras.ops.convert_to_numpy(layer(x)) for layer in (conv, fft))
+    assert got.shape == want.shape == (2, 1 + x.shape[1] // hop, mels)
+    np.testing.assert_allclose(got, want, atol=1e-3)  # dB; measured 1.2e-5 at 32 kHz
+    np.testing.assert_array_equal(got[1], -100.0)
+    config = fft.get_config()
+    assert config["dft"] == "fft" and LogMelSpectrogram.from_config(config).dft == "fft"
+
+
+def test_set_dft_switches_a_model_and_rejects_unknown_modes():
+    import keras_panns
+    from keras_panns.layers import set_dft
+
+    model = keras_panns.Cnn6(mel_bins=32, sample_rate=16000, window_size=512, hop_size=160, fmax=8000)
+    x = _test_signal(16000, 1.0)[None]
+    want = keras.ops.convert_to_numpy(model(x)["clipwise_output"])
+    assert set_dft(model, "fft") == "conv"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)["clipwise_output"]), want, atol=1e-5)
+    assert set_dft(model, "conv") == "fft"
+    with pytest.raises(ValueError, match="dft must be one of"):
+        set_dft(model, "wavelet")
+    with pytest.raises(ValueError, match="dft must be one of"):
+        LogMelSpectrogram(dft="DFT")
