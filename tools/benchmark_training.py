@@ -66,10 +66,10 @@ def _torch_step(x, lam, y):
 
     import torch
 
-    from benchmark_inference import _reference_cnn14
+    from reference_models import reference_cnn14
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = _reference_cnn14().to(device).train()
+    model = reference_cnn14().to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     lt = None if lam is None else torch.from_numpy(lam).to(device)
