@@ -10,15 +10,26 @@ computed after every epoch (exactly, as scikit-learn does) and a per-class
 CSV is written. The run stops on a NaN loss. TensorBoard logs go to
 <out>/logs; the final model to <out>/model.keras.
 
-Distribution: --strategy auto uses MultiWorkerMirroredStrategy when
-TF_CONFIG lists several workers (run the same command on every host, with a
-shared --out), MirroredStrategy over several local GPUs, else one device.
---dtype_policy mixed_bfloat16 (or mixed_float16, with loss scaling) trains in
-mixed precision; the front end and the loss stay float32. --jit_compile uses XLA.
+Distribution, TensorFlow backend: --strategy auto uses
+MultiWorkerMirroredStrategy when TF_CONFIG lists several workers (run the
+same command on every host, with a shared --out), MirroredStrategy over
+several local GPUs, else one device. JAX backend (KERAS_BACKEND=jax): auto
+(or data_parallel) uses keras.distribution.DataParallel over every device;
+for several hosts set KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator's
+host:port), KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID
+and run the same command on each. Batch norm statistics are global on both.
+
+Speed: --dtype_policy mixed_bfloat16 (or mixed_float16, with loss scaling)
+trains in mixed precision; the front end, bn0 and the loss stay float32.
+--jit_compile uses XLA on TensorFlow (JAX always does). --steps_per_execution
+N runs N steps per return to Python (fewer host syncs; it must divide
+--steps_per_epoch). --scale_learning_rate multiplies the learning rate by
+batch_size / 32 for large batches; without it the rate is used as given.
 
 Examples:
   keras-panns train --model cnn14 --train_dir packed/full_train --eval_dir packed/eval --out runs/cnn14
   keras-panns train --model cnn6 --train_dir packed/balanced --steps 20000 --dtype_policy mixed_bfloat16 --jit_compile --out runs/cnn6
+  KERAS_BACKEND=jax keras-panns train --model cnn14 --train_dir packed/full_train --batch_size 256 --scale_learning_rate --dtype_policy mixed_bfloat16 --steps_per_execution 50 --out runs/cnn14_jax
 """
 
 from keras_panns.cli.common import no_arguments
@@ -49,10 +60,16 @@ def define_flags(fv):
                       "mAP 0.431) or 'waveform' in the input pipeline (Cnn14_mixup_time_domain, 0.425).",
                       flag_values=fv)
     flags.DEFINE_enum("sampling", "balanced", ["balanced", "shuffle"], "Training example order.", flag_values=fv)
-    flags.DEFINE_enum("strategy", "auto", ["auto", "default", "one_device", "mirrored", "multi_worker"],
-                      "tf.distribute strategy.", flag_values=fv)
+    flags.DEFINE_enum("strategy", "auto", ["auto", "default", "one_device", "mirrored", "multi_worker",
+                                           "data_parallel"],
+                      "tf.distribute strategy (TensorFlow) or keras.distribution.DataParallel (JAX: auto, "
+                      "data_parallel, multi_worker).", flag_values=fv)
     flags.DEFINE_string("dtype_policy", None, "Keras dtype policy, e.g. mixed_bfloat16.", flag_values=fv)
-    flags.DEFINE_boolean("jit_compile", False, "Compile with XLA.", flag_values=fv)
+    flags.DEFINE_boolean("jit_compile", False, "Compile with XLA (TensorFlow; JAX always compiles).",
+                         flag_values=fv)
+    flags.DEFINE_integer("steps_per_execution", 1, "Steps per return to Python (must divide --steps_per_epoch).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean("scale_learning_rate", False, "Scale --learning_rate by batch_size / 32.", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Random seed (data order, mixup, initialisation).", flag_values=fv)
     for name in ("train_dir", "out"):
         flags.mark_flag_as_required(name, flag_values=fv)
@@ -66,7 +83,9 @@ def run(args, fv):
                          out_dir=fv.out, steps=fv.steps, steps_per_epoch=fv.steps_per_epoch,
                          batch_size=fv.batch_size, learning_rate=fv.learning_rate, amsgrad=fv.amsgrad,
                          mixup_alpha=fv.mixup_alpha or None, mixup_mode=fv.mixup_mode, sampling=fv.sampling, strategy=fv.strategy,
-                         dtype_policy=fv.dtype_policy, jit_compile=fv.jit_compile, seed=fv.seed)
+                         dtype_policy=fv.dtype_policy, jit_compile=fv.jit_compile,
+                         steps_per_execution=fv.steps_per_execution, scale_learning_rate=fv.scale_learning_rate,
+                         seed=fv.seed)
     summary = train(config)
     print(f"trained to step {summary['steps']} (resumed from {summary['resumed_from']}); "
           f"model saved to {summary['model_path']}")

@@ -1,10 +1,14 @@
-"""Distribution setup for training: `tf.distribute` strategies, `TF_CONFIG` and the replicas' shared state.
+"""Distribution setup for training: `tf.distribute` strategies (TensorFlow backend),
+`keras.distribution.DataParallel` (JAX backend), ranks and the replicas' shared state.
 
-`keras-panns train` runs the same command on every host; `TF_CONFIG` (the
-standard TensorFlow cluster description) tells each process its rank. The
-chief (rank 0) writes checkpoints, logs and the final model.
+`keras-panns train` runs the same command on every host. On TensorFlow,
+`TF_CONFIG` (the standard cluster description) tells each process its rank;
+on JAX, Keras' own variables `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+`KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID` do.
+The chief (rank 0) writes checkpoints, logs and the final model.
 """
 
+import contextlib
 import json
 import os
 
@@ -13,7 +17,80 @@ import keras
 from keras_panns.errors import TrainingError
 from keras_panns.training import keras_compat
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "data_parallel")
+TF_ONLY = ("one_device", "mirrored")
+JAX_PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                         "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+def _jax():
+    return keras.backend.backend() == "jax"
+
+
+class JaxDataParallel:
+    """Data parallelism on the JAX backend, with the surface of a `tf.distribute` strategy that training uses.
+
+    Wraps `keras.distribution.DataParallel` over every JAX device (of every
+    process). One jitted SPMD program runs the global batch: gradients,
+    losses and batch-norm statistics are reduced over all devices by XLA, so
+    the replicas stay identical and the run equals one device with the whole
+    batch. Each process feeds its own slice of the global batch
+    (`per_process_batch`), drawn with its own seed, as on TensorFlow.
+
+    Attributes:
+        distribution: the `keras.distribution.DataParallel`.
+        num_replicas_in_sync: int. Devices in the mesh.
+        num_processes: int.
+
+    Example:
+    ```python
+    strategy = JaxDataParallel()          # KERAS_BACKEND=jax, all local devices
+    with strategy.scope():
+        model = keras_panns.Cnn6(num_classes=10)
+        model.fit(dataset, ...)
+    ```
+    """
+
+    def __init__(self, devices=None):
+        import jax
+
+        devices = devices or jax.devices()
+        self.distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+        self.num_replicas_in_sync = len(devices)
+        self.num_processes = jax.process_count()
+
+    def scope(self):
+        """Makes the distribution current: variables made and `fit` run inside it are distributed."""
+        return self.distribution.scope()
+
+
+class _NoDistribution:
+    """One JAX device: nothing to distribute."""
+
+    num_replicas_in_sync = 1
+    num_processes = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def initialize_jax_processes():
+    """Joins a multi-process JAX cluster when Keras' distribution variables describe one; returns its size.
+
+    Must run before the first JAX computation. A single process (no
+    variables) does nothing.
+    """
+    import jax
+
+    if not os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        return 1
+    missing = [name for name in JAX_PROCESS_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise TrainingError(f"a multi-process JAX run needs {', '.join(JAX_PROCESS_VARIABLES)}; missing: "
+                            f"{', '.join(missing)}")
+    if jax.process_count() == 1 and int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]) > 1:
+        keras.distribution.initialize()
+    return jax.process_count()
 
 
 def tf_config():
@@ -26,13 +103,17 @@ def tf_config():
 
 
 def num_workers():
-    """Training processes in the `TF_CONFIG` cluster (workers and chief; 1 without a cluster)."""
+    """Training processes: the JAX cluster's, or the `TF_CONFIG` cluster's workers and chief (1 without one)."""
+    if _jax():
+        return int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES") or 1)
     cluster, _ = tf_config()
     return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
 
 
 def worker_index():
     """This process's rank among training workers (a chief is rank 0), -1 for evaluators and the like."""
+    if _jax():
+        return int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID") or 0)
     cluster, task = tf_config()
     kind, index = task.get("type", "worker"), int(task.get("index", 0))
     if kind == "chief":
@@ -47,10 +128,13 @@ def is_chief():
 
 
 def make_strategy(name="auto"):
-    """A `tf.distribute` strategy by name.
+    """A `tf.distribute` strategy (TensorFlow) or a `JaxDataParallel` (JAX) by name.
 
-    `auto`: MultiWorkerMirroredStrategy when `TF_CONFIG` lists several workers,
-    MirroredStrategy with several local GPUs, else the default strategy.
+    TensorFlow, `auto`: MultiWorkerMirroredStrategy when `TF_CONFIG` lists
+    several workers, MirroredStrategy with several local GPUs, else the
+    default strategy. JAX, `auto`, `data_parallel` or `multi_worker`:
+    `JaxDataParallel` over every device when there are several (processes
+    joined first, see `initialize_jax_processes`), else one device.
 
     Example:
     ```python
@@ -59,6 +143,13 @@ def make_strategy(name="auto"):
         model = keras_panns.Cnn14(num_classes=10)
     ```
     """
+    if name not in STRATEGIES:
+        raise TrainingError(f"unknown strategy {name!r} ({', '.join(STRATEGIES)})")
+    if _jax():
+        return _jax_strategy(name)
+    if name == "data_parallel":
+        raise TrainingError("--strategy data_parallel is keras.distribution's, for the JAX backend "
+                            "(KERAS_BACKEND=jax); on TensorFlow use auto, mirrored or multi_worker")
     import tensorflow as tf
 
     if name == "auto":
@@ -75,9 +166,35 @@ def make_strategy(name="auto"):
     if name == "one_device":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    return tf.distribute.get_strategy()
+
+
+def _jax_strategy(name):
+    import jax
+
+    if name in TF_ONLY:
+        raise TrainingError(f"--strategy {name} is tf.distribute's, for the TensorFlow backend; on JAX use auto "
+                            "or data_parallel (keras.distribution.DataParallel)")
     if name == "default":
-        return tf.distribute.get_strategy()
-    raise TrainingError(f"unknown strategy {name!r} ({', '.join(STRATEGIES)})")
+        return _NoDistribution()
+    initialize_jax_processes()
+    if len(jax.devices()) == 1 and name == "auto":
+        return _NoDistribution()
+    return JaxDataParallel()
+
+
+def fit_scope(strategy):
+    """Where `fit` must run: inside the JAX distribution (it shards each batch), anywhere on TensorFlow."""
+    return strategy.scope() if _jax() else contextlib.nullcontext()
+
+
+def per_process_batch(strategy, batch_size):
+    """The slice of the global batch this process feeds (the whole batch but on multi-process JAX)."""
+    processes = getattr(strategy, "num_processes", 1)
+    if batch_size % max(1, strategy.num_replicas_in_sync):
+        raise TrainingError(f"the batch size {batch_size} must be a multiple of the {strategy.num_replicas_in_sync} "
+                            "devices it is split across")
+    return batch_size // processes
 
 
 def all_layers(model):
@@ -109,6 +226,8 @@ def prepare_fit(model, fit_model, strategy, batch_size, zeros_batch):
         batch_size: int. The global batch size.
         zeros_batch: callable `per_replica_batch_size -> (inputs, targets)` of zeros.
     """
+    if _jax():
+        return  # one SPMD program: XLA reduces batch statistics over the global batch by itself
     if strategy.num_replicas_in_sync > 1:
         synchronize_batch_norm(model)
     if num_workers() > 1:

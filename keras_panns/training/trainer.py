@@ -45,9 +45,15 @@ class TrainConfig:
             bn0 and SpecAugment, see `with_feature_mixup`) or `"waveform"`
             (mixed in the input pipeline, as `Cnn14_mixup_time_domain`).
         sampling: str. `"balanced"` or `"shuffle"`.
-        strategy: str. See `distribution.make_strategy`.
+        strategy: str. See `distribution.make_strategy` (`tf.distribute` on
+            TensorFlow, `keras.distribution.DataParallel` on JAX).
         dtype_policy: str or None. e.g. `"mixed_bfloat16"` (front end and loss stay float32).
-        jit_compile: bool. XLA.
+        jit_compile: bool. XLA on TensorFlow (JAX always compiles with XLA).
+        steps_per_execution: int. Steps run on the device between two returns
+            to Python (callbacks, progress, NaN check); more means fewer host
+            syncs. Must divide `steps_per_epoch`.
+        scale_learning_rate: bool. Scale the learning rate linearly with
+            `batch_size / 32` (PANNs' batch), for large-batch GPU runs.
         seed: int.
         eval_batch_size: int.
         verbose: int or None. Keras' fit verbosity (default: a progress bar on a terminal).
@@ -70,6 +76,8 @@ class TrainConfig:
     strategy: str = "auto"
     dtype_policy: str = None
     jit_compile: bool = False
+    steps_per_execution: int = 1
+    scale_learning_rate: bool = False
     seed: int = 0
     eval_batch_size: int = 16
     verbose: int = None
@@ -96,22 +104,35 @@ def build_model(config, manifest):
     return model
 
 
+PANNS_BATCH_SIZE = 32
+
+
+def learning_rate(config):
+    """The Adam learning rate: as given, or scaled linearly from PANNs' batch of 32 when asked."""
+    if config.scale_learning_rate:
+        return config.learning_rate * config.batch_size / PANNS_BATCH_SIZE
+    return config.learning_rate
+
+
 def compile_model(model, config):
-    optimizer = keras.optimizers.Adam(config.learning_rate, amsgrad=config.amsgrad)
+    optimizer = keras.optimizers.Adam(learning_rate(config), amsgrad=config.amsgrad)
     if config.dtype_policy and config.dtype_policy.startswith("mixed_float16"):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    jit_compile = True if keras.backend.backend() == "jax" else config.jit_compile
     model.compile(optimizer=optimizer, loss={"clipwise_output": keras.losses.BinaryCrossentropy()},
-                  jit_compile=config.jit_compile)
+                  jit_compile=jit_compile, steps_per_execution=config.steps_per_execution)
     return model
 
 
-def _train_dataset(config, start_batch):
-    """The global-batch training stream; Keras splits it across replicas.
+def _train_dataset(config, start_batch, batch_size):
+    """This process's training stream; Keras splits it across replicas.
 
     Training streams are not auto-sharded; each worker draws from its own
     seed instead (balanced or shuffled), so workers never see the same sequence.
+    `batch_size` is the global batch on TensorFlow and this process's slice of
+    it on multi-process JAX.
     """
-    ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=config.batch_size,
+    ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=batch_size,
                       mixup_alpha=config.mixup_alpha or None, mixup_mode=config.mixup_mode,
                       seed=config.seed + 7919 * distribution.worker_index(),
                       start_batch=start_batch)
@@ -156,9 +177,13 @@ def train(config):
     """
     if config.dtype_policy:
         keras.config.set_dtype_policy(config.dtype_policy)
+    if config.steps_per_execution < 1 or config.steps_per_epoch % config.steps_per_execution:
+        raise TrainingError(f"steps_per_execution {config.steps_per_execution} must divide steps_per_epoch "
+                            f"{config.steps_per_epoch} (checkpoints are written between executions)")
+    strategy = distribution.make_strategy(config.strategy)  # joins a JAX cluster before any computation
     keras.utils.set_random_seed(config.seed)
     manifest = load_manifest(config.train_dir)
-    strategy = distribution.make_strategy(config.strategy)
+    process_batch = distribution.per_process_batch(strategy, config.batch_size)
     chief = distribution.is_chief()
     with strategy.scope():
         model = build_model(config, manifest)
@@ -190,12 +215,13 @@ def train(config):
             print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
     history = {}
     if initial_epoch < epochs:
-        dataset = _train_dataset(config, step)
+        dataset = _train_dataset(config, step, process_batch)
         distribution.prepare_fit(model, fit_model, strategy, config.batch_size, _zeros_batch(config, manifest))
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
-        history = fit_model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                                steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
-                                shuffle=False).history
+        with distribution.fit_scope(strategy):
+            history = fit_model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                                    steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                                    shuffle=False).history
     losses = history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
         raise TrainingError(f"the loss became {losses[-1]} in epoch {initial_epoch + len(losses)}; stopped. "
