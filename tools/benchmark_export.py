@@ -7,7 +7,8 @@ otherwise. For each model the files are exported once with
 then each runtime times batch-1 inference on one 10-s clip. The baseline is
 the PyTorch reference Cnn14 of `panns-inference` in eager mode
 (`torch.no_grad`), measured in the same run; the Keras rows at batch 8 use
-XLA (`jit_compile=True`). Every runtime gets the golden fixture's weights
+XLA (`jit_compile=True`); the Keras rows run with TensorFlow's oneDNN kernels
+(its default) and without them (`TF_ENABLE_ONEDNN_OPTS=0`). Every runtime gets the golden fixture's weights
 (keras_panns.testing.golden, the same state dict for PyTorch): freshly
 initialised networks produce denormal activations, which make x86 float
 arithmetic, and so any timing of them, several times slower.
@@ -42,6 +43,9 @@ flags.DEFINE_string("path", None, "Internal: the worker's file.")
 flags.DEFINE_integer("batch", 1, "Internal: the worker's batch size.")
 flags.DEFINE_string("options", "{}", "Internal: the worker's export options (JSON).")
 FLAGS = flags.FLAGS
+# TensorFlow's oneDNN kernels (on by default on x86) made Cnn14 inference 2.5x slower on this project's
+# Sapphire Rapids CPU; the variable must be set before tensorflow is imported, hence a process of its own.
+ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 def _clip(batch, sample_rate):
@@ -118,11 +122,11 @@ def _worker():
     return {"rate": _rate(lambda: signature(waveform=x), FLAGS.batch, FLAGS.repeats)}
 
 
-def _measure(worker, **flags_):
+def _measure(worker, environment=None, **flags_):
     command = [sys.executable, __file__, f"--worker={worker}", f"--repeats={FLAGS.repeats}",
                f"--threads={FLAGS.threads}", f"--calibration={FLAGS.calibration}"]
     command += [f"--{key}={value}" for key, value in flags_.items()]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(environment or {})})
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"{worker} {flags_} failed:\n{result.stderr[-3000:]}")
@@ -151,8 +155,11 @@ def main(argv):
     for name in FLAGS.models:
         card = zoo.get_card(name)
         size = card.params * 4 / 1e6 if card.params else float("nan")
-        add(name, "Keras (TF)", "float32", "conv", size, _measure("keras", model=name))
-        add(name, "Keras (TF, XLA)", "float32", "conv", size, _measure("keras", model=name, batch=8, options="xla"), 8)
+        for label, environment in (("", None), (", oneDNN off", ONEDNN_OFF)):
+            add(name, f"Keras (TF{label})", "float32", "conv", size,
+                _measure("keras", environment, model=name))
+            add(name, f"Keras (TF, XLA{label})", "float32", "conv", size,
+                _measure("keras", environment, model=name, batch=8, options="xla"), 8)
         for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "LiteRT")):
             for quantize in FLAGS.quantize:
                 if fmt == "onnx" and quantize == "float16":

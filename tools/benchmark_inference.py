@@ -12,10 +12,8 @@ Usage:
 """
 
 import os
-import pathlib
 import resource
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -5,8 +5,11 @@ import pathlib
 import tempfile
 
 
-def reference_cnn14():
-    """panns_inference's Cnn14, importable without its import-time wget of the labels."""
+CNN14_32K = {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64, "fmin": 50, "fmax": 14000}
+
+
+def reference_cnn14(**front_end):
+    """panns_inference's Cnn14 (32-kHz front end unless `front_end` says otherwise), without its wget of the labels."""
     import torch
 
     home = pathlib.Path(tempfile.mkdtemp(prefix="panns_home_"))
@@ -17,8 +20,7 @@ def reference_cnn14():
     from panns_inference.models import Cnn14
 
     torch.manual_seed(0)
-    model = Cnn14(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
-                  classes_num=527).eval()
+    model = Cnn14(**{**CNN14_32K, **front_end}, classes_num=527).eval()
     # Non-trivial BatchNorm statistics, so parity is checked on a realistic network.
     with torch.no_grad():
         for name, buf in model.named_buffers():
