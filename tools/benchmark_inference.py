@@ -7,6 +7,10 @@ machine, with the same weights: the reference model's randomly initialised
 state dict is ported into the Keras Cnn14, and the two outputs are compared
 before timing. Ratios are against the PyTorch Cnn14 at the same batch size.
 
+Both frameworks share this process and its cores, so their thread pools slow
+each other down: use it to check parity and for a rough figure, and
+`tools/benchmark_export.py` (one process per runtime) to compare speeds.
+
 Usage:
   python tools/benchmark_inference.py [--repeats 5] [--batch_sizes 1,8] [--markdown]
 """
