@@ -12,7 +12,8 @@ import jax
 import keras
 import numpy as np
 
-from keras_panns.training import TrainConfig, train
+from keras_panns.errors import TrainingError
+from keras_panns.training import TrainConfig, distribution, train
 
 TINY = {"window_size": 256, "hop_size": 80, "fmax": 4000, "mel_bins": 32, "embedding_size": 64}
 
@@ -41,6 +42,12 @@ def replicas_identical(model):
 def main(data, out):
     assert keras.backend.backend() == "jax" and len(jax.devices()) == 2, jax.devices()
     result = {"devices": [str(d) for d in jax.devices()]}
+    try:
+        distribution.make_strategy("mirrored")
+        result["mirrored"] = "accepted"
+    except TrainingError as exc:
+        result["mirrored"] = str(exc)
+    result["auto"] = type(distribution.make_strategy("auto")).__name__
     straight = train(config(data, os.path.join(out, "straight")))
     ok, why = replicas_identical(straight["model"])
     result.update(replicas_identical=ok, why=why, steps=int(straight["fit_model"].optimizer.iterations))

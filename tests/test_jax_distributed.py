@@ -27,6 +27,7 @@ def test_two_jax_devices_train_identical_replicas_and_resume_exactly(esc10_examp
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert len(result["devices"]) == 2 and result["steps"] == 4
+    assert "tf.distribute's" in result["mirrored"] and result["auto"] == "JaxDataParallel"
     assert result["replicas_identical"], result["why"]
     assert result["resumed_from"] == 2
     straight, resumed, one = (np.load(tmp_path / f"{name}.npz") for name in ("straight", "resumed", "one_device"))

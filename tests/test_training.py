@@ -122,3 +122,20 @@ def test_train_and_evaluate_command_lines(esc_small, tmp_path, capsys):
     assert printed.startswith("mAP ") and "best:" in printed and "worst:" in printed
     assert len(open(report).read().splitlines()) == 5  # header + 4 classes
     assert main(["keras-panns", "train", "--model", "Cnn6", "--out", out]) == 2
+
+
+def test_speed_settings_are_checked_and_the_learning_rate_scales_only_when_asked(esc_small, tmp_path):
+    from keras_panns.training import distribution
+    from keras_panns.training.trainer import learning_rate
+
+    assert learning_rate(_config(esc_small, tmp_path, batch_size=256)) == 1e-3
+    assert learning_rate(_config(esc_small, tmp_path, batch_size=256, scale_learning_rate=True)) == 8e-3
+    with pytest.raises(TrainingError, match="must divide steps_per_epoch"):
+        train(_config(esc_small, tmp_path, steps_per_execution=3))
+    with pytest.raises(TrainingError, match="for the JAX backend"):
+        distribution.make_strategy("data_parallel")
+    with pytest.raises(TrainingError, match="unknown strategy"):
+        distribution.make_strategy("horovod")
+    # Two steps per execution: the same run, with half the returns to Python.
+    summary = train(_config(esc_small, tmp_path / "spe", steps_per_execution=2))
+    assert int(summary["fit_model"].optimizer.iterations) == 4

@@ -144,3 +144,38 @@ def test_the_readme_mediapipe_snippet_runs(mediapipe_file, capsys):
     exec(compile(snippet, "README.md", "exec"), {})
     (line,) = capsys.readouterr().out.strip().splitlines()  # 7 s: one zero-padded 10-s window
     assert line.startswith("0 [(") and line.count("', ") == 5
+
+
+def test_mediapipe_stream_mode_classifies_each_window_as_litert(mediapipe_file, cnn6):
+    import time
+
+    from mediapipe.tasks.python.audio import audio_classifier
+    from mediapipe.tasks.python.audio.core import audio_task_running_mode
+    from mediapipe.tasks.python.components.containers import audio_data
+    from mediapipe.tasks.python.core import base_options
+
+    paths = [EXAMPLES / "f62-S-v2swA_200000_210000.wav", EXAMPLES / "R9_ZSCveAHg_7s.wav"]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"recordings not found in {EXAMPLES}")
+    rate, window = cnn6.sample_rate, 10 * cnn6.sample_rate
+    waveform = np.concatenate([keras_panns.load_audio(str(p), rate) for p in paths] * 2).astype(np.float32)
+    results = []
+    options = audio_classifier.AudioClassifierOptions(
+        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file), max_results=5,
+        running_mode=audio_task_running_mode.AudioTaskRunningMode.AUDIO_STREAM,
+        result_callback=lambda result, timestamp_ms: results.append((timestamp_ms, result)))
+    with audio_classifier.AudioClassifier.create_from_options(options) as classifier:
+        chunk = rate // 2  # 0.5-s chunks, as a microphone delivers them
+        for start in range(0, len(waveform), chunk):
+            block = audio_data.AudioData.create_from_array(waveform[start:start + chunk], rate)
+            classifier.classify_async(block, start * 1000 // rate)
+        deadline = time.time() + 30
+        while len(results) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+    signature = load_signature(mediapipe_file)
+    assert [timestamp for timestamp, _ in results[:3]] == [0, 10000, 20000]
+    for (timestamp, result), start in zip(results[:3], (0, window, 2 * window)):
+        scores = signature(waveform=waveform[None, start:start + window])["clipwise_output"][0]
+        got = {c.index: c.score for c in result.classifications[0].categories}
+        assert set(got) == set(np.argsort(-scores)[:5])
+        np.testing.assert_allclose(list(got.values()), scores[list(got)], atol=1e-4)
