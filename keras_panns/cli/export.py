@@ -18,7 +18,8 @@ TFLite files carry TFLite Model Metadata (sample rate and channels of the
 input, the class names as the label file of clipwise_output, name, version,
 licence and source of the weights), written with MediaPipe's metadata writer.
 --mediapipe writes the file MediaPipe Tasks' AudioClassifier serves (Android,
-iOS, web, Python): a fixed --length and clipwise_output as its only output.
+iOS, web, Python): batch 1, a fixed --length and clipwise_output as its only
+output (a static batch also runs about 9% faster in LiteRT).
 The classifier cuts longer audio into windows of that length and zero-pads
 the last one.
 

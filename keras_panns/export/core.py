@@ -160,7 +160,7 @@ def _metadata(model, report):
         "format": report.format, "quantize": report.quantize, "front_end": report.front_end,
         "tflite_metadata": report.tflite_metadata, "sample_rate": model.sample_rate,
         "input": {"name": report.input_name, "shape": list(report.input_shape), "dtype": "float32",
-                  "description": "mono waveform in [-1, 1] at sample_rate; batch and (if null) length are dynamic"},
+                  "description": "mono waveform in [-1, 1] at sample_rate; null dimensions are dynamic"},
         "outputs": {k: {"shape": list(v), "dtype": "float32"} for k, v in report.outputs.items()},
         "labels": list(model.labels),
         "validation": {"clips": report.validation_clips, "max_abs_error": report.max_abs_error,
@@ -207,8 +207,8 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     the classification output with its label file, name, version, licence
     and weights' provenance), written with MediaPipe's metadata writer.
     `mediapipe=True` makes the file MediaPipe Tasks' `AudioClassifier` can
-    serve: a fixed length and `clipwise_output` as its only output (the
-    classifier makes every output a classification head).
+    serve: a fixed length, a batch of one and `clipwise_output` as its only
+    output (the classifier makes every output a classification head).
 
     Front end: `front_end="fft"` computes the DFT with a real FFT (TFLite's
     builtin `RFFT2D`), `"conv"` with the reference's DFT convolution, which
@@ -299,8 +299,10 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
             if format == "tflite":
                 from keras_panns.export import tflite
 
+                # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
+                # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
                 ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips, outputs,
-                                             metadata=metadata, threads=threads)
+                                             metadata=metadata, threads=threads, batch=1 if mediapipe else None)
             else:
                 from keras_panns.export import onnx_export
 
@@ -315,7 +317,9 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
         if os.path.exists(tmp):
             os.remove(tmp)
     shapes = {name: (None,) + tuple(model.output[name].shape[1:]) for name in outputs}
-    report = ExportReport(path, format, quantize, "waveform", (None, samples), model.sample_rate, shapes,
+    batch = 1 if mediapipe else None
+    shapes = {name: (batch,) + shape[1:] for name, shape in shapes.items()}
+    report = ExportReport(path, format, quantize, "waveform", (batch, samples), model.sample_rate, shapes,
                           os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json",
                           front_end=front_end, tflite_metadata=metadata)
     with open(report.metadata_path, "w", encoding="utf-8") as f:

@@ -30,7 +30,8 @@ def cnn6():
 def mediapipe_file(cnn6, tmp_path_factory):
     path = tmp_path_factory.mktemp("mediapipe") / "cnn6_mediapipe.tflite"
     report = export_model(cnn6, path, length=10.0, mediapipe=True)
-    assert report.outputs == {"clipwise_output": (None, 527)} and report.tflite_metadata
+    assert report.outputs == {"clipwise_output": (1, 527)} and report.input_shape == (1, 320000)
+    assert report.tflite_metadata
     return str(path)
 
 

@@ -14,7 +14,7 @@ FLOAT_OPS = ("MIRROR_PAD", "RESHAPE", "SQUEEZE", "SPLIT", "SPLIT_V", "SQUARE", "
              "IMAG", "GATHER", "STRIDED_SLICE")
 
 
-def _saved_model(model, directory, samples, outputs):
+def _saved_model(model, directory, samples, outputs, batch=None):
     import keras
     import tensorflow as tf
 
@@ -24,7 +24,7 @@ def _saved_model(model, directory, samples, outputs):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SIGNATURE, serve,
-                         input_signature=[tf.TensorSpec((None, samples), tf.float32, name="waveform")])
+                         input_signature=[tf.TensorSpec((batch, samples), tf.float32, name="waveform")])
     archive.write_out(directory, verbose=False)
 
 
@@ -127,11 +127,12 @@ def op_names(buffer):
     return sorted({op["op_name"] for op in interpreter._get_ops_details()})
 
 
-def convert(model, path, samples, quantize, calibration_clips, outputs, metadata=True, threads=None):
+def convert(model, path, samples, quantize, calibration_clips, outputs, metadata=True, threads=None, batch=None):
     """Writes `model` as TFLite to `path`; returns (op names, runner for validation).
 
     `outputs` names the model outputs to keep; `metadata` adds TFLite Model
-    Metadata (see `keras_panns.export.metadata`).
+    Metadata (see `keras_panns.export.metadata`); `batch` fixes the batch
+    size (None: dynamic).
     """
     import tensorflow as tf
 
@@ -141,7 +142,7 @@ def convert(model, path, samples, quantize, calibration_clips, outputs, metadata
         return any(f"/{p}" in name or name.startswith(p) for p in prefixes)
 
     with tempfile.TemporaryDirectory() as saved_model:
-        _saved_model(model, saved_model, samples, outputs)
+        _saved_model(model, saved_model, samples, outputs, batch)
         try:
             buffer = _converter(saved_model).convert()
             if quantize != "none":
