@@ -65,12 +65,13 @@ def sizes(smoke):
             "pipeline_clips": 2048, "pipeline_batches": 200}
 
 
-def _batch(size, clips, classes=527, mixup=True, seed=0):
+def _batch(size, clips, classes=527, seed=0):
+    """`(2 * clips` waveforms, their mixup weights, `clips` targets`)`: one feature-mixup training batch."""
     import numpy as np
 
     rng = np.random.RandomState(seed)
     samples = size["sample_rate"] * size["seconds"]
-    x = rng.uniform(-0.5, 0.5, ((2 if mixup else 1) * clips, samples)).astype(np.float32)
+    x = rng.uniform(-0.5, 0.5, (2 * clips, samples)).astype(np.float32)
     y = (rng.rand(clips, classes) < 0.01).astype(np.float32)
     pair = rng.beta(1.0, 1.0, clips).astype(np.float32)
     lam = np.stack([pair, 1 - pair], axis=1).reshape(-1)
@@ -78,9 +79,9 @@ def _batch(size, clips, classes=527, mixup=True, seed=0):
 
 
 def _peak_memory_gb():
-    import keras
-
-    backend = keras.backend.backend() if "keras" in sys.modules else None
+    # Only a process that already runs Keras asks its backend; importing keras here would start TensorFlow
+    # inside the PyTorch measurement.
+    backend = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
     try:
         if backend == "tensorflow":
             import tensorflow as tf

@@ -169,6 +169,7 @@ def _metadata(model, report):
 
 
 def _check_outputs(model, outputs, format, metadata, mediapipe, samples):
+    """The outputs to export, in the model's order, after checking them against the format and options."""
     names = list(model.output)
     if mediapipe:
         if format != "tflite":
@@ -185,10 +186,19 @@ def _check_outputs(model, outputs, format, metadata, mediapipe, samples):
     unknown = [name for name in outputs if name not in names]
     if unknown or not outputs:
         raise ExportError(f"outputs {unknown or list(outputs)} are not outputs of {model.name} (it has {names})")
-    if (metadata or mediapipe) and format == "tflite" and "clipwise_output" not in outputs:
+    if metadata and "clipwise_output" not in outputs:
         raise ExportError(f"TFLite Model Metadata describes a classifier and needs the clipwise_output output "
                           f"(exporting {list(outputs)}); keep it, or export with metadata=False (--nometadata)")
     return [name for name in names if name in outputs]
+
+
+def _serving_function(model, outputs):
+    """What the exported file computes: the model's inference forward, restricted to `outputs`."""
+
+    def serve(waveform):
+        return {name: value for name, value in model(waveform, training=False).items() if name in outputs}
+
+    return serve
 
 
 def export_model(model, path, *, format="tflite", length=10.0, quantize="none", front_end=None, outputs=None,
@@ -274,9 +284,13 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     front_end = DEFAULT_FRONT_END[format] if front_end is None else front_end
     if front_end not in DFT_MODES:
         raise ExportError(f"front_end must be one of {DFT_MODES}, got {front_end!r}")
+    if format == "onnx" and front_end == "fft":
+        raise ExportError("tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
+                          "export ONNX with front_end='conv' (--front_end conv)")
     samples = _input_length(model, length)
-    outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
     metadata = format == "tflite" and (metadata or mediapipe)
+    outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
+    serve = _serving_function(model, outputs)
     quantized = quantize != "none"
     check_samples = samples or 10 * model.sample_rate
     calibration_clips = (audio_clips(model, calibration, check_samples, max_calibration_clips)
@@ -290,6 +304,7 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     if samples is None:  # a dynamic length must work at other lengths too
         clips = clips + [clips[0][: max(model.min_samples, int(3.3 * model.sample_rate))]]
 
+    batch = 1 if mediapipe else None
     path = os.fspath(path)
     tmp = f"{path}.partial"
     try:
@@ -301,12 +316,12 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
 
                 # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
                 # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
-                ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips, outputs,
-                                             metadata=metadata, threads=threads, batch=1 if mediapipe else None)
+                ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips, serve,
+                                             metadata=metadata, threads=threads, batch=batch)
             else:
                 from keras_panns.export import onnx_export
 
-                ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips, outputs,
+                ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips, serve,
                                                   threads=threads)
         finally:
             set_dft(model, previous)
@@ -316,9 +331,7 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    shapes = {name: (None,) + tuple(model.output[name].shape[1:]) for name in outputs}
-    batch = 1 if mediapipe else None
-    shapes = {name: (batch,) + shape[1:] for name, shape in shapes.items()}
+    shapes = {name: (batch,) + tuple(model.output[name].shape[1:]) for name in outputs}
     report = ExportReport(path, format, quantize, "waveform", (batch, samples), model.sample_rate, shapes,
                           os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json",
                           front_end=front_end, tflite_metadata=metadata)

@@ -97,6 +97,8 @@ def test_validation_failure_leaves_nothing(cnn6, tmp_path):
         export_model(cnn6, tmp_path / "x.onnx", format="onnx", quantize="float16", length=2.0)
     with pytest.raises(ExportError, match="format must be"):
         export_model(cnn6, tmp_path / "x.pb", format="pb")
+    with pytest.raises(ExportError, match="tf2onnx cannot convert the real FFT"):
+        export_model(cnn6, tmp_path / "x.onnx", format="onnx", front_end="fft", length=2.0)
     assert os.listdir(tmp_path) == []
 
 

@@ -44,21 +44,14 @@ class _Calibration:
         return None if clip is None else {"waveform": clip[None]}
 
 
-def convert(model, path, samples, quantize, calibration_clips, outputs, threads=None):
-    """Writes `model` as ONNX to `path`; returns (op types, runner for validation).
-
-    `outputs` names the model outputs to keep.
-    """
+def convert(model, path, samples, quantize, calibration_clips, serve, threads=None):
+    """Writes `serve` (`model`'s forward) as ONNX to `path`; returns (op types, runner for validation)."""
     import onnx
-
-    if any(layer.dft == "fft" for layer in log_mel_layers(model)):
-        raise ExportError("tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
-                          "export ONNX with front_end='conv' (--front_end conv)")
     if quantize == "float16":
         raise ExportError("float16 is offered for TFLite; for ONNX use --quantize dynamic or int8")
     with tempfile.TemporaryDirectory() as scratch:
         float_path = os.path.join(scratch, "float.onnx")
-        _tf2onnx(model, samples, scratch, float_path, outputs)
+        _tf2onnx(model, serve, samples, scratch, float_path)
         proto = onnx.load(float_path)
         _name_dims(proto)
         onnx.save(proto, float_path)
@@ -82,7 +75,7 @@ def convert(model, path, samples, quantize, calibration_clips, outputs, threads=
     return ops, _runner(path, threads)
 
 
-def _tf2onnx(model, samples, scratch, target, outputs):
+def _tf2onnx(model, serve, samples, scratch, target):
     """Converts through tf2onnx's large-model mode, then joins the weights into one file.
 
     The default mode keeps every weight inside protobuf messages that its
@@ -105,9 +98,6 @@ def _tf2onnx(model, samples, scratch, target, outputs):
     signature = [tf.TensorSpec((None, samples), tf.float32, name="waveform")]
     archive = keras.export.ExportArchive()
     archive.track(model)
-    def serve(waveform):
-        return {name: value for name, value in model(waveform, training=False).items() if name in outputs}
-
     function = archive.add_endpoint("serve", serve, input_signature=signature)
     bundle = os.path.join(scratch, "large.zip")
     try:

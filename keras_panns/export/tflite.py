@@ -14,12 +14,9 @@ FLOAT_OPS = ("MIRROR_PAD", "RESHAPE", "SQUEEZE", "SPLIT", "SPLIT_V", "SQUARE", "
              "IMAG", "GATHER", "STRIDED_SLICE")
 
 
-def _saved_model(model, directory, samples, outputs, batch=None):
+def _saved_model(model, directory, samples, serve, batch=None):
     import keras
     import tensorflow as tf
-
-    def serve(waveform):
-        return {name: value for name, value in model(waveform, training=False).items() if name in outputs}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -127,10 +124,10 @@ def op_names(buffer):
     return sorted({op["op_name"] for op in interpreter._get_ops_details()})
 
 
-def convert(model, path, samples, quantize, calibration_clips, outputs, metadata=True, threads=None, batch=None):
-    """Writes `model` as TFLite to `path`; returns (op names, runner for validation).
+def convert(model, path, samples, quantize, calibration_clips, serve, metadata=True, threads=None, batch=None):
+    """Writes `serve` (`model`'s forward) as TFLite to `path`; returns (op names, runner for validation).
 
-    `outputs` names the model outputs to keep; `metadata` adds TFLite Model
+    `metadata` adds TFLite Model
     Metadata (see `keras_panns.export.metadata`); `batch` fixes the batch
     size (None: dynamic).
     """
@@ -142,7 +139,7 @@ def convert(model, path, samples, quantize, calibration_clips, outputs, metadata
         return any(f"/{p}" in name or name.startswith(p) for p in prefixes)
 
     with tempfile.TemporaryDirectory() as saved_model:
-        _saved_model(model, saved_model, samples, outputs, batch)
+        _saved_model(model, saved_model, samples, serve, batch)
         try:
             buffer = _converter(saved_model).convert()
             if quantize != "none":
