@@ -9,9 +9,9 @@ the PyTorch reference Cnn14 of `panns-inference` in eager mode
 (`torch.no_grad`), measured in the same run; the Keras rows at batch 8 use
 XLA (`jit_compile=True`); the Keras rows run with TensorFlow's oneDNN kernels
 (its default) and without them (`TF_ENABLE_ONEDNN_OPTS=0`). Every runtime gets the golden fixture's weights
-(keras_panns.testing.golden, the same state dict for PyTorch): freshly
-initialised networks produce denormal activations, which make x86 float
-arithmetic, and so any timing of them, several times slower.
+(keras_panns.testing.golden, the same state dict for PyTorch): with freshly
+initialised weights PyTorch ran about 2x slower here (likely denormal
+activations), which a benchmark of realistic networks must not measure.
 
 Usage:
   python tools/benchmark_export.py [--models cnn14,mobilenet_v1] [--repeats 5] [--threads 0] [--markdown]
@@ -41,7 +41,8 @@ flags.DEFINE_string("worker", None, "Internal: run one measurement (export, torc
 flags.DEFINE_string("model", None, "Internal: the worker's zoo name.")
 flags.DEFINE_string("path", None, "Internal: the worker's file.")
 flags.DEFINE_integer("batch", 1, "Internal: the worker's batch size.")
-flags.DEFINE_string("options", "{}", "Internal: the worker's export options (JSON).")
+flags.DEFINE_string("options", "{}", "Internal: the export worker's options (JSON).")
+flags.DEFINE_boolean("xla", False, "Internal: the Keras worker compiles its forward with XLA.")
 FLAGS = flags.FLAGS
 # TensorFlow's oneDNN kernels (on by default on x86) made Cnn14 inference 2.5x slower on this project's
 # Sapphire Rapids CPU; the variable must be set before tensorflow is imported, hence a process of its own.
@@ -76,14 +77,20 @@ def _worker():
         from keras_panns.testing import golden
 
         model = reference_cnn14()
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in golden.fixture_state_dict("Cnn14").items()})
+        # The golden rule draws every weight but the front end's fixed DFT and mel tensors; those are taken
+        # from torchlibrosa itself, so this process never imports Keras and TensorFlow.
+        own = {k: v.numpy() for k, v in model.state_dict().items()
+               if k.startswith(("spectrogram_extractor.", "logmel_extractor."))}
+        state = golden.synthetic_state_dict(golden.load_spec("Cnn14"), own)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         x = torch.from_numpy(_clip(FLAGS.batch, 32000))
 
         def run():
             with torch.no_grad():
                 model(x)
 
-        return {"rate": _rate(run, FLAGS.batch, FLAGS.repeats), "threads": torch.get_num_threads()}
+        return {"rate": _rate(run, FLAGS.batch, FLAGS.repeats), "threads": torch.get_num_threads(),
+                "tensorflow_loaded": "tensorflow" in sys.modules}
     if FLAGS.worker in ("keras", "export"):
         from keras_panns.hub import zoo
         from keras_panns.testing import golden
@@ -104,12 +111,13 @@ def _worker():
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
         x = _clip(FLAGS.batch, card.sample_rate)
-        if FLAGS.options == "xla":
+        if FLAGS.xla:
             forward = tf.function(lambda w: model(w, training=False), jit_compile=True)
             return {"rate": _rate(lambda: forward(x), FLAGS.batch, FLAGS.repeats)}
         return {"rate": _rate(lambda: model.predict_on_batch(x), FLAGS.batch, FLAGS.repeats)}
-    sample_rate = int(FLAGS.options)
-    x = _clip(FLAGS.batch, sample_rate)
+    from keras_panns.hub import zoo
+
+    x = _clip(FLAGS.batch, zoo.get_card(FLAGS.model).sample_rate)
     if FLAGS.worker == "onnx":
         from keras_panns.export.onnx_export import load_session
 
@@ -159,7 +167,7 @@ def main(argv):
             add(name, f"Keras (TF{label})", "float32", "conv", size,
                 _measure("keras", environment, model=name))
             add(name, f"Keras (TF, XLA{label})", "float32", "conv", size,
-                _measure("keras", environment, model=name, batch=8, options="xla"), 8)
+                _measure("keras", environment, model=name, batch=8, xla=True), 8)
         for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "LiteRT")):
             for quantize in FLAGS.quantize:
                 if fmt == "onnx" and quantize == "float16":
@@ -167,7 +175,7 @@ def main(argv):
                 path = os.path.join(scratch, f"{name}_{quantize}.{fmt}")
                 report = _measure("export", model=name, path=path,
                                   options=json.dumps({"format": fmt, "quantize": quantize}))
-                result = _measure(fmt, path=path, options=str(card.sample_rate))
+                result = _measure(fmt, model=name, path=path)
                 add(name, runtime, "float32" if quantize == "none" else quantize, report["front_end"],
                     report["size_mb"], result)
                 os.remove(path)
