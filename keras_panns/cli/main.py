@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": ("keras_panns.cli.evaluate", "mAP, mean AUC and d-prime on packed shards"),
     "finetune": ("keras_panns.cli.finetune", "fine-tune on a labelled CSV with k-fold cross-validation"),
     "export": ("keras_panns.cli.export", "export a model to TFLite or ONNX, validated against Keras"),
+    "demo": ("keras_panns.cli.demo", "build a web page that tags audio in the browser (onnxruntime-web)"),
     "models": ("keras_panns.cli.models", "list the pretrained models of the zoo"),
 }
 
