@@ -23,6 +23,7 @@ _EXPORTS = {
     "zoo": ("keras_panns.hub.zoo", None),
     "checkpoint": ("keras_panns.checkpoint", None),
     "export": ("keras_panns.export", None),
+    "demo": ("keras_panns.demo", None),
     "load_audio": ("keras_panns.audio", "load_audio"),
     "AudioError": ("keras_panns.errors", "AudioError"),
     "CheckpointError": ("keras_panns.errors", "CheckpointError"),
