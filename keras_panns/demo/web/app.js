@@ -169,6 +169,12 @@ function render(result) {
   drawTimeline(result);
 }
 
+function fitText(ctx, text, width) {
+  if (ctx.measureText(text).width <= width) return text;
+  while (text.length > 1 && ctx.measureText(text + "\u2026").width > width) text = text.slice(0, -1);
+  return text + "\u2026";
+}
+
 function drawTimeline(result) {
   const figure = $("timeline-figure");
   figure.hidden = result.starts.length < 2;
@@ -188,7 +194,7 @@ function drawTimeline(result) {
     const y = top + row * rowHeight;
     ctx.fillStyle = "#1d2330";
     ctx.textAlign = "right";
-    ctx.fillText(config.labels[c].slice(0, 28), left - 8, y + rowHeight / 2);
+    ctx.fillText(fitText(ctx, config.labels[c], left - 14), left - 8, y + rowHeight / 2);
     result.starts.forEach((start, w) => {
       // Each window's score is drawn from its start to the next window's start (the last to the end).
       const t0 = start / config.sample_rate;
