@@ -75,6 +75,9 @@ def test_installed_wheel_resolves_presets(tmp_path):
         names = z.namelist()
         assert "keras_panns/_zoo/cnn14.json" in names and "keras_panns/assets/audioset_labels.csv" in names
         assert {"keras_panns/assets/audioset_ontology.json", "keras_panns/assets/AUDIOSET_ONTOLOGY_NOTICE.md"} <= set(names)
+        from keras_panns.demo.build import WEB_FILES  # the demo page's files, which build_demo copies
+
+        assert {f"keras_panns/demo/web/{name}" for name in WEB_FILES} <= set(names)
         z.extractall(tmp_path / "site")
     # Outside the repository, only the wheel's copy of the cards can answer.
     script = ("import keras_panns.hub.zoo as z, keras_panns.labels as l; assert l.group_indices('Vehicle'); "

@@ -307,3 +307,16 @@ def test_cli_help_and_usage_errors(capsys, tmp_path):
     assert "python -m http.server" in text and "--calibration" in text and "--runtime" in text
     assert main(["keras-panns", "demo", "--window", "5", "--hop", "6", "--out", str(tmp_path / "s")]) == 2
     assert main(["keras-panns", "demo"]) == 2  # --out is required
+
+
+def test_page_config_names_the_zoo_weights_and_licence():
+    from keras_panns.demo.build import _card_info
+    from keras_panns.hub import zoo
+
+    model = golden.fixture_model("MobileNetV1")
+    assert _card_info(model)["weights"] is None  # no card: the page says "not from the zoo"
+    model.card = zoo.get_card("mobilenet_v1")
+    info = _card_info(model)
+    assert info["name"] == "mobilenet_v1" and info["weights"] == "MobileNetV1_mAP=0.389.pth"
+    assert info["digest"] == "md5 a419303e1c88aa1b9d2ac3811563d371" and info["mAP"] == 0.389
+    assert info["url"].startswith("https://zenodo.org/") and info["license"] == "weights CC-BY-4.0, code MIT"
