@@ -243,13 +243,18 @@ def test_a_browser_without_webassembly_is_told_so(server):
         driver.quit()
 
 
+def _calibration(every):
+    """Every `every`-th ESC-10 clip, as calibration audio."""
+    clips = [str(path) for path in sorted(ESC10.glob("*.wav"))[::every]]
+    if not clips:
+        pytest.skip(f"no ESC-10 clips in {ESC10}")
+    return clips
+
+
 def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
     from keras_panns.export.onnx_export import load_session
 
-    clips = sorted(ESC10.glob("*.wav"))[::20]
-    if not clips:
-        pytest.skip(f"no ESC-10 clips in {ESC10}")
-    report = keras_panns.demo.build_demo(spread_model(), tmp_path / "site", calibration=[str(c) for c in clips],
+    report = keras_panns.demo.build_demo(spread_model(), tmp_path / "site", calibration=_calibration(20),
                                          runtime_source=tarball)
     assert report.quantize == "int8" and report.fallback is None
     assert report.size_bytes < 0.5 * 23e6  # int8 weights: under half the float32 file
@@ -267,12 +272,9 @@ def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
 
 
 def test_auto_falls_back_to_float32_when_int8_breaks_its_bounds(tmp_path, tarball):
-    clips = sorted(ESC10.glob("*.wav"))[::40]
-    if not clips:
-        pytest.skip(f"no ESC-10 clips in {ESC10}")
     # The golden weights saturate the scores, so int8 reorders the top 5: auto must keep float32 and say why.
     report = keras_panns.demo.build_demo(golden.fixture_model("MobileNetV1"), tmp_path / "site",
-                                         calibration=[str(c) for c in clips], runtime_source=tarball)
+                                         calibration=_calibration(40), runtime_source=tarball)
     assert report.quantize == "none" and "top-5" in report.fallback
     assert "float32 because int8" in report.summary()
 
