@@ -27,7 +27,6 @@ Examples:
   keras-panns demo --checkpoint MobileNetV1_mAP=0.389.pth --runtime onnxruntime-web-1.31.1.tgz --out site
 """
 
-import os
 import sys
 
 from keras_panns.cli.common import define_model_flags, define_out_flag, load_model, no_arguments
@@ -60,7 +59,7 @@ def run(args, fv):
     no_arguments(args)
     model = load_model(fv)
     report = build_demo(model, fv.out, quantize=fv.quantize, calibration=fv.calibration, runtime_source=fv.runtime,
-                        cache_dir=os.path.join(fv.cache_dir, "npm") if fv.cache_dir else None, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k,
+                        cache_dir=fv.cache_dir, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k,
                         overwrite=fv.overwrite)
     print(report.export_summary)
     print(report.summary())

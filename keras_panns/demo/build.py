@@ -1,11 +1,13 @@
 """`build_demo`: a static web page that tags audio in the browser with an exported model."""
 
 import dataclasses
+import functools
 import importlib.resources
 import json
 import os
 import shutil
 import sys
+import tempfile
 
 from keras_panns.demo import runtime
 from keras_panns.errors import ExportError
@@ -48,34 +50,30 @@ class DemoReport:
 
 
 def _export(model, path, quantize, calibration, threads):
+    """`(ExportReport, why auto fell back to float32 or None)`."""
     from keras_panns.export import export_model
 
     # A dynamic length: clips shorter than a window are tagged as they are, as `tag` does in Python.
+    export = functools.partial(export_model, model, path, format="onnx", length=None, calibration=calibration,
+                               threads=threads)
     if quantize != "auto":
-        return export_model(model, path, format="onnx", length=None, quantize=quantize, calibration=calibration,
-                            threads=threads), None
+        return export(quantize=quantize), None
     if calibration is None:
-        return export_model(model, path, format="onnx", length=None, threads=threads), \
-            "no --calibration audio was given for int8"
+        return export(), "no --calibration audio was given for int8"
     try:
-        return export_model(model, path, format="onnx", length=None, quantize="int8", calibration=calibration,
-                            threads=threads), None
+        return export(quantize="int8"), None
     except ExportError as exc:
         if "quantization" not in str(exc):
             raise
-        return export_model(model, path, format="onnx", length=None, threads=threads), f"int8 {exc}"
+        return export(), f"int8 {exc}"
 
 
 def _card_info(model):
     card = getattr(model, "card", None)
     if card is None:
         return {"name": model.name, "weights": None, "url": None, "digest": None, "license": None, "mAP": None}
-    checkpoint = card.checkpoint
-    digest = (f"sha256 {checkpoint['sha256']}" if checkpoint.get("sha256")
-              else f"md5 {checkpoint['md5']}" if checkpoint.get("md5") else None)
-    return {"name": card.name, "weights": checkpoint.get("file_name"), "url": checkpoint.get("url"),
-            "digest": digest, "mAP": card.metrics.get("mAP"),
-            "license": ", ".join(f"{k} {v}" for k, v in card.license.items()) or None}
+    return {"name": card.name, "weights": card.checkpoint.get("file_name"), "url": card.checkpoint.get("url"),
+            "digest": card.checksum, "mAP": card.metrics.get("mAP"), "license": card.license_summary}
 
 
 def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_source=None, cache_dir=None,
@@ -100,7 +98,8 @@ def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_so
             `"none"`, `"dynamic"` or `"int8"`.
         calibration: directory or list of audio files for int8.
         runtime_source: None (npm), or an onnxruntime-web `.tgz` or unpacked package.
-        cache_dir: str or None. Where the npm tarball is cached.
+        cache_dir: str or None. The keras_panns cache root the npm tarball is kept in (default:
+            `$KERAS_PANNS_CACHE` or `~/.cache/keras_panns`).
         window_seconds, hop_seconds: float. Windows of long audio.
         top_k: int. Tags shown.
         threads: int or None. Threads of the onnxruntime that validates the export.
@@ -128,15 +127,22 @@ def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_so
         raise ExportError(f"{site_dir} is a file; the demo needs a folder")
     if os.path.isdir(site_dir) and os.listdir(site_dir) and not overwrite:
         raise ExportError(f"{site_dir} is not empty; choose a new folder or overwrite it (--overwrite)")
-    created = not os.path.exists(site_dir)
-    os.makedirs(site_dir, exist_ok=True)
+    # The site is written to a scratch folder beside it and moved in once complete, so a failed build leaves
+    # neither a half-written site nor, with overwrite, a half-replaced one.
+    parent = os.path.dirname(os.path.abspath(site_dir))
+    os.makedirs(parent, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".keras_panns_demo-", dir=parent)
     try:
-        config = _write_site(model, site_dir, quantize, calibration, runtime_source, cache_dir, window_seconds,
+        config = _write_site(model, scratch, quantize, calibration, runtime_source, cache_dir, window_seconds,
                              hop_seconds, top_k, threads)
-    except BaseException:
-        if created:  # a failed build leaves no half-written site behind
-            shutil.rmtree(site_dir, ignore_errors=True)
-        raise
+        os.makedirs(site_dir, exist_ok=True)
+        for name in os.listdir(scratch):
+            target = os.path.join(site_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)  # the ort/ folder of an earlier build
+            os.replace(os.path.join(scratch, name), target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return DemoReport(site_dir, os.path.join(site_dir, MODEL_FILE), config["quantize"], config["size_bytes"],
                       config["runtime"]["version"], config["export_summary"], config["fallback"])
 

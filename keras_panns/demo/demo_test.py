@@ -52,7 +52,7 @@ def spread_model():
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory):
     _require(shutil.which("npm") is not None, "npm is not installed")
-    return runtime.fetch_tarball(cache_dir=str(tmp_path_factory.mktemp("npm")))
+    return runtime.fetch_tarball(cache_dir=str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="module")
@@ -292,15 +292,20 @@ def test_demo_refuses_a_non_empty_folder_and_a_bad_runtime(tmp_path, tarball):
     with pytest.raises(ExportError, match="other.tgz"):
         keras_panns.demo.build_demo(model, tmp_path / "new", runtime_source=str(not_ort))
     assert not (tmp_path / "new").exists()  # a failed build leaves nothing behind
+    with pytest.raises(ExportError, match="other.tgz"):
+        keras_panns.demo.build_demo(model, full, runtime_source=str(not_ort), overwrite=True)
+    assert os.listdir(full) == ["keep.txt"]  # nor a half-replaced site
+    assert not list(tmp_path.glob(".keras_panns_demo-*"))  # and no scratch folder
     with pytest.raises(ExportError, match="hop_seconds"):
         keras_panns.demo.build_demo(model, tmp_path / "new", hop_seconds=20.0, runtime_source=tarball)
 
 
 def test_npm_tarball_is_cached(tarball, monkeypatch):
     monkeypatch.setenv("PATH", "")  # no npm: the cached tarball must be enough
-    assert runtime.fetch_tarball(cache_dir=os.path.dirname(tarball)) == tarball
+    root = os.path.dirname(os.path.dirname(tarball))  # <cache root>/npm/<tarball>
+    assert runtime.fetch_tarball(cache_dir=root) == tarball
     with pytest.raises(ExportError, match="npm is not installed"):
-        runtime.fetch_tarball(version="0.0.0-absent", cache_dir=os.path.dirname(tarball))
+        runtime.fetch_tarball(version="0.0.0-absent", cache_dir=root)
 
 
 def test_cli_help_and_usage_errors(capsys, tmp_path):

@@ -8,6 +8,7 @@ reuse that tarball. A local tarball or unpacked package can be given instead,
 for machines without the registry.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import tarfile
 import tempfile
 
 from keras_panns.errors import ExportError
+from keras_panns.hub import download
 
 PACKAGE = "onnxruntime-web"
 # The WASM-only ES module and its single SIMD binary (threads when the page is cross-origin isolated). The
@@ -23,14 +25,15 @@ VERSION = "1.31.1"
 FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 
 
-def default_cache_dir():
-    return os.path.join(os.environ.get("KERAS_PANNS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                                             "keras_panns"), "npm")
-
-
 def fetch_tarball(version=VERSION, cache_dir=None):
-    """The path of `onnxruntime-web-<version>.tgz`, downloaded with `npm pack` unless already cached."""
-    cache_dir = cache_dir or default_cache_dir()
+    """The path of `onnxruntime-web-<version>.tgz`, downloaded with `npm pack` unless already cached.
+
+    Args:
+        version: str.
+        cache_dir: str or None. The keras_panns cache root (default: `hub.download.cache_dir()`); tarballs
+            are kept in its `npm/` folder.
+    """
+    cache_dir = str(download.cache_dir(cache_dir) / "npm")
     target = os.path.join(cache_dir, f"{PACKAGE}-{version}.tgz")
     if os.path.isfile(target):
         return target
@@ -51,17 +54,17 @@ def fetch_tarball(version=VERSION, cache_dir=None):
 
 
 def install(site_dir, source=None, version=VERSION, cache_dir=None):
-    """Copies the runtime files (and the package's package.json, which names its licence) into `site_dir/ort`; returns the version.
+    """Copies the runtime files and the package.json (which names its licence) into `site_dir/ort`.
+
+    Returns the package's version.
 
     Args:
         site_dir: str. The site being built.
         source: None (npm, cached), a `.tgz` from `npm pack`, or an unpacked
             package directory (one with `dist/` and `package.json`).
         version: str. The version npm fetches when `source` is None.
-        cache_dir: str or None. Where npm tarballs are kept.
+        cache_dir: str or None. The keras_panns cache root (see `fetch_tarball`).
     """
-    import json
-
     source = source or fetch_tarball(version, cache_dir)
     target = os.path.join(site_dir, "ort")
     os.makedirs(target, exist_ok=True)

@@ -135,11 +135,10 @@ def describe(model, seconds):
              f"inference. Output: independent sigmoid scores of {len(model.labels)} classes."]
     licence = "unknown (weights not from the zoo)"
     if card is not None:
-        licence = f"weights {card.license.get('weights', 'unknown')}, code {card.license.get('code', 'unknown')}"
+        licence = card.license_summary
         source = card.checkpoint.get("url") or card.checkpoint.get("file_name")
-        digest = card.checkpoint.get("sha256") or card.checkpoint.get("md5")
         lines.append(f"Weights: {card.checkpoint.get('file_name')} from {source}"
-                     + (f" ({'sha256' if card.checkpoint.get('sha256') else 'md5'} {digest})" if digest else "")
+                     + (f" ({card.checksum})" if card.checksum else "")
                      + (f"; AudioSet mAP {card.metrics['mAP']}" if card.metrics.get("mAP") else "") + ".")
     return {
         "name": card.name if card is not None else model.name,

@@ -84,6 +84,19 @@ class ZooCard:
     def file_names(self):
         return [self.file_name] + list(self.checkpoint.get("aliases", []))
 
+    @property
+    def checksum(self):
+        """`"sha256 <hex>"` (or `"md5 <hex>"` where no sha256 is known) of the checkpoint, or None."""
+        for algorithm in ("sha256", "md5"):
+            if self.checkpoint.get(algorithm):
+                return f"{algorithm} {self.checkpoint[algorithm]}"
+        return None
+
+    @property
+    def license_summary(self):
+        """The licences in one line, e.g. `"weights CC-BY-4.0, code MIT"`."""
+        return f"weights {self.license.get('weights', 'unknown')}, code {self.license.get('code', 'unknown')}"
+
     def download_url(self):
         """The checkpoint URL, or its place under `$KERAS_PANNS_MIRROR` when that is set."""
         mirror = os.environ.get(MIRROR_ENV)
