@@ -23,7 +23,7 @@ import time
 
 from absl import app, flags
 
-FLAGS = flags.DEFINE_string("models", "Cnn14", "Comma-separated architectures (golden fixture names).")
+MODELS = flags.DEFINE_string("models", "Cnn14", "Comma-separated architectures (golden fixture names).")
 REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per configuration.")
 WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration as JSON and print clips/s.")
 
@@ -83,10 +83,12 @@ def main(argv):
     if WORKER.value:
         _run_worker(json.loads(WORKER.value))
         return
+    from keras_panns.export.threads import available_cores
+
     name, present = cpu_description()
-    print(f"CPU: {name}; {os.cpu_count()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(CPU_FLAGS)}")
+    print(f"CPU: {name}; {available_cores()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(CPU_FLAGS)}")
     print(f"{'model':<8} {'dft':<5} {'path':<17} {'oneDNN':<7} {'clips/s':>8} {'vs default':>10}")
-    for model in FLAGS.value.split(","):
+    for model in MODELS.value.split(","):
         baseline = None
         for dft in ("conv", "fft"):
             for path in ("predict_on_batch", "frozen"):
