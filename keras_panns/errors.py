@@ -67,3 +67,7 @@ class UnknownLabelError(PANNsError, KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class RuntimeUnavailableError(PANNsError):
+    """A runtime or precision cannot run here: a package is missing, the CPU lacks a flag, or input is missing."""

@@ -28,6 +28,7 @@ from keras_panns.errors import AudioError
 from keras_panns.hub import loaders
 from keras_panns.models import PANNsModel
 from keras_panns.models.log_mel_tagger import LogMelTagger
+from keras_panns.runtimes.keras_runner import KerasRunner
 
 
 class HearModel(tf.Module):
@@ -48,7 +49,11 @@ class HearModel(tf.Module):
         self.model = model
         self.sample_rate = model.sample_rate
         pooled = model.get_layer("frequency_mean").output
-        self._frames = keras.Model(model.input, pooled, name=f"{model.name}_timestamps")
+        self._frames = keras.Model(model.input, {"frames": pooled}, name=f"{model.name}_timestamps")
+        # HEAR scores embeddings, so they stay Keras float32; XLA-compiled, not eager (oneDNN would reorder
+        # every filter on every call, `keras_panns.runtimes.keras_runner`).
+        self._run = KerasRunner(model)
+        self._run_frames = KerasRunner(self._frames)
         self.scene_embedding_size = int(model.output["embedding"].shape[-1])
         self.timestamp_embedding_size = int(pooled.shape[-1])
         self._stride = model._time_stride
@@ -78,13 +83,13 @@ def load_model(model_file_path="", **overrides):
 def get_scene_embeddings(audio, model):
     """`(n_sounds, scene_embedding_size)` float32: one embedding per sound, from the whole clip."""
     audio = model._check(audio)
-    return tf.convert_to_tensor(model.model(audio, training=False)["embedding"], tf.float32)
+    return tf.convert_to_tensor(model._run(audio.numpy())["embedding"], tf.float32)
 
 
 def get_timestamp_embeddings(audio, model):
     """`(embeddings (n_sounds, n_timestamps, size), timestamps (n_sounds, n_timestamps) in ms)`, centred."""
     audio = model._check(audio)
-    embeddings = tf.convert_to_tensor(model._frames(audio, training=False), tf.float32)
+    embeddings = tf.convert_to_tensor(model._run_frames(audio.numpy())["frames"], tf.float32)
     count = int(embeddings.shape[1])
     centres = (np.arange(count) * model._stride + model._stride / 2) * model._hop * 1000.0 / model.sample_rate
     timestamps = tf.tile(tf.constant(centres[None], tf.float32), [int(audio.shape[0]), 1])

@@ -79,8 +79,12 @@ def _plan(model, source, window_seconds, hop_seconds, sample_rate, align=1):
     return src, window_starts(src.num_samples, window, hop, align), length
 
 
-def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate, align=1, on_window=None):
+def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate, align=1, on_window=None,
+             runtime="keras", precision="auto"):
+    from keras_panns.runtimes import resolve
+
     src, starts, length = _plan(model, source, window_seconds, hop_seconds, sample_rate, align)
+    run = resolve(model, runtime, precision)
     for i in range(0, len(starts), batch_size):
         chunk = starts[i : i + batch_size]
         batch = np.stack([src.read(s, length) for s in chunk])
@@ -88,7 +92,7 @@ def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate
             for start, waveform in zip(chunk, batch):
                 on_window(start, waveform, src.num_samples)
         next_start = starts[i + batch_size] if i + batch_size < len(starts) else None
-        yield chunk, model.predict_on_batch(batch), src.num_samples, next_start
+        yield chunk, run(batch), src.num_samples, next_start
 
 
 @dataclasses.dataclass
@@ -114,7 +118,7 @@ class LongTagging:
 
 
 def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, aggregate="max",
-             sample_rate=None):
+             sample_rate=None, runtime="keras", precision="auto"):
     """Tags a long recording window by window.
 
     Args:
@@ -122,6 +126,7 @@ def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
         source: a file path or `audio.AudioFile` (read window by window), or a mono waveform.
         window_seconds, hop_seconds: float. Window length and step.
         batch_size: int. Windows per forward pass (bounds memory).
+        runtime, precision: where the forward pass runs, as `keras_panns.tag` (every function here takes them).
         aggregate: str. `"max"` (anything that happened anywhere) or `"mean"`.
         sample_rate: int or None. Rate of an array `source` (default: the model's).
 
@@ -137,22 +142,24 @@ def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     if aggregate not in ("max", "mean"):
         raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
     starts, scores = _window_outputs(model, source, "clipwise_output", window_seconds, hop_seconds, batch_size,
-                                     sample_rate)
+                                     sample_rate, runtime, precision)
     clip = scores.max(axis=0) if aggregate == "max" else scores.mean(axis=0)
     return LongTagging(starts, window_seconds, scores, clip, model.labels)
 
 
-def _window_outputs(model, source, key, window_seconds, hop_seconds, batch_size, sample_rate):
+def _window_outputs(model, source, key, window_seconds, hop_seconds, batch_size, sample_rate, runtime, precision):
     if key not in model.output:
         raise ValueError(f"{model.name} has no {key} output (it has {', '.join(model.output)})")
     starts, rows = [], []
-    for chunk, outputs, _, _ in _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate):
+    for chunk, outputs, _, _ in _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate,
+                                         runtime=runtime, precision=precision):
         starts.extend(chunk)
         rows.append(np.asarray(outputs[key], dtype=np.float32))
     return np.asarray(starts, np.float64) / model.sample_rate, np.concatenate(rows)
 
 
-def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_size=4, sample_rate=None):
+def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_size=4, sample_rate=None,
+               runtime="keras", precision="auto"):
     """Embeddings of a recording, one per window.
 
     A recording no longer than one window is embedded in a single pass, which
@@ -174,11 +181,12 @@ def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_si
     starts, vectors = embed_long(keras_panns.Cnn14.from_pretrained(), "lecture.wav")
     ```
     """
-    return _window_outputs(model, source, "embedding", window_seconds, hop_seconds, batch_size, sample_rate)
+    return _window_outputs(model, source, "embedding", window_seconds, hop_seconds, batch_size, sample_rate,
+                           runtime, precision)
 
 
 def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
-                   on_window=None):
+                   on_window=None, runtime="keras", precision="auto"):
     """Yields a long recording's stitched framewise scores in order, as `(first_frame, chunk)`.
 
     Frames covered by several windows get the mean of their scores. A chunk
@@ -210,7 +218,8 @@ def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch
     hop_size = model.config["hop_size"]
     stitcher = FrameStitcher(hop_size)
     for chunk, outputs, num_samples, next_start in _batches(model, source, window_seconds, hop_seconds,
-                                                            batch_size, sample_rate, hop_size, on_window):
+                                                            batch_size, sample_rate, hop_size, on_window,
+                                                            runtime, precision):
         total = 1 + num_samples // hop_size
         for start, frames in zip(chunk, np.asarray(outputs["framewise_output"], dtype=np.float32)):
             stitcher.add(start, frames, total)
@@ -274,7 +283,8 @@ class FrameStitcher:
         return first, ready
 
 
-def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None, out=None):
+def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None, out=None,
+             runtime="keras", precision="auto"):
     """Framewise scores of a long recording, stitched from overlapping windows.
 
     Frames covered by several windows get the mean of their scores. In memory
@@ -301,7 +311,8 @@ def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     chunks, result, samples = [], None, []
     for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
                                        batch_size=batch_size, sample_rate=sample_rate,
-                                       on_window=lambda start, waveform, total: samples.append(total)):
+                                       on_window=lambda start, waveform, total: samples.append(total),
+                                       runtime=runtime, precision=precision):
         if out is None:
             chunks.append(chunk)
             continue
@@ -335,7 +346,7 @@ class DetectionResult:
 
 def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
                        high=0.5, low=0.2, median_window=1, min_duration=0.0, overview=False,
-                       max_columns=2000):
+                       max_columns=2000, runtime="keras", precision="auto"):
     """Detects sound events in a recording of any length with bounded memory.
 
     Streams `iter_framewise` into an `EventDetector`; with `overview=True` it
@@ -375,7 +386,8 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
             state["overview"].add_log_mel(start // hop_size, log_mel)
 
     for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
-                                       batch_size=batch_size, sample_rate=sample_rate, on_window=on_window):
+                                       batch_size=batch_size, sample_rate=sample_rate, on_window=on_window,
+                                       runtime=runtime, precision=precision):
         detector.update(chunk)
         if overview:
             state["overview"].add_scores(first, chunk)

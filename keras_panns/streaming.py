@@ -115,6 +115,7 @@ class Stream:
         top_k: int. Tags reported per window (0: none).
         high, low, median_window, min_duration: as `detect_events`.
         classes: iterable of int or None. Report only these classes (e.g. `labels.group_union(["Vehicle"])`).
+        runtime, precision: where each window's forward pass runs, as `keras_panns.tag`.
 
     Raises:
         AudioError (from `push`): NaN samples, a wrong shape, or a rate change
@@ -123,12 +124,15 @@ class Stream:
     """
 
     def __init__(self, model, *, window_seconds=None, hop_seconds=None, top_k=3, high=0.5, low=0.2, median_window=1,
-                 min_duration=0.0, classes=None):
+                 min_duration=0.0, classes=None, runtime="keras", precision="auto"):
         default_window, default_hop = default_timing(model)
         window_seconds = default_window if window_seconds is None else window_seconds
         hop_seconds = default_hop if hop_seconds is None else hop_seconds
         self.window_seconds, self.hop_seconds = float(window_seconds), float(hop_seconds)
+        from keras_panns.runtimes import resolve
+
         self.model = model
+        self._run = resolve(model, runtime, precision)
         self.sample_rate = model.sample_rate
         self.labels = model.labels
         self.top_k = int(top_k)
@@ -239,7 +243,7 @@ class Stream:
     def _score(self, start, length, total_samples=None):
         offset = start - self._buffer_start
         window = self._buffer[offset : offset + length]
-        outputs = self.model.predict_on_batch(window[None])
+        outputs = self._run(window[None])
         self._last_start = start
         results = self._tags(start, length, np.asarray(outputs["clipwise_output"][0], np.float32))
         if self.detects_events:

@@ -118,3 +118,42 @@ def load_model(fv):
     except PANNsError as exc:
         hint = "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
         raise type(exc)(f"cannot load the model: {exc}{hint}") from exc
+
+
+RUNTIME_HELP = (
+    "Where the forward pass runs. auto (default): the fastest path on this CPU whose scores agree with Keras "
+    "float32 (the same top-5 classes and no score more than 0.02 away on reference audio), measured once per "
+    "model weights and CPU and cached with the compiled files (the first run pays the build: about 10-20 s for "
+    "Cnn14); it always considers Keras float32, so it is never slower than that. keras: Keras float32 "
+    "(XLA-compiled on TensorFlow). openvino: OpenVINO on the CPU (float32, bfloat16 on AMX/AVX-512 BF16 CPUs, "
+    "int8 with --calibration). onnxruntime, litert: the validated ONNX/TFLite export (float32 or int8; the "
+    "export is slow and memory-hungry for Cnn14). --verbose prints what was picked and why.")
+
+
+def define_runtime_flags(fv, default="auto"):
+    """`--runtime`, `--precision`, `--calibration` and `--verbose`: where and how the forward pass runs."""
+    from keras_panns.runtimes import PRECISIONS, RUNTIMES
+
+    owner = _owner()
+    flags.DEFINE_enum("runtime", default, RUNTIMES, RUNTIME_HELP, flag_values=fv, module_name=owner)
+    flags.DEFINE_enum("precision", "auto", PRECISIONS, "Arithmetic of the forward pass. auto: what --runtime "
+                      "picks (with --runtime auto: float32 or bfloat16, or int8 when --calibration is given, "
+                      "whichever is fastest and agrees). float32 always gives float32; bfloat16 needs a CPU with "
+                      "amx_bf16 or avx512_bf16; int8 needs --calibration.", flag_values=fv, module_name=owner)
+    flags.DEFINE_multi_string("calibration", [], "Audio (files or directories; repeatable) like the audio you run "
+                              "on: calibrates int8 and joins the reference audio auto checks agreement on.",
+                              flag_values=fv, module_name=owner)
+    flags.DEFINE_boolean("verbose", False, "Print the runtime and precision used, why, and what auto measured.",
+                         flag_values=fv, module_name=owner)
+
+
+def runtime_runner(model, fv):
+    """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error."""
+    from keras_panns.errors import RuntimeUnavailableError
+    from keras_panns.runtimes import runner_for
+
+    try:
+        return runner_for(model, fv.runtime, fv.precision, calibration=fv.calibration or None,
+                          cache_dir=fv.cache_dir, verbose=fv.verbose)
+    except RuntimeUnavailableError as exc:
+        raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc

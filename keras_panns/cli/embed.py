@@ -29,8 +29,8 @@ import numpy as np
 
 from absl import app
 
-from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag, load_model,
-                                    report_file_error)
+from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag,
+                                    define_runtime_flags, load_model, report_file_error, runtime_runner)
 
 USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE_OR_DIR..."
 
@@ -40,6 +40,7 @@ def define_flags(fv):
 
     define_model_flags(fv, "cnn14", "Zoo name of a tagging model with an embedding.")
     define_input_flags(fv)
+    define_runtime_flags(fv)
     define_out_flag(fv, "Output .npy file (an index <out>.csv is written beside it).", endings=(".npy",),
                     required=True)
     flags.DEFINE_boolean("per_window", False, "One row per window instead of one per file.", flag_values=fv)
@@ -71,6 +72,7 @@ def run(args, fv):
     model = load_model(fv)
     if "embedding" not in model.output:
         raise app.UsageError(f"{model.name} has no embedding output; use a tagging model such as cnn14")
+    runner = runtime_runner(model, fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     iterator = files
     if progress:
@@ -82,7 +84,7 @@ def run(args, fv):
         try:
             audio = AudioFile(path)  # opened (an mp3 decoded) once for the windows and the duration
             starts, vectors = embed_long(model, audio, window_seconds=fv.window, hop_seconds=fv.hop,
-                                         batch_size=fv.batch_size)
+                                         batch_size=fv.batch_size, runtime=runner)
             duration = audio.duration
         except PANNsError as exc:
             failures += 1

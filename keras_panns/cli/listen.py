@@ -35,7 +35,7 @@ import numpy as np
 from absl import app
 
 from keras_panns.cli.common import (check_audioset_model, define_group_flags, define_model_flags, frame_scoring_model,
-                                    group_classes, load_model)
+                                    group_classes, load_model, define_runtime_flags, runtime_runner)
 
 USAGE = "[--input FILE|- [--sample_rate HZ --channels N --dtype s16|f32]] [--window S] [--hop S] [--format live|jsonl]"
 
@@ -72,6 +72,7 @@ def define_flags(fv):
                        lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("top_k", 3, "Tags reported per window (0: events only).", lower_bound=0, flag_values=fv)
     define_group_flags(fv)
+    define_runtime_flags(fv)
     flags.DEFINE_enum("format", "live", ["live", "jsonl"], "A live view, or one JSON object per line.",
                       flag_values=fv)
     flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
@@ -190,7 +191,8 @@ def run(args, fv):
     model = frame_scoring_model(load_model(fv), "listen")
     check_audioset_model(model, classes)
     stream = Stream(model, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k, high=fv.high, low=fv.low,
-                    median_window=fv.median, min_duration=fv.min_duration, classes=classes)
+                    median_window=fv.median, min_duration=fv.min_duration, classes=classes,
+                    runtime=runtime_runner(model, fv))
     if fv.input == "-":
         blocks = _stdin_blocks(fv.sample_rate, fv.channels, fv.dtype)
     elif fv.input:

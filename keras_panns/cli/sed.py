@@ -33,7 +33,7 @@ from absl import app
 
 from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
                                     define_model_flags, define_out_flag, frame_scoring_model, group_classes, load_model,
-                                    report_file_error)
+                                    report_file_error, define_runtime_flags, runtime_runner)
 
 USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
          "FILE_OR_DIR...")
@@ -44,6 +44,7 @@ def define_flags(fv):
 
     define_model_flags(fv, "cnn14_decision_level_max", "Zoo name of a SED model.")
     define_input_flags(fv)
+    define_runtime_flags(fv)
     define_out_flag(fv, "Write events here: .csv or .json (default: a table on stdout).", endings=(".csv", ".json"))
     flags.DEFINE_string("plot", None, "PNG of log-mel and top-k activity (a directory with several files).",
                         flag_values=fv)
@@ -98,13 +99,14 @@ def run(args, fv):
     if "framewise_output" not in model.output:
         raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model such as "
                              "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)")
+    runner = runtime_runner(model, fv)
     records, failures = [], 0
     for path in files:
         try:
             result = detect_events_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
                                         batch_size=fv.batch_size, high=fv.high, low=fv.low,
                                         median_window=fv.median, min_duration=fv.min_duration,
-                                        overview=bool(fv.plot))
+                                        overview=bool(fv.plot), runtime=runner)
         except (PANNsError, ValueError) as exc:
             failures += 1
             report_file_error("sed", path, exc)

@@ -21,7 +21,8 @@ import os
 import sys
 
 from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
-                                    define_model_flags, define_out_flag, group_classes, load_model)
+                                    define_model_flags, define_out_flag, define_runtime_flags, group_classes,
+                                    load_model, runtime_runner)
 
 USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] [--out FILE] FILE_OR_DIR..."
 
@@ -37,6 +38,7 @@ def define_flags(fv):
     flags.DEFINE_boolean("group_scores", False, "Also print each --group's score: the maximum over its classes.",
                          flag_values=fv)
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
+    define_runtime_flags(fv)
     define_out_flag(fv, "Write the results to this file (complete or not at all) instead of stdout.")
     flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
                          "from a terminal).", flag_values=fv)
@@ -60,12 +62,13 @@ def run(args, fv):
     classes = group_classes(fv)
     model = load_model(fv)
     check_audioset_model(model, classes)
+    runner = runtime_runner(model, fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []
     try:
         for result in iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size, progress=progress,
-                                classes=classes):
+                                classes=classes, runtime=runner):
             groups = {}
             if fv.group_scores and result.error is None:
                 groups = {g: round(float(s), 6) for g, s in group_scores(result.scores, fv.group).items()}

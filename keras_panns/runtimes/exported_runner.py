@@ -1,0 +1,72 @@
+"""onnxruntime and LiteRT forward passes through the project's validated exports, cached by weights hash."""
+
+import os
+
+from keras_panns.errors import RuntimeUnavailableError
+
+_FORMATS = {"onnxruntime": ("onnx", "onnxruntime"), "litert": ("tflite", "ai_edge_litert")}
+_QUANTIZE = {"float32": "none", "int8": "int8"}
+
+
+def _files_key(paths):
+    """A stable key of calibration files: their paths, sizes and modification times."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(map(os.fspath, paths)):
+        stat = os.stat(path)
+        digest.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+class ExportedRunner:
+    """Runs an exported ONNX (onnxruntime) or TFLite (LiteRT) file of the model, dynamic batch and length.
+
+    The file is written once by `keras_panns.export.export_model` (which proves it reproduces the Keras
+    model, or leaves nothing) under `cache_dir/exports`, keyed by the weights' hash and precision.
+
+    Example:
+    ```python
+    runner = ExportedRunner(model, "onnxruntime", "float32", cache_dir="/tmp/cache")
+    runner(np.zeros((1, 320000), "float32"))["clipwise_output"].shape   # (1, 527)
+    ```
+    """
+
+    def __init__(self, model, runtime, precision, cache_dir, calibration=None, threads=None, key=None):
+        from keras_panns.runtimes.openvino_runner import weights_hash
+
+        fmt, package = _FORMATS[runtime]
+        try:
+            __import__(package)
+        except ImportError as exc:
+            raise RuntimeUnavailableError(f"runtime {runtime!r} needs the {package} package: "
+                                          "pip install 'keras-panns[export]'") from exc
+        if precision not in _QUANTIZE:
+            raise RuntimeUnavailableError(f"runtime {runtime!r} runs float32 or int8; bfloat16 is offered by "
+                                          "--runtime openvino")
+        if precision == "int8" and not calibration:
+            raise RuntimeUnavailableError("int8 needs calibration audio (--calibration DIR_OR_FILE, or "
+                                          "calibration=[paths])")
+        from keras_panns.export import export_model
+        from keras_panns.export.onnx_export import _runner as onnx_runner
+        from keras_panns.export.tflite import _runner as tflite_runner
+
+        self.model, self.runtime, self.precision = model, runtime, precision
+        suffix = "" if precision == "float32" else f"-{_files_key(calibration)}"
+        self.path = os.path.join(cache_dir, "exports", key or weights_hash(model), f"{precision}{suffix}.{fmt}")
+        if not os.path.exists(self.path):
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            export_model(model, self.path, format=fmt, length=None, quantize=_QUANTIZE[precision],
+                         metadata=False, threads=threads,
+                         calibration=list(calibration) if precision == "int8" else None)
+        self._run = (onnx_runner if fmt == "onnx" else tflite_runner)(self.path, threads)
+
+    def __call__(self, batch):
+        import numpy as np
+
+        batch = np.asarray(batch, np.float32)
+        self.model.check_input_length(batch.shape[-1])
+        return {name: np.asarray(value) for name, value in self._run(batch).items()}
+
+    def describe(self):
+        return f"{self.runtime} {self.precision} ({self.path})"

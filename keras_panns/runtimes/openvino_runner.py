@@ -1,0 +1,197 @@
+"""OpenVINO forward passes in float32, bfloat16 (AMX or AVX-512 BF16) and int8 (NNCF), cached on disk.
+
+The model is converted from its TensorFlow forward (`openvino.convert_model` on a concrete function,
+front end included; 5 s and under 2 GB for Cnn14, where going through the ONNX export needs 11 GB), saved
+as OpenVINO IR under the cache keyed by the weights' hash, and compiled for each input shape.
+"""
+
+import collections
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from keras_panns.errors import RuntimeUnavailableError
+
+#: How many Convolution/MatMul nodes, in graph order, int8 leaves in float: the DFT and mel projections
+#: of the front end (power spectra from 1e-10 to 1e6 do not survive int8) and the first conv block.
+INT8_FLOAT_NODES = 4
+MAX_COMPILED_SHAPES = 8
+_OV_TYPES = {"float32": "f32", "bfloat16": "bf16"}
+
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise RuntimeUnavailableError("runtime 'openvino' needs the openvino package: "
+                                      "pip install 'keras-panns[openvino]'") from exc
+    return openvino
+
+
+def weights_hash(model):
+    """A hex digest of the model's config and every weight: the key of its compiled files.
+
+    Example:
+    ```python
+    weights_hash(model)[:12]   # changes whenever any weight does
+    ```
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras_to_numpy(weight))
+        digest.update(weight.path.encode() if hasattr(weight, "path") else weight.name.encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.data)
+    return digest.hexdigest()
+
+
+def keras_to_numpy(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable)
+
+
+def bfloat16_supported(core):
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def check_precision(core, precision):
+    """Raises a `RuntimeUnavailableError` naming the CPU flag a precision lacks here."""
+    from keras_panns.runtimes import cpu
+
+    if precision == "bfloat16" and not bfloat16_supported(core):
+        raise RuntimeUnavailableError(
+            f"bfloat16 needs a CPU with amx_bf16 or avx512_bf16; this one ({cpu.cpu_info()[0]}) has neither "
+            f"(flags: {' '.join(cpu.matrix_flags()) or 'none of ' + ' '.join(cpu.MATRIX_FLAGS)})")
+
+
+def _atomic_save(openvino, ov_model, path):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    scratch = tempfile.mkdtemp(dir=directory, prefix=".partial-")
+    try:
+        target = os.path.join(scratch, os.path.basename(path))
+        openvino.save_model(ov_model, target, compress_to_fp16=False)
+        os.replace(target[:-4] + ".bin", path[:-4] + ".bin")  # the weights first: the .xml marks completion
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def float_model(model, cache_dir, key=None):
+    """The model's float32 OpenVINO IR (dynamic batch and length), converted once and cached under `cache_dir`."""
+    openvino = import_openvino()
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeUnavailableError("runtime 'openvino' converts the TensorFlow forward; run with "
+                                      "KERAS_BACKEND=tensorflow (or use --runtime keras)")
+    key = key or weights_hash(model)
+    path = os.path.join(cache_dir, "openvino", f"{key}-{openvino.__version__.split('-')[0]}", "float32.xml")
+    if os.path.exists(path):
+        return openvino.Core().read_model(path), path
+    import tensorflow as tf
+
+    function = tf.function(lambda waveform: model(waveform, training=False)).get_concrete_function(
+        tf.TensorSpec([None, None], tf.float32, name="waveform"))
+    ov_model = openvino.convert_model(function)
+    _atomic_save(openvino, ov_model, path)
+    return openvino.Core().read_model(path), path
+
+
+def _clips_hash(clips):
+    digest = hashlib.blake2b(digest_size=8)
+    for clip in clips:
+        digest.update(np.ascontiguousarray(clip, np.float32).data)
+    return digest.hexdigest()
+
+
+def int8_model(model, cache_dir, clips, key=None):
+    """The model quantized to int8 by NNCF on `clips` (front end and first conv block kept float), cached."""
+    openvino = import_openvino()
+    try:
+        import nncf
+    except ImportError as exc:
+        raise RuntimeUnavailableError("int8 with OpenVINO needs the nncf package: "
+                                      "pip install 'keras-panns[openvino]'") from exc
+    if not clips:
+        raise RuntimeUnavailableError("int8 needs calibration audio (--calibration DIR_OR_FILE, or "
+                                      "calibration=[paths]): a few dozen clips like those you will tag")
+    ov_float, float_path = float_model(model, cache_dir, key)
+    path = os.path.join(os.path.dirname(float_path), f"int8-{_clips_hash(clips)}.xml")
+    if os.path.exists(path):
+        return openvino.Core().read_model(path), path
+    matmuls = [op.get_friendly_name() for op in ov_float.get_ordered_ops()
+               if op.get_type_name() in ("Convolution", "MatMul")]
+    quantized = nncf.quantize(ov_float, nncf.Dataset(clips, lambda clip: np.asarray(clip, np.float32)[None]),
+                              subset_size=len(clips),
+                              ignored_scope=nncf.IgnoredScope(names=matmuls[:INT8_FLOAT_NODES]))
+    _atomic_save(openvino, quantized, path)
+    return openvino.Core().read_model(path), path
+
+
+class OpenVINORunner:
+    """Runs an OpenVINO IR on the CPU; `runner(batch)` returns the outputs by name as numpy arrays.
+
+    Args:
+        model: the Keras PANNs model (for its input checks and output names).
+        precision: `"float32"`, `"bfloat16"` or `"int8"`.
+        cache_dir: str. Where converted and quantized IR files are kept.
+        calibration: list of float32 clips at the model's rate (int8 only).
+        threads: int or None. Inference threads (None: every core).
+
+    Example:
+    ```python
+    runner = OpenVINORunner(model, "float32", cache_dir="/tmp/cache")
+    runner(np.zeros((1, 320000), "float32"))["clipwise_output"].shape   # (1, 527)
+    ```
+    """
+
+    runtime = "openvino"
+
+    def __init__(self, model, precision, cache_dir, calibration=None, threads=None, key=None):
+        openvino = import_openvino()
+        from keras_panns.export.threads import resolve_threads
+
+        self.model = model
+        self.precision = precision
+        self._core = openvino.Core()
+        check_precision(self._core, precision)
+        self._core.set_property({"CACHE_DIR": os.path.join(cache_dir, "openvino", "compiled")})
+        if precision == "int8":
+            self._ov_model, self.path = int8_model(model, cache_dir, calibration, key)
+        else:
+            self._ov_model, self.path = float_model(model, cache_dir, key)
+        # int8 runs its float parts (the front end) in float32; float32 must never silently become bf16,
+        # which OpenVINO picks by itself on AMX CPUs.
+        self._config = {"INFERENCE_PRECISION_HINT": _OV_TYPES.get(precision, "f32"),
+                        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": resolve_threads(threads)}
+        self._names = [port.get_any_name() for port in self._ov_model.outputs]
+        self._compiled = collections.OrderedDict()
+        self._dynamic = None
+
+    def _request(self, shape):
+        if shape not in self._compiled and len(self._compiled) < MAX_COMPILED_SHAPES:
+            shaped = self._ov_model.clone()
+            shaped.reshape({0: list(shape)})
+            self._compiled[shape] = self._core.compile_model(shaped, "CPU", self._config).create_infer_request()
+        if shape in self._compiled:
+            return self._compiled[shape]
+        if self._dynamic is None:
+            self._dynamic = self._core.compile_model(self._ov_model, "CPU", self._config).create_infer_request()
+        return self._dynamic
+
+    def __call__(self, batch):
+        batch = np.ascontiguousarray(batch, np.float32)
+        self.model.check_input_length(batch.shape[-1])
+        request = self._request(tuple(batch.shape))
+        request.infer({0: batch})
+        return {name: np.array(request.get_output_tensor(i).data) for i, name in enumerate(self._names)}
+
+    def describe(self):
+        return f"openvino {self.precision} ({self.path})"
