@@ -5,6 +5,9 @@ import sys
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The commands' --runtime default is auto, which builds and times OpenVINO paths on first use of each model's
+# weights (seconds per model); the command tests run Keras, and keras_panns/runtimes tests auto itself.
+os.environ.setdefault("KERAS_PANNS_RUNTIME", "keras")
 
 from keras_panns.testing import SHARED  # noqa: E402 (after the TensorFlow log level is set)
 

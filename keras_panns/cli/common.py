@@ -126,15 +126,23 @@ RUNTIME_HELP = (
     "model weights and CPU and cached with the compiled files (the first run pays the build: about 10-20 s for "
     "Cnn14); it always considers Keras float32, so it is never slower than that. keras: Keras float32 "
     "(XLA-compiled on TensorFlow). openvino: OpenVINO on the CPU (float32, bfloat16 on AMX/AVX-512 BF16 CPUs, "
-    "int8 with --calibration). onnxruntime, litert: the validated ONNX/TFLite export (float32 or int8; the "
+    "int8 with --calibration). $KERAS_PANNS_RUNTIME changes the default. onnxruntime, litert: the validated ONNX/TFLite export (float32 or int8; the "
     "export is slow and memory-hungry for Cnn14). --verbose prints what was picked and why.")
 
 
-def define_runtime_flags(fv, default="auto"):
-    """`--runtime`, `--precision`, `--calibration` and `--verbose`: where and how the forward pass runs."""
+def define_runtime_flags(fv):
+    """`--runtime`, `--precision`, `--calibration` and `--verbose`: where and how the forward pass runs.
+
+    The `--runtime` default is `$KERAS_PANNS_RUNTIME`, else auto.
+    """
+    import os
+
     from keras_panns.runtimes import PRECISIONS, RUNTIMES
 
     owner = _owner()
+    default = os.environ.get("KERAS_PANNS_RUNTIME") or "auto"
+    if default not in RUNTIMES:
+        raise app.UsageError(f"KERAS_PANNS_RUNTIME={default!r} is not a runtime; choose from {', '.join(RUNTIMES)}")
     flags.DEFINE_enum("runtime", default, RUNTIMES, RUNTIME_HELP, flag_values=fv, module_name=owner)
     flags.DEFINE_enum("precision", "auto", PRECISIONS, "Arithmetic of the forward pass. auto: what --runtime "
                       "picks (with --runtime auto: float32 or bfloat16, or int8 when --calibration is given, "
