@@ -71,7 +71,8 @@ def peak_gflops(precision, cores=None):
 
     Per core and cycle: float32 with AVX-512 is 2 FMA units x 16 lanes x 2 = 64 FLOP (AVX2: 2 x 8 x 2 = 32);
     bfloat16 on AMX is 1024 FLOP (a 16x32 by 32x16 tile product, 16 cycles, as Intel documents) and on
-    AVX-512 BF16 twice float32; int8 on AMX is 2048 OP, on AVX-512 VNNI 4x float32. The clock is the
+    AVX-512 BF16 twice float32; int8 on AMX is 2048 OP, with VNNI 4x float32 and with plain AVX2 2x
+    (`vpmaddubsw` + `vpmaddwd`: four times the lanes in two instructions). The clock is the
     `cpu MHz` of /proc/cpuinfo; None when the CPU or its clock is unknown.
 
     Example:
@@ -91,7 +92,8 @@ def peak_gflops(precision, cores=None):
         return None
     per_cycle = {"float32": fp32,
                  "bfloat16": 1024 if "amx_bf16" in flags else 2 * fp32 if "avx512_bf16" in flags else fp32,
-                 "int8": 2048 if "amx_int8" in flags else 4 * fp32 if {"avx512_vnni", "avx_vnni"} & flags else fp32}
+                 "int8": 2048 if "amx_int8" in flags else 4 * fp32 if {"avx512_vnni", "avx_vnni"} & flags
+                 else 2 * fp32}
     return per_cycle[precision] * ghz * cores
 
 

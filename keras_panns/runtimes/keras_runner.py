@@ -6,6 +6,9 @@ filter into its blocked layout on every call: Cnn14 ran at 0.92 clips/s at batch
 fine-tuned or reloaded weights are always the ones used) and runs 3.0 clips/s. XLA compiles once per
 input shape (1-2 s for Cnn14), so the first `MAX_COMPILED_SHAPES` shapes are compiled and any further
 ones take the uncompiled path rather than paying a compilation per odd-length file.
+
+Models with depthwise convolutions (the MobileNets) are not compiled: XLA's CPU depthwise kernel ran
+MobileNetV1 at 3.6 clips/s against 16.2 uncompiled (`tools/benchmark_cpu.py`, AMD EPYC, batch 1).
 """
 
 import collections
@@ -15,6 +18,13 @@ import numpy as np
 
 #: Input shapes compiled with XLA per model; later shapes run uncompiled (no compile per odd-length file).
 MAX_COMPILED_SHAPES = 8
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
 
 
 class KerasRunner:
@@ -33,7 +43,8 @@ class KerasRunner:
     def __init__(self, model):
         self.model = model
         self._compiled = collections.OrderedDict()
-        self._xla = keras.backend.backend() == "tensorflow"
+        self._xla = keras.backend.backend() == "tensorflow" and not any(
+            isinstance(layer, keras.layers.DepthwiseConv2D) for layer in _all_layers(model))
 
     def _compiled_for(self, shape):
         if shape in self._compiled:
