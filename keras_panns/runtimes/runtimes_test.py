@@ -43,11 +43,12 @@ def esc10_files():
     folder = SHARED / "data" / "esc10" / "audio"
     if not folder.is_dir():
         pytest.skip(f"{folder} not found")
-    return [str(p) for p in sorted(folder.glob("*.wav"))[:12]]
+    return [str(p) for p in sorted(folder.glob("*.wav"))[:8]]
 
 
-@pytest.mark.parametrize("name", ["Cnn6", "MobileNetV1", "Wavegram_Logmel_Cnn14"])
-@pytest.mark.parametrize("runtime", ["keras", "openvino"])
+# Cnn6: the XLA-compiled path; MobileNetV1: depthwise convolutions (Keras leaves them uncompiled, so only
+# OpenVINO's conversion is new there).
+@pytest.mark.parametrize("name, runtime", [("Cnn6", "keras"), ("Cnn6", "openvino"), ("MobileNetV1", "openvino")])
 def test_float32_runtimes_reproduce_the_official_outputs(name, runtime, tmp_path):
     spec = golden.load_spec(name)
     model = parity_cases.build(name, spec)
