@@ -4,8 +4,9 @@ On TensorFlow, `predict_on_batch` feeds the weights to oneDNN as variables, and 
 filter into its blocked layout on every call: Cnn14 ran at 0.92 clips/s at batch 1, slower than PyTorch
 (`tools/benchmark_onednn.py`). Compiling the same forward with XLA keeps the weights as variables (so
 fine-tuned or reloaded weights are always the ones used) and runs 3.0 clips/s. XLA compiles once per
-input shape (1-2 s for Cnn14), so the first `MAX_COMPILED_SHAPES` shapes are compiled and any further
-ones take the uncompiled path rather than paying a compilation per odd-length file.
+input shape (1-2 s for Cnn14, more than one uncompiled call), so a shape is compiled when it comes a
+second time (windows of a long file or a stream, a batch of equal clips), at most `MAX_COMPILED_SHAPES`
+of them; a one-off shape (one file tagged once) runs uncompiled.
 
 Models with depthwise convolutions (the MobileNets) are not compiled: XLA's CPU depthwise kernel ran
 MobileNetV1 at 3.6 clips/s against 16.2 uncompiled (`tools/benchmark_cpu.py`, AMD EPYC, batch 1).
@@ -43,13 +44,15 @@ class KerasRunner:
     def __init__(self, model):
         self.model = model
         self._compiled = collections.OrderedDict()
+        self._seen = collections.Counter()
         self._xla = keras.backend.backend() == "tensorflow" and not any(
             isinstance(layer, keras.layers.DepthwiseConv2D) for layer in _all_layers(model))
 
     def _compiled_for(self, shape):
         if shape in self._compiled:
             return self._compiled[shape]
-        if len(self._compiled) >= MAX_COMPILED_SHAPES:
+        self._seen[shape] += 1
+        if self._seen[shape] < 2 or len(self._compiled) >= MAX_COMPILED_SHAPES:
             return None
         import tensorflow as tf
 
