@@ -95,6 +95,11 @@ class AudioFile:
     def duration(self):
         return self.frames / self.sample_rate
 
+    @property
+    def seekable(self):
+        """True when windows are read by position (libsndfile's formats), False when decoded whole into memory."""
+        return self._decoded is None
+
     def _decode_all(self):
         import librosa
 

@@ -71,3 +71,7 @@ class UnknownLabelError(PANNsError, KeyError):
 
 class RuntimeUnavailableError(PANNsError):
     """A runtime or precision cannot run here: a package is missing, the CPU lacks a flag, or input is missing."""
+
+
+class ArchiveError(PANNsError):
+    """An archive index job cannot run: its sources, its output, its cluster or an index made otherwise."""

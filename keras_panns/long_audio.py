@@ -68,7 +68,32 @@ class _Source:
         return self.file.read_window(start, length, self.sample_rate)
 
 
-def _plan(model, source, window_seconds, hop_seconds, sample_rate, align=1):
+def plan_windows(model, source, window_seconds, hop_seconds, sample_rate=None, align=1):
+    """The windows every long-audio function cuts `source` into: `(source, starts, length)`.
+
+    `tag_long`, `embed_long`, `iter_framewise` and the archive index
+    (`keras_panns.archive`) all plan with it, so their windows are the same.
+
+    Args:
+        model: the model the windows are for (its rate and shortest input).
+        source: a file path, an `audio.AudioFile` or a mono waveform.
+        window_seconds, hop_seconds, sample_rate: as `tag_long`.
+        align: int. Window starts are multiples of it (SED: the model's hop size).
+
+    Returns:
+        `(source, starts, length)`: an object whose `read(start, length)`
+        gives a window at the model's rate, the window start samples, and
+        the window length (shorter than `window_seconds` for short audio).
+
+    Raises:
+        AudioError: the audio is shorter than the model's shortest input.
+
+    Example:
+    ```python
+    source, starts, length = plan_windows(model, "day.flac", 10.0, 5.0)
+    first = source.read(starts[0], length)
+    ```
+    """
     src = _Source(source, model.sample_rate, sample_rate)
     window = int(round(window_seconds * model.sample_rate))
     hop = int(round(hop_seconds * model.sample_rate)) // align * align
@@ -83,7 +108,7 @@ def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate
              runtime="keras", precision="auto"):
     from keras_panns.runtimes import resolve
 
-    src, starts, length = _plan(model, source, window_seconds, hop_seconds, sample_rate, align)
+    src, starts, length = plan_windows(model, source, window_seconds, hop_seconds, sample_rate, align)
     run = resolve(model, runtime, precision)
     for i in range(0, len(starts), batch_size):
         chunk = starts[i : i + batch_size]

@@ -88,19 +88,19 @@ def browser():
     driver.quit()
 
 
-def _check_against_onnxruntime(driver, session, samples, starts, window_scores):
+def _check_against_onnxruntime(driver, session, samples, starts, window_scores, tolerance=TOLERANCE):
     """Every window's scores, and the displayed aggregate, equal onnxruntime's on the same samples."""
     length = min(WINDOW, len(samples))
     want = np.stack([session.run(["clipwise_output"], {"waveform": samples[None, s:s + length]})[0][0]
                      for s in starts])
-    np.testing.assert_allclose(window_scores, want, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(window_scores, want, atol=tolerance, rtol=0)
     aggregate = want.max(axis=0)
     shown = page.displayed_tags(driver)
     # The shown classes are the top 5 (up to ties within the tolerance), in order.
     np.testing.assert_allclose(aggregate[[index for index, _, _ in shown]], np.sort(aggregate)[::-1][:5],
-                               atol=TOLERANCE, rtol=0)
+                               atol=tolerance, rtol=0)
     for index, score, text in shown:
-        assert abs(score - aggregate[index]) <= TOLERANCE
+        assert abs(score - aggregate[index]) <= tolerance
         assert text == f"{score:.3f}"
 
 
@@ -251,6 +251,19 @@ def _calibration(every):
     return clips
 
 
+def _output_step(path):
+    """The quantization step of the int8 graph's clipwise output (its last QuantizeLinear's scale)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    producer = {output: node for node in graph.node for output in node.output}
+    node = producer["clipwise_output"]
+    assert node.op_type == "DequantizeLinear", node.op_type
+    scales = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    return float(np.max(scales[node.input[1]]))
+
+
 def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
     from keras_panns.export.onnx_export import load_session
 
@@ -266,7 +279,11 @@ def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
             assert "int8 quantized" in driver.find_element("id", "model-info").text
             assert page.tag_file(driver, EXAMPLES / "R9_ZSCveAHg_7s.wav") == "done", page.status(driver)
             samples, starts, scores, _ = page.last_result(driver)
-            _check_against_onnxruntime(driver, session, samples, starts, scores)
+            # onnxruntime-web's wasm int8 kernels and x86's (VNNI or not) may round an intermediate apart,
+            # which moves an output by one quantization step: that step, and no more, is allowed.
+            step = _output_step(tmp_path / "site" / "model.onnx")
+            assert step < 0.01, step
+            _check_against_onnxruntime(driver, session, samples, starts, scores, TOLERANCE + 1.01 * step)
     finally:
         driver.quit()
 

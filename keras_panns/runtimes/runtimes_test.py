@@ -153,8 +153,13 @@ def test_bfloat16_agrees_within_the_bounds(cnn6, recordings, tmp_path):
     run = choose(cnn6, "openvino", "bfloat16", cache_dir=tmp_path)
     for waveform in recordings:
         got, ref = run(waveform[None])["clipwise_output"][0], cnn6.predict_on_batch(waveform[None])["clipwise_output"][0]
-        assert np.max(np.abs(got - ref)) <= MAX_ABS_DELTA
-        assert set(np.argsort(-got)[:5]) == set(np.argsort(-ref)[:5])
+        worst = float(np.max(np.abs(got - ref)))
+        assert worst <= MAX_ABS_DELTA
+        # The golden fixture weights give near-ties inside the top 5, which bf16 may swap: every class bf16
+        # ranks in its top 5 must be in float32's top 5 up to the scores' own deviation.
+        assert np.min(ref[np.argsort(-got)[:5]]) >= np.sort(ref)[-5] - 2 * worst
+    # The bfloat16 graph really computes in bfloat16: it differs from float32 (a float32 run would not).
+    assert worst > 1e-6
 
 
 def test_onnxruntime_runs_the_validated_export(cnn6, recordings, tmp_path):
