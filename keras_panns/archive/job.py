@@ -205,13 +205,14 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver shows one bar in files and hours
     context.verbose_stats_logs = False
-    retry = {"max_retries": -1, "retry_exceptions": False}
+    # Ray Data's defaults retry a task lost with its node (max_retries=-1) and restart a lost actor with
+    # its in-flight batches (max_restarts=-1, max_task_retries=-1): a killed worker loses nothing.
     dataset = ray.data.from_arrow(todo)
-    dataset = dataset.flat_map(plan_segments, fn_kwargs={"settings": settings}, num_cpus=1, **retry)
-    dataset = dataset.flat_map(decode_segment, fn_kwargs={"settings": settings}, num_cpus=1, **retry)
+    dataset = dataset.flat_map(plan_segments, fn_kwargs={"settings": settings}, num_cpus=1)
+    dataset = dataset.flat_map(decode_segment, fn_kwargs={"settings": settings}, num_cpus=1)
     return dataset.map_batches(
         ModelWorker, fn_constructor_kwargs={"payload": payload_ref, "runtime": choice.runtime,
                                             "precision": choice.precision, "calibration": calibration,
                                             "cache_dir": cache_dir, "threads": threads},
-        batch_size=batch_size, batch_format="numpy", concurrency=model_workers, num_cpus=1,
-        num_gpus=gpus_per_worker or None, max_restarts=-1, max_task_retries=-1)
+        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=model_workers),
+        num_cpus=1, num_gpus=gpus_per_worker or None)

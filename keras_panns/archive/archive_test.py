@@ -1,0 +1,203 @@
+"""The archive index on a real local Ray (127.0.0.1 only): equal to the offline functions, resumable, errors kept.
+
+One Ray is started for the module (2 CPUs, loopback, no dashboard) and
+stopped by its own handle at the end; `keras_panns.index` runs its jobs on it.
+The small MobileNetV1 (golden fixture weights, scores spread) runs the
+tagging tests; Cnn14_DecisionLevelMax runs the events test on one file.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+pytest.importorskip("ray")
+pytest.importorskip("pyarrow")
+
+import keras_panns  # noqa: E402
+from keras_panns.errors import ArchiveError  # noqa: E402
+from keras_panns.testing import SHARED, golden  # noqa: E402
+
+EXAMPLES = SHARED / "data" / "examples"
+ESC10 = SHARED / "data" / "esc10" / "audio"
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             logging_level="error")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return golden.spread_scores(golden.fixture_model("MobileNetV1"))
+
+
+def _recording(name):
+    import keras_panns.audio
+
+    path = EXAMPLES / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    audio = keras_panns.audio.AudioFile(path)
+    return audio.read(), audio.sample_rate
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Real recordings as wav, flac, mp3 and ogg; mono and stereo; 32, 44.1 and 48 kHz; 3 s to 3 min."""
+    import soundfile
+
+    from keras_panns.audio import resample
+
+    root = tmp_path_factory.mktemp("archive")
+    speech, rate = _recording("R9_ZSCveAHg_7s.wav")
+    other, _ = _recording("f62-S-v2swA_200000_210000.wav")
+    long = np.concatenate([other, speech] * 11)  # about 3 minutes: several decoding segments
+    at = {r: (resample(speech, rate, r), resample(other, rate, r)) for r in (44100, 48000)}
+    files = {
+        "a/speech.wav": (speech, rate, "PCM_16"),
+        "a/other_44k_stereo.flac": (np.stack([at[44100][1], 0.5 * at[44100][1]], axis=1), 44100, "PCM_16"),
+        "b/speech_48k.mp3": (at[48000][0], 48000, "MPEG_LAYER_III"),
+        "b/short_3s.ogg": (other[: 3 * rate], rate, "VORBIS"),
+        "b/long_3min.flac": (long, rate, "PCM_24"),
+    }
+    for name, (samples, sample_rate, subtype) in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(root / name, samples, sample_rate, subtype=subtype)
+    return root
+
+
+def _tables(out):
+    import pandas as pd
+
+    return {table: pd.read_parquet(os.path.join(out, table)) if os.path.isdir(os.path.join(out, table)) else None
+            for table in ("files", "windows", "events", "errors")}
+
+
+def test_index_equals_the_offline_functions_on_mixed_files(ray_local, tagger, mixed, tmp_path):
+    out = tmp_path / "index"
+    summary = keras_panns.index([str(mixed)], str(out), tagger, outputs=["tags", "scores", "embeddings"],
+                                runtime="keras", segment_windows=8, batch_size=4)
+    assert summary.files == 5 and summary.indexed == 5 and summary.failed == 0 and summary.skipped == 0
+    tables = _tables(out)
+    files = tables["files"].set_index("path")
+    assert set(files.status) == {"ok"} and tables["errors"] is None
+    for path, row in files.iterrows():
+        offline = keras_panns.tag_long(tagger, path)
+        _, vectors = keras_panns.embed_long(tagger, path, hop_seconds=5.0)
+        windows = tables["windows"][tables["windows"].path == path].sort_values("window")
+        assert row.windows == len(windows) == len(offline.window_starts)
+        np.testing.assert_allclose(windows.start, offline.window_starts, atol=1e-9)
+        np.testing.assert_allclose(np.stack(windows.scores), offline.window_scores, atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose(np.stack(windows.embedding), vectors, atol=TOLERANCE, rtol=0)
+        top = [label for label, _ in keras_panns.inference.top_k_labels(offline.window_scores[0], tagger.labels, 5)]
+        assert list(windows.top_labels.iloc[0]) == top
+    assert files.loc[str(mixed / "a/other_44k_stereo.flac")].channels == 2
+    assert files.loc[str(mixed / "b/speech_48k.mp3")].sample_rate == 48000
+    assert files.loc[str(mixed / "b/long_3min.flac")].windows > 2 * 8  # three segments of 8 windows
+    manifest = keras_panns.archive.IndexStore(out).read_manifest()
+    assert manifest["model"] == "MobileNetV1" and len(manifest["weights_sha256"]) == 64
+    assert manifest["window_seconds"] == 10.0 and manifest["hop_seconds"] == 5.0
+
+
+def test_rerun_skips_what_is_done_and_refuses_other_settings(ray_local, tagger, mixed, tmp_path):
+    out = str(tmp_path / "index")
+    first = keras_panns.index([str(mixed / "a")], out, tagger, runtime="keras")
+    assert first.indexed == 2
+    again = keras_panns.index([str(mixed)], out, tagger, runtime="keras")  # two done, three new
+    assert again.skipped == 2 and again.indexed == 3 and again.windows > 0
+    done = keras_panns.index([str(mixed)], out, tagger, runtime="keras")
+    assert done.skipped == 5 and done.indexed == 0 and done.windows == 0
+    tables = _tables(out)
+    assert sorted(tables["files"].path) == sorted(set(tables["files"].path))  # each file once
+    assert len(tables["windows"]) == len(tables["windows"][["path", "window"]].drop_duplicates())
+    with pytest.raises(ArchiveError, match=r"hop_seconds: 5.0 -> 2.0"):
+        keras_panns.index([str(mixed)], out, tagger, runtime="keras", hop_seconds=2.0)
+    changed = golden.spread_scores(golden.fixture_model("MobileNetV1"), factor=0.03)
+    with pytest.raises(ArchiveError, match="weights_sha256"):
+        keras_panns.index([str(mixed)], out, changed, runtime="keras")
+    assert len(_tables(out)["files"]) == 5  # the refused runs changed nothing
+
+
+def test_bad_files_land_in_errors_and_the_rest_is_indexed(ray_local, tagger, mixed, tmp_path):
+    import soundfile
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.wav").write_bytes(b"")
+    (bad / "garbage.flac").write_bytes(b"fLaC this is not audio at all" * 10)
+    soundfile.write(bad / "nan.wav", np.full(32000, np.nan, np.float32), 32000, subtype="FLOAT")
+    soundfile.write(bad / "too_short.wav", np.zeros(100, np.float32), 32000)
+    truncated = (mixed / "a" / "speech.wav").read_bytes()
+    (bad / "truncated.wav").write_bytes(truncated[: len(truncated) // 3])
+    locked = bad / "locked.wav"
+    locked.write_bytes(truncated)
+    locked.chmod(0)
+    good = mixed / "a" / "speech.wav"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{good}\n{bad / 'missing.wav'}\n" + "".join(f"{p}\n" for p in sorted(bad.iterdir())))
+    summary = keras_panns.index([str(listing)], str(tmp_path / "index"), tagger, runtime="keras")
+    tables = _tables(tmp_path / "index")
+    errors = tables["errors"].set_index("path")
+    assert summary.indexed + summary.failed == summary.files == 8
+    assert str(bad / "missing.wav") in errors.index and "no such file" in errors.loc[str(bad / "missing.wav")].reason
+    assert "empty" in errors.loc[str(bad / "empty.wav")].reason
+    assert "NaN" in errors.loc[str(bad / "nan.wav")].reason
+    assert "needs at least" in errors.loc[str(bad / "too_short.wav")].reason
+    assert str(bad / "garbage.flac") in errors.index
+    if os.geteuid() != 0:  # root reads a file without permission
+        assert str(locked) in errors.index
+    assert set(errors.error) <= {"AudioError"}
+    files = tables["files"].set_index("path")
+    assert files.loc[str(good)].status == "ok" and set(files.loc[list(errors.index)].status) == {"error"}
+    # The truncated WAV keeps its readable part, as `tag` reads it (libsndfile reports the frames present).
+    assert str(bad / "truncated.wav") in files.index
+
+
+def test_events_across_segment_borders_equal_detect_events_long(ray_local, tmp_path):
+    import soundfile
+
+    sed = golden.fixture_model("Cnn14_DecisionLevelMax")
+    speech, rate = _recording("R9_ZSCveAHg_7s.wav")
+    other, _ = _recording("f62-S-v2swA_200000_210000.wav")
+    path = tmp_path / "forty_seconds.wav"
+    soundfile.write(path, np.concatenate([speech, other, speech, other, speech])[: 38 * rate], rate)
+    options = {"high": 0.3, "low": 0.1, "median_window": 5}
+    summary = keras_panns.index([str(path)], str(tmp_path / "index"), sed, outputs=["events", "scores"],
+                                runtime="keras", segment_windows=2, batch_size=2, **options)
+    assert summary.indexed == 1
+    offline = keras_panns.detect_events_long(sed, str(path), **options)
+    events = _tables(tmp_path / "index")["events"].sort_values(["onset", "class_index"])
+    want = sorted(offline.events, key=lambda e: (e.onset, e.index))
+    assert len(events) == len(want) > 0
+    np.testing.assert_allclose(events.onset, [e.onset for e in want], atol=1e-9)
+    np.testing.assert_allclose(events.offset, [e.offset for e in want], atol=1e-9)
+    assert list(events.class_index) == [e.index for e in want]
+    np.testing.assert_allclose(events.score, [e.score for e in want], atol=TOLERANCE)
+
+
+def test_bad_arguments_name_what_is_wrong(ray_local, tagger, mixed, tmp_path):
+    with pytest.raises(ArchiveError, match="matches no audio"):
+        keras_panns.index([str(tmp_path / "*.wav")], str(tmp_path / "i1"), tagger, runtime="keras")
+    with pytest.raises(ArchiveError, match="no framewise output"):
+        keras_panns.index([str(mixed)], str(tmp_path / "i2"), tagger, outputs=["events"], runtime="keras")
+    with pytest.raises(ArchiveError, match="choose from"):
+        keras_panns.index([str(mixed)], str(tmp_path / "i3"), tagger, outputs=["colours"], runtime="keras")
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "mine.txt").write_text("keep")
+    with pytest.raises(ArchiveError, match="not a keras-panns index"):
+        keras_panns.index([str(mixed)], str(occupied), tagger, runtime="keras")
+    assert os.listdir(occupied) == ["mine.txt"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ArchiveError, match="cannot write the index"):
+        keras_panns.index([str(mixed)], str(blocker / "index"), tagger, runtime="keras")

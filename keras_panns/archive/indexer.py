@@ -1,0 +1,324 @@
+"""`keras_panns.index`: tag, detect and embed a whole archive on Ray Data, resumable, nothing lost.
+
+With no cluster named, a local Ray is started for the job on this machine's
+cores, with every socket on 127.0.0.1 and no dashboard (an exposed Ray runs
+anyone's code: CVE-2023-48022), and stopped at the end; `address` (or
+`$RAY_ADDRESS`) runs the same job on an existing cluster, where every node
+needs keras-panns installed. See `keras_panns.archive.job` for the pipeline
+and `keras_panns.archive.store` for the tables.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+
+from keras_panns.archive import job
+from keras_panns.archive.assemble import FileAssembler
+from keras_panns.archive.sources import list_sources
+from keras_panns.archive.store import IndexStore
+from keras_panns.errors import ArchiveError
+from keras_panns.version import __version__
+
+OUTPUTS = ("tags", "scores", "embeddings", "events")
+_FRONT_END_KEYS = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax")
+
+
+@dataclasses.dataclass
+class IndexSummary:
+    """What one `index` run did.
+
+    Attributes:
+        out: str. The index directory.
+        files: int. Files the sources name.
+        skipped: int. Already in the index before this run (not read again).
+        indexed: int. Indexed by this run.
+        failed: int. Failed in this run (in the `errors` table).
+        windows: int. Windows run through the model in this run.
+        audio_hours: float. Hours of audio indexed by this run.
+        seconds: float. Wall time of the run.
+        runtime: str. The runtime and precision the model ran on, and why.
+    """
+
+    out: str
+    files: int
+    skipped: int
+    indexed: int
+    failed: int
+    windows: int
+    audio_hours: float
+    seconds: float
+    runtime: str
+
+    @property
+    def clips_per_second(self):
+        """Windows run through the model per second of wall time."""
+        return self.windows / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self):
+        return (f"indexed {self.indexed} files ({self.audio_hours:.2f} h of audio, {self.windows} windows) in "
+                f"{self.seconds:.1f} s: {self.clips_per_second:.2f} windows/s; {self.skipped} already indexed, "
+                f"{self.failed} failed; on {self.runtime}; index: {self.out}")
+
+
+def weights_sha256(model):
+    """sha256 over every weight's path, shape and bytes, in order: the manifest's weights fingerprint."""
+    import keras
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(str(getattr(weight, "path", weight.name)).encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.data)
+    return digest.hexdigest()
+
+
+def _manifest(model, outputs, window_seconds, hop_seconds, top_k, event_options, choice):
+    config = model.config
+    embedding = model.output["embedding"].shape[-1] if "embedding" in model.output else 0
+    return {
+        "format": "keras-panns-index/1",
+        "package_version": __version__,
+        "model": type(model).__name__,
+        "model_name": model.name,
+        "zoo_card": getattr(getattr(model, "card", None), "name", None),
+        "weights_sha256": weights_sha256(model),
+        "window_seconds": float(window_seconds),
+        "hop_seconds": float(hop_seconds),
+        "sample_rate": model.sample_rate,
+        "front_end": {key: config[key] for key in _FRONT_END_KEYS if key in config},
+        "outputs": sorted(outputs),
+        "top_k": int(top_k),
+        "events": event_options,
+        "num_classes": len(model.labels),
+        "embedding_size": int(embedding or 0),
+        "labels_sha256": hashlib.sha256(json.dumps(model.labels).encode()).hexdigest(),
+        "runtime": {"runtime": choice.runtime, "precision": choice.precision},
+    }
+
+
+def _check_outputs(model, outputs):
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown or not outputs:
+        raise ArchiveError(f"outputs {', '.join(unknown) or '(none)'}: choose from {', '.join(OUTPUTS)}")
+    if "embeddings" in outputs and "embedding" not in model.output:
+        raise ArchiveError(f"{model.name} has no embedding output; leave out 'embeddings' or use a tagging model")
+    if "events" in outputs and "framewise_output" not in model.output:
+        raise ArchiveError(f"{model.name} has no framewise output for events: use a SED model "
+                           "(cnn14_decision_level_max) or Cnn14_DecisionLevelMax.from_tagger(cnn14)")
+
+
+def _reachable(address):
+    host, _, port = address.replace("ray://", "").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class _RaySession:
+    """Connects to `address`, or starts (and afterwards stops) a local Ray on 127.0.0.1 only."""
+
+    def __init__(self, address, num_cpus):
+        self.address, self.num_cpus, self.started = address, num_cpus, False
+
+    def __enter__(self):
+        import ray
+
+        if ray.is_initialized():
+            return ray  # the caller's own session (e.g. a notebook already connected)
+        if self.address and self.address != "local":
+            if self.address != "auto" and not _reachable(self.address):
+                raise ArchiveError(f"no Ray cluster answers at {self.address} (is `ray start --head` running "
+                                   "there, and is the port right?)")
+            try:
+                ray.init(address=self.address, log_to_driver=False, logging_level="error")
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ArchiveError(f"cannot connect to the Ray cluster at {self.address}: {exc}") from exc
+            self.started = True
+            _check_cluster(ray, self.address)
+            return ray
+        ray.init(num_cpus=self.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, logging_level="error")
+        self.started = True
+        return ray
+
+    def __exit__(self, *exc_info):
+        import ray
+
+        if self.started:
+            ray.shutdown()
+
+
+def _remote_version():
+    import keras_panns
+
+    return keras_panns.__version__
+
+
+def _check_cluster(ray, address):
+    try:
+        version = ray.get(ray.remote(num_cpus=0)(_remote_version).remote(), timeout=120)
+    except Exception as exc:  # a worker that cannot import keras_panns fails with Ray's wrapper of the ImportError
+        raise ArchiveError(f"the Ray cluster at {address} cannot run keras-panns ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); install keras-panns[archive] on "
+                           "every node") from exc
+    if version != __version__:
+        raise ArchiveError(f"the Ray cluster at {address} has keras-panns {version}, this driver {__version__}: "
+                           "install the same version on every node")
+
+
+def _load(model, cache_dir):
+    if not isinstance(model, str):
+        return model
+    from keras_panns.hub import loaders
+    from keras_panns.models import PANNsModel
+
+    return loaders.load(PANNsModel, model, cache_dir=cache_dir)
+
+
+def _todo(files, store):
+    done = store.done_keys()
+    if done.num_rows == 0:
+        return files
+    # Skip a file whose path, size and mtime are all in the index already; a changed file is indexed again.
+    return files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
+
+
+def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0, hop_seconds=5.0, top_k=5,
+          batch_size=8, model_workers=1, address=None, num_cpus=None, runtime="auto", precision="auto",
+          calibration=None, cache_dir=None, threads=None, high=0.5, low=0.2, median_window=1, min_duration=0.0,
+          recursive=True, s3_endpoint=None, segment_windows=32, commit_every=64, commit_seconds=30.0,
+          progress=None, gpus_per_worker=0):
+    """Indexes every audio file under `sources` into Parquet tables at `out`, on Ray Data.
+
+    Rerunning the same call resumes: files already committed (same path, size and mtime) are skipped
+    before decoding; an index made with another model, weights, window, hop or outputs is refused with
+    what differs. Files that cannot be used land in the `errors` table and the rest is indexed.
+
+    Args:
+        sources: str or list of str: directories, globs, files, `.txt`/`.csv` lists, `s3://` URLs.
+        out: str. The index directory (see `keras_panns.archive.store` for its tables).
+        model: a `PANNsModel`, or a zoo name / checkpoint path to load.
+        outputs: iterable of "tags", "scores", "embeddings", "events".
+        window_seconds, hop_seconds: float. The windows of `tag_long` (events: of `detect_events_long`).
+        top_k: int. Tags kept per window.
+        batch_size: int. Windows per forward pass.
+        model_workers: int. Model actors (each a copy of the model; one GPU each with `gpus_per_worker=1`).
+        address: str or None. A Ray cluster (`host:port`, `auto`); default `$RAY_ADDRESS`, else a local Ray.
+        num_cpus: int or None. CPUs of the local Ray (default: all).
+        runtime, precision, calibration, cache_dir, threads: the forward pass, as `keras_panns.tag`.
+        high, low, median_window, min_duration: event detection, as `detect_events_long`.
+        recursive: bool. Directories include their subdirectories.
+        s3_endpoint: str or None. The S3 endpoint of `s3://` sources (default `$AWS_ENDPOINT_URL`).
+        segment_windows: int. Windows per decoding task (a long file is decoded by several tasks).
+        commit_every, commit_seconds: a part of the tables is committed after this many finished files
+            or seconds, whichever comes first (what a crash can cost).
+        progress: bool or None. A progress bar (default: when stderr is a terminal).
+        gpus_per_worker: float. GPUs per model actor (0: CPU).
+
+    Returns:
+        `IndexSummary`.
+
+    Raises:
+        ArchiveError: no audio in the sources, `out` not writable or made otherwise, a cluster that cannot
+            be reached or lacks keras-panns, outputs the model does not have.
+
+    Example:
+    ```python
+    summary = keras_panns.index(["archive/"], "archive.index", "cnn14", outputs=["tags", "embeddings"])
+    print(summary)
+    windows = pandas.read_parquet("archive.index/windows")
+    ```
+    """
+    from keras_panns.runtimes import choose
+    from keras_panns.errors import RuntimeUnavailableError
+
+    started = time.perf_counter()
+    outputs = tuple(sorted({o.strip() for o in ([outputs] if isinstance(outputs, str) else outputs) if o.strip()}))
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not sources:
+        raise ArchiveError("no sources given")
+    store = IndexStore(out)
+    model = _load(model, cache_dir)
+    _check_outputs(model, outputs)
+    old = store.read_manifest()
+    if old is not None and runtime == "auto" and precision == "auto":
+        runtime, precision = old["runtime"]["runtime"], old["runtime"]["precision"]  # resume on the same path
+    try:
+        runner = choose(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
+    except RuntimeUnavailableError as exc:
+        raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
+    choice = runner.choice
+    del runner
+    events = "events" in outputs
+    event_options = ({"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
+                     if events else None)
+    manifest = _manifest(model, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
+    store.open(manifest)
+    files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
+    todo = _todo(files, store)
+    summary = IndexSummary(os.fspath(out), files.num_rows, files.num_rows - todo.num_rows, 0, 0, 0, 0.0, 0.0,
+                           f"{choice.runtime} {choice.precision} ({choice.reason})")
+    if todo.num_rows:
+        settings = job.Settings(model.name, model.sample_rate, int(model.min_samples), float(window_seconds),
+                                float(hop_seconds), int(model.config["hop_size"]) if events else 1,
+                                int(segment_windows), outputs, s3_endpoint)
+        _run(todo, settings, model, choice, manifest, store, summary, address or os.environ.get("RAY_ADDRESS"),
+             num_cpus, model_workers, batch_size, calibration, cache_dir, threads, gpus_per_worker, commit_every,
+             commit_seconds, progress)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(todo, settings, model, choice, manifest, store, summary, address, num_cpus, model_workers, batch_size,
+         calibration, cache_dir, threads, gpus_per_worker, commit_every, commit_seconds, progress):
+    from tqdm.auto import tqdm
+
+    labels = model.labels
+    payload = job.model_payload(model)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=todo.num_rows, unit="file", desc="indexing", file=sys.stderr, disable=not show)
+    with _RaySession(address, num_cpus) as ray:
+        dataset = job.build_dataset(todo, settings, ray.put(payload), choice, model_workers=model_workers,
+                                    batch_size=batch_size, calibration=calibration, cache_dir=cache_dir,
+                                    threads=threads, gpus_per_worker=gpus_per_worker)
+        del payload
+        assembler = FileAssembler(manifest, labels)
+        pending, last_commit = [], time.monotonic()
+
+        def commit():
+            nonlocal pending, last_commit
+            rows = {}
+            for finished in pending:
+                for table, table_rows in finished.items():
+                    rows.setdefault(table, []).extend(table_rows)
+            store.commit(rows)
+            for finished in pending:
+                file_row = finished["files"][0]
+                if file_row["status"] == "ok":
+                    summary.indexed += 1
+                    summary.windows += file_row["windows"]
+                    summary.audio_hours += file_row["duration"] / 3600
+                else:
+                    summary.failed += 1
+            bar.update(len(pending))
+            bar.set_postfix_str(f"{summary.audio_hours:.2f} h, {summary.failed} failed", refresh=False)
+            pending, last_commit = [], time.monotonic()
+
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            pending.extend(assembler.add(batch))
+            if len(pending) >= commit_every or (pending and time.monotonic() - last_commit >= commit_seconds):
+                commit()
+        if pending:
+            commit()
+    bar.close()
+    if assembler.open:
+        raise ArchiveError(f"{len(assembler.open)} files lost windows in the job (e.g. "
+                           f"{next(iter(assembler.open))[0]}); run the same command again to index them")
