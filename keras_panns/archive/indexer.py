@@ -113,6 +113,15 @@ def _check_outputs(model, outputs):
                            "(cnn14_decision_level_max) or Cnn14_DecisionLevelMax.from_tagger(cnn14)")
 
 
+def _require_packages():
+    try:
+        import pyarrow  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ArchiveError(f"indexing an archive needs Ray Data and pyarrow ({exc.name} is missing): "
+                           "pip install 'keras-panns[archive]'") from exc
+
+
 def _reachable(address):
     host, _, port = address.replace("ray://", "").rpartition(":")
     try:
@@ -157,9 +166,9 @@ class _RaySession:
 
 
 def _remote_version():
-    import keras_panns
+    from keras_panns.version import __version__ as remote
 
-    return keras_panns.__version__
+    return remote
 
 
 def _check_cluster(ray, address):
@@ -241,6 +250,7 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     from keras_panns.errors import RuntimeUnavailableError
 
     started = time.perf_counter()
+    _require_packages()
     outputs = tuple(sorted({o.strip() for o in ([outputs] if isinstance(outputs, str) else outputs) if o.strip()}))
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not sources:

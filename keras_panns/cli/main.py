@@ -23,6 +23,7 @@ COMMANDS = {
     "sed": ("keras_panns.cli.sed", "detect sound events (onset, offset, label) and plot them"),
     "listen": ("keras_panns.cli.listen", "live tags and sound events from a microphone, a file or stdin"),
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
+    "index": ("keras_panns.cli.index", "index a whole archive on Ray: tags, embeddings, events in Parquet"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),
     "evaluate": ("keras_panns.cli.evaluate", "mAP, mean AUC and d-prime on packed shards"),
