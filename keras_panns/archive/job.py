@@ -197,6 +197,11 @@ class ModelWorker:
         return out
 
 
+def _files_per_block(files):
+    """4 files per input block for small jobs, up to 256 for millions of files (bounds the driver's objects)."""
+    return max(4, min(256, files // 200))
+
+
 def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_size, calibration, cache_dir,
                   threads, gpus_per_worker=0):
     """The streaming Ray Dataset of model outputs for the files of `todo` (a `pyarrow.Table`)."""
@@ -207,7 +212,10 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     context.verbose_stats_logs = False
     # Ray Data's defaults retry a task lost with its node (max_retries=-1) and restart a lost actor with
     # its in-flight batches (max_restarts=-1, max_task_retries=-1): a killed worker loses nothing.
-    dataset = ray.data.from_arrow(todo)
+    # One block per few files, so that decoding starts on every core at once and results stream back (one
+    # block of the whole list would be decoded by one task, and nothing committed before it ends).
+    dataset = ray.data.from_arrow([todo.slice(i, _files_per_block(todo.num_rows))
+                                   for i in range(0, todo.num_rows, _files_per_block(todo.num_rows))] or todo)
     dataset = dataset.flat_map(plan_segments, fn_kwargs={"settings": settings}, num_cpus=1)
     dataset = dataset.flat_map(decode_segment, fn_kwargs={"settings": settings}, num_cpus=1)
     return dataset.map_batches(
