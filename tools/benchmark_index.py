@@ -1,0 +1,310 @@
+"""Archive indexing (`keras-panns index` on its local Ray) against `keras-panns tag` and the sum of its parts.
+
+For each model, over the same `--files` audio files of mixed formats and rates
+(made from ESC-10: wav 44.1 kHz stereo, flac 48 kHz, mp3 44.1 kHz, ogg 32 kHz,
+wav 16 kHz; 5-s clips, one window each), every figure from this one run:
+
+- `index`: `keras-panns index` as a user runs it (a fresh process that starts
+  and stops its own Ray on all cores): clips/s over its wall time;
+- `tag`: `keras-panns tag` over the same files in one process (its batches of
+  equal-length clips): clips/s over its wall time (ratio (a) = index / tag);
+- `parts`: the decode of every file exactly as the index's tasks do it
+  (`archive.job.plan_segments` + `decode_segment`, one process, one core)
+  plus the model alone on decoded windows (`runtimes.choose`, `--batch_size`,
+  timed on `--sample_windows` windows and scaled to all): clips/s of their
+  summed time (ratio (b) = index / parts; the index may exceed 1.0 because it
+  decodes while the model runs);
+- `rerun`: the same index command over the finished index (everything skipped),
+  as a fraction of the first run's time.
+
+Memory: `keras-panns index` over `--memory_files` 1-s wav files (1-s windows,
+`--memory_model`), the peak of the summed PSS (proportional set size, which
+counts Ray's shared object store once) of the command and every process it
+starts, sampled every 0.2 s. The model's weights are the golden fixtures'
+(`keras_panns.testing.golden`): the same architecture and arithmetic as the
+official checkpoints, which cannot be downloaded here.
+
+Example:
+  python tools/benchmark_index.py --models Cnn6,Cnn14 --files 2000 --memory_files 1000,10000 \\
+      --work /tmp/index_bench --out benchmarks/index_amd_epyc_2core.json
+"""
+
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+MODELS = flags.DEFINE_list("models", ["Cnn6", "Cnn14"], "Architectures (golden fixture names).")
+FILES = flags.DEFINE_integer("files", 2000, "Files of the speed corpus (5 formats/rates x ESC-10 clips).")
+MEMORY_FILES = flags.DEFINE_list("memory_files", ["1000", "10000"], "Archive sizes for the peak memory figure.")
+MEMORY_MODEL = flags.DEFINE_string("memory_model", "Cnn6", "Architecture of the memory runs.")
+RUNTIME = flags.DEFINE_string("runtime", "keras", "--runtime of both commands and the model-alone figure.")
+PRECISION = flags.DEFINE_string("precision", "float32", "--precision of both commands.")
+BATCH = flags.DEFINE_integer("batch_size", 8, "--batch_size of both commands.")
+SAMPLE_WINDOWS = flags.DEFINE_integer("sample_windows", 160, "Windows the model alone is timed on.")
+WORK = flags.DEFINE_string("work", "/tmp/keras_panns_index_bench", "Corpus, presets and indexes (kept for reuse).")
+ESC10 = flags.DEFINE_string("esc10", None, "ESC-10 audio directory (default ../shared/data/esc10/audio).")
+OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
+WORKER = flags.DEFINE_string("worker", None, "Internal: the parts figure of this model, as JSON.")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# (subfolder, format, sample rate, channels)
+VARIANTS = [("wav44k_stereo", "WAV", 44100, 2), ("flac48k", "FLAC", 48000, 1), ("mp3_44k", "MP3", 44100, 1),
+            ("ogg32k", "OGG", 32000, 1), ("wav16k", "WAV", 16000, 1)]
+EXTENSION = {"WAV": "wav", "FLAC": "flac", "MP3": "mp3", "OGG": "ogg"}
+
+
+def _esc10():
+    folder = ESC10.value or os.path.join(REPO, "..", "shared", "data", "esc10", "audio")
+    clips = sorted(glob.glob(os.path.join(folder, "*.wav")))
+    if not clips:
+        raise app.UsageError(f"no ESC-10 clips in {folder} (--esc10)")
+    return clips
+
+
+def _write_once(folder, count, write):
+    """Calls `write(i, folder)` for i < count unless `folder` already holds a finished corpus of `count`."""
+    marker = os.path.join(folder, f".done-{count}")
+    if os.path.exists(marker):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        write(i, folder)
+    open(marker, "w").close()
+    return folder
+
+
+def speed_corpus(count):
+    """`count` files cycling through VARIANTS of the ESC-10 clips (each clip once per variant first)."""
+    import librosa
+    import soundfile
+
+    clips = _esc10()
+    cache = {}
+
+    def write(i, folder):
+        clip = clips[i % len(clips)]
+        name, fmt, rate, channels = VARIANTS[(i // len(clips)) % len(VARIANTS)]
+        if clip not in cache:
+            cache.clear()
+            cache[clip] = librosa.load(clip, sr=None, mono=True)
+        wave, native = cache[clip]
+        wave = librosa.resample(wave, orig_sr=native, target_sr=rate) if rate != native else wave
+        if channels == 2:
+            wave = np.stack([wave, 0.8 * wave], axis=1)
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        path = os.path.join(folder, name, f"{i:06d}.{EXTENSION[fmt]}")
+        soundfile.write(path, wave, rate, format=fmt)
+
+    # Clip-major order would decode each clip 5 times; variant-major keeps one clip's decode in the cache.
+    order = sorted(range(count), key=lambda i: (i % len(clips), i))
+
+    def write_in_order(j, folder):
+        write(order[j], folder)
+
+    return _write_once(os.path.join(WORK.value, f"mixed-{count}"), count, write_in_order)
+
+
+def memory_corpus(count):
+    """`count` 1-s 32-kHz wav files cut from the ESC-10 clips."""
+    import librosa
+    import soundfile
+
+    clips = _esc10()
+    cache = {}
+
+    def write(i, folder):
+        clip = clips[(i // 5) % len(clips)]
+        if clip not in cache:
+            cache.clear()
+            cache[clip] = librosa.load(clip, sr=32000, mono=True)[0]
+        piece = cache[clip][(i % 5) * 32000:(i % 5 + 1) * 32000]
+        sub = os.path.join(folder, f"{i // 1000:03d}")
+        os.makedirs(sub, exist_ok=True)
+        soundfile.write(os.path.join(sub, f"{i:06d}.wav"), np.pad(piece, (0, 32000 - len(piece))), 32000)
+
+    return _write_once(os.path.join(WORK.value, f"short-{count}"), count, write)
+
+
+def preset(name):
+    folder = os.path.join(WORK.value, "presets", name)
+    if not os.path.exists(os.path.join(folder, "config.json")):
+        import keras_panns
+        from keras_panns.testing import golden
+
+        keras_panns.save_preset(golden.fixture_model(name), folder)
+    return folder
+
+
+def _tree_pss(root):
+    import psutil
+
+    total = 0
+    try:
+        processes = [psutil.Process(root)] + psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    for process in processes:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def run_command(args, label):
+    """Runs `keras-panns ARGS` in a fresh process: (seconds, peak PSS of its process tree in bytes, stdout)."""
+    command = [sys.executable, "-m", "keras_panns.cli.main", *args]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_pss(process.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
+    print(f"  {label}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB", flush=True)
+    return seconds, peak, stdout
+
+
+def _common(name):
+    return ["--checkpoint", preset(name), "--runtime", RUNTIME.value, "--precision", PRECISION.value,
+            "--batch_size", str(BATCH.value)]
+
+
+def parts(name, folder):
+    """Decode time of every file (as the index's tasks) and the model's time alone, scaled to all windows."""
+    from keras_panns.archive import job
+    from keras_panns.hub import loaders
+    from keras_panns.models import PANNsModel
+    from keras_panns.runtimes import choose
+
+    model = loaders.load(PANNsModel, preset(name))
+    settings = job.Settings(model.name, model.sample_rate, int(model.min_samples), 10.0, 5.0, 1, 32, ("tags",))
+    paths = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
+    sample, windows = [], 0
+    started = time.perf_counter()
+    for path in paths:
+        stat = os.stat(path)
+        entry = {"path": path, "size": stat.st_size, "mtime": stat.st_mtime}
+        for segment in job.plan_segments(entry, settings):
+            for row in job.decode_segment(segment, settings):
+                if row["error_reason"]:
+                    raise RuntimeError(row["error_reason"])
+                windows += 1
+                if len(sample) < SAMPLE_WINDOWS.value:
+                    sample.append(np.frombuffer(row["wave"], np.float32))
+    decode = time.perf_counter() - started
+    runner = choose(model, RUNTIME.value, PRECISION.value)
+    batch = BATCH.value
+    sample = np.stack(sample)
+    runner(sample[:batch])  # warm-up (and the XLA compilation of a shape that comes again)
+    runner(sample[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(sample) - batch + 1, batch):
+        runner(sample[i:i + batch])
+    timed = (len(sample) // batch) * batch
+    model_seconds = (time.perf_counter() - started) / timed * windows
+    return {"decode_s": decode, "model_s": model_seconds, "windows": windows, "model_timed_windows": timed,
+            "runner": f"{runner.runtime} {runner.precision}"}
+
+
+def speed(name, folder, files):
+    print(f"{name}: {files} files", flush=True)
+    out = os.path.join(WORK.value, "indexes", f"{name}-{files}")
+    subprocess.run(["rm", "-rf", out], check=True)
+    index_s, index_peak, summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
+                                               "index")
+    rerun_s, _, rerun_summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
+                                            "rerun")
+    assert f"{files} already indexed" in rerun_summary, rerun_summary
+    tag_s, tag_peak, _ = run_command(["tag", *_common(name), "--recursive", "--format", "json", "--out",
+                                      os.path.join(WORK.value, f"tags-{name}.json"), folder], "tag")
+    worker = subprocess.run([sys.executable, __file__, f"--worker={name}", f"--work={WORK.value}",
+                             f"--runtime={RUNTIME.value}", f"--precision={PRECISION.value}",
+                             f"--batch_size={BATCH.value}", f"--sample_windows={SAMPLE_WINDOWS.value}",
+                             f"--files={files}"], capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if worker.returncode != 0:
+        raise RuntimeError(f"parts of {name} failed:\n{worker.stderr[-3000:]}")
+    part = json.loads(worker.stdout.strip().splitlines()[-1])
+    parts_s = part["decode_s"] + part["model_s"]
+    print(f"  parts: decode {part['decode_s']:.1f} s + model {part['model_s']:.1f} s", flush=True)
+    return {"model": name, "files": files, "windows": part["windows"], "index_s": index_s,
+            "index_clips_s": files / index_s, "tag_s": tag_s, "tag_clips_s": files / tag_s,
+            "decode_s": part["decode_s"], "model_s": part["model_s"], "parts_clips_s": files / parts_s,
+            "vs_tag": tag_s / index_s, "vs_parts": parts_s / index_s, "rerun_s": rerun_s,
+            "rerun_fraction": rerun_s / index_s, "index_peak_mib": index_peak / 2**20,
+            "tag_peak_mib": tag_peak / 2**20, "runner": part["runner"], "summary": summary.strip()}
+
+
+def memory(name, count):
+    folder = memory_corpus(count)
+    out = os.path.join(WORK.value, "indexes", f"memory-{name}-{count}")
+    subprocess.run(["rm", "-rf", out], check=True)
+    print(f"memory: {name}, {count} files", flush=True)
+    seconds, peak, _ = run_command(["index", *_common(name), "--noprogress", "--window", "1", "--hop", "1",
+                                    "--out", out, folder], f"index of {count}")
+    return {"model": name, "files": count, "seconds": seconds, "peak_mib": peak / 2**20}
+
+
+def _markdown(result):
+    lines = [f"CPU: {result['cpu']}; {result['cores']} cores; {result['runtime']} {result['precision']}, "
+             f"batch {result['batch_size']}", "",
+             "| model | files | index clips/s | tag clips/s | (a) index/tag | decode s | model s | parts clips/s "
+             "| (b) index/parts | rerun | index peak MiB | tag peak MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["speed"]:
+        lines.append(f"| {row['model']} | {row['files']} | {row['index_clips_s']:.2f} | {row['tag_clips_s']:.2f} | "
+                     f"{row['vs_tag']:.2f}x | {row['decode_s']:.1f} | {row['model_s']:.1f} | "
+                     f"{row['parts_clips_s']:.2f} | {row['vs_parts']:.2f}x | {100 * row['rerun_fraction']:.1f}% "
+                     f"({row['rerun_s']:.1f} s) | {row['index_peak_mib']:.0f} | {row['tag_peak_mib']:.0f} |")
+    if result["memory"]:
+        lines += ["", "| memory: model | files | seconds | peak MiB (PSS, all processes) |", "|---|---|---|---|"]
+        lines += [f"| {row['model']} | {row['files']} | {row['seconds']:.1f} | {row['peak_mib']:.0f} |"
+                  for row in result["memory"]]
+        first, last = result["memory"][0], result["memory"][-1]
+        lines += ["", f"Peak memory at {last['files']} files is {last['peak_mib'] / first['peak_mib']:.3f}x that "
+                  f"at {first['files']}."]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def main(argv):
+    del argv
+    if WORKER.value:
+        print(json.dumps(parts(WORKER.value, speed_corpus(FILES.value))))
+        return
+    folder = speed_corpus(FILES.value)
+    result = {"cpu": _cpu(), "cores": os.cpu_count(), "runtime": RUNTIME.value, "precision": PRECISION.value,
+              "batch_size": BATCH.value, "speed": [], "memory": []}
+    for name in MODELS.value:
+        result["speed"].append(speed(name, folder, FILES.value))
+    for count in sorted(int(c) for c in MEMORY_FILES.value):
+        result["memory"].append(memory(MEMORY_MODEL.value, count))
+    text = _markdown(result)
+    print(text)
+    if OUT.value:
+        with open(OUT.value, "w") as f:
+            json.dump(result, f, indent=1)
+        with open(os.path.splitext(OUT.value)[0] + ".md", "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    app.run(main)
