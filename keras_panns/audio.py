@@ -32,6 +32,34 @@ def resample(waveform, orig_sr, target_sr):
         np.float32)
 
 
+def check_length(num_samples, min_samples, sample_rate, model_name, source=None):
+    """Raises `AudioError` if `num_samples` is shorter than a model's shortest input.
+
+    The check of `PANNsModel.check_input_length`, here so that code without
+    Keras (the archive's decoding tasks) raises the same error.
+
+    Args:
+        num_samples: int or None (None: not known, nothing checked).
+        min_samples, sample_rate: int. The model's shortest input and rate.
+        model_name: str. Named in the error.
+        source: str or None. The file (or array name) to name in the error.
+
+    Raises:
+        AudioError: too short.
+
+    Example:
+    ```python
+    check_length(8000, 9920, 32000, "Cnn14", "blip.wav")  # AudioError: blip.wav: Cnn14 needs ...
+    ```
+    """
+    if num_samples is not None and int(num_samples) < min_samples:
+        prefix = f"{source}: " if source else ""
+        raise AudioError(
+            f"{prefix}{model_name} needs at least {min_samples} samples "
+            f"({min_samples / sample_rate:.3f} s at {sample_rate} Hz) to pool its "
+            f"input; got {int(num_samples)}. Pad the clip or use a longer one.")
+
+
 def check_waveform(waveform, name="waveform"):
     """Validates a mono float waveform: 1-D, non-empty, finite. Returns it as float32."""
     waveform = np.asarray(waveform)

@@ -15,7 +15,6 @@ import numpy as np
 from keras_panns.audio import AudioFile, check_waveform, resample
 from keras_panns.events import EventDetector
 from keras_panns.inference import top_k_labels
-from keras_panns.layers import log_mel_layers
 from keras_panns.plotting import SEDOverview
 
 
@@ -399,6 +398,8 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
     detector = EventDetector(model.config["num_classes"], frame_rate=frame_rate, labels=model.labels, high=high,
                              low=low, median_window=median_window, min_duration=min_duration)
     state = {"overview": None, "samples": 0}
+    from keras_panns.layers import log_mel_layers  # here: planning and reading windows need no Keras (archive tasks)
+
     front_ends = log_mel_layers(model) if overview else []
     front_end = front_ends[0] if front_ends else None
 

@@ -158,17 +158,45 @@ def _tree_pss(root):
     return total
 
 
-def run_command(args, label):
-    """Runs `keras-panns ARGS` in a fresh process: (seconds, peak PSS of its process tree in bytes, stdout)."""
+class _Committed:
+    """Files committed to an index so far, from the row counts of its `files/` parts (read once each)."""
+
+    def __init__(self, out):
+        self.folder, self.rows = os.path.join(out, "files"), {}
+
+    def __call__(self):
+        import pyarrow.parquet as pq
+
+        if os.path.isdir(self.folder):
+            for name in os.listdir(self.folder):
+                if name.endswith(".parquet") and name not in self.rows:
+                    self.rows[name] = pq.read_metadata(os.path.join(self.folder, name)).num_rows
+        return sum(self.rows.values())
+
+
+def run_command(args, label, committed=None):
+    """Runs `keras-panns ARGS` in a fresh process: (seconds, peak PSS of its process tree in bytes, stdout).
+
+    With `committed` (a `_Committed`), also the steady rate: files per second from the first committed part
+    to the last, which leaves out the job's start (Ray, the model's actor) and end.
+    """
     command = [sys.executable, "-m", "keras_panns.cli.main", *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak, marks = 0, []
     while process.poll() is None:
         peak = max(peak, _tree_pss(process.pid))
+        if committed is not None:
+            count = committed()
+            if count and (not marks or count > marks[-1][1]):
+                marks.append((time.perf_counter() - started, count))
         time.sleep(0.2)
     seconds = time.perf_counter() - started
+    if committed is not None:
+        first, last = marks[0], marks[-1]
+        run_command.steady = ((last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else float("nan"),
+                              first[0])
     stdout, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
@@ -223,12 +251,14 @@ def speed(name, folder, files):
     out = os.path.join(WORK.value, "indexes", f"{name}-{files}")
     subprocess.run(["rm", "-rf", out], check=True)
     index_s, index_peak, summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
-                                               "index")
+                                               "index", _Committed(out))
+    steady, first_part = run_command.steady
     rerun_s, _, rerun_summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
                                             "rerun")
     assert f"{files} already indexed" in rerun_summary, rerun_summary
     tag_s, tag_peak, _ = run_command(["tag", *_common(name), "--recursive", "--format", "json", "--out",
                                       os.path.join(WORK.value, f"tags-{name}.json"), folder], "tag")
+    tag_steady = files / (tag_s - _tag_start(name))
     worker = subprocess.run([sys.executable, __file__, f"--worker={name}", f"--work={WORK.value}",
                              f"--runtime={RUNTIME.value}", f"--precision={PRECISION.value}",
                              f"--batch_size={BATCH.value}", f"--sample_windows={SAMPLE_WINDOWS.value}",
@@ -241,10 +271,18 @@ def speed(name, folder, files):
     print(f"  parts: decode {part['decode_s']:.1f} s + model {part['model_s']:.1f} s", flush=True)
     return {"model": name, "files": files, "windows": part["windows"], "index_s": index_s,
             "index_clips_s": files / index_s, "tag_s": tag_s, "tag_clips_s": files / tag_s,
+            "index_first_part_s": first_part, "index_steady_clips_s": steady, "tag_steady_clips_s": tag_steady,
             "decode_s": part["decode_s"], "model_s": part["model_s"], "parts_clips_s": files / parts_s,
             "vs_tag": tag_s / index_s, "vs_parts": parts_s / index_s, "rerun_s": rerun_s,
             "rerun_fraction": rerun_s / index_s, "index_peak_mib": index_peak / 2**20,
             "tag_peak_mib": tag_peak / 2**20, "runner": part["runner"], "summary": summary.strip()}
+
+
+def _tag_start(name):
+    """Seconds `keras-panns tag` takes on one short file: its start (imports, the model) and end."""
+    one = sorted(glob.glob(os.path.join(memory_corpus(1000), "*", "*.wav")))[0]
+    seconds, _, _ = run_command(["tag", *_common(name), one], "tag of one file")
+    return seconds
 
 
 def memory(name, count):
@@ -262,11 +300,18 @@ def _markdown(result):
              f"batch {result['batch_size']}", "",
              "| model | files | index clips/s | tag clips/s | (a) index/tag | decode s | model s | parts clips/s "
              "| (b) index/parts | rerun | index peak MiB | tag peak MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    steady = ["", "Steady rates (index: first to last committed part; tag: its time less that of tagging one file):",
+              "", "| model | index first part at s | index steady clips/s | tag steady clips/s | index/tag |",
+              "|---|---|---|---|---|"]
     for row in result["speed"]:
         lines.append(f"| {row['model']} | {row['files']} | {row['index_clips_s']:.2f} | {row['tag_clips_s']:.2f} | "
                      f"{row['vs_tag']:.2f}x | {row['decode_s']:.1f} | {row['model_s']:.1f} | "
                      f"{row['parts_clips_s']:.2f} | {row['vs_parts']:.2f}x | {100 * row['rerun_fraction']:.1f}% "
                      f"({row['rerun_s']:.1f} s) | {row['index_peak_mib']:.0f} | {row['tag_peak_mib']:.0f} |")
+        steady.append(f"| {row['model']} | {row['index_first_part_s']:.1f} | {row['index_steady_clips_s']:.2f} | "
+                      f"{row['tag_steady_clips_s']:.2f} | "
+                      f"{row['index_steady_clips_s'] / row['tag_steady_clips_s']:.2f}x |")
+    lines += steady
     if result["memory"]:
         lines += ["", "| memory: model | files | seconds | peak MiB (PSS, all processes) |", "|---|---|---|---|"]
         lines += [f"| {row['model']} | {row['files']} | {row['seconds']:.1f} | {row['peak_mib']:.0f} |"

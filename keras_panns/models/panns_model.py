@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from keras_panns import preset_backend
-from keras_panns.errors import AudioError, CheckpointError, UnknownModelError
+from keras_panns.audio import check_length
+from keras_panns.errors import CheckpointError, UnknownModelError
 from keras_panns.labels import audioset_labels
 
 PACKAGE = "keras_panns"
@@ -193,12 +194,7 @@ class PANNsModel(keras.Model):
             num_samples: int. Length of the input in samples.
             source: str or None. The file (or array name) to name in the error.
         """
-        if num_samples is not None and int(num_samples) < self.min_samples:
-            prefix = f"{source}: " if source else ""
-            raise AudioError(
-                f"{prefix}{self.name} needs at least {self.min_samples} samples "
-                f"({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz) to pool its "
-                f"input; got {int(num_samples)}. Pad the clip or use a longer one.")
+        check_length(num_samples, self.min_samples, self.sample_rate, self.name, source)
 
     def _check_array_input(self, x):
         # predict/predict_on_batch trace once for a relaxed (None) length and then never see the real
