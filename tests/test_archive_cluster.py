@@ -223,6 +223,8 @@ def test_help_and_usage_errors(clips, preset, tmp_path, capsys):
     assert main(["keras-panns", "index", "--help"]) == 0
     assert "--model_workers" in capsys.readouterr().out
     assert main(["keras-panns", "index", "--out", str(tmp_path / "i")]) == 2  # no sources
+    assert main(["keras-panns", "index", clips[0]]) == 2  # no --out
+    assert "--out" in capsys.readouterr().err
     assert main(["keras-panns", "index", "--outputs", "colours", "--out", str(tmp_path / "i"), "x.wav"]) == 2
     capsys.readouterr()
     assert main(["keras-panns", "index", "--address", "127.0.0.1:9", "--checkpoint", preset, "--runtime", "keras",
