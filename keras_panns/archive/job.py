@@ -27,8 +27,16 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from keras_panns.errors import AudioError, PANNsError  # noqa: E402
 
-#: Bytes of Ray's object store the job may hold in flight (decoded windows waiting for the model, outputs).
-OBJECT_STORE_BUDGET = 1 << 30
+#: The least of Ray's object store a job may hold in flight (decoded windows waiting for the model, outputs).
+OBJECT_STORE_BUDGET = 256 << 20
+#: Batches in flight per model actor that the budget makes room for (its queue of 4 tasks, and the next).
+BATCHES_IN_FLIGHT = 8
+
+
+def object_store_budget(settings, model_workers, batch_size):
+    """Bytes of the object store the job may use: enough batches of windows for every actor, at least 256 MiB."""
+    window_bytes = 4 * int(round(settings.window_seconds * settings.sample_rate))
+    return max(OBJECT_STORE_BUDGET, model_workers * BATCHES_IN_FLIGHT * batch_size * window_bytes)
 
 _META = ("path", "size", "mtime", "total", "num_samples", "duration", "sample_rate", "channels")
 # Typed defaults of an error row, so every block of a stage has the same column types.
@@ -257,7 +265,7 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     # Decoding is 10x faster than the model: unbounded, it runs ahead into the object store (the peak memory
     # then grows with the archive until Ray's budget). A bound keeps memory flat and the actors still fed.
     context.execution_options.resource_limits = ray.data.ExecutionResources(
-        object_store_memory=max(OBJECT_STORE_BUDGET, model_workers * OBJECT_STORE_BUDGET // 4))
+        object_store_memory=object_store_budget(settings, model_workers, batch_size))
     # Ray Data's defaults retry a task lost with its node (max_retries=-1) and restart a lost actor with
     # its in-flight batches (max_restarts=-1, max_task_retries=-1): a killed worker loses nothing.
     # One block per few files, so that decoding starts on every core at once and results stream back (one
