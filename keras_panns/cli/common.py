@@ -31,6 +31,21 @@ def define_input_flags(fv):
                          "--recursive, also those in its subdirectories.", flag_values=fv, module_name=_owner())
 
 
+def define_event_flags(fv):
+    """`--high`, `--low`, `--median` and `--min_duration`: how frame scores become events (hysteresis)."""
+    owner = _owner()
+    flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv,
+                       module_name=owner)
+    flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
+                       flag_values=fv, module_name=owner)
+    flags.DEFINE_integer("median", 1, "Median smoothing width in frames (10 ms each; 1 = none).", lower_bound=1,
+                         flag_values=fv, module_name=owner)
+    flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
+                       flag_values=fv, module_name=owner)
+    flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
+                                         message="--low must not exceed --high", flag_values=fv)
+
+
 def define_group_flags(fv):
     """`--group NAME` (repeatable): keep only the classes of these AudioSet ontology groups."""
     flags.DEFINE_multi_string("group", [], "Keep only the classes of this AudioSet ontology group and its "

@@ -39,8 +39,8 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import (define_model_flags, define_out_flag, define_runtime_flags, frame_scoring_model,
-                                    load_model)
+from keras_panns.cli.common import (define_event_flags, define_model_flags, define_out_flag, define_runtime_flags,
+                                    frame_scoring_model, load_model)
 
 USAGE = "--out INDEX [--outputs tags,scores,embeddings,events] [--model NAME] [--address HOST:PORT] SOURCE..."
 
@@ -77,14 +77,7 @@ def define_flags(fv):
                          "tasks in parallel.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("commit_every", 64, "Commit the tables after this many finished files (or 30 s): what "
                          "a crash can cost.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_float("high", 0.5, "Events: score that starts an event.", lower_bound=0, upper_bound=1,
-                       flag_values=fv)
-    flags.DEFINE_float("low", 0.2, "Events: score below which an event ends.", lower_bound=0, upper_bound=1,
-                       flag_values=fv)
-    flags.DEFINE_integer("median", 1, "Events: median smoothing in frames (1 = none).", lower_bound=1,
-                         flag_values=fv)
-    flags.DEFINE_float("min_duration", 0.0, "Events: drop events shorter than this (seconds).", lower_bound=0,
-                       flag_values=fv)
+    define_event_flags(fv)  # with --outputs events
     flags.DEFINE_boolean("progress", None, "A progress bar of files and audio hours (default: on a terminal).",
                          flag_values=fv)
 

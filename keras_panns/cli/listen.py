@@ -34,8 +34,9 @@ import time
 import numpy as np
 from absl import app
 
-from keras_panns.cli.common import (check_audioset_model, define_group_flags, define_model_flags, frame_scoring_model,
-                                    group_classes, load_model, define_runtime_flags, runtime_runner)
+from keras_panns.cli.common import (check_audioset_model, define_event_flags, define_group_flags, define_model_flags,
+                                    define_runtime_flags, frame_scoring_model, group_classes, load_model,
+                                    runtime_runner)
 
 USAGE = "[--input FILE|- [--sample_rate HZ --channels N --dtype s16|f32]] [--window S] [--hop S] [--format live|jsonl]"
 
@@ -63,20 +64,12 @@ def define_flags(fv):
                        "with it).", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_float("hop", None, "Step between windows in seconds (default 0.5 for models under 10 M "
                        "parameters, else 1).", lower_bound=0.01, flag_values=fv)
-    flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv)
-    flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
-                       flag_values=fv)
-    flags.DEFINE_integer("median", 1, "Median smoothing width in frames (10 ms each; 1 = none).", lower_bound=1,
-                         flag_values=fv)
-    flags.DEFINE_float("min_duration", 0.0, "Events shorter than this many seconds are not reported.",
-                       lower_bound=0, flag_values=fv)
+    define_event_flags(fv)
     flags.DEFINE_integer("top_k", 3, "Tags reported per window (0: events only).", lower_bound=0, flag_values=fv)
     define_group_flags(fv)
     define_runtime_flags(fv)
     flags.DEFINE_enum("format", "live", ["live", "jsonl"], "A live view, or one JSON object per line.",
                       flag_values=fv)
-    flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
-                                         message="--low must not exceed --high", flag_values=fv)
     flags.register_multi_flags_validator(
         ["input", "realtime"], lambda f: not f["realtime"] or f["input"] not in (None, "-"),
         message="--realtime paces a file: give --input FILE", flag_values=fv)

@@ -31,9 +31,10 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
-                                    define_model_flags, define_out_flag, frame_scoring_model, group_classes, load_model,
-                                    report_file_error, define_runtime_flags, runtime_runner)
+from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_event_flags, define_group_flags,
+                                    define_input_flags, define_model_flags, define_out_flag, define_runtime_flags,
+                                    frame_scoring_model, group_classes, load_model, report_file_error,
+                                    runtime_runner)
 
 USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
          "FILE_OR_DIR...")
@@ -52,17 +53,9 @@ def define_flags(fv):
     flags.DEFINE_float("window", 10.0, "Window length in seconds (PANNs were trained on 10 s).", lower_bound=0.5,
                        flag_values=fv)
     flags.DEFINE_float("hop", 5.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
-    flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv)
-    flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
-                       flag_values=fv)
-    flags.DEFINE_integer("median", 1, "Median smoothing width in frames (10 ms each; 1 = none).", lower_bound=1,
-                         flag_values=fv)
-    flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
-                       flag_values=fv)
+    define_event_flags(fv)
     define_group_flags(fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
-    flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
-                                         message="--low must not exceed --high", flag_values=fv)
 
 
 def _plot_path(fv, path, several):
