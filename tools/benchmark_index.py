@@ -26,7 +26,7 @@ official checkpoints, which cannot be downloaded here.
 
 Example:
   python tools/benchmark_index.py --models Cnn6,Cnn14 --files 2000 --memory_files 1000,10000 \\
-      --work /tmp/index_bench --out benchmarks/index_amd_epyc_2core.json
+      --work /tmp/index_bench --out benchmarks/index_xeon_2core.json
 """
 
 import glob
@@ -102,7 +102,7 @@ def speed_corpus(count):
         path = os.path.join(folder, name, f"{i:06d}.{EXTENSION[fmt]}")
         soundfile.write(path, wave, rate, format=fmt)
 
-    # Clip-major order would decode each clip 5 times; variant-major keeps one clip's decode in the cache.
+    # Written clip by clip (its five variants in a row), so that each clip is decoded once (the cache).
     order = sorted(range(count), key=lambda i: (i % len(clips), i))
 
     def write_in_order(j, folder):
@@ -177,8 +177,8 @@ class _Committed:
 def run_command(args, label, committed=None):
     """Runs `keras-panns ARGS` in a fresh process: (seconds, peak PSS of its process tree in bytes, stdout).
 
-    With `committed` (a `_Committed`), also the steady rate: files per second from the first committed part
-    to the last, which leaves out the job's start (Ray, the model's actor) and end.
+    With `committed` (a `_Committed`), each rise of the committed files is recorded as `(seconds, files)`
+    in `marks`, a fourth element of the result (see `_steady`).
     """
     command = [sys.executable, "-m", "keras_panns.cli.main", *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -193,15 +193,20 @@ def run_command(args, label, committed=None):
                 marks.append((time.perf_counter() - started, count))
         time.sleep(0.2)
     seconds = time.perf_counter() - started
-    if committed is not None:
-        first, last = marks[0], marks[-1]
-        run_command.steady = ((last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else float("nan"),
-                              first[0])
     stdout, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
     print(f"  {label}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB", flush=True)
-    return seconds, peak, stdout
+    return (seconds, peak, stdout) if committed is None else (seconds, peak, stdout, marks)
+
+
+def _steady(marks):
+    """(files per second from the first committed part to the last, seconds to the first part).
+
+    The rate leaves out the job's start (Ray, the model's actor) and end.
+    """
+    (start, first), (end, last) = marks[0], marks[-1]
+    return ((last - first) / (end - start) if end > start else float("nan")), start
 
 
 def _common(name):
@@ -250,9 +255,9 @@ def speed(name, folder, files):
     print(f"{name}: {files} files", flush=True)
     out = os.path.join(WORK.value, "indexes", f"{name}-{files}")
     subprocess.run(["rm", "-rf", out], check=True)
-    index_s, index_peak, summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
-                                               "index", _Committed(out))
-    steady, first_part = run_command.steady
+    index_s, index_peak, summary, marks = run_command(
+        ["index", *_common(name), "--noprogress", "--out", out, folder], "index", _Committed(out))
+    steady, first_part = _steady(marks)
     rerun_s, _, rerun_summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
                                             "rerun")
     assert f"{files} already indexed" in rerun_summary, rerun_summary

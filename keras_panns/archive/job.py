@@ -72,27 +72,6 @@ class Settings:
         check_length(num_samples, self.min_samples, self.sample_rate, self.name, source)
 
 
-_NICE = 10
-
-
-def _yield_to_the_model():
-    """Lowers this (decoding) process's CPU priority once.
-
-    Where decoding shares cores with the model (one machine), a model thread
-    that loses its core to a decoding task holds up the whole operator it is
-    part of (the other threads wait for it), so the model slows far more than
-    the decoding's CPU share. At nice 10 the decoding runs in the model's gaps;
-    the object store's budget keeps enough decoded windows ahead of it.
-    """
-    global _NICE
-    if _NICE:
-        try:
-            os.nice(_NICE)
-        except OSError:  # not permitted here: run at the normal priority
-            pass
-        _NICE = 0
-
-
 def _meta(entry):
     return {key: entry[key] if key in entry else _UNKNOWN[key] for key in _META}
 
@@ -133,7 +112,6 @@ def plan_segments(entry, settings):
     """The segments of one file: rows `(path, size, mtime, first, last, ...)`, or one error row."""
     from keras_panns.audio import AudioFile
 
-    _yield_to_the_model()
     try:
         with _open(entry, settings) as local:
             audio = AudioFile(local)
@@ -154,7 +132,6 @@ def decode_segment(segment, settings):
     """The windows of one segment as rows with the waveform as float32 bytes, or one error row."""
     from keras_panns.audio import AudioFile
 
-    _yield_to_the_model()
     if segment["error_reason"]:
         return [dict(_meta(segment), window=-1, start=0, wave=b"", error_reason=segment["error_reason"],
                      error_class=segment["error_class"])]
@@ -270,8 +247,8 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     # its in-flight batches (max_restarts=-1, max_task_retries=-1): a killed worker loses nothing.
     # One block per few files, so that decoding starts on every core at once and results stream back (one
     # block of the whole list would be decoded by one task, and nothing committed before it ends).
-    dataset = ray.data.from_arrow([todo.slice(i, _files_per_block(todo.num_rows))
-                                   for i in range(0, todo.num_rows, _files_per_block(todo.num_rows))] or todo)
+    step = _files_per_block(todo.num_rows)
+    dataset = ray.data.from_arrow([todo.slice(i, step) for i in range(0, todo.num_rows, step)] or todo)
     dataset = dataset.flat_map(plan_segments, fn_kwargs={"settings": settings}, num_cpus=1)
     dataset = dataset.flat_map(decode_segment, fn_kwargs={"settings": settings}, num_cpus=1)
     return dataset.map_batches(
