@@ -52,6 +52,14 @@ WORK = flags.DEFINE_string("work", "/tmp/keras_panns_index_bench", "Corpus, pres
 ESC10 = flags.DEFINE_string("esc10", None, "ESC-10 audio directory (default ../shared/data/esc10/audio).")
 OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
 WORKER = flags.DEFINE_string("worker", None, "Internal: the parts figure of this model, as JSON.")
+CORPUS = flags.DEFINE_enum("corpus", "esc10", ["esc10", "synthetic"], "Audio of the speed corpus: ESC-10 clips, or "
+                           "10-s noise and tone clips written here (a machine without ../shared, a GPU machine).")
+COMPARE = flags.DEFINE_list("compare", ["rerun", "tag", "parts"], "Figures besides the index run's own.")
+TAG_FILES = flags.DEFINE_integer("tag_files", None, "Files `tag` runs on (default all; its rate is per file).")
+PARTS_FILES = flags.DEFINE_integer("parts_files", None, "Files whose decode is timed (evenly spread over the "
+                                   "variants) and scaled to all (default all).")
+MODEL_WORKERS = flags.DEFINE_integer("model_workers", 1, "--model_workers of the index command.")
+GPUS = flags.DEFINE_float("gpus_per_worker", 0, "--gpus_per_worker of the index command (1 on a GPU machine).")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (subfolder, format, sample rate, channels)
@@ -109,6 +117,38 @@ def speed_corpus(count):
         write(order[j], folder)
 
     return _write_once(os.path.join(WORK.value, f"mixed-{count}"), count, write_in_order)
+
+
+def synthetic_corpus(count):
+    """`count` 10-s clips of noise and tones in the VARIANTS' formats, written on all cores (no ESC-10 needed)."""
+    import multiprocessing
+
+    folder = os.path.join(WORK.value, f"synthetic-{count}")
+    marker = os.path.join(folder, f".done-{count}")
+    if not os.path.exists(marker):
+        for name, *_ in VARIANTS:
+            os.makedirs(os.path.join(folder, name), exist_ok=True)
+        with multiprocessing.Pool() as pool:
+            pool.starmap(_write_synthetic, [(i, folder) for i in range(count)], chunksize=16)
+        open(marker, "w").close()
+    return folder
+
+
+def _write_synthetic(i, folder):
+    import soundfile
+
+    name, fmt, rate, channels = VARIANTS[i % len(VARIANTS)]
+    rng = np.random.RandomState(i)
+    t = np.arange(10 * rate) / rate
+    wave = 0.05 * rng.randn(len(t)) + 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t)
+    wave = wave.astype(np.float32)
+    if channels == 2:
+        wave = np.stack([wave, 0.8 * wave], axis=1)
+    soundfile.write(os.path.join(folder, name, f"{i:06d}.{EXTENSION[fmt]}"), wave, rate, format=fmt)
+
+
+def corpus(count):
+    return synthetic_corpus(count) if CORPUS.value == "synthetic" else speed_corpus(count)
 
 
 def memory_corpus(count):
@@ -174,19 +214,53 @@ class _Committed:
         return sum(self.rows.values())
 
 
+class _GpuMonitor:
+    """GPU utilization and memory sampled through NVML (nvidia-ml-py), where a GPU and the package exist."""
+
+    def __init__(self):
+        self.samples, self.handle = [], None  # (seconds, utilization %, memory MiB)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nvml, self.handle = pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:  # noqa: BLE001 (no package, no driver or no GPU: nothing is sampled)
+            pass
+
+    def sample(self, seconds):
+        if self.handle is not None:
+            rates = self.nvml.nvmlDeviceGetUtilizationRates(self.handle)
+            memory = self.nvml.nvmlDeviceGetMemoryInfo(self.handle)
+            self.samples.append((seconds, rates.gpu, memory.used / 2**20))
+
+    def busy(self, start=0.0, end=float("inf")):
+        """Mean utilization % between `start` and `end` seconds (None without samples there)."""
+        rates = [u for t, u, _ in self.samples if start <= t <= end]
+        return sum(rates) / len(rates) if rates else None
+
+
+class Run:
+    """One command's run: its seconds, peak PSS (bytes), stdout, committed-file marks and GPU samples."""
+
+    def __init__(self, seconds, peak, stdout, marks, gpu):
+        self.seconds, self.peak, self.stdout, self.marks, self.gpu = seconds, peak, stdout, marks, gpu
+
+
 def run_command(args, label, committed=None):
-    """Runs `keras-panns ARGS` in a fresh process: (seconds, peak PSS of its process tree in bytes, stdout).
+    """Runs `keras-panns ARGS` in a fresh process and returns its `Run`.
 
     With `committed` (a `_Committed`), each rise of the committed files is recorded as `(seconds, files)`
-    in `marks`, a fourth element of the result (see `_steady`).
+    in the run's `marks` (see `_steady`).
     """
     command = [sys.executable, "-m", "keras_panns.cli.main", *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    gpu = _GpuMonitor()
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, marks = 0, []
     while process.poll() is None:
         peak = max(peak, _tree_pss(process.pid))
+        gpu.sample(time.perf_counter() - started)
         if committed is not None:
             count = committed()
             if count and (not marks or count > marks[-1][1]):
@@ -197,7 +271,7 @@ def run_command(args, label, committed=None):
     if process.returncode != 0:
         raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
     print(f"  {label}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB", flush=True)
-    return (seconds, peak, stdout) if committed is None else (seconds, peak, stdout, marks)
+    return Run(seconds, peak, stdout, marks, gpu)
 
 
 def _steady(marks):
@@ -223,7 +297,9 @@ def parts(name, folder):
 
     model = loaders.load(PANNsModel, preset(name))
     settings = job.Settings(model.name, model.sample_rate, int(model.min_samples), 10.0, 5.0, 1, 32, ("tags",))
-    paths = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
+    every = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
+    step = max(1, len(every) // PARTS_FILES.value) if PARTS_FILES.value else 1
+    paths = sorted(every[::step], key=lambda path: os.path.basename(path))  # the variants interleaved
     sample, windows = [], 0
     started = time.perf_counter()
     for path in paths:
@@ -236,7 +312,8 @@ def parts(name, folder):
                 windows += 1
                 if len(sample) < SAMPLE_WINDOWS.value:
                     sample.append(np.frombuffer(row["wave"], np.float32))
-    decode = time.perf_counter() - started
+    decode = (time.perf_counter() - started) * len(every) / len(paths)
+    windows = round(windows * len(every) / len(paths))
     runner = choose(model, RUNTIME.value, PRECISION.value)
     batch = BATCH.value
     sample = np.stack(sample)
@@ -248,46 +325,66 @@ def parts(name, folder):
     timed = (len(sample) // batch) * batch
     model_seconds = (time.perf_counter() - started) / timed * windows
     return {"decode_s": decode, "model_s": model_seconds, "windows": windows, "model_timed_windows": timed,
-            "runner": f"{runner.runtime} {runner.precision}"}
+            "decode_timed_files": len(paths), "runner": f"{runner.runtime} {runner.precision}",
+            "model_clips_s": windows / model_seconds}
+
+
+def _index_args(name, out, folder):
+    return ["index", *_common(name), "--noprogress", "--model_workers", str(MODEL_WORKERS.value),
+            "--gpus_per_worker", str(GPUS.value), "--out", out, folder]
 
 
 def speed(name, folder, files):
+    """The index run and, as `--compare` asks, its rerun, `tag` and the parts, as one row of figures."""
     print(f"{name}: {files} files", flush=True)
     out = os.path.join(WORK.value, "indexes", f"{name}-{files}")
     subprocess.run(["rm", "-rf", out], check=True)
-    index_s, index_peak, summary, marks = run_command(
-        ["index", *_common(name), "--noprogress", "--out", out, folder], "index", _Committed(out))
-    steady, first_part = _steady(marks)
-    rerun_s, _, rerun_summary = run_command(["index", *_common(name), "--noprogress", "--out", out, folder],
-                                            "rerun")
-    assert f"{files} already indexed" in rerun_summary, rerun_summary
-    tag_s, tag_peak, _ = run_command(["tag", *_common(name), "--recursive", "--format", "json", "--out",
-                                      os.path.join(WORK.value, f"tags-{name}.json"), folder], "tag")
-    tag_steady = files / (tag_s - _tag_start(name))
+    index = run_command(_index_args(name, out, folder), "index", _Committed(out))
+    steady, first_part = _steady(index.marks)
+    row = {"model": name, "files": files, "index_s": index.seconds, "index_clips_s": files / index.seconds,
+           "index_first_part_s": first_part, "index_steady_clips_s": steady, "index_peak_mib": index.peak / 2**20,
+           "summary": index.stdout.strip()}
+    if index.gpu.samples:
+        row.update(gpu_busy_pct=index.gpu.busy(), gpu_busy_steady_pct=index.gpu.busy(*_steady_span(index.marks)),
+                   gpu_memory_mib=max(m for _, _, m in index.gpu.samples))
+    if "rerun" in COMPARE.value:
+        rerun = run_command(_index_args(name, out, folder), "rerun")
+        assert f"{files} already indexed" in rerun.stdout, rerun.stdout
+        row.update(rerun_s=rerun.seconds, rerun_fraction=rerun.seconds / index.seconds)
+    if "tag" in COMPARE.value:
+        paths = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
+        chosen = paths[::max(1, len(paths) // TAG_FILES.value)][:TAG_FILES.value] if TAG_FILES.value else [folder]
+        tagged = len(chosen) if TAG_FILES.value else files
+        tag = run_command(["tag", *_common(name), "--recursive", "--format", "json", "--out",
+                           os.path.join(WORK.value, f"tags-{name}.json"), *chosen], "tag")
+        start = run_command(["tag", *_common(name), paths[0]], "tag of one file").seconds
+        row.update(tag_files=tagged, tag_s=tag.seconds, tag_clips_s=tagged / tag.seconds,
+                   tag_steady_clips_s=tagged / (tag.seconds - start), tag_peak_mib=tag.peak / 2**20,
+                   vs_tag=(files / index.seconds) / (tagged / tag.seconds))
+    if "parts" in COMPARE.value:
+        part = _parts_in_own_process(name, files)
+        parts_s = part["decode_s"] + part["model_s"]
+        print(f"  parts: decode {part['decode_s']:.1f} s + model {part['model_s']:.1f} s", flush=True)
+        row.update(windows=part["windows"], decode_s=part["decode_s"], model_s=part["model_s"],
+                   parts_clips_s=files / parts_s, vs_parts=parts_s / index.seconds, runner=part["runner"],
+                   model_alone_clips_s=part["model_clips_s"])
+    return row
+
+
+def _parts_in_own_process(name, files):
     worker = subprocess.run([sys.executable, __file__, f"--worker={name}", f"--work={WORK.value}",
                              f"--runtime={RUNTIME.value}", f"--precision={PRECISION.value}",
                              f"--batch_size={BATCH.value}", f"--sample_windows={SAMPLE_WINDOWS.value}",
-                             f"--files={files}"], capture_output=True, text=True,
+                             f"--files={files}", f"--corpus={CORPUS.value}",
+                             f"--parts_files={PARTS_FILES.value or 0}"], capture_output=True, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     if worker.returncode != 0:
         raise RuntimeError(f"parts of {name} failed:\n{worker.stderr[-3000:]}")
-    part = json.loads(worker.stdout.strip().splitlines()[-1])
-    parts_s = part["decode_s"] + part["model_s"]
-    print(f"  parts: decode {part['decode_s']:.1f} s + model {part['model_s']:.1f} s", flush=True)
-    return {"model": name, "files": files, "windows": part["windows"], "index_s": index_s,
-            "index_clips_s": files / index_s, "tag_s": tag_s, "tag_clips_s": files / tag_s,
-            "index_first_part_s": first_part, "index_steady_clips_s": steady, "tag_steady_clips_s": tag_steady,
-            "decode_s": part["decode_s"], "model_s": part["model_s"], "parts_clips_s": files / parts_s,
-            "vs_tag": tag_s / index_s, "vs_parts": parts_s / index_s, "rerun_s": rerun_s,
-            "rerun_fraction": rerun_s / index_s, "index_peak_mib": index_peak / 2**20,
-            "tag_peak_mib": tag_peak / 2**20, "runner": part["runner"], "summary": summary.strip()}
+    return json.loads(worker.stdout.strip().splitlines()[-1])
 
 
-def _tag_start(name):
-    """Seconds `keras-panns tag` takes on one short file: its start (imports, the model) and end."""
-    one = sorted(glob.glob(os.path.join(memory_corpus(1000), "*", "*.wav")))[0]
-    seconds, _, _ = run_command(["tag", *_common(name), one], "tag of one file")
-    return seconds
+def _steady_span(marks):
+    return (marks[0][0], marks[-1][0]) if marks else (0.0, float("inf"))
 
 
 def memory(name, count):
@@ -295,28 +392,44 @@ def memory(name, count):
     out = os.path.join(WORK.value, "indexes", f"memory-{name}-{count}")
     subprocess.run(["rm", "-rf", out], check=True)
     print(f"memory: {name}, {count} files", flush=True)
-    seconds, peak, _ = run_command(["index", *_common(name), "--noprogress", "--window", "1", "--hop", "1",
-                                    "--out", out, folder], f"index of {count}")
-    return {"model": name, "files": count, "seconds": seconds, "peak_mib": peak / 2**20}
+    run = run_command(["index", *_common(name), "--noprogress", "--window", "1", "--hop", "1",
+                       "--out", out, folder], f"index of {count}")
+    return {"model": name, "files": count, "seconds": run.seconds, "peak_mib": run.peak / 2**20}
+
+
+def _cell(row, key, form):
+    return form.format(row[key]) if row.get(key) is not None else "-"
 
 
 def _markdown(result):
-    lines = [f"CPU: {result['cpu']}; {result['cores']} cores; {result['runtime']} {result['precision']}, "
-             f"batch {result['batch_size']}", "",
-             "| model | files | index clips/s | tag clips/s | (a) index/tag | decode s | model s | parts clips/s "
-             "| (b) index/parts | rerun | index peak MiB | tag peak MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    steady = ["", "Steady rates (index: first to last committed part; tag: its time less that of tagging one file):",
-              "", "| model | index first part at s | index steady clips/s | tag steady clips/s | index/tag |",
-              "|---|---|---|---|---|"]
-    for row in result["speed"]:
-        lines.append(f"| {row['model']} | {row['files']} | {row['index_clips_s']:.2f} | {row['tag_clips_s']:.2f} | "
-                     f"{row['vs_tag']:.2f}x | {row['decode_s']:.1f} | {row['model_s']:.1f} | "
-                     f"{row['parts_clips_s']:.2f} | {row['vs_parts']:.2f}x | {100 * row['rerun_fraction']:.1f}% "
-                     f"({row['rerun_s']:.1f} s) | {row['index_peak_mib']:.0f} | {row['tag_peak_mib']:.0f} |")
-        steady.append(f"| {row['model']} | {row['index_first_part_s']:.1f} | {row['index_steady_clips_s']:.2f} | "
-                      f"{row['tag_steady_clips_s']:.2f} | "
-                      f"{row['index_steady_clips_s'] / row['tag_steady_clips_s']:.2f}x |")
-    lines += steady
+    head = f"CPU: {result['cpu']}; {result['cores']} cores; {result['runtime']} {result['precision']}, " \
+           f"batch {result['batch_size']}"
+    if result.get("gpu"):
+        head += f"; GPU: {result['gpu']} ({result['model_workers']} model worker(s), " \
+                f"{result['gpus_per_worker']:g} GPU each)"
+    columns = [("model", "model", "{}"), ("files", "files", "{}"), ("index clips/s", "index_clips_s", "{:.2f}"),
+               ("tag clips/s", "tag_clips_s", "{:.2f}"), ("(a) index/tag", "vs_tag", "{:.2f}x"),
+               ("decode s", "decode_s", "{:.1f}"), ("model s", "model_s", "{:.1f}"),
+               ("parts clips/s", "parts_clips_s", "{:.2f}"), ("(b) index/parts", "vs_parts", "{:.2f}x"),
+               ("rerun", "rerun_fraction", "{:.1%}"), ("index peak MiB", "index_peak_mib", "{:.0f}"),
+               ("tag peak MiB", "tag_peak_mib", "{:.0f}")]
+    steady_columns = [("model", "model", "{}"), ("index first part at s", "index_first_part_s", "{:.1f}"),
+                      ("index steady clips/s", "index_steady_clips_s", "{:.2f}"),
+                      ("tag steady clips/s", "tag_steady_clips_s", "{:.2f}"),
+                      ("model alone clips/s", "model_alone_clips_s", "{:.1f}")]
+    if result.get("gpu"):
+        steady_columns += [("GPU busy % (whole run)", "gpu_busy_pct", "{:.0f}"),
+                           ("GPU busy % (steady)", "gpu_busy_steady_pct", "{:.0f}"),
+                           ("GPU memory MiB", "gpu_memory_mib", "{:.0f}")]
+
+    def table(cols):
+        rows = [f"| {' | '.join(c[0] for c in cols)} |", "|" + "---|" * len(cols)]
+        return rows + [f"| {' | '.join(_cell(row, key, form) for _, key, form in cols)} |"
+                       for row in result["speed"]]
+
+    lines = [head, ""] + table(columns)
+    lines += ["", "Steady rates (index: first to last committed part; tag: its time less that of tagging one file; "
+              "model alone: decoded windows at the batch size, in one process):", ""] + table(steady_columns)
     if result["memory"]:
         lines += ["", "| memory: model | files | seconds | peak MiB (PSS, all processes) |", "|---|---|---|---|"]
         lines += [f"| {row['model']} | {row['files']} | {row['seconds']:.1f} | {row['peak_mib']:.0f} |"
@@ -325,6 +438,15 @@ def _markdown(result):
         lines += ["", f"Peak memory at {last['files']} files is {last['peak_mib'] / first['peak_mib']:.3f}x that "
                   f"at {first['files']}."]
     return "\n".join(lines) + "\n"
+
+
+def _gpu():
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=30)
+        return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
 
 
 def _cpu():
@@ -338,22 +460,29 @@ def _cpu():
 def main(argv):
     del argv
     if WORKER.value:
-        print(json.dumps(parts(WORKER.value, speed_corpus(FILES.value))))
+        print(json.dumps(parts(WORKER.value, corpus(FILES.value))))
         return
-    folder = speed_corpus(FILES.value)
+    folder = corpus(FILES.value)
     result = {"cpu": _cpu(), "cores": os.cpu_count(), "runtime": RUNTIME.value, "precision": PRECISION.value,
-              "batch_size": BATCH.value, "speed": [], "memory": []}
+              "batch_size": BATCH.value, "corpus": CORPUS.value, "gpu": _gpu(), "model_workers": MODEL_WORKERS.value,
+              "gpus_per_worker": GPUS.value, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+              "speed": [], "memory": []}
     for name in MODELS.value:
         result["speed"].append(speed(name, folder, FILES.value))
+        _save(result)
     for count in sorted(int(c) for c in MEMORY_FILES.value):
         result["memory"].append(memory(MEMORY_MODEL.value, count))
-    text = _markdown(result)
-    print(text)
+        _save(result)
+    print(_markdown(result))
+
+
+def _save(result):
+    """Writes the figures so far (a run cut short keeps each finished model)."""
     if OUT.value:
         with open(OUT.value, "w") as f:
             json.dump(result, f, indent=1)
         with open(os.path.splitext(OUT.value)[0] + ".md", "w") as f:
-            f.write(text)
+            f.write(_markdown(result))
 
 
 if __name__ == "__main__":

@@ -322,7 +322,7 @@ def markdown(report):
              if peak else f"Device: {report['device']}; GEMM failed: {report['matmul']}",
              "", "| Cnn14, feature mixup | batch | mixed clips/s | MFU | vs PyTorch | peak memory GB |",
              "|---|---|---|---|---|---|"]
-    reference = {b: r.get("clips_per_s") for b, r in report["training"]["PyTorch reference"].items()}
+    reference = {b: r.get("clips_per_s") for b, r in report["training"].get("PyTorch reference", {}).items()}
     best_reference = max([v for v in reference.values() if v] or [0])
     for name, rows in report["training"].items():
         for batch, row in rows.items():
@@ -343,12 +343,24 @@ def markdown(report):
                          f"{row['peak_memory_gb']:.1f} |")
     pipe = report["pipeline"]
     lines += ["", "| input pipeline (balanced) | clips read/s |", "|---|---|"]
-    if "error" in pipe:
+    if not pipe:
+        lines.append("| not measured | |")
+    elif "error" in pipe:
         lines.append(f"| failed | {pipe['error']} |")
     else:
         for mode, rate in pipe["clips_read_per_s"].items():
             lines.append(f"| {mode}, {pipe['cores']} cores | {rate:,.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _write(report, stem):
+    """Writes the report so far (JSON and Markdown): a run cut short keeps every finished measurement."""
+    with open(stem + ".json", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    table = markdown(report)
+    with open(stem + ".md", "w", encoding="utf-8") as f:
+        f.write(table)
+    return table
 
 
 def main(argv):
@@ -361,24 +373,25 @@ def main(argv):
     report = {"device": _device_name(), "smoke": FLAGS.smoke, "date": datetime.date.today().isoformat(),
               "clip": f"{size['seconds']} s at {size['sample_rate']} Hz",
               "training_gflop_per_clip": CNN14_TRAINING_GFLOP * (size["seconds"] / 10) * (size["sample_rate"] / 32000),
-              "inference_batch": size["infer_batch"]}
-    report["matmul"] = _run("matmul", n=size["matmul"], steps=3 if FLAGS.smoke else 50)
-    report["training"] = {"keras TF+XLA bf16": _training("keras_train", "tensorflow", size),
-                          "keras JAX bf16": _training("keras_train", "jax", size),
-                          "PyTorch reference": _training("torch_train", None, size, compile=FLAGS.torch_compile)}
-    steps = 1 if FLAGS.smoke else 10
-    report["inference"] = {name: _run("keras_infer", backend, batch=size["infer_batch"], steps=steps)
-                           for name, backend in (("keras TF+XLA", "tensorflow"), ("keras JAX", "jax"))}
-    report["pipeline"] = _run("pipeline", batch=2 if FLAGS.smoke else 32, steps=size["pipeline_batches"])
-    report["seconds"] = time.time() - started
+              "inference_batch": size["infer_batch"], "training": {}, "inference": {}, "pipeline": {}}
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     device = "".join(c if c.isalnum() else "_" for c in report["device"].split(",")[0])[:40].strip("_")
     stem = os.path.join(FLAGS.out_dir, f"gpu_check_{'smoke_' if FLAGS.smoke else ''}{device}_{report['date']}")
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    table = markdown(report)
-    with open(stem + ".md", "w", encoding="utf-8") as f:
-        f.write(table)
+    report["matmul"] = _run("matmul", n=size["matmul"], steps=3 if FLAGS.smoke else 50)
+    # The short measurements first: a run cut short by its time limit loses the longest ones.
+    steps = 1 if FLAGS.smoke else 10
+    for name, backend in (("keras TF+XLA", "tensorflow"), ("keras JAX", "jax")):
+        report["inference"][name] = _run("keras_infer", backend, batch=size["infer_batch"], steps=steps)
+        _write(report, stem)
+    for name, worker, backend, extra in (("keras TF+XLA bf16", "keras_train", "tensorflow", {}),
+                                         ("keras JAX bf16", "keras_train", "jax", {}),
+                                         ("PyTorch reference", "torch_train", None,
+                                          {"compile": FLAGS.torch_compile})):
+        report["training"][name] = _training(worker, backend, size, **extra)
+        _write(report, stem)
+    report["pipeline"] = _run("pipeline", batch=2 if FLAGS.smoke else 32, steps=size["pipeline_batches"])
+    report["seconds"] = time.time() - started
+    table = _write(report, stem)
     print(table)
     print(f"wrote {stem}.json and {stem}.md in {report['seconds']:.0f} s")
 
