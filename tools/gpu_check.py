@@ -28,6 +28,7 @@ Usage:
 """
 
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -47,6 +48,8 @@ flags.DEFINE_integer("steps", 10, "Timed training steps per measurement (after w
 flags.DEFINE_integer("max_batch", 1024, "Largest training batch tried.")
 flags.DEFINE_integer("timeout", 420, "Seconds allowed to each measurement process.")
 flags.DEFINE_boolean("torch_compile", True, "torch.compile the PyTorch reference (eager where it fails).")
+flags.DEFINE_list("only", None, "Run only these sections (matmul, inference, keras_tf_train, keras_jax_train, "
+                  "torch_train, pipeline), updating the day's report if one is in --out_dir.")
 flags.DEFINE_string("worker", None, "Internal: run one measurement.")
 flags.DEFINE_string("args", "{}", "Internal: the worker's arguments (JSON).")
 FLAGS = flags.FLAGS
@@ -120,7 +123,6 @@ class _EpochTimer:
 def keras_train(smoke, batch, steps):
     """Cnn14 + feature mixup under `fit` with mixed_bfloat16 and XLA; mixed clips/s of the second epoch."""
     import keras
-    import tensorflow as tf
 
     import keras_panns
     from keras_panns.training import with_feature_mixup
@@ -131,9 +133,15 @@ def keras_train(smoke, batch, steps):
     model.compile(keras.optimizers.Adam(1e-3, amsgrad=True), loss={"clipwise_output": "binary_crossentropy"},
                   jit_compile=True, steps_per_execution=steps)
     x, lam, y = _batch(size, batch)
-    data = tf.data.Dataset.from_tensors(({"waveform": x, "mixup_lambda": lam}, {"clipwise_output": y}))
+    example = ({"waveform": x, "mixup_lambda": lam}, {"clipwise_output": y})
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensors(example).repeat().prefetch(2)
+    else:  # JAX without TensorFlow installed (a GPU machine's image): the same batch from Python
+        data = (example for _ in itertools.count())
     timer = _EpochTimer()
-    model.fit(data.repeat().prefetch(2), epochs=2, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback])
+    model.fit(data, epochs=2, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback])
     return {"clips_per_s": batch * steps / timer.seconds[-1], "peak_memory_gb": _peak_memory_gb(),
             "compile_and_first_epoch_s": timer.seconds[0]}
 
@@ -363,6 +371,10 @@ def _write(report, stem):
     return table
 
 
+def _wanted(section):
+    return not FLAGS.only or section in FLAGS.only
+
+
 def main(argv):
     del argv
     if FLAGS.worker:
@@ -377,23 +389,30 @@ def main(argv):
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     device = "".join(c if c.isalnum() else "_" for c in report["device"].split(",")[0])[:40].strip("_")
     stem = os.path.join(FLAGS.out_dir, f"gpu_check_{'smoke_' if FLAGS.smoke else ''}{device}_{report['date']}")
-    report["matmul"] = _run("matmul", n=size["matmul"], steps=3 if FLAGS.smoke else 50)
+    if FLAGS.only and os.path.exists(stem + ".json"):
+        with open(stem + ".json", encoding="utf-8") as f:
+            report = json.load(f)
+    if _wanted("matmul"):
+        report["matmul"] = _run("matmul", n=size["matmul"], steps=3 if FLAGS.smoke else 50)
     # The short measurements first: a run cut short by its time limit loses the longest ones.
     steps = 1 if FLAGS.smoke else 10
-    for name, backend in (("keras TF+XLA", "tensorflow"), ("keras JAX", "jax")):
-        report["inference"][name] = _run("keras_infer", backend, batch=size["infer_batch"], steps=steps)
-        _write(report, stem)
-    for name, worker, backend, extra in (("keras TF+XLA bf16", "keras_train", "tensorflow", {}),
-                                         ("keras JAX bf16", "keras_train", "jax", {}),
-                                         ("PyTorch reference", "torch_train", None,
-                                          {"compile": FLAGS.torch_compile})):
-        report["training"][name] = _training(worker, backend, size, **extra)
-        _write(report, stem)
-    report["pipeline"] = _run("pipeline", batch=2 if FLAGS.smoke else 32, steps=size["pipeline_batches"])
-    report["seconds"] = time.time() - started
+    if _wanted("inference"):
+        for name, backend in (("keras TF+XLA", "tensorflow"), ("keras JAX", "jax")):
+            report["inference"][name] = _run("keras_infer", backend, batch=size["infer_batch"], steps=steps)
+            _write(report, stem)
+    for section, name, worker, backend, extra in (
+            ("keras_tf_train", "keras TF+XLA bf16", "keras_train", "tensorflow", {}),
+            ("keras_jax_train", "keras JAX bf16", "keras_train", "jax", {}),
+            ("torch_train", "PyTorch reference", "torch_train", None, {"compile": FLAGS.torch_compile})):
+        if _wanted(section):
+            report["training"][name] = _training(worker, backend, size, **extra)
+            _write(report, stem)
+    if _wanted("pipeline"):
+        report["pipeline"] = _run("pipeline", batch=2 if FLAGS.smoke else 32, steps=size["pipeline_batches"])
+    report["seconds"] = report.get("seconds", 0) + time.time() - started
     table = _write(report, stem)
     print(table)
-    print(f"wrote {stem}.json and {stem}.md in {report['seconds']:.0f} s")
+    print(f"wrote {stem}.json and {stem}.md in {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,18 @@ def _check_cluster(ray, address):
                            "install the same version on every node")
 
 
+def _share_gpus():
+    """Makes JAX and TensorFlow take GPU memory as they need it, in this driver and the actors it starts.
+
+    By default each reserves most of a GPU's memory in the first process that touches it: the driver, which
+    loads the model only to send its weights, would leave the model actor out of memory on the same GPU
+    (seen on an H200 with JAX). Environment variables reach the actors of a local Ray, which inherit them;
+    they act only where the framework has not yet started on the GPU.
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+
 def _load(model, cache_dir):
     if not isinstance(model, str):
         return model
@@ -256,6 +268,8 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     if not sources:
         raise ArchiveError("no sources given")
     store = IndexStore(out)
+    if gpus_per_worker:
+        _share_gpus()
     model = _load(model, cache_dir)
     _check_outputs(model, outputs)
     old = store.read_manifest()
