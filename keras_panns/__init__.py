@@ -52,6 +52,8 @@ _EXPORTS = {
     "archive": ("keras_panns.archive", None),
     "index": ("keras_panns.archive", "index"),
     "ArchiveError": ("keras_panns.errors", "ArchiveError"),
+    "Index": ("keras_panns.search", "Index"),
+    "search": ("keras_panns.search", None),
     "detect_events_long": ("keras_panns.long_audio", "detect_events_long"),
     "EventDetector": ("keras_panns.events", "EventDetector"),
     "Stream": ("keras_panns.streaming", "Stream"),

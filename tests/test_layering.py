@@ -22,6 +22,7 @@ LAYERS = [
     {"keras_panns.inference", "keras_panns.long_audio", "keras_panns.export", "keras_panns.data",
      "keras_panns.training", "keras_panns.hear", "keras_panns.streaming", "keras_panns.runtimes"},
     {"keras_panns.demo", "keras_panns.archive"},  # a web page around an exported model; whole archives on Ray
+    {"keras_panns.search"},  # reads and searches the archive's index
     {"keras_panns.cli"},
     {"keras_panns.testing"},
     {"keras_panns"},  # the façade: keras_panns/__init__.py

@@ -270,13 +270,13 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     store = IndexStore(out)
     if gpus_per_worker:
         _share_gpus()
-    model = _load(model, cache_dir)
-    _check_outputs(model, outputs)
+    loaded = _load(model, cache_dir)
+    _check_outputs(loaded, outputs)
     old = store.read_manifest()
     if old is not None and runtime == "auto" and precision == "auto":
         runtime, precision = old["runtime"]["runtime"], old["runtime"]["precision"]  # resume on the same path
     try:
-        runner = choose(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
+        runner = choose(loaded, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
     except RuntimeUnavailableError as exc:
         raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
     choice = runner.choice
@@ -284,7 +284,12 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     events = "events" in outputs
     event_options = ({"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
                      if events else None)
-    manifest = _manifest(model, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
+    manifest = _manifest(loaded, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
+    # Not part of the fingerprint (the same weights may come from another path): where `search --like` finds
+    # the model to embed a query with, checked there against weights_sha256.
+    manifest["model_source"] = ((os.path.abspath(model) if os.path.exists(model) else model)
+                                if isinstance(model, str) else None)
+    model = loaded
     store.open(manifest)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     todo = _todo(files, store)

@@ -5,6 +5,7 @@ Usage mistakes raise `absl.app.UsageError` (exit status 2, with a pointer to
 `main` turns both into one line on stderr, so no command prints its own.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -180,3 +181,17 @@ def runtime_runner(model, fv):
                           cache_dir=fv.cache_dir, verbose=fv.verbose)
     except RuntimeUnavailableError as exc:
         raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc
+
+
+def write_text_atomic(path, text):
+    """Writes `text` to `path` through `<path>.partial`, so an interrupted run never leaves half a file.
+
+    Example:
+    ```python
+    write_text_atomic("results.csv", frame.to_csv(index=False))
+    ```
+    """
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(partial, path)

@@ -24,6 +24,8 @@ COMMANDS = {
     "listen": ("keras_panns.cli.listen", "live tags and sound events from a microphone, a file or stdin"),
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
     "index": ("keras_panns.cli.index", "index a whole archive on Ray: tags, embeddings, events in Parquet"),
+    "search": ("keras_panns.cli.search", "find sounds in an index: like a sound, by label or group, or both"),
+    "report": ("keras_panns.cli.report", "an HTML overview of an index: classes, hours, scores, errors, a map"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),
     "evaluate": ("keras_panns.cli.evaluate", "mAP, mean AUC and d-prime on packed shards"),

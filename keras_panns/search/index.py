@@ -1,0 +1,402 @@
+"""Reading and searching an index made by `keras-panns index`: its tables, similar sounds, labels and groups.
+
+Example:
+```python
+import keras_panns
+archive = keras_panns.Index("recordings.index")
+archive.files.head()                                   # pandas: path, duration, status, ...
+archive.search(like="dog.wav", top=5)                  # the 5 windows most like dog.wav
+archive.search(group="Vehicle", min_score=0.5, level="files")
+archive.search(like="dog.wav", label="Dog", min_score=0.3)   # like it, and scored as Dog
+```
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_panns.archive.store import FORMAT, TABLES
+from keras_panns.errors import ArchiveError, AudioError
+from keras_panns.search.vectors import EXACT_BELOW, WindowVectors, exact_search, unit
+
+LEVELS = ("windows", "files", "events")
+
+
+def _classes(labels, label, group):
+    """`(class indices, what)`: the output classes a --label or --group asks for (ontology names or mids)."""
+    from keras_panns.labels import find_class, group_indices, ontology
+
+    if label is not None and group is not None:
+        raise ArchiveError("give --label or --group, not both")
+    if label is not None:
+        name = ontology()[find_class(label)]["name"]  # UnknownLabelError suggests close names
+        if name not in labels:
+            raise ArchiveError(f"{label!r} is an AudioSet group, not one of the model's classes: use --group")
+        return [labels.index(name)], name
+    return group_indices(group), ontology()[find_class(group)]["name"]
+
+
+class Index:
+    """An index directory as tables (pandas or Arrow), searchable by similarity, label and group.
+
+    Only committed parts are read (those whose `files` part is in place), so an index that a running or
+    killed `keras-panns index` is still writing reads as the files finished so far.
+
+    Args:
+        path: str or path-like. The index directory (`keras-panns index --out`).
+
+    Raises:
+        ArchiveError: not a keras-panns index, an unreadable manifest, or a corrupt table part (named).
+
+    Example:
+    ```python
+    archive = Index("recordings.index")
+    print(len(archive.files), "files,", len(archive.windows), "windows")
+    archive.search(label="Dog", min_score=0.5, level="files").head()
+    ```
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        manifest_path = os.path.join(self.path, "manifest.json")
+        if not os.path.isdir(self.path):
+            raise ArchiveError(f"{self.path}: no such index directory")
+        if not os.path.exists(manifest_path):
+            raise ArchiveError(f"{self.path}: not a keras-panns index (no manifest.json); make one with "
+                               "keras-panns index SOURCE --out INDEX")
+        try:
+            with open(manifest_path, encoding="utf-8") as f:
+                self.manifest = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
+            raise ArchiveError(f"{manifest_path}: not a {FORMAT} manifest")
+        self._tables, self._model, self._vectors = {}, None, None
+        self._committed = set(self._part_names("files"))
+        self._window_parts = WindowVectors(self._vector_folder, self.dims).order(
+            [p for p in self._part_names("windows") if p in self._committed])
+
+    # -- tables ------------------------------------------------------------------------------------------
+
+    @property
+    def _vector_folder(self):
+        return os.path.join(self.path, "vectors")
+
+    @property
+    def dims(self):
+        """Embedding size (0 when the index holds no embeddings)."""
+        return int(self.manifest.get("embedding_size") or 0) if "embeddings" in self.outputs else 0
+
+    @property
+    def outputs(self):
+        """What the index stores per window (`tags`, `scores`, `embeddings`, `events`)."""
+        return tuple(self.manifest.get("outputs", ()))
+
+    def _part_names(self, table):
+        folder = os.path.join(self.path, table)
+        if not os.path.isdir(folder):
+            return []
+        return sorted(n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet"))
+
+    def _parts(self, table):
+        if table == "windows":
+            return self._window_parts
+        return [p for p in self._part_names(table) if p in self._committed]
+
+    def _read_part(self, table, part, columns=None):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = os.path.join(self.path, table, part)
+        try:
+            return pq.read_table(path, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise ArchiveError(f"{path}: unreadable table part ({exc}); delete it and its files/ part, then "
+                               "rerun keras-panns index to redo those files") from exc
+
+    def arrow(self, table, columns=None):
+        """One table as a `pyarrow.Table` (windows in search-key order).
+
+        Args:
+            table: str. `files`, `windows`, `events` or `errors`.
+            columns: list of str or None (all).
+        """
+        import pyarrow as pa
+
+        if table not in TABLES:
+            raise ArchiveError(f"no table {table!r}; the tables are {', '.join(TABLES)}")
+        parts = [self._read_part(table, part, columns) for part in self._parts(table)]
+        if parts:
+            return pa.concat_tables(parts)
+        from keras_panns.archive.store import _schemas
+
+        schema = _schemas(self.manifest["num_classes"], self.manifest["embedding_size"], self.outputs)[table]
+        return (schema.empty_table() if columns is None else
+                pa.schema([schema.field(c) for c in columns]).empty_table())
+
+    def _table(self, table):
+        if table not in self._tables:
+            columns = None
+            if table == "windows":  # the wide columns are read on demand (scores(), embeddings())
+                columns = [c for c in ("path", "window", "start", "end", "top_labels", "top_scores")
+                           if c in ("path", "window", "start", "end") or "tags" in self.outputs]
+            self._tables[table] = self.arrow(table, columns).to_pandas()
+        return self._tables[table]
+
+    @property
+    def files(self):
+        """pandas DataFrame: one row per source file (path, size, mtime, duration, ..., status)."""
+        return self._table("files")
+
+    @property
+    def windows(self):
+        """pandas DataFrame: one row per window (path, window, start, end[, top_labels, top_scores])."""
+        return self._table("windows")
+
+    @property
+    def events(self):
+        """pandas DataFrame: one row per sound event (path, label, class_index, onset, offset, score)."""
+        return self._table("events")
+
+    @property
+    def errors(self):
+        """pandas DataFrame: one row per file that failed (path, reason, error)."""
+        return self._table("errors")
+
+    def _matrix(self, column, size, rows=None):
+        flag = {"embedding": "embeddings", "scores": "scores"}[column]
+        if flag not in self.outputs:
+            raise ArchiveError(f"{self.path} holds no {flag} (its outputs: {', '.join(self.outputs)}); index "
+                               f"again with --outputs {','.join(sorted(set(self.outputs) | {flag}))}")
+        table = self.arrow("windows", [column])
+        values = table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        matrix = values.reshape(-1, size).astype(np.float32, copy=False)
+        return matrix if rows is None else matrix[rows]
+
+    def embeddings(self, rows=None):
+        """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`)."""
+        return self._matrix("embedding", self.manifest["embedding_size"], rows)
+
+    def scores(self, rows=None):
+        """float32 `(windows, classes)`: the windows' scores (or those of `rows`)."""
+        return self._matrix("scores", self.manifest["num_classes"], rows)
+
+    @property
+    def labels(self):
+        """The model's class names (AudioSet's 527 for the official checkpoints)."""
+        from keras_panns.labels import audioset_labels
+
+        return list(self.manifest.get("labels") or audioset_labels())
+
+    # -- the model, for queries ----------------------------------------------------------------------------
+
+    def model(self, checkpoint=None, cache_dir=None):
+        """The index's own model (from the manifest's `model_source`, or `checkpoint`), its weights checked.
+
+        Raises:
+            ArchiveError: the model's weights are not those the index was made with, or it cannot be found.
+        """
+        if self._model is not None and checkpoint is None:
+            return self._model
+        from keras_panns.archive.indexer import weights_sha256
+        from keras_panns.hub import loaders
+        from keras_panns.models import PANNsModel
+
+        source = checkpoint or self.manifest.get("model_source") or self.manifest.get("zoo_card")
+        if not source:
+            raise ArchiveError(f"{self.path} does not say where its model came from: give --checkpoint")
+        model = loaders.load(PANNsModel, source, cache_dir=cache_dir)
+        digest = weights_sha256(model)
+        if digest != self.manifest["weights_sha256"] or type(model).__name__ != self.manifest["model"]:
+            raise ArchiveError(f"{source} is {type(model).__name__} with weights sha256 {digest[:12]}..., but "
+                               f"{self.path} was indexed with {self.manifest['model']} "
+                               f"(weights sha256 {self.manifest['weights_sha256'][:12]}...): its embeddings "
+                               "would not compare; give the index's own --checkpoint")
+        self._model = model
+        return model
+
+    def embed(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
+        """The unit-length query embedding of a file (or of its `start`..`end` seconds).
+
+        The audio is cut into the index's windows (its window and hop) and embedded as the index embeds a
+        file; a query of several windows is their mean.
+
+        Raises:
+            AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.
+        """
+        from keras_panns.audio import load_audio
+        from keras_panns.long_audio import embed_long
+
+        model = self.model(checkpoint, cache_dir)
+        rate = int(self.manifest["sample_rate"])
+        wave = load_audio(path, rate)
+        first = int(round((start or 0.0) * rate))
+        last = len(wave) if end is None else int(round(end * rate))
+        if first < 0 or last <= first:
+            raise AudioError(f"{path}: --start {start} --end {end} selects no audio")
+        wave = wave[first:last]
+        if len(wave) < int(model.min_samples):
+            raise AudioError(f"{path}: the query is {len(wave) / rate:.2f} s, shorter than {model.name}'s minimum "
+                             f"{model.min_samples / rate:.2f} s")
+        _, vectors = embed_long(model, wave, window_seconds=self.manifest["window_seconds"],
+                                hop_seconds=self.manifest["hop_seconds"])
+        return unit(np.mean(vectors, axis=0))
+
+    # -- search ------------------------------------------------------------------------------------------
+
+    def _vector_search(self, query, k):
+        if len(self.windows) < EXACT_BELOW:
+            return exact_search(unit(self.embeddings()), query, k)
+        if self._vectors is None:
+            vectors = WindowVectors(self._vector_folder, self.dims)
+            rows = {}
+
+            def rows_of(part):
+                if part not in rows:
+                    rows[part] = self._read_part("windows", part, ["window"]).num_rows
+                return rows[part]
+
+            def embeddings_of(parts):
+                import pyarrow as pa
+
+                table = pa.concat_tables([self._read_part("windows", p, ["embedding"]) for p in parts])
+                return table.column("embedding").combine_chunks().flatten().to_numpy(
+                    zero_copy_only=False).reshape(-1, self.dims)
+
+            vectors.update(self._window_parts, rows_of, embeddings_of)
+            self._vectors = vectors
+        return self._vectors.search(query, k)
+
+    def _label_scores(self, classes):
+        """`(score, best class index)` per window for `classes` (NaN where the top-k tags do not say)."""
+        if "scores" in self.outputs:
+            scores = self.scores()[:, classes]
+            return scores.max(axis=1), np.asarray(classes)[scores.argmax(axis=1)]
+        if "tags" not in self.outputs:
+            raise ArchiveError(f"{self.path} holds no scores or tags; index with --outputs tags or scores")
+        wanted = {self.labels[c]: c for c in classes}
+        score = np.full(len(self.windows), np.nan, np.float32)
+        best = np.full(len(self.windows), -1, np.int64)
+        for row, (names, values) in enumerate(zip(self.windows["top_labels"], self.windows["top_scores"])):
+            for name, value in zip(names, values):
+                if name in wanted and not value <= score[row]:
+                    score[row], best[row] = value, wanted[name]
+        return score, best
+
+    def search(self, like=None, *, start=None, end=None, label=None, group=None, min_score=0.5, top=10,
+               level="windows", checkpoint=None, cache_dir=None):
+        """Windows, files or events: nearest to a query sound, scored as a class or group, or both.
+
+        Args:
+            like: str or None. An audio file: rank by cosine similarity of embeddings to it (or to its
+                `start`..`end` seconds), embedded with the index's own model, window and hop.
+            start, end: float or None. The part of `like` to use (seconds; default all of it).
+            label: str or None. An AudioSet class (name or mid): keep what scores at least `min_score`.
+            group: str or None. An ontology group (e.g. "Vehicle"): its classes' maximum, as `tag --group`.
+            min_score: float. The score a window, file or event needs for `label`/`group`.
+            top: int. Rows returned.
+            level: str. `windows`, `files` (each file's best window; with a label, its matching seconds too)
+                or `events` (label or group only; needs an index with events).
+            checkpoint, cache_dir: where the model for `like` comes from (default: the manifest's).
+
+        Returns:
+            pandas DataFrame, best first: `path`, `start`, `end` (windows, files), `similarity` (with `like`),
+            `label` and `score` (with `label`/`group`); files add `windows` (matching) and `seconds`.
+
+        Raises:
+            ArchiveError: no query, an index without the embeddings, scores or events asked for, or a model
+                that is not the index's. UnknownLabelError: no such class or group (with close names).
+            AudioError: `like` unreadable or too short.
+
+        Example:
+        ```python
+        Index("sounds.index").search(like="siren.wav", group="Vehicle", min_score=0.3, level="files")
+        ```
+        """
+        if level not in LEVELS:
+            raise ArchiveError(f"level {level!r}: choose from {', '.join(LEVELS)}")
+        if like is None and label is None and group is None:
+            raise ArchiveError("nothing to search for: give like (a sound), label or group")
+        if top < 1:
+            raise ArchiveError(f"top must be at least 1 (got {top})")
+        classes = what = None
+        if label is not None or group is not None:
+            classes, what = _classes(self.labels, label, group)
+        if level == "events":
+            if like is not None:
+                raise ArchiveError("like ranks windows or files, not events: use level windows or files")
+            return self._events(classes, what, min_score, top)
+        frame = self.windows[["path", "start", "end"]].copy()
+        keep = np.arange(len(frame))
+        if classes is not None:
+            score, best = self._label_scores(classes)
+            frame["label"] = [self.labels[b] if b >= 0 else None for b in best]
+            frame["score"] = score
+            keep = np.flatnonzero(score >= min_score)
+        matching = frame.iloc[keep]
+        if like is not None:
+            query = self.embed(like, start, end, checkpoint, cache_dir)
+            if self.dims == 0:
+                self.embeddings()  # raises: which flag makes them
+            wanted = top if level == "windows" else max(10 * top, 100)
+            if classes is None:
+                rows, similarity = self._vector_search(query, wanted)
+            else:  # only the windows that score as asked: exact search among them
+                rows, similarity = exact_search(unit(self.embeddings(keep)), query, wanted)
+                rows = keep[rows]
+            frame = frame.iloc[rows].assign(similarity=similarity)
+            order = "similarity"
+        else:
+            frame = frame.iloc[keep]
+            order = "score"
+        if level == "files":
+            return self._by_file(frame, order, top, matching if classes is not None else None)
+        return frame.sort_values(order, ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+    def _by_file(self, frame, order, top, matching):
+        """Each file's best window of `frame`; with `matching` (the windows that score as asked), how many
+        of them the file has and the seconds they cover."""
+        import pandas as pd
+
+        labelled = matching is not None
+        stats = {}
+        if labelled:
+            for path, windows in matching.groupby("path", sort=False):
+                stats[path] = (len(windows), _covered(windows["start"].to_numpy(), windows["end"].to_numpy()))
+        columns = ["path", "start", "end"] + (["similarity"] if order == "similarity" else []) + (
+            ["label", "score", "windows", "seconds"] if labelled else [])
+        rows = []
+        for path, windows in frame.groupby("path", sort=False):
+            best = windows.loc[windows[order].idxmax()]
+            row = {"path": path, "start": best["start"], "end": best["end"]}
+            if order == "similarity":
+                row["similarity"] = best["similarity"]
+            if labelled:
+                count, seconds = stats.get(path, (0, 0.0))
+                row.update(label=best["label"], score=best["score"], windows=count, seconds=seconds)
+            rows.append(row)
+        result = pd.DataFrame(rows, columns=columns)
+        return result.sort_values(order, ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+    def _events(self, classes, what, min_score, top):
+        if "events" not in self.outputs:
+            raise ArchiveError(f"{self.path} holds no events; index with --outputs events and a SED model "
+                               "(e.g. --model cnn14_decision_level_max)")
+        if classes is None:
+            raise ArchiveError("level events needs label or group")
+        events = self.events
+        picked = events[events["class_index"].isin(classes) & (events["score"] >= min_score)]
+        return (picked.sort_values("score", ascending=False, kind="stable").head(top)
+                [["path", "label", "onset", "offset", "score"]].reset_index(drop=True))
+
+
+def _covered(starts, ends):
+    """Seconds covered by the union of intervals."""
+    total, last = 0.0, -np.inf
+    for s, e in sorted(zip(starts, ends)):
+        if e <= last:
+            continue
+        total += e - max(s, last)
+        last = e
+    return float(total)

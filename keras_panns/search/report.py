@@ -1,0 +1,210 @@
+"""`keras-panns report`: one self-contained HTML page that gives an overview of an index.
+
+The page holds: what the index is (model, window, files, hours); the top
+classes and top-level ontology groups by hours of audio (each window counts
+for the seconds it adds, so overlapping windows are not counted twice); the
+distribution of the windows' top scores; events (or windows) per file; the
+errors by kind with the failed files; and a 2-D map of the embeddings (PCA,
+scikit-learn) coloured by top class, where each point links to its file at
+its time (a `file://...#t=start,end` media fragment). Charts are SVG drawn by
+matplotlib inside the page: nothing is loaded from anywhere else.
+
+Example:
+```python
+from keras_panns.search import Index
+from keras_panns.search.report import write_report
+write_report(Index("recordings.index"), "report.html")
+```
+"""
+
+import collections
+import html
+import io
+import os
+import pathlib
+
+import numpy as np
+
+#: Points of the embedding map at most (a sample of windows, spread evenly over the index).
+MAP_POINTS = 4000
+TOP_CLASSES = 15
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.9em; } td, th { padding: 2px 10px; text-align: left; }
+tr:nth-child(even) { background: #f4f4f4; } .grid { display: flex; flex-wrap: wrap; gap: 1em; }
+.muted { color: #777; } svg { max-width: 100%; height: auto; }
+"""
+
+
+def _svg(figure):
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: the SVG goes inline
+    start, end = text.find("<metadata>"), text.find("</metadata>")
+    return text[:start] + text[end + len("</metadata>"):] if 0 <= start < end else text  # RDF about matplotlib
+
+
+def _figure(width=6.0, height=3.2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "path"  # text as paths: no font needed where the page is opened
+    return plt.subplots(figsize=(width, height))
+
+
+def _bars(names, values, xlabel):
+    figure, axes = _figure(6.0, 0.28 * max(len(names), 3) + 0.8)
+    axes.barh(range(len(names))[::-1], values, color="#3b75af")
+    axes.set_yticks(range(len(names))[::-1], names)
+    axes.set_xlabel(xlabel)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure)
+
+
+def _histogram(values, bins, xlabel, ylabel):
+    figure, axes = _figure()
+    axes.hist(values, bins=bins, color="#3b75af")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure)
+
+
+def _top_group(name, cache={}):
+    """The top-level ontology group of a class (e.g. Dog -> Animal)."""
+    from keras_panns.labels import ancestors
+
+    if name not in cache:
+        above = ancestors(name)
+        cache[name] = above[-1] if above else name
+    return cache[name]
+
+
+def _seconds_per_window(windows, hop):
+    """The seconds each window adds to the archive's audio: up to the next window's start, at most its length."""
+    length = (windows["end"] - windows["start"]).to_numpy()
+    return np.minimum(length, hop)
+
+
+def _file_url(path, start, end):
+    if "://" in path:
+        return f"{path}#t={start:.2f},{end:.2f}"
+    return f"{pathlib.Path(os.path.abspath(path)).as_uri()}#t={start:.2f},{end:.2f}"
+
+
+def _map(index, windows, top_labels):
+    from sklearn.decomposition import PCA
+
+    step = max(1, len(windows) // MAP_POINTS)
+    rows = np.arange(0, len(windows), step)[:MAP_POINTS]
+    points = PCA(n_components=2, random_state=0).fit_transform(index.embeddings(rows))
+    labels = [top_labels[r] for r in rows]
+    common = [name for name, _ in collections.Counter(labels).most_common(9)]
+    figure, axes = _figure(7.5, 5.5)
+    colours = {name: f"C{i}" for i, name in enumerate(common)}
+    for name in common + ["other"]:
+        picked = [i for i, label in enumerate(labels) if (label if label in colours else "other") == name]
+        if not picked:
+            continue
+        dots = axes.scatter(points[picked, 0], points[picked, 1], s=9, alpha=0.75, label=name,
+                            color=colours.get(name, "#bbbbbb"))
+        dots.set_urls([_file_url(windows["path"].iat[rows[i]], windows["start"].iat[rows[i]],
+                                 windows["end"].iat[rows[i]]) for i in picked])
+    axes.set_xlabel("principal component 1")
+    axes.set_ylabel("principal component 2")
+    axes.legend(fontsize=7, loc="best", markerscale=1.5)
+    return _svg(figure), len(rows)
+
+
+def _table(frame, limit=50):
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.head(limit).itertuples(index=False))
+    more = f"<p class='muted'>... and {len(frame) - limit} more</p>" if len(frame) > limit else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def build_report(index):
+    """The report of `index` (a `keras_panns.search.Index`) as one HTML string.
+
+    Raises:
+        ArchiveError: the index holds neither tags nor scores (nothing to summarise).
+    """
+    from keras_panns.errors import ArchiveError
+
+    manifest, files, windows, errors = index.manifest, index.files, index.windows, index.errors
+    if "tags" in index.outputs:
+        top_labels = [names[0] if len(names) else None for names in windows["top_labels"]]
+        top_scores = np.asarray([scores[0] if len(scores) else np.nan for scores in windows["top_scores"]])
+    elif "scores" in index.outputs:
+        scores = index.scores()
+        best = scores.argmax(axis=1)
+        top_labels, top_scores = [index.labels[i] for i in best], scores.max(axis=1)
+    else:
+        raise ArchiveError(f"{index.path} holds no tags or scores to report on")
+    seconds = _seconds_per_window(windows, manifest["hop_seconds"])
+    hours = collections.defaultdict(float)
+    group_hours = collections.defaultdict(float)
+    for label, added in zip(top_labels, seconds):
+        if label is not None:
+            hours[label] += added / 3600
+            group_hours[_top_group(label)] += added / 3600
+    top = sorted(hours.items(), key=lambda item: -item[1])[:TOP_CLASSES]
+    groups = sorted(group_hours.items(), key=lambda item: -item[1])
+    ok = files[files["status"] == "ok"]
+    total_hours = float(ok["duration"].sum()) / 3600 if len(ok) else 0.0
+    parts = [f"<h1>keras-panns index: {html.escape(os.path.basename(os.path.abspath(index.path)))}</h1>",
+             f"<p>{len(ok):,} files indexed ({total_hours:,.2f} h of audio, {len(windows):,} windows of "
+             f"{manifest['window_seconds']:g} s every {manifest['hop_seconds']:g} s), {len(errors):,} failed. "
+             f"Model {html.escape(manifest['model'])} ({html.escape(str(manifest.get('zoo_card') or 'local weights'))}"
+             f", weights sha256 {manifest['weights_sha256'][:12]}...), keras-panns "
+             f"{html.escape(manifest['package_version'])}, {html.escape(manifest['runtime']['runtime'])} "
+             f"{html.escape(manifest['runtime']['precision'])}.</p>"]
+    if top:
+        parts += ["<h2>Top classes and groups by hours of audio</h2>",
+                  "<p class='muted'>Each window counts for its top class, for the seconds it adds.</p>",
+                  "<div class='grid'>", _bars([n for n, _ in top], [h for _, h in top], "hours"),
+                  _bars([n for n, _ in groups], [h for _, h in groups], "hours (top-level group)"), "</div>"]
+    finite = top_scores[np.isfinite(top_scores)]
+    if len(finite):
+        parts += ["<h2>Score distribution</h2>", _histogram(finite, np.linspace(0, 1, 41), "top score of a window",
+                                                             "windows")]
+    if "events" in index.outputs:
+        counts = index.events.groupby("path").size().reindex(ok["path"], fill_value=0).to_numpy()
+        parts += ["<h2>Events per file</h2>", _histogram(counts, min(40, max(int(counts.max()) + 1, 2)),
+                                                          "events in a file", "files")]
+    else:
+        counts = windows.groupby("path").size().to_numpy()
+        parts += ["<h2>Windows per file</h2>", _histogram(counts, min(40, max(int(counts.max()) + 1, 2)),
+                                                           "windows in a file", "files")]
+    parts.append("<h2>Errors</h2>")
+    if len(errors):
+        kinds = errors.groupby("error").size().sort_values(ascending=False)
+        parts += [_table(kinds.rename("files").reset_index()), "<p></p>", _table(errors[["path", "error", "reason"]])]
+    else:
+        parts.append("<p>None: every file was indexed.</p>")
+    if index.dims and len(windows) >= 3:
+        svg, points = _map(index, windows, top_labels)
+        parts += ["<h2>Map of the embeddings</h2>",
+                  f"<p class='muted'>{points:,} windows (PCA of the embeddings), coloured by top class; a point "
+                  "opens its file at its time.</p>", svg]
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>keras-panns index report"
+            f"</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write_report(index, out):
+    """Writes `build_report(index)` to `out` (atomically); returns `out`."""
+    text = build_report(index)
+    partial = f"{out}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(partial, out)
+    return out

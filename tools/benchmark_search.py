@@ -1,0 +1,257 @@
+"""Vector search for `keras-panns search`: exact search against HNSW (usearch) and IVF (FAISS), measured.
+
+Every candidate runs in its own process over the same vectors and queries,
+and reports build time, peak memory (RSS of its process), size on disk,
+recall@10 against exact search, and single-query latency p50/p99 (one query
+at a time, as `keras-panns search --like` asks):
+
+- `exact`: usearch's brute-force search (`usearch.index.search(..., exact=True)`);
+- `usearch-hnsw-f16` / `usearch-hnsw-i8`: usearch HNSW (connectivity 16, expansion_add 128,
+  expansion_search 128), vectors stored as float16 or int8;
+- `faiss-ivf-flat`: FAISS IndexIVFFlat (inner product on unit vectors, nlist sqrt(n) x 4, nprobe 32).
+
+Two sets: `real`, the embeddings of an index made by `keras-panns index --outputs embeddings`
+(`--real`; 10% held out as queries), and `synthetic`, `--vectors` vectors of the same size on a
+64-dimensional manifold (see `synthetic_set`), queries drawn the same way.
+
+Example:
+  keras-panns index --checkpoint cnn14 --outputs embeddings --window 1 --hop 0.5 --out esc10.index esc10/
+  python tools/benchmark_search.py --real esc10.index --vectors 1000000 --work /tmp/search_bench \\
+      --out benchmarks/search_1m.json
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+REAL = flags.DEFINE_string("real", None, "An index with embeddings (keras-panns index --outputs embeddings).")
+VECTORS = flags.DEFINE_integer("vectors", 1_000_000, "Vectors of the synthetic set.")
+QUERIES = flags.DEFINE_integer("queries", 1000, "Queries for recall (latency is timed on the first --timed).")
+TIMED = flags.DEFINE_integer("timed", 300, "Single queries timed for p50/p99.")
+CANDIDATES = flags.DEFINE_list("candidates", ["exact", "usearch-hnsw-f16", "usearch-hnsw-i8", "faiss-ivf-flat"],
+                               "What to measure.")
+WORK = flags.DEFINE_string("work", "/tmp/keras_panns_search_bench", "Vectors, queries and indexes (kept).")
+OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
+WORKER = flags.DEFINE_string("worker", None, "Internal: measure one candidate on one set, print JSON.")
+SET = flags.DEFINE_string("set", None, "Internal: the set's folder.")
+
+K = 10
+
+
+def real_set():
+    """The index's embeddings, 10% of them held out as queries."""
+    import pandas as pd
+
+    folder = os.path.join(WORK.value, "real")
+    if not os.path.exists(os.path.join(folder, "vectors.npy")):
+        embeddings = np.stack(pd.read_parquet(os.path.join(REAL.value, "windows"), columns=["embedding"])
+                              ["embedding"].to_numpy()).astype(np.float32)
+        rng = np.random.RandomState(0)
+        order = rng.permutation(len(embeddings))
+        held = max(1, min(QUERIES.value, len(embeddings) // 10))
+        os.makedirs(folder, exist_ok=True)
+        np.save(os.path.join(folder, "queries.npy"), embeddings[order[:held]])
+        np.save(os.path.join(folder, "vectors.npy"), embeddings[order[held:]])
+    return folder
+
+
+def synthetic_set(dims):
+    """`--vectors` vectors of `dims` on a 64-dimensional manifold, written in chunks to a memory-mapped .npy.
+
+    Each is relu(z W + b) for a latent z ~ N(0, I_64) and one fixed random W (64 x dims) and b, plus 1%
+    noise: non-negative and high-dimensional like ReLU-pooled embeddings, with neighbours that the latent
+    decides (a model's embeddings of real audio have such structure; i.i.d. noise has none to index).
+    """
+    folder = os.path.join(WORK.value, f"synthetic-{VECTORS.value}")
+    path = os.path.join(folder, "vectors.npy")
+    if os.path.exists(path):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(1)
+    weights = (rng.standard_normal((64, dims)) / 8).astype(np.float32)
+    bias = np.float32(-0.2)
+
+    def draw(n):
+        z = rng.standard_normal((n, 64)).astype(np.float32)
+        v = np.maximum(z @ weights + bias, 0)
+        return v + np.float32(0.01) * np.abs(rng.standard_normal(v.shape)).astype(np.float32)
+
+    np.save(os.path.join(folder, "queries.npy"), draw(QUERIES.value))
+    partial = os.path.join(folder, "vectors.partial.npy")
+    data = np.lib.format.open_memmap(partial, "w+", np.float32, (VECTORS.value, dims))
+    for first in range(0, VECTORS.value, 50_000):
+        data[first:first + 50_000] = draw(min(50_000, VECTORS.value - first))
+    data.flush()
+    del data
+    os.replace(partial, path)
+    return folder
+
+
+def _load(folder):
+    return np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r"), np.load(os.path.join(folder, "queries.npy"))
+
+
+def _latencies(search, queries):
+    seconds = []
+    for query in queries[:TIMED.value]:
+        started = time.perf_counter()
+        search(query)
+        seconds.append(time.perf_counter() - started)
+    return 1e3 * np.percentile(seconds, 50), 1e3 * np.percentile(seconds, 99)
+
+
+def _disk(path):
+    return os.path.getsize(path) / 2**20 if os.path.exists(path) else None
+
+
+def truth(folder):
+    """The exact top-10 of every query (usearch brute force), cached beside the set."""
+    path = os.path.join(folder, "truth.npy")
+    if not os.path.exists(path):
+        from usearch.index import search
+
+        vectors, queries = _load(folder)
+        keys = np.zeros((len(queries), K), np.int64)
+        for first in range(0, len(queries), 100):  # in slices: each compares to all of `vectors`
+            found = search(vectors, queries[first:first + 100], K, metric="cos", exact=True)
+            keys[first:first + 100] = found.keys
+        np.save(path, keys)
+    return np.load(path)
+
+
+def measure(candidate, folder):
+    """Build (timed), save, reload-free query: the figures of one candidate."""
+    vectors, queries = _load(folder)
+    expected = truth(folder)
+    n, dims = vectors.shape
+    started = time.perf_counter()
+    disk = None
+    if candidate == "exact":
+        from usearch.index import search as brute
+
+        data = np.ascontiguousarray(vectors)  # exact search reads every vector: in memory, as the index would be
+
+        def search(query):
+            return brute(data, query, K, metric="cos", exact=True).keys
+
+        build = time.perf_counter() - started
+        disk = data.nbytes / 2**20
+    elif candidate.startswith("usearch-hnsw"):
+        from usearch.index import Index
+
+        index = Index(ndim=dims, metric="cos", dtype=candidate.rsplit("-", 1)[1], connectivity=16,
+                      expansion_add=128, expansion_search=128)
+        for first in range(0, n, 50_000):
+            chunk = np.ascontiguousarray(vectors[first:first + 50_000])
+            index.add(np.arange(first, first + len(chunk)), chunk)
+        build = time.perf_counter() - started
+        path = os.path.join(WORK.value, f"{candidate}-{os.path.basename(folder)}.usearch")
+        index.save(path)
+        disk = _disk(path)
+
+        def search(query):
+            return index.search(query, K).keys
+    elif candidate == "faiss-ivf-flat":
+        import faiss
+
+        nlist = max(1, int(4 * np.sqrt(n)))
+        quantizer = faiss.IndexFlatIP(dims)
+        index = faiss.IndexIVFFlat(quantizer, dims, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = np.ascontiguousarray(vectors[np.random.RandomState(0).choice(n, min(n, 40 * nlist), False)])
+        faiss.normalize_L2(sample)
+        index.train(sample)
+        for first in range(0, n, 50_000):
+            chunk = np.array(vectors[first:first + 50_000])
+            faiss.normalize_L2(chunk)
+            index.add(chunk)
+        index.nprobe = 32
+        build = time.perf_counter() - started
+        path = os.path.join(WORK.value, f"{candidate}-{os.path.basename(folder)}.faiss")
+        faiss.write_index(index, path)
+        disk = _disk(path)
+
+        def search(query):
+            q = np.array(query[None], np.float32)
+            faiss.normalize_L2(q)
+            return index.search(q, K)[1][0]
+    else:
+        raise app.UsageError(f"unknown candidate {candidate}")
+    found = np.stack([np.asarray(search(query)).reshape(-1)[:K] for query in queries])
+    recall = np.mean([len(set(f) & set(e)) / K for f, e in zip(found, expected)])
+    p50, p99 = _latencies(search, queries)
+    return {"candidate": candidate, "vectors": n, "dims": dims, "build_s": build, "recall_at_10": float(recall),
+            "p50_ms": p50, "p99_ms": p99, "disk_mib": disk,
+            "peak_rss_mib": _peak_rss_mib()}
+
+
+def _peak_rss_mib():
+    # VmHWM, not getrusage's ru_maxrss: Linux carries the parent's peak across fork and exec into the latter.
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def _run(candidate, folder):
+    command = [sys.executable, __file__, f"--worker={candidate}", f"--set={folder}", f"--work={WORK.value}",
+               f"--timed={TIMED.value}"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"candidate": candidate, "error": done.stderr.strip().splitlines()[-1][-300:]}
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {candidate}: {row} ({time.perf_counter() - started:.0f} s)", flush=True)
+    return row
+
+
+def _markdown(result):
+    lines = [f"CPU: {result['cpu']}; {result['cores']} cores; k={K}; single queries", ""]
+    for name, rows in result["sets"].items():
+        lines += [f"{name}:", "", "| candidate | vectors x dims | build s | recall@10 | p50 ms | p99 ms | disk MiB | "
+                  "peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            if "error" in row:
+                lines.append(f"| {row['candidate']} | failed: {row['error']} | | | | | | |")
+                continue
+            lines.append(f"| {row['candidate']} | {row['vectors']:,} x {row['dims']} | {row['build_s']:.1f} | "
+                         f"{row['recall_at_10']:.3f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                         f"{row['disk_mib']:.0f} | {row['peak_rss_mib']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    if WORKER.value:
+        print(json.dumps(measure(WORKER.value, SET.value)))
+        return
+    if not REAL.value:
+        raise app.UsageError("--real INDEX is required (an index made with --outputs embeddings)")
+    real = real_set()
+    sets = {"real": real}
+    if VECTORS.value:
+        sets["synthetic"] = synthetic_set(_load(real)[1].shape[1])
+    result = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "sets": {}}
+    try:
+        with open("/proc/cpuinfo") as f:
+            result["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    for name, folder in sets.items():
+        print(f"{name}: {folder}", flush=True)
+        truth(folder)
+        result["sets"][name] = [_run(candidate, folder) for candidate in CANDIDATES.value]
+        if OUT.value:
+            with open(OUT.value, "w") as f:
+                json.dump(result, f, indent=1)
+            with open(os.path.splitext(OUT.value)[0] + ".md", "w") as f:
+                f.write(_markdown(result))
+    print(_markdown(result))
+
+
+if __name__ == "__main__":
+    app.run(main)
