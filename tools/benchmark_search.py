@@ -6,9 +6,12 @@ recall@10 against exact search, and single-query latency p50/p99 (one query
 at a time, as `keras-panns search --like` asks):
 
 - `exact`: usearch's brute-force search (`usearch.index.search(..., exact=True)`);
-- `usearch-hnsw-f16` / `usearch-hnsw-i8`: usearch HNSW (connectivity 16, expansion_add 128,
-  expansion_search 128), vectors stored as float16 or int8;
-- `faiss-ivf-flat`: FAISS IndexIVFFlat (inner product on unit vectors, nlist sqrt(n) x 4, nprobe 32).
+- `usearch-hnsw-f16` / `usearch-hnsw-i8`: usearch HNSW (connectivity 16, expansion_add 128), vectors
+  stored as float16 or int8, searched at each of `EXPANSIONS` (expansion_search, HNSW's ef);
+- `faiss-ivf-flat`: FAISS IndexIVFFlat (inner product on unit vectors, nlist sqrt(n)), searched at
+  each of `NPROBES`.
+
+A built index is kept in `--work` with its build time, so a second run measures only the searches.
 
 Two sets: `real`, the embeddings of an index made by `keras-panns index --outputs embeddings`
 (`--real`; 10% held out as queries), and `synthetic`, `--vectors` vectors of the same size on a
@@ -125,69 +128,102 @@ def truth(folder):
     return np.load(path)
 
 
+EXPANSIONS = (128, 256, 512, 1024, 2048)  # usearch expansion_search (HNSW's ef), swept on one graph
+NPROBES = (8, 16, 32, 64, 128)  # FAISS nprobe, swept on one IVF
+
+
+def _built(path, build):
+    """`(index, build seconds)`: the index saved at `path` (with its build time beside it), else `build()`."""
+    timing = path + ".build_s"
+    if os.path.exists(path) and os.path.exists(timing):
+        with open(timing) as f:
+            return None, float(f.read())
+    started = time.perf_counter()
+    index = build()
+    seconds = time.perf_counter() - started
+    return index, seconds
+
+
+def _row(candidate, setting, vectors, queries, expected, search, build, disk):
+    found = np.stack([np.asarray(search(query)).reshape(-1)[:K] for query in queries])
+    recall = np.mean([len(set(f) & set(e)) / K for f, e in zip(found, expected)])
+    p50, p99 = _latencies(search, queries)
+    return {"candidate": candidate, "setting": setting, "vectors": len(vectors), "dims": vectors.shape[1],
+            "build_s": build, "recall_at_10": float(recall), "p50_ms": p50, "p99_ms": p99, "disk_mib": disk,
+            "peak_rss_mib": _peak_rss_mib()}
+
+
 def measure(candidate, folder):
-    """Build (timed), save, reload-free query: the figures of one candidate."""
+    """The figures of one candidate: one row per search setting (the build is timed once)."""
     vectors, queries = _load(folder)
     expected = truth(folder)
     n, dims = vectors.shape
-    started = time.perf_counter()
-    disk = None
+    stem = os.path.join(WORK.value, f"{candidate}-{os.path.basename(folder)}")
     if candidate == "exact":
         from usearch.index import search as brute
 
         data = np.ascontiguousarray(vectors)  # exact search reads every vector: in memory, as the index would be
-
-        def search(query):
-            return brute(data, query, K, metric="cos", exact=True).keys
-
-        build = time.perf_counter() - started
-        disk = data.nbytes / 2**20
-    elif candidate.startswith("usearch-hnsw"):
+        return [_row(candidate, "brute force", vectors, queries, expected,
+                     lambda q: brute(data, q, K, metric="cos", exact=True).keys, 0.0, data.nbytes / 2**20)]
+    if candidate.startswith("usearch-hnsw"):
         from usearch.index import Index
 
-        index = Index(ndim=dims, metric="cos", dtype=candidate.rsplit("-", 1)[1], connectivity=16,
-                      expansion_add=128, expansion_search=128)
-        for first in range(0, n, 50_000):
-            chunk = np.ascontiguousarray(vectors[first:first + 50_000])
-            index.add(np.arange(first, first + len(chunk)), chunk)
-        build = time.perf_counter() - started
-        path = os.path.join(WORK.value, f"{candidate}-{os.path.basename(folder)}.usearch")
-        index.save(path)
-        disk = _disk(path)
+        def build():
+            index = Index(ndim=dims, metric="cos", dtype=candidate.rsplit("-", 1)[1], connectivity=16,
+                          expansion_add=128)
+            for first in range(0, n, 50_000):
+                index.add(np.arange(first, first + min(50_000, n - first)),
+                          np.ascontiguousarray(vectors[first:first + 50_000]))
+            return index
 
-        def search(query):
-            return index.search(query, K).keys
-    elif candidate == "faiss-ivf-flat":
+        index, seconds = _built(stem + ".usearch", build)
+        if index is None:
+            index = Index.restore(stem + ".usearch")
+        else:
+            index.save(stem + ".usearch")
+            with open(stem + ".usearch.build_s", "w") as f:
+                f.write(str(seconds))
+        rows = []
+        for expansion in EXPANSIONS:
+            index.expansion_search = expansion
+            rows.append(_row(candidate, f"expansion_search {expansion}", vectors, queries, expected,
+                             lambda q: index.search(q, K).keys, seconds, _disk(stem + ".usearch")))
+        return rows
+    if candidate == "faiss-ivf-flat":
         import faiss
 
-        nlist = max(1, int(4 * np.sqrt(n)))
-        quantizer = faiss.IndexFlatIP(dims)
-        index = faiss.IndexIVFFlat(quantizer, dims, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = np.ascontiguousarray(vectors[np.random.RandomState(0).choice(n, min(n, 40 * nlist), False)])
-        faiss.normalize_L2(sample)
-        index.train(sample)
-        for first in range(0, n, 50_000):
-            chunk = np.array(vectors[first:first + 50_000])
-            faiss.normalize_L2(chunk)
-            index.add(chunk)
-        index.nprobe = 32
-        build = time.perf_counter() - started
-        path = os.path.join(WORK.value, f"{candidate}-{os.path.basename(folder)}.faiss")
-        faiss.write_index(index, path)
-        disk = _disk(path)
+        def build():
+            nlist = max(1, int(np.sqrt(n)))
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dims), dims, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = np.array(vectors[np.random.RandomState(0).choice(n, min(n, 50 * nlist), False)])
+            faiss.normalize_L2(sample)
+            index.train(sample)
+            for first in range(0, n, 50_000):
+                chunk = np.array(vectors[first:first + 50_000])
+                faiss.normalize_L2(chunk)
+                index.add(chunk)
+            return index
+
+        index, seconds = _built(stem + ".faiss", build)
+        if index is None:
+            index = faiss.read_index(stem + ".faiss")
+        else:
+            faiss.write_index(index, stem + ".faiss")
+            with open(stem + ".faiss.build_s", "w") as f:
+                f.write(str(seconds))
 
         def search(query):
             q = np.array(query[None], np.float32)
             faiss.normalize_L2(q)
             return index.search(q, K)[1][0]
-    else:
-        raise app.UsageError(f"unknown candidate {candidate}")
-    found = np.stack([np.asarray(search(query)).reshape(-1)[:K] for query in queries])
-    recall = np.mean([len(set(f) & set(e)) / K for f, e in zip(found, expected)])
-    p50, p99 = _latencies(search, queries)
-    return {"candidate": candidate, "vectors": n, "dims": dims, "build_s": build, "recall_at_10": float(recall),
-            "p50_ms": p50, "p99_ms": p99, "disk_mib": disk,
-            "peak_rss_mib": _peak_rss_mib()}
+
+        rows = []
+        for nprobe in NPROBES:
+            index.nprobe = nprobe
+            rows.append(_row(candidate, f"nprobe {nprobe} of {index.nlist}", vectors, queries, expected, search,
+                             seconds, _disk(stem + ".faiss")))
+        return rows
+    raise app.UsageError(f"unknown candidate {candidate}")
 
 
 def _peak_rss_mib():
@@ -202,22 +238,24 @@ def _run(candidate, folder):
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        return {"candidate": candidate, "error": done.stderr.strip().splitlines()[-1][-300:]}
-    row = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {candidate}: {row} ({time.perf_counter() - started:.0f} s)", flush=True)
-    return row
+        return [{"candidate": candidate, "error": done.stderr.strip().splitlines()[-1][-300:]}]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    for row in rows:
+        print(f"  {candidate}: {row}", flush=True)
+    print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+    return rows
 
 
 def _markdown(result):
     lines = [f"CPU: {result['cpu']}; {result['cores']} cores; k={K}; single queries", ""]
     for name, rows in result["sets"].items():
-        lines += [f"{name}:", "", "| candidate | vectors x dims | build s | recall@10 | p50 ms | p99 ms | disk MiB | "
-                  "peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"{name}:", "", "| candidate | setting | vectors x dims | build s | recall@10 | p50 ms | p99 ms | "
+                  "disk MiB | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
         for row in rows:
             if "error" in row:
-                lines.append(f"| {row['candidate']} | failed: {row['error']} | | | | | | |")
+                lines.append(f"| {row['candidate']} | failed: {row['error']} | | | | | | | |")
                 continue
-            lines.append(f"| {row['candidate']} | {row['vectors']:,} x {row['dims']} | {row['build_s']:.1f} | "
+            lines.append(f"| {row['candidate']} | {row['setting']} | {row['vectors']:,} x {row['dims']} | {row['build_s']:.1f} | "
                          f"{row['recall_at_10']:.3f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
                          f"{row['disk_mib']:.0f} | {row['peak_rss_mib']:.0f} |")
         lines.append("")
@@ -244,7 +282,7 @@ def main(argv):
     for name, folder in sets.items():
         print(f"{name}: {folder}", flush=True)
         truth(folder)
-        result["sets"][name] = [_run(candidate, folder) for candidate in CANDIDATES.value]
+        result["sets"][name] = [row for candidate in CANDIDATES.value for row in _run(candidate, folder)]
         if OUT.value:
             with open(OUT.value, "w") as f:
                 json.dump(result, f, indent=1)

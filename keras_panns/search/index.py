@@ -216,17 +216,13 @@ class Index:
         self._model = model
         return model
 
-    def embed(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
-        """The unit-length query embedding of a file (or of its `start`..`end` seconds).
-
-        The audio is cut into the index's windows (its window and hop) and embedded as the index embeds a
-        file; a query of several windows is their mean.
+    def query_audio(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
+        """The mono waveform of a query (a file, or its `start`..`end` seconds) at the index's sample rate.
 
         Raises:
             AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.
         """
         from keras_panns.audio import load_audio
-        from keras_panns.long_audio import embed_long
 
         model = self.model(checkpoint, cache_dir)
         rate = int(self.manifest["sample_rate"])
@@ -239,8 +235,26 @@ class Index:
         if len(wave) < int(model.min_samples):
             raise AudioError(f"{path}: the query is {len(wave) / rate:.2f} s, shorter than {model.name}'s minimum "
                              f"{model.min_samples / rate:.2f} s")
-        _, vectors = embed_long(model, wave, window_seconds=self.manifest["window_seconds"],
-                                hop_seconds=self.manifest["hop_seconds"])
+        return wave
+
+    def embed(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
+        """The unit-length query embedding of a file (or of its `start`..`end` seconds).
+
+        The audio is cut into the index's windows (its window and hop) and embedded as the index embeds a
+        file, on the index's runtime and precision; a query of several windows is their mean.
+
+        Raises:
+            AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.
+            ArchiveError: the model is not the index's.
+        """
+        from keras_panns.long_audio import embed_long
+
+        wave = self.query_audio(path, start, end, checkpoint, cache_dir)
+        runtime = self.manifest.get("runtime", {})  # the index's own path (OpenVINO bf16 differs from Keras)
+        _, vectors = embed_long(self.model(checkpoint, cache_dir), wave,
+                                window_seconds=self.manifest["window_seconds"],
+                                hop_seconds=self.manifest["hop_seconds"], runtime=runtime.get("runtime", "keras"),
+                                precision=runtime.get("precision", "auto"))
         return unit(np.mean(vectors, axis=0))
 
     # -- search ------------------------------------------------------------------------------------------
