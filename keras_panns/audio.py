@@ -18,8 +18,25 @@ import numpy as np
 from keras_panns.errors import AudioError
 
 #: File name endings treated as audio when a directory is given.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".aif", ".aiff",
-                    ".au", ".caf", ".w64", ".wma", ".webm", ".mka")
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".m4a",
+    ".mp4",
+    ".aac",
+    ".aif",
+    ".aiff",
+    ".au",
+    ".caf",
+    ".w64",
+    ".wma",
+    ".webm",
+    ".mka",
+)
 
 
 def resample(waveform, orig_sr, target_sr):
@@ -29,7 +46,8 @@ def resample(waveform, orig_sr, target_sr):
     import librosa
 
     return librosa.resample(waveform, orig_sr=int(orig_sr), target_sr=int(target_sr), res_type="soxr_hq").astype(
-        np.float32)
+        np.float32
+    )
 
 
 def check_length(num_samples, min_samples, sample_rate, model_name, source=None):
@@ -57,7 +75,8 @@ def check_length(num_samples, min_samples, sample_rate, model_name, source=None)
         raise AudioError(
             f"{prefix}{model_name} needs at least {min_samples} samples "
             f"({min_samples / sample_rate:.3f} s at {sample_rate} Hz) to pool its "
-            f"input; got {int(num_samples)}. Pad the clip or use a longer one.")
+            f"input; got {int(num_samples)}. Pad the clip or use a longer one."
+        )
 
 
 def check_waveform(waveform, name="waveform"):
@@ -68,8 +87,7 @@ def check_waveform(waveform, name="waveform"):
     if waveform.size == 0:
         raise AudioError(f"{name}: the audio is empty")
     if np.issubdtype(waveform.dtype, np.integer):
-        raise AudioError(f"{name}: integer samples ({waveform.dtype}); pass floats in [-1, 1] "
-                         "(e.g. int16 / 32768)")
+        raise AudioError(f"{name}: integer samples ({waveform.dtype}); pass floats in [-1, 1] (e.g. int16 / 32768)")
     waveform = waveform.astype(np.float32, copy=False)
     if not np.all(np.isfinite(waveform)):
         bad = int(np.size(waveform) - np.count_nonzero(np.isfinite(waveform)))
@@ -172,8 +190,7 @@ class AudioFile:
         recording is never held in memory.
         """
         ratio = self.sample_rate / sample_rate
-        window = resample(self.read(int(start * ratio), int(np.ceil(length * ratio))), self.sample_rate,
-                          sample_rate)
+        window = resample(self.read(int(start * ratio), int(np.ceil(length * ratio))), self.sample_rate, sample_rate)
         if len(window) < length:
             window = np.pad(window, (0, length - len(window)))
         return window[:length]
@@ -231,8 +248,11 @@ def expand_audio_paths(paths, recursive=False):
         found = []
         for root, dirs, names in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-            found += [os.path.join(root, n) for n in sorted(names)
-                      if not n.startswith(".") and n.lower().endswith(AUDIO_EXTENSIONS)]
+            found += [
+                os.path.join(root, n)
+                for n in sorted(names)
+                if not n.startswith(".") and n.lower().endswith(AUDIO_EXTENSIONS)
+            ]
         if not found:
             where = "below" if recursive else "in"
             hint = "" if recursive else " (--recursive looks in subdirectories)"

@@ -27,8 +27,13 @@ class SoundEvent:
     score: float
 
     def to_dict(self):
-        return {"label": self.label, "index": self.index, "onset": round(self.onset, 3),
-                "offset": round(self.offset, 3), "score": round(self.score, 4)}
+        return {
+            "label": self.label,
+            "index": self.index,
+            "onset": round(self.onset, 3),
+            "offset": round(self.offset, 3),
+            "score": round(self.score, 4),
+        }
 
 
 def median_smooth(framewise, window):
@@ -62,8 +67,18 @@ class EventDetector:
     ```
     """
 
-    def __init__(self, num_classes, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1,
-                 min_duration=0.0, start_time=0.0):
+    def __init__(
+        self,
+        num_classes,
+        *,
+        frame_rate=100.0,
+        labels=None,
+        high=0.5,
+        low=0.2,
+        median_window=1,
+        min_duration=0.0,
+        start_time=0.0,
+    ):
         if not 0 <= low <= high:
             raise ValueError(f"need 0 <= low <= high, got low={low}, high={high}")
         self.num_classes = int(num_classes)
@@ -148,12 +163,20 @@ class EventDetector:
         self._run_start[index] = -1
         if peak >= self.high and (end - start) / self.frame_rate >= self.min_duration:
             label = self.labels[index] if self.labels is not None else f"class_{index}"
-            self.events.append(SoundEvent(label, int(index), self.start_time + start / self.frame_rate,
-                                          self.start_time + end / self.frame_rate, peak))
+            self.events.append(
+                SoundEvent(
+                    label,
+                    int(index),
+                    self.start_time + start / self.frame_rate,
+                    self.start_time + end / self.frame_rate,
+                    peak,
+                )
+            )
 
 
-def detect_events(framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1,
-                  min_duration=0.0, start_time=0.0):
+def detect_events(
+    framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1, min_duration=0.0, start_time=0.0
+):
     """Turns framewise scores `(frames, classes)` into events, by hysteresis.
 
     An event is a maximal run of frames scoring at least `low` that contains
@@ -184,8 +207,16 @@ def detect_events(framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2
     framewise = np.asarray(framewise, dtype=np.float32)
     if framewise.ndim != 2:
         raise ValueError(f"framewise scores must be (frames, classes), got shape {framewise.shape}")
-    detector = EventDetector(framewise.shape[1], frame_rate=frame_rate, labels=labels, high=high, low=low,
-                             median_window=median_window, min_duration=min_duration, start_time=start_time)
+    detector = EventDetector(
+        framewise.shape[1],
+        frame_rate=frame_rate,
+        labels=labels,
+        high=high,
+        low=low,
+        median_window=median_window,
+        min_duration=min_duration,
+        start_time=start_time,
+    )
     detector.update(framewise)
     return detector.finish()
 

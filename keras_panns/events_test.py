@@ -19,8 +19,7 @@ def _scores():
 
 def test_hysteresis_keeps_runs_above_low_that_reach_high():
     events = detect_events(_scores(), labels=["a", "b", "c"], high=0.5, low=0.2)
-    assert [(e.label, e.onset, e.offset) for e in events] == [
-        ("a", 0.10, 0.19), ("c", 0.30, 0.35), ("c", 0.36, 0.40)]
+    assert [(e.label, e.onset, e.offset) for e in events] == [("a", 0.10, 0.19), ("c", 0.30, 0.35), ("c", 0.36, 0.40)]
     assert events[0].score == pytest.approx(0.9)
 
 
@@ -81,14 +80,16 @@ def test_streaming_detector_equals_whole_array_detection(median_window):
     framewise = (framewise + rng.normal(0, 0.08, framewise.shape)).astype(np.float32)
     expected = _reference_events(framewise, 100.0, 0.7, 0.4, median_window, 0.03)
     assert len(expected) > 10
-    detector = EventDetector(6, labels=list("abcdef"), high=0.7, low=0.4, median_window=median_window,
-                             min_duration=0.03)
+    detector = EventDetector(
+        6, labels=list("abcdef"), high=0.7, low=0.4, median_window=median_window, min_duration=0.03
+    )
     cuts = np.sort(rng.choice(np.arange(1, 700), 25, replace=False))
     for chunk in np.split(framewise, cuts):
         detector.update(chunk)
     detector.update(np.zeros((0, 6), np.float32))
-    got = sorted(((e.index, e.onset, e.offset, round(e.score, 6)) for e in detector.finish()),
-                 key=lambda e: (e[1], e[0]))
+    got = sorted(
+        ((e.index, e.onset, e.offset, round(e.score, 6)) for e in detector.finish()), key=lambda e: (e[1], e[0])
+    )
     assert got == expected
     whole = detect_events(framewise, high=0.7, low=0.4, median_window=median_window, min_duration=0.03)
     assert [(e.index, e.onset, e.offset) for e in whole] == [e[:3] for e in expected]

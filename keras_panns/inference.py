@@ -31,8 +31,10 @@ class TagResult:
     def to_dict(self):
         if self.error is not None:
             return {"file": self.source, "error": self.error}
-        return {"file": self.source, "tags": [{"label": label, "score": round(float(score), 6)}
-                                              for label, score in self.tags]}
+        return {
+            "file": self.source,
+            "tags": [{"label": label, "score": round(float(score), 6)} for label, score in self.tags],
+        }
 
 
 def predict_waveforms(model, waveforms, batch_size=8, runtime="keras", precision="auto"):
@@ -80,8 +82,19 @@ def _as_items(audio):
     return list(audio), False
 
 
-def iter_tags(model, audio, *, top_k=5, sample_rate=None, batch_size=8, chunk_size=64, progress=False,
-              classes=None, runtime="keras", precision="auto"):
+def iter_tags(
+    model,
+    audio,
+    *,
+    top_k=5,
+    sample_rate=None,
+    batch_size=8,
+    chunk_size=64,
+    progress=False,
+    classes=None,
+    runtime="keras",
+    precision="auto",
+):
     """Yields a `TagResult` per input, in order; a bad input yields an error result.
 
     Loads at most `chunk_size` clips at a time, so memory stays bounded for
@@ -133,8 +146,7 @@ def _to_waveform(model, item, source, sample_rate):
     return waveform
 
 
-def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False, runtime="keras",
-        precision="auto"):
+def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False, runtime="keras", precision="auto"):
     """Top-k `(label, score)` pairs for each clip.
 
     Args:
@@ -167,8 +179,18 @@ def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False
     ```
     """
     _, single = _as_items(audio)
-    results = list(iter_tags(model, audio, top_k=top_k, sample_rate=sample_rate, batch_size=batch_size,
-                             progress=progress, runtime=runtime, precision=precision))
+    results = list(
+        iter_tags(
+            model,
+            audio,
+            top_k=top_k,
+            sample_rate=sample_rate,
+            batch_size=batch_size,
+            progress=progress,
+            runtime=runtime,
+            precision=precision,
+        )
+    )
     for result in results:
         if result.error is not None:
             raise AudioError(result.error)

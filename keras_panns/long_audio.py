@@ -103,8 +103,18 @@ def plan_windows(model, source, window_seconds, hop_seconds, sample_rate=None, a
     return src, window_starts(src.num_samples, window, hop, align), length
 
 
-def _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate, align=1, on_window=None,
-             runtime="keras", precision="auto"):
+def _batches(
+    model,
+    source,
+    window_seconds,
+    hop_seconds,
+    batch_size,
+    sample_rate,
+    align=1,
+    on_window=None,
+    runtime="keras",
+    precision="auto",
+):
     from keras_panns.runtimes import resolve
 
     src, starts, length = plan_windows(model, source, window_seconds, hop_seconds, sample_rate, align)
@@ -141,8 +151,18 @@ class LongTagging:
         return top_k_labels(self.clip_scores, self.labels, k)
 
 
-def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, aggregate="max",
-             sample_rate=None, runtime="keras", precision="auto"):
+def tag_long(
+    model,
+    source,
+    *,
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    batch_size=4,
+    aggregate="max",
+    sample_rate=None,
+    runtime="keras",
+    precision="auto",
+):
     """Tags a long recording window by window.
 
     Args:
@@ -165,8 +185,9 @@ def tag_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     """
     if aggregate not in ("max", "mean"):
         raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
-    starts, scores = _window_outputs(model, source, "clipwise_output", window_seconds, hop_seconds, batch_size,
-                                     sample_rate, runtime, precision)
+    starts, scores = _window_outputs(
+        model, source, "clipwise_output", window_seconds, hop_seconds, batch_size, sample_rate, runtime, precision
+    )
     clip = scores.max(axis=0) if aggregate == "max" else scores.mean(axis=0)
     return LongTagging(starts, window_seconds, scores, clip, model.labels)
 
@@ -175,15 +196,25 @@ def _window_outputs(model, source, key, window_seconds, hop_seconds, batch_size,
     if key not in model.output:
         raise ValueError(f"{model.name} has no {key} output (it has {', '.join(model.output)})")
     starts, rows = [], []
-    for chunk, outputs, _, _ in _batches(model, source, window_seconds, hop_seconds, batch_size, sample_rate,
-                                         runtime=runtime, precision=precision):
+    for chunk, outputs, _, _ in _batches(
+        model, source, window_seconds, hop_seconds, batch_size, sample_rate, runtime=runtime, precision=precision
+    ):
         starts.extend(chunk)
         rows.append(np.asarray(outputs[key], dtype=np.float32))
     return np.asarray(starts, np.float64) / model.sample_rate, np.concatenate(rows)
 
 
-def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_size=4, sample_rate=None,
-               runtime="keras", precision="auto"):
+def embed_long(
+    model,
+    source,
+    *,
+    window_seconds=10.0,
+    hop_seconds=10.0,
+    batch_size=4,
+    sample_rate=None,
+    runtime="keras",
+    precision="auto",
+):
     """Embeddings of a recording, one per window.
 
     A recording no longer than one window is embedded in a single pass, which
@@ -205,12 +236,23 @@ def embed_long(model, source, *, window_seconds=10.0, hop_seconds=10.0, batch_si
     starts, vectors = embed_long(keras_panns.Cnn14.from_pretrained(), "lecture.wav")
     ```
     """
-    return _window_outputs(model, source, "embedding", window_seconds, hop_seconds, batch_size, sample_rate,
-                           runtime, precision)
+    return _window_outputs(
+        model, source, "embedding", window_seconds, hop_seconds, batch_size, sample_rate, runtime, precision
+    )
 
 
-def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
-                   on_window=None, runtime="keras", precision="auto"):
+def iter_framewise(
+    model,
+    source,
+    *,
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    batch_size=4,
+    sample_rate=None,
+    on_window=None,
+    runtime="keras",
+    precision="auto",
+):
     """Yields a long recording's stitched framewise scores in order, as `(first_frame, chunk)`.
 
     Frames covered by several windows get the mean of their scores. A chunk
@@ -241,9 +283,9 @@ def iter_framewise(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch
         raise ValueError(f"{model.name} has no framewise_output; use a SED model such as Cnn14_DecisionLevelMax")
     hop_size = model.config["hop_size"]
     stitcher = FrameStitcher(hop_size)
-    for chunk, outputs, num_samples, next_start in _batches(model, source, window_seconds, hop_seconds,
-                                                            batch_size, sample_rate, hop_size, on_window,
-                                                            runtime, precision):
+    for chunk, outputs, num_samples, next_start in _batches(
+        model, source, window_seconds, hop_seconds, batch_size, sample_rate, hop_size, on_window, runtime, precision
+    ):
         total = 1 + num_samples // hop_size
         for start, frames in zip(chunk, np.asarray(outputs["framewise_output"], dtype=np.float32)):
             stitcher.add(start, frames, total)
@@ -307,8 +349,18 @@ class FrameStitcher:
         return first, ready
 
 
-def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None, out=None,
-             runtime="keras", precision="auto"):
+def sed_long(
+    model,
+    source,
+    *,
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    batch_size=4,
+    sample_rate=None,
+    out=None,
+    runtime="keras",
+    precision="auto",
+):
     """Framewise scores of a long recording, stitched from overlapping windows.
 
     Frames covered by several windows get the mean of their scores. In memory
@@ -333,10 +385,17 @@ def sed_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=
     ```
     """
     chunks, result, samples = [], None, []
-    for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
-                                       batch_size=batch_size, sample_rate=sample_rate,
-                                       on_window=lambda start, waveform, total: samples.append(total),
-                                       runtime=runtime, precision=precision):
+    for first, chunk in iter_framewise(
+        model,
+        source,
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        batch_size=batch_size,
+        sample_rate=sample_rate,
+        on_window=lambda start, waveform, total: samples.append(total),
+        runtime=runtime,
+        precision=precision,
+    ):
         if out is None:
             chunks.append(chunk)
             continue
@@ -368,9 +427,23 @@ class DetectionResult:
     overview: object = None
 
 
-def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, batch_size=4, sample_rate=None,
-                       high=0.5, low=0.2, median_window=1, min_duration=0.0, overview=False,
-                       max_columns=2000, runtime="keras", precision="auto"):
+def detect_events_long(
+    model,
+    source,
+    *,
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    batch_size=4,
+    sample_rate=None,
+    high=0.5,
+    low=0.2,
+    median_window=1,
+    min_duration=0.0,
+    overview=False,
+    max_columns=2000,
+    runtime="keras",
+    precision="auto",
+):
     """Detects sound events in a recording of any length with bounded memory.
 
     Streams `iter_framewise` into an `EventDetector`; with `overview=True` it
@@ -395,8 +468,15 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
     """
     hop_size = model.config["hop_size"]
     frame_rate = model.sample_rate / hop_size
-    detector = EventDetector(model.config["num_classes"], frame_rate=frame_rate, labels=model.labels, high=high,
-                             low=low, median_window=median_window, min_duration=min_duration)
+    detector = EventDetector(
+        model.config["num_classes"],
+        frame_rate=frame_rate,
+        labels=model.labels,
+        high=high,
+        low=low,
+        median_window=median_window,
+        min_duration=min_duration,
+    )
     state = {"overview": None, "samples": 0}
     from keras_panns.layers import log_mel_layers  # here: planning and reading windows need no Keras (archive tasks)
 
@@ -411,11 +491,18 @@ def detect_events_long(model, source, *, window_seconds=10.0, hop_seconds=5.0, b
             log_mel = np.asarray(front_end(waveform[None]))[0]
             state["overview"].add_log_mel(start // hop_size, log_mel)
 
-    for first, chunk in iter_framewise(model, source, window_seconds=window_seconds, hop_seconds=hop_seconds,
-                                       batch_size=batch_size, sample_rate=sample_rate, on_window=on_window,
-                                       runtime=runtime, precision=precision):
+    for first, chunk in iter_framewise(
+        model,
+        source,
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        batch_size=batch_size,
+        sample_rate=sample_rate,
+        on_window=on_window,
+        runtime=runtime,
+        precision=precision,
+    ):
         detector.update(chunk)
         if overview:
             state["overview"].add_scores(first, chunk)
     return DetectionResult(detector.finish(), state["samples"] / model.sample_rate, state["overview"])
-

@@ -38,7 +38,7 @@ def test_tag_long_from_a_file_reads_windows(tmp_path, sed_model):
     soundfile.write(path, x, 8000, subtype="FLOAT")
     result = tag_long(model, str(path), window_seconds=4.0, hop_seconds=2.0, batch_size=2)
     np.testing.assert_allclose(result.window_starts, [0, 2, 4, 5])
-    direct = model.predict_on_batch(np.stack([x[s:s + 32000] for s in (0, 16000, 32000, 40000)]))
+    direct = model.predict_on_batch(np.stack([x[s : s + 32000] for s in (0, 16000, 32000, 40000)]))
     np.testing.assert_allclose(result.window_scores, direct["clipwise_output"], atol=1e-5)
     np.testing.assert_allclose(result.clip_scores, direct["clipwise_output"].max(axis=0), atol=1e-5)
     assert len(result.top_k(3)) == 3

@@ -103,19 +103,25 @@ def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None, cla
     time = (np.arange(overview.columns) + 0.5) * overview.duration / overview.columns
     log_mel = overview.log_mel
     rows = 2 if log_mel is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(12, 3.2 * rows), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 1.2][-rows:]})
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(12, 3.2 * rows), sharex=True, squeeze=False, gridspec_kw={"height_ratios": [1, 1.2][-rows:]}
+    )
     if log_mel is not None:
         ax = axes[0, 0]
-        image = ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
-                          extent=(0, overview.duration, 0, log_mel.shape[1]))
+        image = ax.imshow(
+            log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, overview.duration, 0, log_mel.shape[1])
+        )
         ax.set_ylabel("mel bin")
         ax.set_title(title or "log-mel spectrogram")
         fig.colorbar(image, ax=ax, pad=0.01, label="dB")
     ax = axes[-1, 0]
     for index in top_classes(overview.scores, top_k, classes):
-        ax.plot(time, overview.scores[:, index], linewidth=1.4,
-                label=f"{labels[index]} (max {overview.scores[:, index].max():.2f})")
+        ax.plot(
+            time,
+            overview.scores[:, index],
+            linewidth=1.4,
+            label=f"{labels[index]} (max {overview.scores[:, index].max():.2f})",
+        )
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, 1.02)

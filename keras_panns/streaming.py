@@ -65,9 +65,15 @@ class StreamResult:
     reported_at: float
 
     def to_dict(self):
-        return {"kind": self.kind, "label": self.label, "index": self.index, "onset": round(self.onset, 3),
-                "offset": None if self.offset is None else round(self.offset, 3), "score": round(self.score, 6),
-                "reported_at": round(self.reported_at, 3)}
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "index": self.index,
+            "onset": round(self.onset, 3),
+            "offset": None if self.offset is None else round(self.offset, 3),
+            "score": round(self.score, 6),
+            "reported_at": round(self.reported_at, 3),
+        }
 
 
 #: Models smaller than this many parameters (MobileNets, Cnn6, LeeNet11, ...) step every 0.5 s by default.
@@ -94,8 +100,7 @@ class _Resampler:
         if self.source_rate != self.target_rate:
             import soxr
 
-            self._stream = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32",
-                                               quality="HQ")
+            self._stream = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32", quality="HQ")
 
     def __call__(self, waveform, last=False):
         if self._stream is None:
@@ -123,8 +128,21 @@ class Stream:
             the events that were open.
     """
 
-    def __init__(self, model, *, window_seconds=None, hop_seconds=None, top_k=3, high=0.5, low=0.2, median_window=1,
-                 min_duration=0.0, classes=None, runtime="keras", precision="auto"):
+    def __init__(
+        self,
+        model,
+        *,
+        window_seconds=None,
+        hop_seconds=None,
+        top_k=3,
+        high=0.5,
+        low=0.2,
+        median_window=1,
+        min_duration=0.0,
+        classes=None,
+        runtime="keras",
+        precision="auto",
+    ):
         default_window, default_hop = default_timing(model)
         window_seconds = default_window if window_seconds is None else window_seconds
         hop_seconds = default_hop if hop_seconds is None else hop_seconds
@@ -154,9 +172,15 @@ class Stream:
         self._closed = False
         if self.detects_events:
             self._stitcher = FrameStitcher(self.hop_size)
-            self._detector = EventDetector(model.config["num_classes"], frame_rate=self.sample_rate / self.hop_size,
-                                           labels=self.labels, high=high, low=low, median_window=median_window,
-                                           min_duration=min_duration)
+            self._detector = EventDetector(
+                model.config["num_classes"],
+                frame_rate=self.sample_rate / self.hop_size,
+                labels=self.labels,
+                high=high,
+                low=low,
+                median_window=median_window,
+                min_duration=min_duration,
+            )
             self._started, self._ended = set(), 0
 
     @property
@@ -259,8 +283,10 @@ class Stream:
         if not self.top_k:
             return []
         onset, offset = start / self.sample_rate, (start + length) / self.sample_rate
-        return [StreamResult("tags", self.labels[i], i, onset, offset, float(scores[i]), self.seconds)
-                for i in top_k_indices(scores, self.top_k, self.classes)]
+        return [
+            StreamResult("tags", self.labels[i], i, onset, offset, float(scores[i]), self.seconds)
+            for i in top_k_indices(scores, self.top_k, self.classes)
+        ]
 
     def _events(self, first_frame, frames, final=False):
         detector = self._detector
@@ -269,12 +295,15 @@ class Stream:
         if final:
             detector.finish()
         results = []
-        for event in detector.events[self._ended:]:
+        for event in detector.events[self._ended :]:
             if self._class_set is not None and event.index not in self._class_set:
                 continue
             results += self._start_report(event.index, event.onset, event.score)
-            results.append(StreamResult("event_end", event.label, event.index, event.onset, event.offset,
-                                        event.score, self.seconds))
+            results.append(
+                StreamResult(
+                    "event_end", event.label, event.index, event.onset, event.offset, event.score, self.seconds
+                )
+            )
         self._ended = len(detector.events)
         for index, onset, peak in detector.open_events():
             results += self._start_report(index, onset, peak)

@@ -34,8 +34,9 @@ def esc10_examples(shared_data):
     from keras_panns.data import generic_examples
 
     root = shared_data / "esc10"
-    return generic_examples(root / "esc10.csv", audio_dir=root / "audio", path_column="filename",
-                            label_column="category")
+    return generic_examples(
+        root / "esc10.csv", audio_dir=root / "audio", path_column="filename", label_column="category"
+    )
 
 
 @pytest.fixture()
@@ -47,8 +48,10 @@ def panns_inference_models(tmp_path, monkeypatch):
     from keras_panns import labels as label_module
 
     # panns_inference reads (or wgets) ~/panns_data/class_labels_indices.csv when imported.
-    rows = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in
-                                         enumerate(zip(label_module.audioset_mids(), label_module.audioset_labels()))]
+    rows = ["index,mid,display_name"] + [
+        f'{i},{mid},"{name}"'
+        for i, (mid, name) in enumerate(zip(label_module.audioset_mids(), label_module.audioset_labels()))
+    ]
     labels.write_text("\n".join(rows) + "\n")
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in [m for m in sys.modules if m.startswith("panns_inference")]:

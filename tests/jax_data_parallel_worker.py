@@ -19,9 +19,21 @@ TINY = {"window_size": 256, "hop_size": 80, "fmax": 4000, "mel_bins": 32, "embed
 
 
 def config(data, out, **kwargs):
-    base = dict(model="Cnn6", train_dir=data, out_dir=out, steps=4, steps_per_epoch=2, batch_size=8,
-                mixup_alpha=1.0, mixup_mode="features", sampling="balanced", verbose=0, model_kwargs=TINY, seed=1,
-                strategy="data_parallel")
+    base = dict(
+        model="Cnn6",
+        train_dir=data,
+        out_dir=out,
+        steps=4,
+        steps_per_epoch=2,
+        batch_size=8,
+        mixup_alpha=1.0,
+        mixup_mode="features",
+        sampling="balanced",
+        verbose=0,
+        model_kwargs=TINY,
+        seed=1,
+        strategy="data_parallel",
+    )
     base.update(kwargs)
     return TrainConfig(**base)
 
@@ -33,8 +45,9 @@ def replicas_identical(model):
         if len({shard.device for shard in shards}) != 2:
             return False, f"{variable.path} is on {[s.device for s in shards]}"
         first = np.asarray(shards[0].data)
-        if first.shape != tuple(variable.shape) or any(not np.array_equal(first, np.asarray(s.data))
-                                                       for s in shards[1:]):
+        if first.shape != tuple(variable.shape) or any(
+            not np.array_equal(first, np.asarray(s.data)) for s in shards[1:]
+        ):
             return False, f"{variable.path} differs between devices"
     return True, ""
 

@@ -9,8 +9,9 @@ import os
 import sys
 
 index, ports, scenario = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
-os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                                      "task": {"type": "worker", "index": index}})
+os.environ["TF_CONFIG"] = json.dumps(
+    {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -29,7 +30,8 @@ with strategy.scope():
 per_replica = 4
 if scenario != "no_build":
     keras_compat.build_train_state_from_shapes(
-        model, strategy, (keras.ops.zeros((per_replica, 8)), keras.ops.zeros((per_replica, 1))))
+        model, strategy, (keras.ops.zeros((per_replica, 8)), keras.ops.zeros((per_replica, 1)))
+    )
 data = tf.data.Dataset.from_tensor_slices((np.ones((64, 8), "float32"), np.ones((64, 1), "float32")))
 data = data.batch(2 * per_replica).repeat()
 try:

@@ -22,8 +22,7 @@ pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 import keras_panns  # noqa: E402
-from keras_panns.testing import REPO, golden  # noqa: E402
-
+from keras_panns.testing import golden  # noqa: E402
 
 
 def _loopback(ip):
@@ -43,8 +42,11 @@ def clips(shared_data):
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    return str(keras_panns.save_preset(golden.spread_scores(golden.fixture_model("MobileNetV1")),
-                                       tmp_path_factory.mktemp("preset") / "mnv1"))
+    return str(
+        keras_panns.save_preset(
+            golden.spread_scores(golden.fixture_model("MobileNetV1")), tmp_path_factory.mktemp("preset") / "mnv1"
+        )
+    )
 
 
 def _descendants(pid):
@@ -59,8 +61,11 @@ def _listening(processes):
     found = []
     for process in processes:
         try:
-            found += [(process.pid, c.laddr.ip) for c in process.net_connections(kind="inet")
-                      if c.status == psutil.CONN_LISTEN]
+            found += [
+                (process.pid, c.laddr.ip)
+                for c in process.net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN
+            ]
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return found
@@ -97,8 +102,16 @@ def test_a_killed_worker_node_loses_nothing(clips, tmp_path):
 
         def run():
             try:
-                result["summary"] = keras_panns.index(clips, out, tagger, address=cluster.address, runtime="keras",
-                                                      commit_every=2, batch_size=2, segment_windows=1)
+                result["summary"] = keras_panns.index(
+                    clips,
+                    out,
+                    tagger,
+                    address=cluster.address,
+                    runtime="keras",
+                    commit_every=2,
+                    batch_size=2,
+                    segment_windows=1,
+                )
             except BaseException as exc:  # handed to the test thread
                 result["error"] = exc
 
@@ -125,8 +138,24 @@ def test_a_killed_worker_node_loses_nothing(clips, tmp_path):
 
 def test_a_killed_driver_resumes_to_the_same_tables(clips, preset, tmp_path):
     # 1-s windows every 0.25 s (17 per clip): a job long enough to be killed between its first and last part.
-    common = ["--checkpoint", preset, "--runtime", "keras", "--outputs", "tags,scores", "--commit_every", "2",
-              "--batch_size", "2", "--cpus", "2", "--window", "1", "--hop", "0.25"]
+    common = [
+        "--checkpoint",
+        preset,
+        "--runtime",
+        "keras",
+        "--outputs",
+        "tags,scores",
+        "--commit_every",
+        "2",
+        "--batch_size",
+        "2",
+        "--cpus",
+        "2",
+        "--window",
+        "1",
+        "--hop",
+        "0.25",
+    ]
     # An uninterrupted run, through the command: it starts its own local Ray and stops it at the end.
     whole = str(tmp_path / "whole")
     command, env = _command([*common, "--out", whole, *clips])
@@ -137,8 +166,9 @@ def test_a_killed_driver_resumes_to_the_same_tables(clips, preset, tmp_path):
     # The same command killed with SIGKILL once it has committed a part, then run again.
     out = str(tmp_path / "killed")
     command, env = _command([*common, "--out", out, *clips])
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     started, sockets = [], set()
     try:
         deadline = time.monotonic() + 240
@@ -167,8 +197,10 @@ def test_a_killed_driver_resumes_to_the_same_tables(clips, preset, tmp_path):
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(committed)} already indexed" in resumed.stdout
-    for table, columns in (("files", ["path", "size", "mtime", "duration", "windows", "status"]),
-                           ("windows", ["path", "window", "start", "end"])):
+    for table, columns in (
+        ("files", ["path", "size", "mtime", "duration", "windows", "status"]),
+        ("windows", ["path", "window", "start", "end"]),
+    ):
         got, want = _rows(out, table, columns), _rows(whole, table, columns)
         assert len(got) == len(want) == len(got.drop_duplicates())
         assert set(map(tuple, got.itertuples(index=False))) == set(map(tuple, want.itertuples(index=False)))
@@ -187,34 +219,61 @@ def test_s3_sources_from_a_local_server(clips, preset, tmp_path):
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-               "AWS_EC2_METADATA_DISABLED": "true"}
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                          region_name="us-east-1")
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="archive")
         for path in clips[:4]:
             s3.upload_file(path, "archive", f"field/{os.path.basename(path)}")
         s3.put_object(Bucket="archive", Key="field/broken.wav", Body=b"RIFF\x00\x00\x00\x00WAVEjunk")
         s3.put_object(Bucket="archive", Key="field/notes.txt", Body=b"not audio, not listed")
         out = str(tmp_path / "index")
-        command, env = _command(["--checkpoint", preset, "--runtime", "keras", "--outputs", "scores",
-                                 "--s3_endpoint", endpoint, "--cpus", "2", "--out", out, "s3://archive/field/"], env)
+        command, env = _command(
+            [
+                "--checkpoint",
+                preset,
+                "--runtime",
+                "keras",
+                "--outputs",
+                "scores",
+                "--s3_endpoint",
+                endpoint,
+                "--cpus",
+                "2",
+                "--out",
+                out,
+                "s3://archive/field/",
+            ],
+            env,
+        )
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 1, done.stderr  # one broken object
         assert "1 files failed" in done.stderr
     finally:
         server.stop()
     files = _rows(out, "files", ["path", "status"]).set_index("path")
-    assert sorted(files.index) == sorted([f"s3://archive/field/{os.path.basename(p)}" for p in clips[:4]]
-                                         + ["s3://archive/field/broken.wav"])
+    assert sorted(files.index) == sorted(
+        [f"s3://archive/field/{os.path.basename(p)}" for p in clips[:4]] + ["s3://archive/field/broken.wav"]
+    )
     errors = _rows(out, "errors", ["path", "reason"])
-    assert list(errors.path) == ["s3://archive/field/broken.wav"] and "s3://archive/field/broken.wav" in errors.reason[0]
+    assert (
+        list(errors.path) == ["s3://archive/field/broken.wav"] and "s3://archive/field/broken.wav" in errors.reason[0]
+    )
     model = golden.spread_scores(golden.fixture_model("MobileNetV1"))
     windows = _rows(out, "windows", ["path", "scores"]).set_index("path")
     for path in clips[:4]:
         want = keras_panns.tag_long(model, path).window_scores[0]
-        np.testing.assert_allclose(windows.loc[f"s3://archive/field/{os.path.basename(path)}"].scores, want,
-                                   atol=1e-5)
+        np.testing.assert_allclose(windows.loc[f"s3://archive/field/{os.path.basename(path)}"].scores, want, atol=1e-5)
 
 
 def test_help_and_usage_errors(clips, preset, tmp_path, capsys):
@@ -227,6 +286,22 @@ def test_help_and_usage_errors(clips, preset, tmp_path, capsys):
     assert "--out" in capsys.readouterr().err
     assert main(["keras-panns", "index", "--outputs", "colours", "--out", str(tmp_path / "i"), "x.wav"]) == 2
     capsys.readouterr()
-    assert main(["keras-panns", "index", "--address", "127.0.0.1:9", "--checkpoint", preset, "--runtime", "keras",
-                 "--out", str(tmp_path / "i"), clips[0]]) == 1
+    assert (
+        main(
+            [
+                "keras-panns",
+                "index",
+                "--address",
+                "127.0.0.1:9",
+                "--checkpoint",
+                preset,
+                "--runtime",
+                "keras",
+                "--out",
+                str(tmp_path / "i"),
+                clips[0],
+            ]
+        )
+        == 1
+    )
     assert "no Ray cluster answers at 127.0.0.1:9" in capsys.readouterr().err

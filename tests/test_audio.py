@@ -14,7 +14,7 @@ def test_loads_real_recordings_at_the_model_rate(shared_data):
     half = load_audio(path, 16000)
     assert half.shape == (112000,)
     # Resampling keeps the level of a speech recording.
-    assert abs(np.sqrt(np.mean(half ** 2)) / np.sqrt(np.mean(native ** 2)) - 1) < 0.05
+    assert abs(np.sqrt(np.mean(half**2)) / np.sqrt(np.mean(native**2)) - 1) < 0.05
 
 
 def test_stereo_is_mixed_to_mono(tmp_path):
@@ -23,10 +23,15 @@ def test_stereo_is_mixed_to_mono(tmp_path):
     np.testing.assert_allclose(load_audio(tmp_path / "s.flac", 8000), 0.2, atol=1e-3)
 
 
-@pytest.mark.parametrize("value,message", [
-    (np.zeros(0, np.float32), "empty"), (np.array([0.1, np.nan], np.float32), "NaN"),
-    (np.zeros((2, 2), np.float32), "mono"), (np.zeros(4, np.int16), "integer"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (np.zeros(0, np.float32), "empty"),
+        (np.array([0.1, np.nan], np.float32), "NaN"),
+        (np.zeros((2, 2), np.float32), "mono"),
+        (np.zeros(4, np.int16), "integer"),
+    ],
+)
 def test_bad_arrays(value, message):
     with pytest.raises(AudioError, match=message):
         check_waveform(value)
@@ -87,8 +92,9 @@ def test_formats_libsndfile_cannot_read_are_decoded_once(shared_data, monkeypatc
     monkeypatch.setattr(soundfile, "info", not_for_this_file)
     decoded = AudioFile(path)
     assert decoded._decoded is not None and decoded.frames == direct.frames
-    np.testing.assert_allclose(decoded.read_window(16000, 48000, 16000), direct.read_window(16000, 48000, 16000),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        decoded.read_window(16000, 48000, 16000), direct.read_window(16000, 48000, 16000), atol=1e-6
+    )
     starts, vectors = keras_panns.embed_long(model, path, window_seconds=3, hop_seconds=2)
     np.testing.assert_array_equal(starts, expected[0])
     np.testing.assert_allclose(vectors, expected[1], rtol=1e-4, atol=1e-5)

@@ -37,7 +37,8 @@ print("PARITY_OK", worst)
 def test_cnn14_parity_on_backend(backend):
     pytest.importorskip(backend)
     env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
-    result = subprocess.run([sys.executable, "-c", SCRIPT.format(backend=backend)], env=env,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(backend=backend)], env=env, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "PARITY_OK" in result.stdout

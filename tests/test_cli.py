@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_panns.testing import golden
 import keras_panns
 from keras_panns.cli.main import main
+from keras_panns.testing import golden
 
 EXAMPLES = ("R9_ZSCveAHg_7s.wav", "f62-S-v2swA_200000_210000.wav")
 
@@ -75,9 +75,22 @@ def test_unknown_model_is_a_clean_error(capsys, tmp_path):
 @pytest.mark.slow
 def test_console_script_entry_point(shared_data, preset, tmp_path):
     out = tmp_path / "tags.txt"
-    result = subprocess.run([sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", preset,
-                             "--out", str(out), str(shared_data / "examples" / EXAMPLES[1])],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_panns.cli.main",
+            "tag",
+            "--checkpoint",
+            preset,
+            "--out",
+            str(out),
+            str(shared_data / "examples" / EXAMPLES[1]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = out.read_text().splitlines()
     assert lines[0].endswith(EXAMPLES[1]) and len(lines) == 6
@@ -93,8 +106,7 @@ def sed_preset(tmp_path_factory):
 def test_sed_writes_the_events_of_the_python_api_and_a_plot(shared_data, sed_preset, tmp_path, capsys):
     wav = str(shared_data / "examples" / EXAMPLES[1])
     out, plot = tmp_path / "events.csv", tmp_path / "sed.png"
-    args = ["--checkpoint", sed_preset, "--window", "4", "--hop", "3", "--high", "0.3", "--low", "0.2",
-            "--median", "5"]
+    args = ["--checkpoint", sed_preset, "--window", "4", "--hop", "3", "--high", "0.3", "--low", "0.2", "--median", "5"]
     assert main(["keras-panns", "sed", *args, "--out", str(out), "--plot", str(plot), wav]) == 0
     with open(out) as f:
         rows = list(csv.DictReader(f))
@@ -103,7 +115,8 @@ def test_sed_writes_the_events_of_the_python_api_and_a_plot(shared_data, sed_pre
     expected = keras_panns.detect_events(framewise, labels=model.labels, high=0.3, low=0.2, median_window=5)
     assert len(expected) > 0
     assert [(r["file"], r["label"], float(r["onset"]), float(r["offset"])) for r in rows] == [
-        (wav, e.label, round(e.onset, 3), round(e.offset, 3)) for e in expected]
+        (wav, e.label, round(e.onset, 3), round(e.offset, 3)) for e in expected
+    ]
     image = plt_image(plot)
     assert image.shape[0] > 400 and image.shape[1] > 1000 and image[..., :3].std() > 0.05
     assert main(["keras-panns", "sed", *args, wav]) == 0  # a table on stdout
@@ -139,14 +152,34 @@ def test_embed_per_file_and_per_window(shared_data, preset, tmp_path, bad_files,
         assert [r["file"] for r in csv.DictReader(f)] == files
 
     out = str(tmp_path / "windows.npy")
-    code = main(["keras-panns", "embed", "--checkpoint", preset, "--per_window", "--window", "4", "--hop", "3",
-                 "--out", out, *files, *bad_files])
+    code = main(
+        [
+            "keras-panns",
+            "embed",
+            "--checkpoint",
+            preset,
+            "--per_window",
+            "--window",
+            "4",
+            "--hop",
+            "3",
+            "--out",
+            out,
+            *files,
+            *bad_files,
+        ]
+    )
     assert code == 1 and "4 of 6 files failed" in capsys.readouterr().err
     with open(out + ".csv") as f:
         index = list(csv.DictReader(f))
     # 7 s: windows at 0, 3 and the end-aligned 3; 10 s: 0, 3, 6.
     assert [(r["file"], float(r["start"])) for r in index] == [
-        (files[0], 0.0), (files[0], 3.0), (files[1], 0.0), (files[1], 3.0), (files[1], 6.0)]
+        (files[0], 0.0),
+        (files[0], 3.0),
+        (files[1], 0.0),
+        (files[1], 3.0),
+        (files[1], 6.0),
+    ]
     assert np.load(out).shape == (5, model.config["embedding_size"])
 
 
@@ -158,11 +191,33 @@ def test_export_writes_a_validated_file(preset, tmp_path, capsys):
     assert "waveform (None, 64000) at 32000 Hz" in report
     assert os.path.getsize(out) > 1e6 and os.path.exists(out + ".json")
     mediapipe = str(tmp_path / "cnn6_mediapipe.tflite")
-    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "2", "--mediapipe", "--threads", "1",
-                 "--front_end", "conv", "--out", mediapipe]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "export",
+                "--checkpoint",
+                preset,
+                "--length",
+                "2",
+                "--mediapipe",
+                "--threads",
+                "1",
+                "--front_end",
+                "conv",
+                "--out",
+                mediapipe,
+            ]
+        )
+        == 0
+    )
     assert "conv front end" in capsys.readouterr().out
-    assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "dynamic", "--mediapipe",
-                 "--out", mediapipe]) == 1
+    assert (
+        main(
+            ["keras-panns", "export", "--checkpoint", preset, "--length", "dynamic", "--mediapipe", "--out", mediapipe]
+        )
+        == 1
+    )
     assert "needs a fixed length" in capsys.readouterr().err
     assert main(["keras-panns", "export", "--checkpoint", preset, "--length", "soon", "--out", out]) == 2
     assert main(["keras-panns", "export", "--checkpoint", preset, "--quantize", "int8", "--out", out]) == 1
@@ -178,9 +233,30 @@ def test_finetune_cross_validates_on_esc10(shared_data, preset, tmp_path, capsys
         writer.writeheader()
         writer.writerows(chosen)
     out = str(tmp_path / "clf.keras")
-    code = main(["keras-panns", "finetune", "--checkpoint", preset, "--csv", str(listing), "--audio_dir",
-                 str(shared_data / "esc10" / "audio"), "--path_column", "filename", "--label_column", "category",
-                 "--fold_column", "fold", "--clip_seconds", "2", "--epochs", "5", "--out", out])
+    code = main(
+        [
+            "keras-panns",
+            "finetune",
+            "--checkpoint",
+            preset,
+            "--csv",
+            str(listing),
+            "--audio_dir",
+            str(shared_data / "esc10" / "audio"),
+            "--path_column",
+            "filename",
+            "--label_column",
+            "category",
+            "--fold_column",
+            "fold",
+            "--clip_seconds",
+            "2",
+            "--epochs",
+            "5",
+            "--out",
+            out,
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     folds = [line for line in printed.splitlines() if line.startswith("fold ")]
@@ -195,16 +271,39 @@ def test_finetune_cross_validates_on_esc10(shared_data, preset, tmp_path, capsys
 
 def test_finetune_from_scratch_with_a_model_config(shared_data, tmp_path, capsys):
     rows = list(csv.DictReader(open(shared_data / "esc10" / "esc10.csv")))
-    chosen = [r for fold in ("1", "2") for r in [r for r in rows if r["category"] in ("dog", "rooster")
-                                                   and r["fold"] == fold][:8]]
+    chosen = [
+        r
+        for fold in ("1", "2")
+        for r in [r for r in rows if r["category"] in ("dog", "rooster") and r["fold"] == fold][:8]
+    ]
     listing = tmp_path / "subset.csv"
     with open(listing, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(chosen[0]))
         writer.writeheader()
         writer.writerows(chosen)
-    common = ["keras-panns", "finetune", "--from_scratch", "--model", "Cnn6", "--csv", str(listing), "--audio_dir",
-              str(shared_data / "esc10" / "audio"), "--path_column", "filename", "--label_column", "category",
-              "--fold_column", "fold", "--clip_seconds", "1", "--epochs", "1", "--batch_size", "8"]
+    common = [
+        "keras-panns",
+        "finetune",
+        "--from_scratch",
+        "--model",
+        "Cnn6",
+        "--csv",
+        str(listing),
+        "--audio_dir",
+        str(shared_data / "esc10" / "audio"),
+        "--path_column",
+        "filename",
+        "--label_column",
+        "category",
+        "--fold_column",
+        "fold",
+        "--clip_seconds",
+        "1",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "8",
+    ]
     tiny = "sample_rate=8000,window_size=256,hop_size=80,fmax=4000,mel_bins=32,embedding_size=16,spec_augment=False"
     assert main(common + ["--model_config", tiny]) == 0
     printed = capsys.readouterr().out
@@ -220,29 +319,61 @@ def test_a_directory_argument_means_its_audio_files(shared_data, preset, tmp_pat
         (target / name).symlink_to(shared_data / "examples" / name)
     (tmp_path / "clips" / "readme.txt").write_text("not audio")
     out = tmp_path / "tags.json"
-    assert main(["keras-panns", "tag", "--checkpoint", preset, "--format", "json", "--out", str(out),
-                 str(tmp_path / "clips")]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "tag",
+                "--checkpoint",
+                preset,
+                "--format",
+                "json",
+                "--out",
+                str(out),
+                str(tmp_path / "clips"),
+            ]
+        )
+        == 0
+    )
     assert [r["file"] for r in json.loads(out.read_text())["results"]] == [str(tmp_path / "clips" / EXAMPLES[0])]
-    assert main(["keras-panns", "tag", "--checkpoint", preset, "--recursive", "--format", "json", "--out", str(out),
-                 str(tmp_path / "clips")]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "tag",
+                "--checkpoint",
+                preset,
+                "--recursive",
+                "--format",
+                "json",
+                "--out",
+                str(out),
+                str(tmp_path / "clips"),
+            ]
+        )
+        == 0
+    )
     assert len(json.loads(out.read_text())["results"]) == 2
     assert main(["keras-panns", "tag", "--checkpoint", preset, str(nested.parent.parent / "none")]) == 1
     assert main(["keras-panns", "tag", "--checkpoint", preset, str(tmp_path)]) == 1
     assert "no audio files in this directory (--recursive looks in subdirectories)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["embed", "x.wav"], "--out must have a value"),
-    (["embed", "--out", "e.csv", "x.wav"], "--out must end in .npy"),
-    (["export", "--format", "onnx", "--out", "m.tflite"], ".onnx for --format onnx"),
-    (["export", "--length", "soon", "--out", "m.tflite"], "--length must be seconds"),
-    (["pack", "--csv", "a.csv", "--segments", "b.csv", "--out", "o"], "either --segments"),
-    (["pack", "--segments", "b.csv", "--out", "o"], "--segments needs --audio_dir"),
-    (["train", "--train_dir", "d"], "--out must have a value"),
-    (["evaluate", "--model", "cnn6", "extra"], "--data must have a value"),
-    (["finetune", "--out", "x.h5", "--csv", "a.csv"], "--out must end in .keras"),
-    (["sed", "--high", "0.1", "--low", "0.3", "x.wav"], "--low must not exceed --high"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["embed", "x.wav"], "--out must have a value"),
+        (["embed", "--out", "e.csv", "x.wav"], "--out must end in .npy"),
+        (["export", "--format", "onnx", "--out", "m.tflite"], ".onnx for --format onnx"),
+        (["export", "--length", "soon", "--out", "m.tflite"], "--length must be seconds"),
+        (["pack", "--csv", "a.csv", "--segments", "b.csv", "--out", "o"], "either --segments"),
+        (["pack", "--segments", "b.csv", "--out", "o"], "--segments needs --audio_dir"),
+        (["train", "--train_dir", "d"], "--out must have a value"),
+        (["evaluate", "--model", "cnn6", "extra"], "--data must have a value"),
+        (["finetune", "--out", "x.h5", "--csv", "a.csv"], "--out must end in .keras"),
+        (["sed", "--high", "0.1", "--low", "0.3", "x.wav"], "--low must not exceed --high"),
+    ],
+)
 def test_usage_errors_name_the_flag(argv, message, capsys):
     assert main(["keras-panns", *argv]) == 2
     err = capsys.readouterr().err
@@ -266,8 +397,27 @@ def test_group_keeps_only_that_part_of_the_ontology(shared_data, preset, sed_pre
     from keras_panns.labels import descendants, group_indices
 
     wav = str(shared_data / "examples" / EXAMPLES[0])
-    assert main(["keras-panns", "tag", "--checkpoint", preset, "--group", "Vehicle", "--group", "Music",
-                 "--group_scores", "--format", "json", "--top_k", "4", wav]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "tag",
+                "--checkpoint",
+                preset,
+                "--group",
+                "Vehicle",
+                "--group",
+                "Music",
+                "--group_scores",
+                "--format",
+                "json",
+                "--top_k",
+                "4",
+                wav,
+            ]
+        )
+        == 0
+    )
     [record] = json.loads(capsys.readouterr().out)["results"]
     allowed = set(descendants("Vehicle")) | set(descendants("Music"))
     assert len(record["tags"]) == 4 and all(t["label"] in allowed for t in record["tags"])
@@ -293,16 +443,33 @@ def _jsonl(text):
 
 def test_listen_to_a_file_reports_what_sed_finds(shared_data, sed_preset, tmp_path, capsys):
     wav = str(shared_data / "examples" / EXAMPLES[1])
-    assert main(["keras-panns", "listen", "--checkpoint", sed_preset, "--input", wav, "--format", "jsonl",
-                 "--top_k", "2", *LIVE]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "listen",
+                "--checkpoint",
+                sed_preset,
+                "--input",
+                wav,
+                "--format",
+                "jsonl",
+                "--top_k",
+                "2",
+                *LIVE,
+            ]
+        )
+        == 0
+    )
     results = _jsonl(capsys.readouterr().out)
     assert {r["kind"] for r in results} == {"tags", "event_start", "event_end"}
     assert all(set(r) == {"kind", "label", "index", "onset", "offset", "score", "reported_at"} for r in results)
     out = tmp_path / "events.json"
     assert main(["keras-panns", "sed", "--checkpoint", sed_preset, "--out", str(out), *LIVE, wav]) == 0
     offline = [(e["label"], e["onset"], e["offset"]) for e in json.loads(out.read_text())]
-    live = sorted(((r["label"], r["onset"], r["offset"]) for r in results if r["kind"] == "event_end"),
-                  key=lambda e: (e[1], e[0]))
+    live = sorted(
+        ((r["label"], r["onset"], r["offset"]) for r in results if r["kind"] == "event_end"), key=lambda e: (e[1], e[0])
+    )
     assert live == offline
     assert all(r["offset"] is None for r in results if r["kind"] == "event_start")
 
@@ -310,8 +477,23 @@ def test_listen_to_a_file_reports_what_sed_finds(shared_data, sed_preset, tmp_pa
 @pytest.mark.slow
 def test_listen_to_raw_pcm_on_stdin(shared_data, sed_preset, tmp_path):
     pcm, rate = soundfile.read(shared_data / "examples" / EXAMPLES[1], dtype="int16")
-    command = [sys.executable, "-m", "keras_panns.cli.main", "listen", "--checkpoint", sed_preset, "--input", "-",
-               "--sample_rate", str(rate), "--format", "jsonl", "--top_k", "0", *LIVE]
+    command = [
+        sys.executable,
+        "-m",
+        "keras_panns.cli.main",
+        "listen",
+        "--checkpoint",
+        sed_preset,
+        "--input",
+        "-",
+        "--sample_rate",
+        str(rate),
+        "--format",
+        "jsonl",
+        "--top_k",
+        "0",
+        *LIVE,
+    ]
     result = subprocess.run(command, input=pcm.tobytes(), capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     events = _jsonl(result.stdout.decode())
@@ -319,8 +501,9 @@ def test_listen_to_raw_pcm_on_stdin(shared_data, sed_preset, tmp_path):
     # Float samples with a NaN in the middle: a clear error, and the events open by then are still reported.
     floats = (pcm / 32768.0).astype("<f4")
     floats[len(floats) // 2] = np.nan
-    bad = subprocess.run(command[:-len(LIVE)] + ["--dtype", "f32", *LIVE], input=floats.tobytes(),
-                         capture_output=True, timeout=300)
+    bad = subprocess.run(
+        command[: -len(LIVE)] + ["--dtype", "f32", *LIVE], input=floats.tobytes(), capture_output=True, timeout=300
+    )
     assert bad.returncode == 1 and b"NaN" in bad.stderr
     reported = _jsonl(bad.stdout.decode())
     opened = {(r["index"], r["onset"]) for r in reported if r["kind"] == "event_start"}
@@ -343,10 +526,28 @@ def test_listen_flushes_open_events_on_ctrl_c(shared_data, sed_preset, tmp_path)
     pcm, rate = soundfile.read(shared_data / "examples" / EXAMPLES[1], dtype="int16")
     out = tmp_path / "live.jsonl"
     with open(out, "wb") as sink:  # a file, not a pipe: a full stdout pipe would stop the child reading stdin
-        process = subprocess.Popen([sys.executable, "-m", "keras_panns.cli.main", "listen", "--checkpoint",
-                                    sed_preset, "--input", "-", "--sample_rate", str(rate), "--format", "jsonl",
-                                    "--top_k", "1", *LIVE], stdin=subprocess.PIPE, stdout=sink,
-                                   stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "keras_panns.cli.main",
+                "listen",
+                "--checkpoint",
+                sed_preset,
+                "--input",
+                "-",
+                "--sample_rate",
+                str(rate),
+                "--format",
+                "jsonl",
+                "--top_k",
+                "1",
+                *LIVE,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+        )
         process.stdin.write(pcm.tobytes())  # the pipe stays open: the stream has no end until Ctrl-C
         process.stdin.flush()
         deadline = time.time() + 240
@@ -402,6 +603,15 @@ def test_an_interrupted_tag_leaves_no_partial_out(shared_data, preset, tmp_path,
 
     monkeypatch.setattr(keras_panns.inference, "iter_tags", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        main(["keras-panns", "tag", "--checkpoint", preset, "--out", str(tmp_path / "tags.txt"),
-              str(shared_data / "examples" / EXAMPLES[0])])
+        main(
+            [
+                "keras-panns",
+                "tag",
+                "--checkpoint",
+                preset,
+                "--out",
+                str(tmp_path / "tags.txt"),
+                str(shared_data / "examples" / EXAMPLES[0]),
+            ]
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == []

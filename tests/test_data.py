@@ -10,8 +10,7 @@ import soundfile
 
 from keras_panns import labels
 from keras_panns.cli.main import main
-from keras_panns.data import (BalancedSampler, DataError, audioset_examples, make_dataset, pack,
-                              read_segments)
+from keras_panns.data import BalancedSampler, DataError, audioset_examples, make_dataset, pack, read_segments
 from keras_panns.data import packing as pack_module
 
 
@@ -32,9 +31,14 @@ def audioset_corpus(tmp_path):
     rng = np.random.RandomState(0)
     audio = tmp_path / "clips"
     audio.mkdir()
-    rows = [("aaaaaaaaaaa", 30, "/m/09x0r"), ("bbbbbbbbbbb", 0, "/m/04rlf,/m/09x0r"),
-            ("ccccccccccc", 12.5, "/m/0jbk"), ("ddddddddddd", 0, "/m/09x0r"), ("eeeeeeeeeee", 0, "/m/04rlf"),
-            ("fffffffffff", 5, "/m/0jbk")]
+    rows = [
+        ("aaaaaaaaaaa", 30, "/m/09x0r"),
+        ("bbbbbbbbbbb", 0, "/m/04rlf,/m/09x0r"),
+        ("ccccccccccc", 12.5, "/m/0jbk"),
+        ("ddddddddddd", 0, "/m/09x0r"),
+        ("eeeeeeeeeee", 0, "/m/04rlf"),
+        ("fffffffffff", 5, "/m/0jbk"),
+    ]
     waves = {}
     for ytid, start, _ in rows[:3]:
         waves[ytid] = (rng.uniform(-0.5, 0.5, 16000 * 3) * 0.8).astype(np.float32)
@@ -56,8 +60,16 @@ def test_pack_audioset_corpus_skips_bad_files_and_round_trips(audioset_corpus, t
     examples = audioset_examples(segments, audio, labels.audioset_mids())
     assert [e.path is not None for e in examples] == [True, True, True, False, True, True]
     out = str(tmp_path / "packed")
-    manifest = pack(examples, out, label_names=labels.audioset_labels(), sample_rate=8000, clip_seconds=4.0,
-                    shard_size=2, workers=2, progress=False)
+    manifest = pack(
+        examples,
+        out,
+        label_names=labels.audioset_labels(),
+        sample_rate=8000,
+        clip_seconds=4.0,
+        shard_size=2,
+        workers=2,
+        progress=False,
+    )
     assert manifest["num_examples"] == 3 and manifest["num_skipped"] == 3 and len(manifest["shards"]) == 3
     assert manifest["clip_samples"] == 32000 and manifest["class_counts"][0] == 2  # Speech twice
     with open(os.path.join(out, "skipped.csv")) as f:
@@ -70,16 +82,18 @@ def test_pack_audioset_corpus_skips_bad_files_and_round_trips(audioset_corpus, t
     for (ytid, wave), got, target in zip(waves.items(), waveforms, targets):
         expected = np.pad(resample(wave, 16000, 8000), (0, 8000))[:32000]  # 3 s zero-padded to 4 s
         np.testing.assert_allclose(got[0], expected, atol=2.5 / 32768)  # 16-bit source files, int16 shards
-    assert np.flatnonzero(targets[1][0]).tolist() == sorted(labels.audioset_mids().index(m)
-                                                             for m in ("/m/04rlf", "/m/09x0r"))
+    assert np.flatnonzero(targets[1][0]).tolist() == sorted(
+        labels.audioset_mids().index(m) for m in ("/m/04rlf", "/m/09x0r")
+    )
 
 
 @pytest.fixture(scope="module")
 def esc10_packed(tmp_path_factory, esc10_examples):
     examples, names = esc10_examples
     out = str(tmp_path_factory.mktemp("esc10") / "packed")
-    manifest = pack(examples, out, label_names=names, sample_rate=16000, clip_seconds=5.0, shard_size=50,
-                    workers=2, progress=False)
+    manifest = pack(
+        examples, out, label_names=names, sample_rate=16000, clip_seconds=5.0, shard_size=50, workers=2, progress=False
+    )
     return out, manifest
 
 
@@ -93,7 +107,7 @@ def test_pack_esc10_with_the_generic_csv(esc10_packed):
 def test_balanced_sampler_covers_every_class_in_each_run():
     num_classes = 40
     # A skewed single-label corpus (1,000 examples of class 0 down to 1 of class 38) and an empty class 39.
-    counts = [max(1, int(1000 * 0.83 ** c)) for c in range(num_classes - 1)]
+    counts = [max(1, int(1000 * 0.83**c)) for c in range(num_classes - 1)]
     example_labels = [[c] for c, n in enumerate(counts) for _ in range(n)]
     sampler = BalancedSampler(example_labels, num_classes, seed=1)
     assert len(sampler.classes) == num_classes - 1 and max(counts) / min(counts) >= 1000
@@ -123,7 +137,7 @@ def test_balanced_stream_class_frequencies(esc10_packed):
     per_class = targets.sum(axis=0)
     print(f"balanced: {n * 10} draws, max/min class frequency = {per_class.max() / per_class.min():.3f}")
     assert per_class.max() / per_class.min() == 1.0
-    assert all(sorted(np.argmax(targets[i:i + 10], axis=1)) == list(range(10)) for i in range(0, n * 10, 10))
+    assert all(sorted(np.argmax(targets[i : i + 10], axis=1)) == list(range(10)) for i in range(0, n * 10, 10))
 
 
 def test_mixup_is_seeded_and_mixes_targets(esc10_packed):
@@ -154,14 +168,12 @@ def test_shuffle_and_eval_modes_and_worker_sharding(esc10_packed):
     with open(os.path.join(out, manifest["shards"][0]["index"])) as f:
         first_labels = json.load(f)["labels"]
     assert np.argmax(eval_targets[:50], axis=1).tolist() == [l[0] for l in first_labels]
-    shuffled = np.concatenate([y.numpy() for _, y in make_dataset(out, mode="shuffle", batch_size=50,
-                                                                  repeat=False)])
+    shuffled = np.concatenate([y.numpy() for _, y in make_dataset(out, mode="shuffle", batch_size=50, repeat=False)])
     assert len(shuffled) == 400 and not np.array_equal(shuffled, eval_targets)
     np.testing.assert_array_equal(shuffled.sum(axis=0), eval_targets.sum(axis=0))
     seen = []
     for pipeline in range(2):
-        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline,
-                                             num_replicas_in_sync=2)
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2)
         ds = make_dataset(out, mode="eval", batch_size=64, input_context=context)
         seen.append(sum(len(x) for x, _ in ds))
     assert seen == [200, 200]
@@ -199,8 +211,14 @@ def test_interrupted_pack_resumes(audioset_corpus, tmp_path, monkeypatch):
     segments, audio, _ = audioset_corpus
     examples = audioset_examples(segments, audio, labels.audioset_mids())
     out = str(tmp_path / "packed")
-    kwargs = dict(label_names=labels.audioset_labels(), sample_rate=8000, clip_seconds=2.0, shard_size=2,
-                  workers=1, progress=False)
+    kwargs = dict(
+        label_names=labels.audioset_labels(),
+        sample_rate=8000,
+        clip_seconds=2.0,
+        shard_size=2,
+        workers=1,
+        progress=False,
+    )
     real = pack_module.pack_shard
     calls = []
 
@@ -229,11 +247,31 @@ def test_interrupted_pack_resumes(audioset_corpus, tmp_path, monkeypatch):
 def test_pack_command_line(shared_data, tmp_path, capsys):
     rows = sorted(os.listdir(shared_data / "esc10" / "audio"))[:6]
     listing = tmp_path / "list.csv"
-    listing.write_text("path,labels\n" + "".join(
-        f"{shared_data / 'esc10' / 'audio' / name},{'a;b' if i % 2 else 'b'}\n" for i, name in enumerate(rows)))
+    listing.write_text(
+        "path,labels\n"
+        + "".join(
+            f"{shared_data / 'esc10' / 'audio' / name},{'a;b' if i % 2 else 'b'}\n" for i, name in enumerate(rows)
+        )
+    )
     out = str(tmp_path / "out")
-    assert main(["keras-panns", "pack", "--csv", str(listing), "--out", out, "--clip_seconds", "1",
-                 "--workers", "1", "--noprogress"]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "pack",
+                "--csv",
+                str(listing),
+                "--out",
+                out,
+                "--clip_seconds",
+                "1",
+                "--workers",
+                "1",
+                "--noprogress",
+            ]
+        )
+        == 0
+    )
     assert "packed 6 clips into 1 shards" in capsys.readouterr().out
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     assert manifest["labels"] == ["a", "b"] and manifest["class_counts"] == [3, 6]
@@ -275,8 +313,16 @@ def test_pack_and_read_through_a_gfile_url(esc10_examples, esc10_packed):
     """`ram://` is TensorFlow's in-process file system: the same code path as gs:// or s3://."""
     examples, names = esc10_examples
     url = "ram://keras_panns_test/packed"
-    manifest = pack(examples[:12], url, label_names=names, sample_rate=16000, clip_seconds=5.0, shard_size=5,
-                    workers=1, progress=False)
+    manifest = pack(
+        examples[:12],
+        url,
+        label_names=names,
+        sample_rate=16000,
+        clip_seconds=5.0,
+        shard_size=5,
+        workers=1,
+        progress=False,
+    )
     assert manifest["num_examples"] == 12 and len(manifest["shards"]) == 3
     remote = np.concatenate([x.numpy() for x, _ in make_dataset(url, mode="eval", batch_size=8)])
     local_dir, _ = esc10_packed

@@ -13,8 +13,16 @@ from keras_panns.testing.workers import run_workers
 def test_two_workers_train_to_identical_weights(esc10_examples, tmp_path):
     examples, names = esc10_examples
     data = str(tmp_path / "data")
-    pack(examples[:40], data, label_names=names, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
-         progress=False)
+    pack(
+        examples[:40],
+        data,
+        label_names=names,
+        sample_rate=8000,
+        clip_seconds=2.0,
+        shard_size=10,
+        workers=1,
+        progress=False,
+    )
     codes, logs = run_workers(os.path.join(os.path.dirname(__file__), "mwms_worker.py"), [data, tmp_path])
     assert codes == [0, 0], "\n".join(log[-3000:] for log in logs)
     first, second = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))

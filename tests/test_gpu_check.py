@@ -16,8 +16,13 @@ def test_gpu_check_smoke_writes_every_figure(tmp_path):
     pytest.importorskip("jax")
     pytest.importorskip("torch")
     pytest.importorskip("panns_inference")
-    done = subprocess.run([sys.executable, str(TOOL), "--smoke", "--notorch_compile", f"--out_dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=1200, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    done = subprocess.run(
+        [sys.executable, str(TOOL), "--smoke", "--notorch_compile", f"--out_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (report_path,) = tmp_path.glob("gpu_check_smoke_*.json")
     report = json.loads(report_path.read_text())

@@ -15,8 +15,7 @@ def model():
 
 
 def _audio(seconds, model, n=2):
-    return tf.constant(np.random.RandomState(0).uniform(-0.5, 0.5, (n, int(seconds * model.sample_rate))),
-                       tf.float32)
+    return tf.constant(np.random.RandomState(0).uniform(-0.5, 0.5, (n, int(seconds * model.sample_rate))), tf.float32)
 
 
 def test_the_attributes_the_kit_reads(model):

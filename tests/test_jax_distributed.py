@@ -17,13 +17,23 @@ def test_two_jax_devices_train_identical_replicas_and_resume_exactly(esc10_examp
     examples, names = esc10_examples
     chosen = [e for e in examples if e.labels[0] < 4][:40]
     data = str(tmp_path / "data")
-    pack(chosen, data, label_names=names[:4], sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
-         progress=False)
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    pack(
+        chosen,
+        data,
+        label_names=names[:4],
+        sample_rate=8000,
+        clip_seconds=2.0,
+        shard_size=10,
+        workers=1,
+        progress=False,
+    )
+    env = dict(
+        os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2"
+    )
     script = os.path.join(os.path.dirname(__file__), "jax_data_parallel_worker.py")
-    done = subprocess.run([sys.executable, script, data, str(tmp_path)], env=env, capture_output=True, text=True,
-                          timeout=1200)
+    done = subprocess.run(
+        [sys.executable, script, data, str(tmp_path)], env=env, capture_output=True, text=True, timeout=1200
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert len(result["devices"]) == 2 and result["steps"] == 4

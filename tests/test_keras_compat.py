@@ -42,8 +42,9 @@ def test_rerun_graph_shares_the_layers():
 def test_feature_mixup_twin_is_built_through_the_compat_module():
     import keras_panns
 
-    model = keras_panns.Cnn6(num_classes=3, embedding_size=8, mel_bins=32, sample_rate=8000, window_size=256,
-                             hop_size=80, fmax=4000)
+    model = keras_panns.Cnn6(
+        num_classes=3, embedding_size=8, mel_bins=32, sample_rate=8000, window_size=256, hop_size=80, fmax=4000
+    )
     twin = with_feature_mixup(model)
     assert {layer.name for layer in twin.layers} >= {"feature_mixup", "fc_audioset"}
     assert twin.get_layer("fc_audioset") is model.get_layer("fc_audioset")

@@ -13,14 +13,29 @@ import keras_panns
 
 PACKAGE = pathlib.Path(keras_panns.__file__).resolve().parent
 LAYERS = [
-    {"keras_panns.version", "keras_panns.preset_backend", "keras_panns.errors", "keras_panns.labels", "keras_panns.audio", "keras_panns.events",
-     "keras_panns.plotting"},
+    {
+        "keras_panns.version",
+        "keras_panns.preset_backend",
+        "keras_panns.errors",
+        "keras_panns.labels",
+        "keras_panns.audio",
+        "keras_panns.events",
+        "keras_panns.plotting",
+    },
     {"keras_panns.layers"},
     {"keras_panns.models"},
     {"keras_panns.checkpoint"},
     {"keras_panns.hub"},
-    {"keras_panns.inference", "keras_panns.long_audio", "keras_panns.export", "keras_panns.data",
-     "keras_panns.training", "keras_panns.hear", "keras_panns.streaming", "keras_panns.runtimes"},
+    {
+        "keras_panns.inference",
+        "keras_panns.long_audio",
+        "keras_panns.export",
+        "keras_panns.data",
+        "keras_panns.training",
+        "keras_panns.hear",
+        "keras_panns.streaming",
+        "keras_panns.runtimes",
+    },
     {"keras_panns.demo", "keras_panns.archive"},  # a web page around an exported model; whole archives on Ray
     {"keras_panns.search"},  # reads and searches the archive's index
     {"keras_panns.cli"},
@@ -37,8 +52,11 @@ def _module_name(path):
 
 
 def _modules():
-    return {_module_name(p): p for p in PACKAGE.rglob("*.py")
-            if not p.name.endswith("_test.py") and "__pycache__" not in p.parts}
+    return {
+        _module_name(p): p
+        for p in PACKAGE.rglob("*.py")
+        if not p.name.endswith("_test.py") and "__pycache__" not in p.parts
+    }
 
 
 def _group(module):
@@ -60,8 +78,9 @@ def _imports(path, modules):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                       for a in node.names]
+            targets = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+            ]
         else:
             continue
         found += [(t, node.lineno) for t in targets if t == "keras_panns" or t.startswith("keras_panns.")]
@@ -94,7 +113,7 @@ def test_no_import_cycle():
         state[module] = "open"
         for target in sorted(graph.get(module, ())):
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target, stack + [target])
         state[module] = "done"

@@ -9,8 +9,8 @@ the two mixed ones) with dropout and SpecAugment off, the only random parts.
 
 import numpy as np
 
-from keras_panns.testing import golden
 from keras_panns.checkpoint import port_state_dict
+from keras_panns.testing import golden
 
 
 def test_cnn14_training_forward_with_feature_mixup_matches_the_reference(panns_inference_models, monkeypatch):

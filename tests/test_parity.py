@@ -11,8 +11,8 @@ import fnmatch
 import numpy as np
 import pytest
 
-from keras_panns.testing import golden, parity_cases
 from keras_panns.checkpoint import port_state_dict
+from keras_panns.testing import golden, parity_cases
 
 CLIPWISE_ATOL = 1e-4
 EMBEDDING_RTOL = 1e-4
@@ -67,27 +67,47 @@ def test_batch_of_two_equals_alone(ported):
 
 def test_trainable_parameters_equal_the_paper(ported):
     name, spec, model = ported
+
     # The fixture key list is an official state dict: its trainable tensors are
     # everything but the frozen front end and BatchNorm statistics. Tensors the
     # reference defines but never uses (e.g. Att's bn_att) have no Keras layer.
     def counted(key, unused_ok):
         unused = any(fnmatch.fnmatchcase(key, p) for p in model.unused_checkpoint_keys)
-        return (not key.startswith(("spectrogram_extractor", "logmel_extractor"))
-                and not key.endswith(("running_mean", "running_var", "num_batches_tracked"))
-                and (unused_ok or not unused))
+        return (
+            not key.startswith(("spectrogram_extractor", "logmel_extractor"))
+            and not key.endswith(("running_mean", "running_var", "num_batches_tracked"))
+            and (unused_ok or not unused)
+        )
 
     expected = sum(int(np.prod(shape)) for key, shape, _ in spec["keys"] if counted(key, False))
     reference = sum(int(np.prod(shape)) for key, shape, _ in spec["keys"] if counted(key, True))
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == expected
-    paper = {"Cnn6": 4_837_455, "Cnn10": 5_219_279, "Cnn14": 80_753_615, "Cnn14_emb512": 76_796_879,
-             "Cnn14_emb128": 75_807_695, "Cnn14_emb32": 75_560_399, "Cnn14_mel32": 80_753_551,
-             "Cnn14_mel128": 80_753_743, "ResNet22": 63_675_087, "ResNet38": 73_783_247,
-             "ResNet54": 104_318_159, "MobileNetV1": 4_796_303, "MobileNetV2": 4_075_343,
-             "Cnn14_DecisionLevelMax": 80_753_615, "Cnn14_DecisionLevelAtt": 81_834_492, "LeeNet11": 748_367,
-             "LeeNet24": 10_003_791, "DaiNet19": 4_385_807, "Res1dNet31": 80_464_463, "Res1dNet51": 106_538_063,
-             "Wavegram_Cnn14": 80_991_759, "Wavegram_Logmel_Cnn14": 81_065_487,
-             "Wavegram_Logmel128_Cnn14": 81_262_735}
+    paper = {
+        "Cnn6": 4_837_455,
+        "Cnn10": 5_219_279,
+        "Cnn14": 80_753_615,
+        "Cnn14_emb512": 76_796_879,
+        "Cnn14_emb128": 75_807_695,
+        "Cnn14_emb32": 75_560_399,
+        "Cnn14_mel32": 80_753_551,
+        "Cnn14_mel128": 80_753_743,
+        "ResNet22": 63_675_087,
+        "ResNet38": 73_783_247,
+        "ResNet54": 104_318_159,
+        "MobileNetV1": 4_796_303,
+        "MobileNetV2": 4_075_343,
+        "Cnn14_DecisionLevelMax": 80_753_615,
+        "Cnn14_DecisionLevelAtt": 81_834_492,
+        "LeeNet11": 748_367,
+        "LeeNet24": 10_003_791,
+        "DaiNet19": 4_385_807,
+        "Res1dNet31": 80_464_463,
+        "Res1dNet51": 106_538_063,
+        "Wavegram_Cnn14": 80_991_759,
+        "Wavegram_Logmel_Cnn14": 81_065_487,
+        "Wavegram_Logmel128_Cnn14": 81_262_735,
+    }
     if name in paper:
         assert reference == paper[name]
     if name == "Cnn14_DecisionLevelAtt":  # 81,834,492 in the reference, 1,054 of them in the unused bn_att

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_panns.testing import golden
 import keras_panns
 from keras_panns.checkpoint import port_state_dict
 from keras_panns.errors import CheckpointError
+from keras_panns.testing import golden
 
 
 @pytest.fixture(scope="module")

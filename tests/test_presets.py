@@ -30,8 +30,12 @@ def _body(model):
 
 def test_preset_has_keras_hub_layout(cnn6, tmp_path):
     directory = cnn6.save_to_preset(tmp_path / "preset")
-    assert sorted(p.name for p in directory.iterdir()) == ["README.md", "config.json", "metadata.json",
-                                                          "model.weights.h5"]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
     config = json.loads((directory / "config.json").read_text())
     # What keras_hub.upload_preset validates and what its check_config_class resolves the class from:
     assert config["registered_name"] == "keras_panns>Cnn6" and config["class_name"] == "Cnn6"
@@ -87,8 +91,14 @@ def test_keras_file_that_is_not_a_panns_model(tmp_path):
 
 
 def test_presets_list_the_zoo_cards_of_a_class():
-    assert set(keras_panns.Cnn14.presets) == {"cnn14", "cnn14_16k", "cnn14_8k", "cnn14_emb512", "cnn14_emb128",
-                                              "cnn14_emb32"}
+    assert set(keras_panns.Cnn14.presets) == {
+        "cnn14",
+        "cnn14_16k",
+        "cnn14_8k",
+        "cnn14_emb512",
+        "cnn14_emb128",
+        "cnn14_emb32",
+    }
     assert all(card.architecture == "Cnn14" for card in keras_panns.Cnn14.presets.values())
     assert list(keras_panns.Cnn14_DecisionLevelAtt.presets) == ["cnn14_decision_level_att"]
     assert set(keras_panns.PANNsModel.presets) == set(zoo.list_models())
@@ -107,9 +117,14 @@ def test_each_source_kind_has_its_loader(cnn6, tmp_path):
     cnn6.save(keras_file)
     pth = tmp_path / "Cnn6_mAP=0.343.pth"
     pth.write_bytes(b"")
-    chosen = {str(keras_file): loaders.KerasFileLoader, str(tmp_path): loaders.PresetLoader,
-              str(pth): loaders.CheckpointFileLoader, "https://example.invalid/x.pth": loaders.UrlLoader,
-              "cnn6": loaders.ZooLoader, "Cnn6_mAP=0.343.pth": loaders.ZooLoader}
+    chosen = {
+        str(keras_file): loaders.KerasFileLoader,
+        str(tmp_path): loaders.PresetLoader,
+        str(pth): loaders.CheckpointFileLoader,
+        "https://example.invalid/x.pth": loaders.UrlLoader,
+        "cnn6": loaders.ZooLoader,
+        "Cnn6_mAP=0.343.pth": loaders.ZooLoader,
+    }
     for source, kind in chosen.items():
         assert type(next(loader for loader in loaders.LOADERS if loader.matches(source))) is kind, source
 
@@ -124,9 +139,11 @@ def test_the_preset_api_works_without_the_facade(tmp_path):
     import subprocess
     import sys
 
-    script = (f"from keras_panns.models import Cnn6\n"
-              f"Cnn6(num_classes=2).save_to_preset({str(tmp_path / 'p')!r})\n"
-              f"print(Cnn6.from_preset({str(tmp_path / 'p')!r}).config['num_classes'], sorted(Cnn6.presets))\n")
+    script = (
+        f"from keras_panns.models import Cnn6\n"
+        f"Cnn6(num_classes=2).save_to_preset({str(tmp_path / 'p')!r})\n"
+        f"print(Cnn6.from_preset({str(tmp_path / 'p')!r}).config['num_classes'], sorted(Cnn6.presets))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["2", "['cnn6']"]

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from keras_panns.testing import golden
 import keras_panns
 from keras_panns.errors import ChecksumError, DownloadError, UnknownModelError
 from keras_panns.hub import zoo
+from keras_panns.testing import golden
 
 FILE_NAME = "Cnn6_test_mAP=0.343.pth"
 
@@ -69,9 +69,14 @@ def _url(server, path):
 def card(server, checkpoint_bytes):
     base = zoo.get_card("cnn6").to_dict()
     base.update(name="test_cnn6", default=False)
-    base["checkpoint"] = dict(base["checkpoint"], file_name=FILE_NAME, url=_url(server, FILE_NAME),
-                              md5=hashlib.md5(checkpoint_bytes).hexdigest(), sha256=None,
-                              size_bytes=len(checkpoint_bytes))
+    base["checkpoint"] = dict(
+        base["checkpoint"],
+        file_name=FILE_NAME,
+        url=_url(server, FILE_NAME),
+        md5=hashlib.md5(checkpoint_bytes).hexdigest(),
+        sha256=None,
+        size_bytes=len(checkpoint_bytes),
+    )
     registered = zoo.register_card(base)
     yield registered
     zoo.unregister_card("test_cnn6")
@@ -111,8 +116,9 @@ def test_download_convert_and_cache_hit(server, card):
     names = [f"tag {i}" for i in range(527)]
     logits = keras_panns.Cnn6.from_pretrained("test_cnn6", classifier_activation=None, labels=names, progress=False)
     assert logits.labels[3] == "tag 3" and server.requests == [f"/{FILE_NAME}"]
-    np.testing.assert_array_equal(logits.get_layer("fc_audioset").get_weights()[0],
-                                  again.get_layer("fc_audioset").get_weights()[0])
+    np.testing.assert_array_equal(
+        logits.get_layer("fc_audioset").get_weights()[0], again.get_layer("fc_audioset").get_weights()[0]
+    )
 
 
 def test_hash_mismatch_leaves_nothing(server, card):
@@ -176,8 +182,9 @@ def test_preset_directory_round_trip(tmp_path):
     keras_panns.save_preset(model, tmp_path / "preset")
     loaded = keras_panns.from_pretrained(str(tmp_path / "preset"))
     x = np.random.RandomState(0).uniform(-0.5, 0.5, (1, 9000)).astype("float32")
-    np.testing.assert_allclose(loaded.predict_on_batch(x)["clipwise_output"],
-                               model.predict_on_batch(x)["clipwise_output"], atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_on_batch(x)["clipwise_output"], model.predict_on_batch(x)["clipwise_output"], atol=1e-6
+    )
 
 
 def test_unknown_name_lists_the_zoo():

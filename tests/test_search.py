@@ -60,8 +60,9 @@ def archive(tmp_path_factory):
             soundfile.write(clips[-1], keras_panns.load_audio(path, 32000), 32000, subtype="FLOAT")
     soundfile.write(root / "bad" / "blip.wav", np.zeros(800, np.float32), 32000)
     (root / "bad" / "notes.wav").write_text("not audio")
-    preset = keras_panns.save_preset(golden.spread_scores(golden.fixture_model("MobileNetV1")),
-                                     tmp_path_factory.mktemp("preset") / "mnv1")
+    preset = keras_panns.save_preset(
+        golden.spread_scores(golden.fixture_model("MobileNetV1")), tmp_path_factory.mktemp("preset") / "mnv1"
+    )
     return root, clips, str(preset)
 
 
@@ -69,8 +70,17 @@ def archive(tmp_path_factory):
 def index_path(archive, tmp_path_factory):
     root, _, preset = archive
     out = tmp_path_factory.mktemp("index") / "esc.index"
-    summary = keras_panns.index([str(root)], out, preset, outputs=["tags", "scores", "embeddings"],
-                                window_seconds=WINDOW, hop_seconds=HOP, num_cpus=2, progress=False, **KERAS)
+    summary = keras_panns.index(
+        [str(root)],
+        out,
+        preset,
+        outputs=["tags", "scores", "embeddings"],
+        window_seconds=WINDOW,
+        hop_seconds=HOP,
+        num_cpus=2,
+        progress=False,
+        **KERAS,
+    )
     assert summary.indexed == 8 and summary.failed == 2, summary
     return out
 
@@ -117,16 +127,31 @@ def test_like_finds_the_query_window_first_and_ranks_as_exact_cosine(index_path,
     _, clips, _ = archive
     index = Index(index_path)
     start = _distinct_start(index, clips[0])
-    code, out, err = _cli(capsys, "search", index_path, "--like", clips[0], "--start", start, "--end", start + WINDOW,
-                          "--top", 5, "--format", "json")
+    code, out, err = _cli(
+        capsys,
+        "search",
+        index_path,
+        "--like",
+        clips[0],
+        "--start",
+        start,
+        "--end",
+        start + WINDOW,
+        "--top",
+        5,
+        "--format",
+        "json",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert rows[0]["path"].endswith(clips[0].name) and rows[0]["start"] == start and rows[0]["end"] == start + 1
     assert rows[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
     order, similarity = _cosine_oracle(index, index.embed(clips[0], start, start + WINDOW))
     expected = index.windows.iloc[order[:5]]
-    _same_ranking([(r["path"], r["start"], r["similarity"]) for r in rows],
-                  list(zip(expected["path"], expected["start"], similarity[order[:5]])))
+    _same_ranking(
+        [(r["path"], r["start"], r["similarity"]) for r in rows],
+        list(zip(expected["path"], expected["start"], similarity[order[:5]])),
+    )
 
 
 def test_label_and_group_rank_what_scores_at_least_min_score(index_path):
@@ -148,7 +173,9 @@ def test_label_and_group_rank_what_scores_at_least_min_score(index_path):
     per_file = windows[windows["group"] >= 0.3].groupby("path").size()
     assert dict(zip(files["path"], files["windows"])) == per_file.to_dict()
     assert files["score"].to_numpy() == pytest.approx(windows.groupby("path")["group"].max()[files["path"]].to_numpy())
-    assert (files["seconds"] <= 5.0 + 1e-9).all() and files["label"].map(lambda n: index.labels.index(n) in animal).all()
+    assert (files["seconds"] <= 5.0 + 1e-9).all() and files["label"].map(
+        lambda n: index.labels.index(n) in animal
+    ).all()
 
 
 def test_like_and_label_together_rank_only_the_windows_scored_as_the_label(index_path, archive):
@@ -183,18 +210,30 @@ def test_bad_inputs_each_get_one_line_naming_the_thing(index_path, archive, caps
     assert code == 1 and "holds no events" in err and "--outputs events" in err
     code, _, err = _cli(capsys, "search", index_path)
     assert code == 2 and "nothing to search for" in err
-    other = keras_panns.save_preset(golden.spread_scores(golden.fixture_model("MobileNetV1"), factor=0.03),
-                                    tmp_path / "other")
+    other = keras_panns.save_preset(
+        golden.spread_scores(golden.fixture_model("MobileNetV1"), factor=0.03), tmp_path / "other"
+    )
     code, _, err = _cli(capsys, "search", index_path, "--like", clips[0], "--checkpoint", other)
     assert code == 1 and "weights sha256" in err and str(index_path) in err
 
     tags_only = tmp_path / "tags.index"
-    keras_panns.index([str(clips[0])], tags_only, preset, window_seconds=WINDOW, hop_seconds=HOP, num_cpus=2,
-                      progress=False)
+    keras_panns.index(
+        [str(clips[0])], tags_only, preset, window_seconds=WINDOW, hop_seconds=HOP, num_cpus=2, progress=False
+    )
     with pytest.raises(ArchiveError, match="--outputs embeddings,tags"):
         Index(tags_only).search(like=str(clips[0]))
     with pytest.raises(UnknownLabelError, match="did you mean"):
         Index(tags_only).search(group="Vehicel")
+
+    half = tmp_path / "half.index"  # a part whose files/ part never arrived (a killed run) is not read
+    shutil.copytree(index_path, half)
+    files_part = sorted((half / "files").glob("part-*.parquet"))[0]
+    dropped = pd.read_parquet(files_part)
+    files_part.unlink()
+    partial = Index(half)
+    assert len(partial.files) == 10 - len(dropped)
+    assert not set(dropped["path"]) & set(partial.windows["path"])
+    assert len(partial.search(label="Dog", min_score=0.0, top=1000)) == len(partial.windows)
 
     copy = tmp_path / "corrupt.index"
     shutil.copytree(index_path, copy)
@@ -216,8 +255,17 @@ def test_the_vector_graph_is_built_then_extended_when_the_index_grows(archive, m
     root, clips, preset = archive
     monkeypatch.setattr("keras_panns.search.index.EXACT_BELOW", 1)  # the graph path, on a small index
     out = tmp_path / "growing.index"
-    keras_panns.index([str(p) for p in clips[:4]], out, preset, outputs=["embeddings"], window_seconds=WINDOW,
-                      hop_seconds=HOP, num_cpus=2, progress=False, **KERAS)
+    keras_panns.index(
+        [str(p) for p in clips[:4]],
+        out,
+        preset,
+        outputs=["embeddings"],
+        window_seconds=WINDOW,
+        hop_seconds=HOP,
+        num_cpus=2,
+        progress=False,
+        **KERAS,
+    )
     first = Index(out)
     start = _distinct_start(first, clips[1])
     query = first.embed(str(clips[1]), start, start + WINDOW)
@@ -226,14 +274,23 @@ def test_the_vector_graph_is_built_then_extended_when_the_index_grows(archive, m
     listed = json.loads((out / "vectors" / vectors.PARTS).read_text())
     assert sum(entry["rows"] for entry in listed) == len(first.windows) == 36
 
-    keras_panns.index([str(p) for p in clips], out, preset, outputs=["embeddings"], window_seconds=WINDOW,
-                      hop_seconds=HOP, num_cpus=2, progress=False, **KERAS)  # 4 more files
+    keras_panns.index(
+        [str(p) for p in clips],
+        out,
+        preset,
+        outputs=["embeddings"],
+        window_seconds=WINDOW,
+        hop_seconds=HOP,
+        num_cpus=2,
+        progress=False,
+        **KERAS,
+    )  # 4 more files
     grown = Index(out)
     start = _distinct_start(grown, clips[6])
     found = grown.search(like=str(clips[6]), start=start, end=start + WINDOW, top=3)
     assert found["path"][0].endswith(clips[6].name) and found["start"][0] == start
     extended = json.loads((out / "vectors" / vectors.PARTS).read_text())
-    assert extended[:len(listed)] == listed and sum(e["rows"] for e in extended) == len(grown.windows) == 72
+    assert extended[: len(listed)] == listed and sum(e["rows"] for e in extended) == len(grown.windows) == 72
     # The graph's keys are rows of Index.windows: its nearest window agrees with exact search.
     keys, _ = grown._vector_search(query, 5)
     exact, _ = vectors.exact_search(vectors.unit(grown.embeddings()), query, 5)
@@ -247,8 +304,13 @@ def test_report_is_self_contained_and_opens_in_chromium(index_path, tmp_path, ca
     code, _, err = _cli(capsys, "report", index_path, "--out", out)
     assert code == 0, err
     text = out.read_text()
-    for heading in ("Top classes and groups by hours of audio", "Score distribution", "Windows per file", "Errors",
-                    "Map of the embeddings"):
+    for heading in (
+        "Top classes and groups by hours of audio",
+        "Score distribution",
+        "Windows per file",
+        "Errors",
+        "Map of the embeddings",
+    ):
         assert heading in text
     assert "notes.wav" in text and "blip.wav" in text  # the errors, named
     if not (os.path.exists(browser.CHROMIUM) and os.path.exists(browser.CHROMEDRIVER)):
@@ -261,8 +323,10 @@ def test_report_is_self_contained_and_opens_in_chromium(index_path, tmp_path, ca
         driver.get(out.as_uri())
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
         assert driver.execute_script("return document.querySelectorAll('svg').length") >= 5
-        links = driver.execute_script("return Array.from(document.querySelectorAll('svg a'))"
-                                      ".map((a) => a.getAttribute('xlink:href') || a.getAttribute('href'))")
+        links = driver.execute_script(
+            "return Array.from(document.querySelectorAll('svg a'))"
+            ".map((a) => a.getAttribute('xlink:href') || a.getAttribute('href'))"
+        )
         assert len(links) == 72 and all(link.startswith("file://") and "#t=" in link for link in links)
         os.makedirs(ARTIFACTS, exist_ok=True)
         browser.screenshot(driver, os.path.join(ARTIFACTS, "report.png"))
@@ -285,15 +349,18 @@ def _hoplite_nearest(db, query, k):
     for result in results:
         window = db.get_window(result.window_id)
         recording = db.get_recording(window.recording_id)
-        found.append((os.path.basename(recording.filename), round(float(window.offsets[0]), 3),
-                      float(result.sort_score)))
+        found.append(
+            (os.path.basename(recording.filename), round(float(window.offsets[0]), 3), float(result.sort_score))
+        )
     return found
 
 
 def _ours(index, clip, start, k):
     found = index.search(like=str(clip), start=start, end=start + WINDOW, top=k)
-    return [(os.path.basename(p), round(s, 3), float(v)) for p, s, v in
-            zip(found["path"], found["start"], found["similarity"])]
+    return [
+        (os.path.basename(p), round(s, 3), float(v))
+        for p, s, v in zip(found["path"], found["start"], found["similarity"])
+    ]
 
 
 def test_hoplite_embed_worker_with_panns_finds_what_keras_panns_search_finds(index_path, archive, tmp_path):
@@ -308,11 +375,20 @@ def test_hoplite_embed_worker_with_panns_finds_what_keras_panns_search_finds(ind
     model = PannsEmbeddingModel(loaders.load(PANNsModel, preset), window_size_s=WINDOW, hop_size_s=HOP)
     assert model.sample_rate == 32000 and len(model.class_list().classes) == 527
     db = _hoplite_db(tmp_path / "embedded.hoplite", 1024)
-    sources = source_info.AudioSources((source_info.AudioSourceConfig(
-        dataset_name="esc", base_path=str(root / "good"), file_glob="*.wav", min_audio_len_s=0.0,
-        shard_len_s=None),))
-    embed.EmbedWorker(sources, model_config(model, preset), db, embedding_model=model,
-                      audio_worker_threads=1).process_all()
+    sources = source_info.AudioSources(
+        (
+            source_info.AudioSourceConfig(
+                dataset_name="esc",
+                base_path=str(root / "good"),
+                file_glob="*.wav",
+                min_audio_len_s=0.0,
+                shard_len_s=None,
+            ),
+        )
+    )
+    embed.EmbedWorker(
+        sources, model_config(model, preset), db, embedding_model=model, audio_worker_threads=1
+    ).process_all()
     index = Index(index_path)
     assert db.count_embeddings() == len(index.windows[index.windows["path"].str.contains("/good/")]) == 72
     outputs = model.embed(np.zeros(32000 * 3, np.float32))
@@ -342,3 +418,35 @@ def test_an_index_is_written_into_hoplite_without_the_model(index_path, archive,
     _same_ranking(ours, theirs, HOPLITE_TOLERANCE)
     with pytest.raises(ArchiveError, match="already holds 72 windows"):
         write_hoplite_db(index, tmp_path / "written.hoplite")
+
+
+def test_the_search_benchmark_measures_every_candidate(index_path, tmp_path):
+    """tools/benchmark_search.py at toy sizes: each candidate's row, exact search's recall 1."""
+    pytest.importorskip("faiss")
+    import subprocess
+    import sys
+
+    out = tmp_path / "search.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "benchmark_search.py"),
+            f"--real={index_path}",
+            "--vectors=3000",
+            "--queries=20",
+            "--timed=10",
+            f"--work={tmp_path / 'work'}",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    for name in ("real", "synthetic"):
+        rows = result["sets"][name]
+        assert {r["candidate"] for r in rows} == {"exact", "usearch-hnsw-f16", "usearch-hnsw-i8", "faiss-ivf-flat"}
+        assert all("error" not in r and 0 <= r["recall_at_10"] <= 1 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows)
+        assert [r["recall_at_10"] for r in rows if r["candidate"] == "exact"] == [1.0]
+    assert (tmp_path / "search.md").read_text().count("| usearch-hnsw-f16 |") == 10

@@ -21,8 +21,10 @@ def sed():
 @pytest.fixture(scope="module")
 def recording(shared_data):
     """17 s of int16 PCM at 32 kHz: a 10-s AudioSet clip and 7 s of speech."""
-    clips = [soundfile.read(shared_data / "examples" / name, dtype="int16")[0]
-             for name in ("f62-S-v2swA_200000_210000.wav", "R9_ZSCveAHg_7s.wav")]
+    clips = [
+        soundfile.read(shared_data / "examples" / name, dtype="int16")[0]
+        for name in ("f62-S-v2swA_200000_210000.wav", "R9_ZSCveAHg_7s.wav")
+    ]
     return np.concatenate(clips)
 
 

@@ -25,14 +25,24 @@ def esc_small(tmp_path_factory, esc10_examples):
     keep = names[:4]
     chosen = [e for e in examples if e.labels[0] < 4][:40]
     out = str(tmp_path_factory.mktemp("esc") / "packed")
-    pack(chosen, out, label_names=keep, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1,
-         progress=False)
+    pack(chosen, out, label_names=keep, sample_rate=8000, clip_seconds=2.0, shard_size=10, workers=1, progress=False)
     return out
 
 
 def _config(data, out, **kwargs):
-    base = dict(model="Cnn6", train_dir=data, out_dir=str(out), steps=4, steps_per_epoch=2, batch_size=8,
-                mixup_alpha=None, sampling="balanced", verbose=0, model_kwargs=TINY, seed=1)
+    base = dict(
+        model="Cnn6",
+        train_dir=data,
+        out_dir=str(out),
+        steps=4,
+        steps_per_epoch=2,
+        batch_size=8,
+        mixup_alpha=None,
+        sampling="balanced",
+        verbose=0,
+        model_kwargs=TINY,
+        seed=1,
+    )
     base.update(kwargs)
     return TrainConfig(**base)
 
@@ -40,8 +50,16 @@ def _config(data, out, **kwargs):
 def test_loss_decreases_and_the_model_fits_real_clips(esc_small, tmp_path):
     from keras_panns.training.evaluate import predict_dataset
 
-    summary = train(_config(esc_small, tmp_path, steps=60, steps_per_epoch=20, learning_rate=1e-3,
-                            model_kwargs={**TINY, "spec_augment": False}))
+    summary = train(
+        _config(
+            esc_small,
+            tmp_path,
+            steps=60,
+            steps_per_epoch=20,
+            learning_rate=1e-3,
+            model_kwargs={**TINY, "spec_augment": False},
+        )
+    )
     losses = summary["history"]["loss"]
     assert losses[-1] < 0.6 * losses[0]
     targets, scores = predict_dataset(summary["model"], esc_small)
@@ -72,8 +90,7 @@ def test_kill_9_then_resume(esc_small, tmp_path):
         from keras_panns.training import TrainConfig, train
         train(TrainConfig(**{dataclasses.asdict(_config(esc_small, out, steps=40, steps_per_epoch=2))!r}))
     """)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "checkpoints" / "latest.json"
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
@@ -98,8 +115,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(esc_small, tmp_path, 
     train(_config(esc_small, tmp_path, steps=2))
 
     def poisoned(model, config):  # a loss that turns NaN, as a diverging run does
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss={"clipwise_output": lambda y, p: keras.ops.mean(p) * float("nan")})
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss={"clipwise_output": lambda y, p: keras.ops.mean(p) * float("nan")},
+        )
         return model
 
     monkeypatch.setattr(train_module, "compile_model", poisoned)
@@ -112,12 +131,48 @@ def test_train_and_evaluate_command_lines(esc_small, tmp_path, capsys):
     from keras_panns.cli.main import main
 
     out = str(tmp_path / "run")
-    assert main(["keras-panns", "train", "--model", "Cnn6", "--train_dir", esc_small, "--out", out, "--steps", "2",
-                 "--steps_per_epoch", "2", "--batch_size", "4", "--mixup_alpha", "0"]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "train",
+                "--model",
+                "Cnn6",
+                "--train_dir",
+                esc_small,
+                "--out",
+                out,
+                "--steps",
+                "2",
+                "--steps_per_epoch",
+                "2",
+                "--batch_size",
+                "4",
+                "--mixup_alpha",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "trained to step 2 (resumed from 0)" in capsys.readouterr().out
     report = str(tmp_path / "per_class.csv")
-    assert main(["keras-panns", "evaluate", "--checkpoint", out + "/model.keras", "--data", esc_small,
-                 "--report", report, "--top", "2"]) == 0
+    assert (
+        main(
+            [
+                "keras-panns",
+                "evaluate",
+                "--checkpoint",
+                out + "/model.keras",
+                "--data",
+                esc_small,
+                "--report",
+                report,
+                "--top",
+                "2",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert printed.startswith("mAP ") and "best:" in printed and "worst:" in printed
     assert len(open(report).read().splitlines()) == 5  # header + 4 classes

@@ -13,12 +13,27 @@ from keras_panns.hub import zoo
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ZENODO_FILES = {  # every checkpoint of Zenodo record 3987831 (panns_reference.md, section 4.2)
-    "Cnn6_mAP=0.343.pth", "Cnn10_mAP=0.380.pth", "Cnn14_mAP=0.431.pth", "Cnn14_16k_mAP=0.438.pth",
-    "Cnn14_8k_mAP=0.416.pth", "Cnn14_emb512_mAP=0.420.pth", "CNN14_emb128_mAP=0.412.pth",
-    "Cnn14_emb32_mAP=0.364.pth", "Cnn14_DecisionLevelMax_mAP=0.385.pth", "Cnn14_DecisionLevelAtt_mAP=0.425.pth",
-    "ResNet22_mAP=0.430.pth", "ResNet38_mAP=0.434.pth", "ResNet54_mAP=0.429.pth", "MobileNetV1_mAP=0.389.pth",
-    "MobileNetV2_mAP=0.383.pth", "LeeNet11_mAP=0.266.pth", "LeeNet24_mAP=0.336.pth", "DaiNet19_mAP=0.295.pth",
-    "Res1dNet31_mAP=0.365.pth", "Res1dNet51_mAP=0.355.pth", "Wavegram_Cnn14_mAP=0.389.pth",
+    "Cnn6_mAP=0.343.pth",
+    "Cnn10_mAP=0.380.pth",
+    "Cnn14_mAP=0.431.pth",
+    "Cnn14_16k_mAP=0.438.pth",
+    "Cnn14_8k_mAP=0.416.pth",
+    "Cnn14_emb512_mAP=0.420.pth",
+    "CNN14_emb128_mAP=0.412.pth",
+    "Cnn14_emb32_mAP=0.364.pth",
+    "Cnn14_DecisionLevelMax_mAP=0.385.pth",
+    "Cnn14_DecisionLevelAtt_mAP=0.425.pth",
+    "ResNet22_mAP=0.430.pth",
+    "ResNet38_mAP=0.434.pth",
+    "ResNet54_mAP=0.429.pth",
+    "MobileNetV1_mAP=0.389.pth",
+    "MobileNetV2_mAP=0.383.pth",
+    "LeeNet11_mAP=0.266.pth",
+    "LeeNet24_mAP=0.336.pth",
+    "DaiNet19_mAP=0.295.pth",
+    "Res1dNet31_mAP=0.365.pth",
+    "Res1dNet51_mAP=0.355.pth",
+    "Wavegram_Cnn14_mAP=0.389.pth",
     "Wavegram_Logmel_Cnn14_mAP=0.439.pth",
 }
 
@@ -48,9 +63,11 @@ def test_published_hashes_match_the_reference_notes():
 
 
 # Parameters the reference defines but never uses, which a functional Keras graph cannot hold.
-UNUSED_PARAMS = {"Cnn14_DecisionLevelAtt": 2 * 527,  # att_block.bn_att weight and bias
-                 "DaiNet19": 64 * 64 + 2 * 64,  # conv_block1.downsample and bn_downsample
-                 "Wavegram_Cnn14": 2 * 64 + 9 * 64 + 9 * 64 * 64 + 4 * 64}  # bn0 and conv_block1
+UNUSED_PARAMS = {
+    "Cnn14_DecisionLevelAtt": 2 * 527,  # att_block.bn_att weight and bias
+    "DaiNet19": 64 * 64 + 2 * 64,  # conv_block1.downsample and bn_downsample
+    "Wavegram_Cnn14": 2 * 64 + 9 * 64 + 9 * 64 * 64 + 4 * 64,
+}  # bn0 and conv_block1
 
 
 def test_built_cards_construct_with_their_config():
@@ -67,22 +84,47 @@ def test_built_cards_construct_with_their_config():
 @pytest.mark.slow
 def test_installed_wheel_resolves_presets(tmp_path):
     pytest.importorskip("hatchling")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(tmp_path.glob("keras_panns-*.whl"))
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         assert "keras_panns/_zoo/cnn14.json" in names and "keras_panns/assets/audioset_labels.csv" in names
-        assert {"keras_panns/assets/audioset_ontology.json", "keras_panns/assets/AUDIOSET_ONTOLOGY_NOTICE.md"} <= set(names)
+        assert {"keras_panns/assets/audioset_ontology.json", "keras_panns/assets/AUDIOSET_ONTOLOGY_NOTICE.md"} <= set(
+            names
+        )
         from keras_panns.demo.build import WEB_FILES  # the demo page's files, which build_demo copies
 
         assert {f"keras_panns/demo/web/{name}" for name in WEB_FILES} <= set(names)
         z.extractall(tmp_path / "site")
     # Outside the repository, only the wheel's copy of the cards can answer.
-    script = ("import keras_panns.hub.zoo as z, keras_panns.labels as l; assert l.group_indices('Vehicle'); "
-              "print(z.get_card('cnn14_16k').sample_rate, len(z.list_models()), len(l.audioset_labels()))")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    script = (
+        "import keras_panns.hub.zoo as z, keras_panns.labels as l; assert l.group_indices('Vehicle'); "
+        "print(z.get_card('cnn14_16k').sample_rate, len(z.list_models()), len(l.audioset_labels()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["16000", str(len(list((REPO / "zoo").glob("*.json")))), "527"]

@@ -35,11 +35,25 @@ from absl import app, flags
 
 MODELS = flags.DEFINE_list("models", ["Cnn14", "Cnn6", "MobileNetV1"], "Architectures (golden fixture names).")
 BATCHES = flags.DEFINE_list("batches", ["1", "8"], "Batch sizes.")
-PATHS = flags.DEFINE_list("paths", ["torch", "keras_eager", "keras:float32", "openvino:float32",
-                                    "openvino:bfloat16", "openvino:int8", "onnxruntime:float32", "litert:float32"],
-                          "Rows: torch, keras_eager, or runtime:precision as --runtime/--precision take them.")
-CALIBRATION = flags.DEFINE_string("calibration", None, "Directory of audio for int8 calibration and agreement "
-                                  "(default ../shared/data/esc10/audio, 16 files).")
+PATHS = flags.DEFINE_list(
+    "paths",
+    [
+        "torch",
+        "keras_eager",
+        "keras:float32",
+        "openvino:float32",
+        "openvino:bfloat16",
+        "openvino:int8",
+        "onnxruntime:float32",
+        "litert:float32",
+    ],
+    "Rows: torch, keras_eager, or runtime:precision as --runtime/--precision take them.",
+)
+CALIBRATION = flags.DEFINE_string(
+    "calibration",
+    None,
+    "Directory of audio for int8 calibration and agreement (default ../shared/data/esc10/audio, 16 files).",
+)
 REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per row.")
 OUT = flags.DEFINE_string("out", None, "Also write the rows as JSON here (and a Markdown table beside it).")
 WORKER = flags.DEFINE_string("worker", None, "Internal: one row as JSON.")
@@ -61,7 +75,9 @@ def _median_rate(run, batch, repeats):
 
 
 def _calibration_files():
-    folder = CALIBRATION.value or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "esc10", "audio")
+    folder = CALIBRATION.value or os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "esc10", "audio"
+    )
     return sorted(glob.glob(os.path.join(folder, "*.wav")))[:16]
 
 
@@ -95,8 +111,11 @@ def _worker(config):
         from keras_panns.testing import golden
 
         model = reference_cnn14()
-        own = {k: v.numpy() for k, v in model.state_dict().items()
-               if k.startswith(("spectrogram_extractor.", "logmel_extractor."))}
+        own = {
+            k: v.numpy()
+            for k, v in model.state_dict().items()
+            if k.startswith(("spectrogram_extractor.", "logmel_extractor."))
+        }
         state = golden.synthetic_state_dict(golden.load_spec("Cnn14"), own)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         tensor = torch.from_numpy(x)
@@ -139,8 +158,9 @@ def _static_model(runner, shape):
 
 def _measure(config):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, __file__, f"--worker={json.dumps(config)}"], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, __file__, f"--worker={json.dumps(config)}"], capture_output=True, text=True, env=env
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         return {"error": (result.stderr.strip().splitlines() or ["no output"])[-1][:200]}
@@ -162,13 +182,18 @@ def main(argv):
     cores = available_cores()
     print(f"CPU: {cpu.describe()}")
     peaks = {p: cpu.peak_gflops(p, cores) for p in ("float32", "bfloat16", "int8")}
-    print("peak GFLOP/s on these cores: " + ", ".join(f"{p} {v:.0f}" if v else f"{p} unknown" for p, v in peaks.items())
-          + f" (bfloat16 unit: {cpu.bfloat16_unit() or 'none'}, int8 unit: {cpu.int8_unit() or 'none'})")
+    print(
+        "peak GFLOP/s on these cores: "
+        + ", ".join(f"{p} {v:.0f}" if v else f"{p} unknown" for p, v in peaks.items())
+        + f" (bfloat16 unit: {cpu.bfloat16_unit() or 'none'}, int8 unit: {cpu.int8_unit() or 'none'})"
+    )
     calibration = _calibration_files()
     cache = tempfile.mkdtemp(prefix="keras_panns_cpu_bench_")
     rows = []
-    header = (f"{'model':<12} {'batch':>5} {'path':<20} {'clips/s':>8} {'ratio':>7} {'vs':<7} {'GFLOP/s':>8} "
-              f"{'of peak':>7} {'max|d|':>7} {'top-5':>6} {'build s':>7}")
+    header = (
+        f"{'model':<12} {'batch':>5} {'path':<20} {'clips/s':>8} {'ratio':>7} {'vs':<7} {'GFLOP/s':>8} "
+        f"{'of peak':>7} {'max|d|':>7} {'top-5':>6} {'build s':>7}"
+    )
     print(header, flush=True)
     for name in MODELS.value:
         measured = []
@@ -176,8 +201,16 @@ def main(argv):
             for path in PATHS.value:
                 if path == "torch" and name != "Cnn14":
                     continue
-                result = _measure({"model": name, "batch": batch, "path": path, "repeats": REPEATS.value,
-                                   "calibration": calibration, "cache": cache})
+                result = _measure(
+                    {
+                        "model": name,
+                        "batch": batch,
+                        "path": path,
+                        "repeats": REPEATS.value,
+                        "calibration": calibration,
+                        "cache": cache,
+                    }
+                )
                 measured.append({"model": name, "batch": batch, "path": path, **result})
                 print(f"  measured {name} batch {batch} {path}", file=sys.stderr, flush=True)
         gflop = next((r["gflop"] for r in measured if r.get("gflop")), None)
@@ -196,27 +229,34 @@ def main(argv):
                 achieved = gflop * row["rate"] if gflop else None
                 row["gflops"] = achieved
                 row["peak_fraction"] = achieved / peak if achieved and peak else None
-                print(f"{name:<12} {batch:>5} {path:<20} {row['rate']:8.2f} {row['ratio']:6.2f}x {versus:<7} "
-                      f"{achieved or float('nan'):8.0f} {row['peak_fraction'] or float('nan'):7.1%} "
-                      f"{row.get('max_abs_delta', float('nan')):7.4f} "
-                      f"{('same' if row.get('top5_equal') else 'differs') if 'top5_equal' in row else '':>6} "
-                      f"{row.get('build_s', float('nan')):7.1f}", flush=True)
+                print(
+                    f"{name:<12} {batch:>5} {path:<20} {row['rate']:8.2f} {row['ratio']:6.2f}x {versus:<7} "
+                    f"{achieved or float('nan'):8.0f} {row['peak_fraction'] or float('nan'):7.1%} "
+                    f"{row.get('max_abs_delta', float('nan')):7.4f} "
+                    f"{('same' if row.get('top5_equal') else 'differs') if 'top5_equal' in row else '':>6} "
+                    f"{row.get('build_s', float('nan')):7.1f}",
+                    flush=True,
+                )
         print(f"{name}: {gflop or float('nan'):.1f} GFLOP per 10-s clip", flush=True)
     if OUT.value:
         report = {"cpu": cpu.describe(), "peaks_gflops": peaks, "rows": rows}
         with open(OUT.value, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
         with open(os.path.splitext(OUT.value)[0] + ".md", "w", encoding="utf-8") as f:
-            f.write(f"CPU: {cpu.describe()}\n\n| model | batch | path | clips/s | ratio | GFLOP/s | of peak | "
-                    "max abs delta | top-5 |\n|---|---|---|---|---|---|---|---|---|\n")
+            f.write(
+                f"CPU: {cpu.describe()}\n\n| model | batch | path | clips/s | ratio | GFLOP/s | of peak | "
+                "max abs delta | top-5 |\n|---|---|---|---|---|---|---|---|---|\n"
+            )
             for r in rows:
                 if "error" in r:
                     f.write(f"| {r['model']} | {r['batch']} | {r['path']} | unavailable | | | | | |\n")
                     continue
-                f.write(f"| {r['model']} | {r['batch']} | {r['path']} | {r['rate']:.2f} | {r['ratio']:.2f}x vs "
-                        f"{r['versus']} | {r['gflops'] or 0:.0f} | {(r['peak_fraction'] or 0):.1%} | "
-                        f"{r.get('max_abs_delta', float('nan')):.4f} | "
-                        f"{'same' if r.get('top5_equal') else ('differs' if 'top5_equal' in r else '')} |\n")
+                f.write(
+                    f"| {r['model']} | {r['batch']} | {r['path']} | {r['rate']:.2f} | {r['ratio']:.2f}x vs "
+                    f"{r['versus']} | {r['gflops'] or 0:.0f} | {(r['peak_fraction'] or 0):.1%} | "
+                    f"{r.get('max_abs_delta', float('nan')):.4f} | "
+                    f"{'same' if r.get('top5_equal') else ('differs' if 'top5_equal' in r else '')} |\n"
+                )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ from absl import app, flags  # noqa: E402
 flags.DEFINE_integer("runs", 5, "Page loads (each times one 10-s clip after a warm-up) and baseline repeats.")
 flags.DEFINE_list("quantize", ["none", "int8"], "Sites to build: none, int8, dynamic.")
 flags.DEFINE_string("checkpoint", None, "Weights to use (default: the golden MobileNetV1 fixture).")
-flags.DEFINE_string("calibration", str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" /
-                                       "esc10" / "audio"), "Audio directory for int8 calibration.")
+flags.DEFINE_string(
+    "calibration",
+    str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "esc10" / "audio"),
+    "Audio directory for int8 calibration.",
+)
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table.")
 flags.DEFINE_string("worker", None, "Internal: time onnxruntime on this .onnx file and print JSON.")
 FLAGS = flags.FLAGS
@@ -103,23 +106,35 @@ def main(argv):
     with tempfile.TemporaryDirectory() as scratch:
         for quantize in FLAGS.quantize:
             site = os.path.join(scratch, quantize)
-            report = build_demo(model, site, quantize=quantize,
-                                calibration=calibration if quantize == "int8" else None)
+            report = build_demo(model, site, quantize=quantize, calibration=calibration if quantize == "int8" else None)
             page = _browser_times(site, FLAGS.runs)
-            worker = subprocess.run([sys.executable, __file__, f"--worker={report.model_path}", f"--runs={FLAGS.runs}"],
-                                    capture_output=True, text=True, check=True)
+            worker = subprocess.run(
+                [sys.executable, __file__, f"--worker={report.model_path}", f"--runs={FLAGS.runs}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             baseline = json.loads(worker.stdout.strip().splitlines()[-1])["ms"]
-            rows.append({"quantize": report.quantize, "size_mb": report.size_bytes / 1e6, "page_ms": page,
-                         "onnxruntime_ms": baseline, "runtime": report.runtime_version})
+            rows.append(
+                {
+                    "quantize": report.quantize,
+                    "size_mb": report.size_bytes / 1e6,
+                    "page_ms": page,
+                    "onnxruntime_ms": baseline,
+                    "runtime": report.runtime_version,
+                }
+            )
     print(json.dumps(rows, indent=1))
     if FLAGS.markdown:
         print("| file | size | page (onnxruntime-web WASM, 1 thread) | onnxruntime Python, 1 thread | ratio |")
         print("|---|---|---|---|---|")
         for row in rows:
             page, base = np.median(row["page_ms"]), np.median(row["onnxruntime_ms"])
-            print(f"| {row['quantize']} | {row['size_mb']:.1f} MB | {page:.0f} ms ({min(row['page_ms']):.0f}–"
-                  f"{max(row['page_ms']):.0f}) | {base:.0f} ms ({min(row['onnxruntime_ms']):.0f}–"
-                  f"{max(row['onnxruntime_ms']):.0f}) | {page / base:.2f}x |")
+            print(
+                f"| {row['quantize']} | {row['size_mb']:.1f} MB | {page:.0f} ms ({min(row['page_ms']):.0f}–"
+                f"{max(row['page_ms']):.0f}) | {base:.0f} ms ({min(row['onnxruntime_ms']):.0f}–"
+                f"{max(row['onnxruntime_ms']):.0f}) | {page / base:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ flags.DEFINE_list("models", ["cnn14", "mobilenet_v1"], "Zoo names to measure.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (after one warm-up run).")
 flags.DEFINE_integer("threads", 0, "Threads per runtime (0: every core).")
 flags.DEFINE_list("quantize", ["none", "int8"], "Weights to export: none, int8, dynamic, float16.")
-flags.DEFINE_string("calibration", str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" /
-                                       "esc10" / "audio"), "Audio directory for int8 calibration.")
+flags.DEFINE_string(
+    "calibration",
+    str(pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "esc10" / "audio"),
+    "Audio directory for int8 calibration.",
+)
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table.")
 flags.DEFINE_string("worker", None, "Internal: run one measurement (export, torch, keras, onnx, tflite).")
 flags.DEFINE_string("model", None, "Internal: the worker's zoo name.")
@@ -79,8 +82,11 @@ def _worker():
         model = reference_cnn14()
         # The golden rule draws every weight but the front end's fixed DFT and mel tensors; those are taken
         # from torchlibrosa itself, so this process never imports Keras and TensorFlow.
-        own = {k: v.numpy() for k, v in model.state_dict().items()
-               if k.startswith(("spectrogram_extractor.", "logmel_extractor."))}
+        own = {
+            k: v.numpy()
+            for k, v in model.state_dict().items()
+            if k.startswith(("spectrogram_extractor.", "logmel_extractor."))
+        }
         state = golden.synthetic_state_dict(golden.load_spec("Cnn14"), own)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         x = torch.from_numpy(_clip(FLAGS.batch, 32000))
@@ -89,8 +95,11 @@ def _worker():
             with torch.no_grad():
                 model(x)
 
-        return {"rate": _rate(run, FLAGS.batch, FLAGS.repeats), "threads": torch.get_num_threads(),
-                "tensorflow_loaded": "tensorflow" in sys.modules}
+        return {
+            "rate": _rate(run, FLAGS.batch, FLAGS.repeats),
+            "threads": torch.get_num_threads(),
+            "tensorflow_loaded": "tensorflow" in sys.modules,
+        }
     if FLAGS.worker in ("keras", "export"):
         from keras_panns.hub import zoo
         from keras_panns.testing import golden
@@ -102,10 +111,22 @@ def _worker():
 
             options = json.loads(FLAGS.options)
             calibration = FLAGS.calibration if options.get("quantize") == "int8" else None
-            report = export_model(model, FLAGS.path, length=10.0, calibration=calibration, threads=threads,
-                                  max_calibration_clips=16, max_mean_abs=1.0, min_top5=0.0, **options)
-            return {"size_mb": report.size_bytes / 1e6, "front_end": report.front_end,
-                    "error": report.mean_abs_error.get("clipwise_output")}
+            report = export_model(
+                model,
+                FLAGS.path,
+                length=10.0,
+                calibration=calibration,
+                threads=threads,
+                max_calibration_clips=16,
+                max_mean_abs=1.0,
+                min_top5=0.0,
+                **options,
+            )
+            return {
+                "size_mb": report.size_bytes / 1e6,
+                "front_end": report.front_end,
+                "error": report.mean_abs_error.get("clipwise_output"),
+            }
         import tensorflow as tf
 
         if threads:
@@ -122,8 +143,7 @@ def _worker():
         from keras_panns.export.onnx_export import load_session
 
         session = load_session(FLAGS.path, threads)
-        return {"rate": _rate(lambda: session.run(["clipwise_output"], {"waveform": x}), FLAGS.batch,
-                              FLAGS.repeats)}
+        return {"rate": _rate(lambda: session.run(["clipwise_output"], {"waveform": x}), FLAGS.batch, FLAGS.repeats)}
     from keras_panns.export.tflite import load_signature
 
     signature = load_signature(FLAGS.path, threads)
@@ -131,8 +151,14 @@ def _worker():
 
 
 def _measure(worker, environment=None, **flags_):
-    command = [sys.executable, __file__, f"--worker={worker}", f"--repeats={FLAGS.repeats}",
-               f"--threads={FLAGS.threads}", f"--calibration={FLAGS.calibration}"]
+    command = [
+        sys.executable,
+        __file__,
+        f"--worker={worker}",
+        f"--repeats={FLAGS.repeats}",
+        f"--threads={FLAGS.threads}",
+        f"--calibration={FLAGS.calibration}",
+    ]
     command += [f"--{key}={value}" for key, value in flags_.items()]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(environment or {})})
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
@@ -164,31 +190,54 @@ def main(argv):
         card = zoo.get_card(name)
         size = card.params * 4 / 1e6 if card.params else float("nan")
         for label, environment in (("", None), (", oneDNN off", ONEDNN_OFF)):
-            add(name, f"Keras (TF{label})", "float32", "conv", size,
-                _measure("keras", environment, model=name))
-            add(name, f"Keras (TF, XLA{label})", "float32", "conv", size,
-                _measure("keras", environment, model=name, batch=8, xla=True), 8)
+            add(name, f"Keras (TF{label})", "float32", "conv", size, _measure("keras", environment, model=name))
+            add(
+                name,
+                f"Keras (TF, XLA{label})",
+                "float32",
+                "conv",
+                size,
+                _measure("keras", environment, model=name, batch=8, xla=True),
+                8,
+            )
         for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "LiteRT")):
             for quantize in FLAGS.quantize:
                 if fmt == "onnx" and quantize == "float16":
                     continue
                 path = os.path.join(scratch, f"{name}_{quantize}.{fmt}")
-                report = _measure("export", model=name, path=path,
-                                  options=json.dumps({"format": fmt, "quantize": quantize}))
+                report = _measure(
+                    "export", model=name, path=path, options=json.dumps({"format": fmt, "quantize": quantize})
+                )
                 result = _measure(fmt, model=name, path=path)
-                add(name, runtime, "float32" if quantize == "none" else quantize, report["front_end"],
-                    report["size_mb"], result)
+                add(
+                    name,
+                    runtime,
+                    "float32" if quantize == "none" else quantize,
+                    report["front_end"],
+                    report["size_mb"],
+                    result,
+                )
                 os.remove(path)
-    print(f"# CPU: {os.cpu_count()} cores, {resolve_threads(FLAGS.threads or None)} threads per runtime, each "
-          f"measurement in its own process; 10-s clips, median of {FLAGS.repeats}; baseline: PyTorch eager Cnn14 "
-          f"at the same batch ({baseline[1]:.2f} clips/s at batch 1)")
+    print(
+        f"# CPU: {os.cpu_count()} cores, {resolve_threads(FLAGS.threads or None)} threads per runtime, each "
+        f"measurement in its own process; 10-s clips, median of {FLAGS.repeats}; baseline: PyTorch eager Cnn14 "
+        f"at the same batch ({baseline[1]:.2f} clips/s at batch 1)"
+    )
     header = ("model", "runtime", "weights", "front end", "size MB", "batch", "clips/s", "vs PyTorch Cnn14")
     if FLAGS.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
     for name, runtime, weights, front_end, size, batch, rate in rows:
-        cells = (name, runtime, weights, front_end, f"{size:.1f}", str(batch), f"{rate:.2f}",
-                 f"{rate / baseline[batch]:.2f}x")
+        cells = (
+            name,
+            runtime,
+            weights,
+            front_end,
+            f"{size:.1f}",
+            str(batch),
+            f"{rate:.2f}",
+            f"{rate / baseline[batch]:.2f}x",
+        )
         print(("| " + " | ".join(cells) + " |") if FLAGS.markdown else "  ".join(f"{c:>14}" for c in cells))
 
 

@@ -52,19 +52,32 @@ WORK = flags.DEFINE_string("work", "/tmp/keras_panns_index_bench", "Corpus, pres
 ESC10 = flags.DEFINE_string("esc10", None, "ESC-10 audio directory (default ../shared/data/esc10/audio).")
 OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
 WORKER = flags.DEFINE_string("worker", None, "Internal: the parts figure of this model, as JSON.")
-CORPUS = flags.DEFINE_enum("corpus", "esc10", ["esc10", "synthetic"], "Audio of the speed corpus: ESC-10 clips, or "
-                           "10-s noise and tone clips written here (a machine without ../shared, a GPU machine).")
+CORPUS = flags.DEFINE_enum(
+    "corpus",
+    "esc10",
+    ["esc10", "synthetic"],
+    "Audio of the speed corpus: ESC-10 clips, or "
+    "10-s noise and tone clips written here (a machine without ../shared, a GPU machine).",
+)
 COMPARE = flags.DEFINE_list("compare", ["rerun", "tag", "parts"], "Figures besides the index run's own.")
 TAG_FILES = flags.DEFINE_integer("tag_files", None, "Files `tag` runs on (default all; its rate is per file).")
-PARTS_FILES = flags.DEFINE_integer("parts_files", None, "Files whose decode is timed (evenly spread over the "
-                                   "variants) and scaled to all (default all).")
+PARTS_FILES = flags.DEFINE_integer(
+    "parts_files",
+    None,
+    "Files whose decode is timed (evenly spread over the variants) and scaled to all (default all).",
+)
 MODEL_WORKERS = flags.DEFINE_integer("model_workers", 1, "--model_workers of the index command.")
 GPUS = flags.DEFINE_float("gpus_per_worker", 0, "--gpus_per_worker of the index command (1 on a GPU machine).")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (subfolder, format, sample rate, channels)
-VARIANTS = [("wav44k_stereo", "WAV", 44100, 2), ("flac48k", "FLAC", 48000, 1), ("mp3_44k", "MP3", 44100, 1),
-            ("ogg32k", "OGG", 32000, 1), ("wav16k", "WAV", 16000, 1)]
+VARIANTS = [
+    ("wav44k_stereo", "WAV", 44100, 2),
+    ("flac48k", "FLAC", 48000, 1),
+    ("mp3_44k", "MP3", 44100, 1),
+    ("ogg32k", "OGG", 32000, 1),
+    ("wav16k", "WAV", 16000, 1),
+]
 EXTENSION = {"WAV": "wav", "FLAC": "flac", "MP3": "mp3", "OGG": "ogg"}
 
 
@@ -164,7 +177,7 @@ def memory_corpus(count):
         if clip not in cache:
             cache.clear()
             cache[clip] = librosa.load(clip, sr=32000, mono=True)[0]
-        piece = cache[clip][(i % 5) * 32000:(i % 5 + 1) * 32000]
+        piece = cache[clip][(i % 5) * 32000 : (i % 5 + 1) * 32000]
         sub = os.path.join(folder, f"{i // 1000:03d}")
         os.makedirs(sub, exist_ok=True)
         soundfile.write(os.path.join(sub, f"{i:06d}.wav"), np.pad(piece, (0, 32000 - len(piece))), 32000)
@@ -284,8 +297,16 @@ def _steady(marks):
 
 
 def _common(name):
-    return ["--checkpoint", preset(name), "--runtime", RUNTIME.value, "--precision", PRECISION.value,
-            "--batch_size", str(BATCH.value)]
+    return [
+        "--checkpoint",
+        preset(name),
+        "--runtime",
+        RUNTIME.value,
+        "--precision",
+        PRECISION.value,
+        "--batch_size",
+        str(BATCH.value),
+    ]
 
 
 def parts(name, folder):
@@ -321,17 +342,33 @@ def parts(name, folder):
     runner(sample[:batch])
     started = time.perf_counter()
     for i in range(0, len(sample) - batch + 1, batch):
-        runner(sample[i:i + batch])
+        runner(sample[i : i + batch])
     timed = (len(sample) // batch) * batch
     model_seconds = (time.perf_counter() - started) / timed * windows
-    return {"decode_s": decode, "model_s": model_seconds, "windows": windows, "model_timed_windows": timed,
-            "decode_timed_files": len(paths), "runner": f"{runner.runtime} {runner.precision}",
-            "model_clips_s": windows / model_seconds}
+    return {
+        "decode_s": decode,
+        "model_s": model_seconds,
+        "windows": windows,
+        "model_timed_windows": timed,
+        "decode_timed_files": len(paths),
+        "runner": f"{runner.runtime} {runner.precision}",
+        "model_clips_s": windows / model_seconds,
+    }
 
 
 def _index_args(name, out, folder):
-    return ["index", *_common(name), "--noprogress", "--model_workers", str(MODEL_WORKERS.value),
-            "--gpus_per_worker", str(GPUS.value), "--out", out, folder]
+    return [
+        "index",
+        *_common(name),
+        "--noprogress",
+        "--model_workers",
+        str(MODEL_WORKERS.value),
+        "--gpus_per_worker",
+        str(GPUS.value),
+        "--out",
+        out,
+        folder,
+    ]
 
 
 def speed(name, folder, files):
@@ -341,43 +378,87 @@ def speed(name, folder, files):
     subprocess.run(["rm", "-rf", out], check=True)
     index = run_command(_index_args(name, out, folder), "index", _Committed(out))
     steady, first_part = _steady(index.marks)
-    row = {"model": name, "files": files, "index_s": index.seconds, "index_clips_s": files / index.seconds,
-           "index_first_part_s": first_part, "index_steady_clips_s": steady, "index_peak_mib": index.peak / 2**20,
-           "summary": index.stdout.strip()}
+    row = {
+        "model": name,
+        "files": files,
+        "index_s": index.seconds,
+        "index_clips_s": files / index.seconds,
+        "index_first_part_s": first_part,
+        "index_steady_clips_s": steady,
+        "index_peak_mib": index.peak / 2**20,
+        "summary": index.stdout.strip(),
+    }
     if index.gpu.samples:
-        row.update(gpu_busy_pct=index.gpu.busy(), gpu_busy_steady_pct=index.gpu.busy(*_steady_span(index.marks)),
-                   gpu_memory_mib=max(m for _, _, m in index.gpu.samples))
+        row.update(
+            gpu_busy_pct=index.gpu.busy(),
+            gpu_busy_steady_pct=index.gpu.busy(*_steady_span(index.marks)),
+            gpu_memory_mib=max(m for _, _, m in index.gpu.samples),
+        )
     if "rerun" in COMPARE.value:
         rerun = run_command(_index_args(name, out, folder), "rerun")
         assert f"{files} already indexed" in rerun.stdout, rerun.stdout
         row.update(rerun_s=rerun.seconds, rerun_fraction=rerun.seconds / index.seconds)
     if "tag" in COMPARE.value:
         paths = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
-        chosen = paths[::max(1, len(paths) // TAG_FILES.value)][:TAG_FILES.value] if TAG_FILES.value else [folder]
+        chosen = paths[:: max(1, len(paths) // TAG_FILES.value)][: TAG_FILES.value] if TAG_FILES.value else [folder]
         tagged = len(chosen) if TAG_FILES.value else files
-        tag = run_command(["tag", *_common(name), "--recursive", "--format", "json", "--out",
-                           os.path.join(WORK.value, f"tags-{name}.json"), *chosen], "tag")
+        tag = run_command(
+            [
+                "tag",
+                *_common(name),
+                "--recursive",
+                "--format",
+                "json",
+                "--out",
+                os.path.join(WORK.value, f"tags-{name}.json"),
+                *chosen,
+            ],
+            "tag",
+        )
         start = run_command(["tag", *_common(name), paths[0]], "tag of one file").seconds
-        row.update(tag_files=tagged, tag_s=tag.seconds, tag_clips_s=tagged / tag.seconds,
-                   tag_steady_clips_s=tagged / (tag.seconds - start), tag_peak_mib=tag.peak / 2**20,
-                   vs_tag=(files / index.seconds) / (tagged / tag.seconds))
+        row.update(
+            tag_files=tagged,
+            tag_s=tag.seconds,
+            tag_clips_s=tagged / tag.seconds,
+            tag_steady_clips_s=tagged / (tag.seconds - start),
+            tag_peak_mib=tag.peak / 2**20,
+            vs_tag=(files / index.seconds) / (tagged / tag.seconds),
+        )
     if "parts" in COMPARE.value:
         part = _parts_in_own_process(name, files)
         parts_s = part["decode_s"] + part["model_s"]
         print(f"  parts: decode {part['decode_s']:.1f} s + model {part['model_s']:.1f} s", flush=True)
-        row.update(windows=part["windows"], decode_s=part["decode_s"], model_s=part["model_s"],
-                   parts_clips_s=files / parts_s, vs_parts=parts_s / index.seconds, runner=part["runner"],
-                   model_alone_clips_s=part["model_clips_s"])
+        row.update(
+            windows=part["windows"],
+            decode_s=part["decode_s"],
+            model_s=part["model_s"],
+            parts_clips_s=files / parts_s,
+            vs_parts=parts_s / index.seconds,
+            runner=part["runner"],
+            model_alone_clips_s=part["model_clips_s"],
+        )
     return row
 
 
 def _parts_in_own_process(name, files):
-    worker = subprocess.run([sys.executable, __file__, f"--worker={name}", f"--work={WORK.value}",
-                             f"--runtime={RUNTIME.value}", f"--precision={PRECISION.value}",
-                             f"--batch_size={BATCH.value}", f"--sample_windows={SAMPLE_WINDOWS.value}",
-                             f"--files={files}", f"--corpus={CORPUS.value}",
-                             f"--parts_files={PARTS_FILES.value or 0}"], capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    worker = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            f"--worker={name}",
+            f"--work={WORK.value}",
+            f"--runtime={RUNTIME.value}",
+            f"--precision={PRECISION.value}",
+            f"--batch_size={BATCH.value}",
+            f"--sample_windows={SAMPLE_WINDOWS.value}",
+            f"--files={files}",
+            f"--corpus={CORPUS.value}",
+            f"--parts_files={PARTS_FILES.value or 0}",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     if worker.returncode != 0:
         raise RuntimeError(f"parts of {name} failed:\n{worker.stderr[-3000:]}")
     return json.loads(worker.stdout.strip().splitlines()[-1])
@@ -392,8 +473,10 @@ def memory(name, count):
     out = os.path.join(WORK.value, "indexes", f"memory-{name}-{count}")
     subprocess.run(["rm", "-rf", out], check=True)
     print(f"memory: {name}, {count} files", flush=True)
-    run = run_command(["index", *_common(name), "--noprogress", "--window", "1", "--hop", "1",
-                       "--out", out, folder], f"index of {count}")
+    run = run_command(
+        ["index", *_common(name), "--noprogress", "--window", "1", "--hop", "1", "--out", out, folder],
+        f"index of {count}",
+    )
     return {"model": name, "files": count, "seconds": run.seconds, "peak_mib": run.peak / 2**20}
 
 
@@ -402,48 +485,74 @@ def _cell(row, key, form):
 
 
 def _markdown(result):
-    head = f"CPU: {result['cpu']}; {result['cores']} cores; {result['runtime']} {result['precision']}, " \
-           f"batch {result['batch_size']}"
+    head = (
+        f"CPU: {result['cpu']}; {result['cores']} cores; {result['runtime']} {result['precision']}, "
+        f"batch {result['batch_size']}"
+    )
     if result.get("gpu"):
-        head += f"; GPU: {result['gpu']} ({result['model_workers']} model worker(s), " \
-                f"{result['gpus_per_worker']:g} GPU each)"
-    columns = [("model", "model", "{}"), ("files", "files", "{}"), ("index clips/s", "index_clips_s", "{:.2f}"),
-               ("tag clips/s", "tag_clips_s", "{:.2f}"), ("(a) index/tag", "vs_tag", "{:.2f}x"),
-               ("decode s", "decode_s", "{:.1f}"), ("model s", "model_s", "{:.1f}"),
-               ("parts clips/s", "parts_clips_s", "{:.2f}"), ("(b) index/parts", "vs_parts", "{:.2f}x"),
-               ("rerun", "rerun_fraction", "{:.1%}"), ("index peak MiB", "index_peak_mib", "{:.0f}"),
-               ("tag peak MiB", "tag_peak_mib", "{:.0f}")]
-    steady_columns = [("model", "model", "{}"), ("index first part at s", "index_first_part_s", "{:.1f}"),
-                      ("index steady clips/s", "index_steady_clips_s", "{:.2f}"),
-                      ("tag steady clips/s", "tag_steady_clips_s", "{:.2f}"),
-                      ("model alone clips/s", "model_alone_clips_s", "{:.1f}")]
+        head += (
+            f"; GPU: {result['gpu']} ({result['model_workers']} model worker(s), "
+            f"{result['gpus_per_worker']:g} GPU each)"
+        )
+    columns = [
+        ("model", "model", "{}"),
+        ("files", "files", "{}"),
+        ("index clips/s", "index_clips_s", "{:.2f}"),
+        ("tag clips/s", "tag_clips_s", "{:.2f}"),
+        ("(a) index/tag", "vs_tag", "{:.2f}x"),
+        ("decode s", "decode_s", "{:.1f}"),
+        ("model s", "model_s", "{:.1f}"),
+        ("parts clips/s", "parts_clips_s", "{:.2f}"),
+        ("(b) index/parts", "vs_parts", "{:.2f}x"),
+        ("rerun", "rerun_fraction", "{:.1%}"),
+        ("index peak MiB", "index_peak_mib", "{:.0f}"),
+        ("tag peak MiB", "tag_peak_mib", "{:.0f}"),
+    ]
+    steady_columns = [
+        ("model", "model", "{}"),
+        ("index first part at s", "index_first_part_s", "{:.1f}"),
+        ("index steady clips/s", "index_steady_clips_s", "{:.2f}"),
+        ("tag steady clips/s", "tag_steady_clips_s", "{:.2f}"),
+        ("model alone clips/s", "model_alone_clips_s", "{:.1f}"),
+    ]
     if result.get("gpu"):
-        steady_columns += [("GPU busy % (whole run)", "gpu_busy_pct", "{:.0f}"),
-                           ("GPU busy % (steady)", "gpu_busy_steady_pct", "{:.0f}"),
-                           ("GPU memory MiB", "gpu_memory_mib", "{:.0f}")]
+        steady_columns += [
+            ("GPU busy % (whole run)", "gpu_busy_pct", "{:.0f}"),
+            ("GPU busy % (steady)", "gpu_busy_steady_pct", "{:.0f}"),
+            ("GPU memory MiB", "gpu_memory_mib", "{:.0f}"),
+        ]
 
     def table(cols):
         rows = [f"| {' | '.join(c[0] for c in cols)} |", "|" + "---|" * len(cols)]
-        return rows + [f"| {' | '.join(_cell(row, key, form) for _, key, form in cols)} |"
-                       for row in result["speed"]]
+        return rows + [f"| {' | '.join(_cell(row, key, form) for _, key, form in cols)} |" for row in result["speed"]]
 
     lines = [head, ""] + table(columns)
-    lines += ["", "Steady rates (index: first to last committed part; tag: its time less that of tagging one file; "
-              "model alone: decoded windows at the batch size, in one process):", ""] + table(steady_columns)
+    lines += [
+        "",
+        "Steady rates (index: first to last committed part; tag: its time less that of tagging one file; "
+        "model alone: decoded windows at the batch size, in one process):",
+        "",
+    ] + table(steady_columns)
     if result["memory"]:
         lines += ["", "| memory: model | files | seconds | peak MiB (PSS, all processes) |", "|---|---|---|---|"]
-        lines += [f"| {row['model']} | {row['files']} | {row['seconds']:.1f} | {row['peak_mib']:.0f} |"
-                  for row in result["memory"]]
+        lines += [
+            f"| {row['model']} | {row['files']} | {row['seconds']:.1f} | {row['peak_mib']:.0f} |"
+            for row in result["memory"]
+        ]
         first, last = result["memory"][0], result["memory"][-1]
-        lines += ["", f"Peak memory at {last['files']} files is {last['peak_mib'] / first['peak_mib']:.3f}x that "
-                  f"at {first['files']}."]
+        lines += [
+            "",
+            f"Peak memory at {last['files']} files is {last['peak_mib'] / first['peak_mib']:.3f}x that "
+            f"at {first['files']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _gpu():
     try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
+        )
         return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -463,10 +572,20 @@ def main(argv):
         print(json.dumps(parts(WORKER.value, corpus(FILES.value))))
         return
     folder = corpus(FILES.value)
-    result = {"cpu": _cpu(), "cores": os.cpu_count(), "runtime": RUNTIME.value, "precision": PRECISION.value,
-              "batch_size": BATCH.value, "corpus": CORPUS.value, "gpu": _gpu(), "model_workers": MODEL_WORKERS.value,
-              "gpus_per_worker": GPUS.value, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-              "speed": [], "memory": []}
+    result = {
+        "cpu": _cpu(),
+        "cores": os.cpu_count(),
+        "runtime": RUNTIME.value,
+        "precision": PRECISION.value,
+        "batch_size": BATCH.value,
+        "corpus": CORPUS.value,
+        "gpu": _gpu(),
+        "model_workers": MODEL_WORKERS.value,
+        "gpus_per_worker": GPUS.value,
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "speed": [],
+        "memory": [],
+    }
     for name in MODELS.value:
         result["speed"].append(speed(name, folder, FILES.value))
         _save(result)

@@ -24,7 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-
 from reference_models import reference_cnn14  # noqa: E402
 
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (after one warm-up run).")
@@ -83,9 +82,11 @@ def main(argv):
         print(f"measured batch {b}", file=sys.stderr)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"# CPU inference, {FLAGS.seconds:g}-s 32 kHz clips, median of {FLAGS.repeats} runs; "
-          f"keras {keras.__version__} ({keras.backend.backend()}), torch {torch.__version__} "
-          f"({threads} threads), {os.cpu_count()} CPUs")
+    print(
+        f"# CPU inference, {FLAGS.seconds:g}-s 32 kHz clips, median of {FLAGS.repeats} runs; "
+        f"keras {keras.__version__} ({keras.backend.backend()}), torch {torch.__version__} "
+        f"({threads} threads), {os.cpu_count()} CPUs"
+    )
     print(f"# parity Keras vs PyTorch Cnn14 (same weights): max |diff| clipwise = {parity:.2e}")
     print(f"# peak RSS of the process: {peak_mb:.0f} MB")
     if FLAGS.markdown:

@@ -36,8 +36,9 @@ def cpu_description():
         text = open("/proc/cpuinfo", encoding="utf-8").read()
     except OSError:
         return "unknown CPU", []
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                "unknown CPU")
+    name = next(
+        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown CPU"
+    )
     present = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
     return name, [f for f in CPU_FLAGS if f in present]
 
@@ -56,7 +57,8 @@ def _run_worker(config):
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         function = tf.function(lambda a: model(a, training=False)).get_concrete_function(
-            tf.TensorSpec([None, None], tf.float32))
+            tf.TensorSpec([None, None], tf.float32)
+        )
         frozen = convert_variables_to_constants_v2(function)
         call = lambda: frozen(tf.constant(x))  # noqa: E731
     else:
@@ -73,8 +75,9 @@ def _measure(config, onednn):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     if not onednn:
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(config)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["clips_per_s"]
 
 
@@ -95,8 +98,11 @@ def main(argv):
                 for onednn in (True, False):
                     rate = _measure({"model": model, "dft": dft, "path": path, "repeats": REPEATS.value}, onednn)
                     baseline = baseline or rate  # the first row is today's default: conv, predict_on_batch, oneDNN on
-                    print(f"{model:<8} {dft:<5} {path:<17} {'on' if onednn else 'off':<7} {rate:8.2f} "
-                          f"{rate / baseline:9.2f}x", flush=True)
+                    print(
+                        f"{model:<8} {dft:<5} {path:<17} {'on' if onednn else 'off':<7} {rate:8.2f} "
+                        f"{rate / baseline:9.2f}x",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

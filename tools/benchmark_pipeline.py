@@ -44,8 +44,9 @@ def _corpus(directory, clips):
             soundfile.write(path, (rng.normal(0, 0.1, 320000)).astype(np.float32), 32000)
         classes = sorted(set(np.minimum(rng.zipf(1.5, 3), 527) - 1))
         examples.append(Example(f"clip{i}", path, tuple(int(c) for c in classes)))
-    return pack(examples, os.path.join(directory, "packed"), label_names=labels.audioset_labels(),
-                shard_size=128, progress=True)
+    return pack(
+        examples, os.path.join(directory, "packed"), label_names=labels.audioset_labels(), shard_size=128, progress=True
+    )
 
 
 def _rate(dataset, batches):
@@ -68,8 +69,11 @@ def _reference(packed, manifest, batch_size):
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
-        target = tf.scatter_nd(features["labels"].values[:, None],
-                               tf.ones_like(features["labels"].values, tf.float32), [manifest["num_classes"]])
+        target = tf.scatter_nd(
+            features["labels"].values[:, None],
+            tf.ones_like(features["labels"].values, tf.float32),
+            [manifest["num_classes"]],
+        )
         return features["waveform"], tf.minimum(target, 1.0)
 
     def decode(raw, target):
@@ -77,9 +81,14 @@ def _reference(packed, manifest, batch_size):
         return tf.cast(pcm, tf.float32) / 32768.0, target
 
     files = sorted(glob.glob(os.path.join(packed, "*.tfrecord")))
-    return (tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE).repeat()
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
-            .map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+        .repeat()
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def main(argv):
@@ -90,11 +99,13 @@ def main(argv):
     packed = os.path.join(FLAGS.dir, "packed")
     clip_bytes = manifest["clip_samples"] * 2
     rows = []
-    for name, kwargs in (("TFRecordDataset + parse (reference)", None), ("shuffle", dict(mode="shuffle")),
-                         ("balanced", dict(mode="balanced")),
-                         ("balanced+mixup (waveform)", dict(mode="balanced", mixup_alpha=1.0)),
-                         ("balanced+mixup (features)", dict(mode="balanced", mixup_alpha=1.0,
-                                                            mixup_mode="features"))):
+    for name, kwargs in (
+        ("TFRecordDataset + parse (reference)", None),
+        ("shuffle", dict(mode="shuffle")),
+        ("balanced", dict(mode="balanced")),
+        ("balanced+mixup (waveform)", dict(mode="balanced", mixup_alpha=1.0)),
+        ("balanced+mixup (features)", dict(mode="balanced", mixup_alpha=1.0, mixup_mode="features")),
+    ):
         if kwargs is None:
             dataset = _reference(packed, manifest, FLAGS.batch_size)
         else:
@@ -104,8 +115,10 @@ def main(argv):
         rows.append((name, FLAGS.batch_size * FLAGS.batches / seconds, read / seconds, read * clip_bytes / seconds))
     base = rows[0][1]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"# {os.cpu_count()} cores, 10-s 32 kHz int16 clips ({clip_bytes / 1e6:.2f} MB each), batch "
-          f"{FLAGS.batch_size}, {FLAGS.batches} batches after 5 warm-up; peak RSS {peak:.0f} MB")
+    print(
+        f"# {os.cpu_count()} cores, 10-s 32 kHz int16 clips ({clip_bytes / 1e6:.2f} MB each), batch "
+        f"{FLAGS.batch_size}, {FLAGS.batches} batches after 5 warm-up; peak RSS {peak:.0f} MB"
+    )
     print("| mode | batches' clips/s | clips read/s | MB/s read | vs reference |")
     print("|---|---|---|---|---|")
     for name, rate, read, bytes_ in rows:

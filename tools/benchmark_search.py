@@ -37,8 +37,9 @@ REAL = flags.DEFINE_string("real", None, "An index with embeddings (keras-panns 
 VECTORS = flags.DEFINE_integer("vectors", 1_000_000, "Vectors of the synthetic set.")
 QUERIES = flags.DEFINE_integer("queries", 1000, "Queries for recall (latency is timed on the first --timed).")
 TIMED = flags.DEFINE_integer("timed", 300, "Single queries timed for p50/p99.")
-CANDIDATES = flags.DEFINE_list("candidates", ["exact", "usearch-hnsw-f16", "usearch-hnsw-i8", "faiss-ivf-flat"],
-                               "What to measure.")
+CANDIDATES = flags.DEFINE_list(
+    "candidates", ["exact", "usearch-hnsw-f16", "usearch-hnsw-i8", "faiss-ivf-flat"], "What to measure."
+)
 WORK = flags.DEFINE_string("work", "/tmp/keras_panns_search_bench", "Vectors, queries and indexes (kept).")
 OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
 WORKER = flags.DEFINE_string("worker", None, "Internal: measure one candidate on one set, print JSON.")
@@ -53,8 +54,9 @@ def real_set():
 
     folder = os.path.join(WORK.value, "real")
     if not os.path.exists(os.path.join(folder, "vectors.npy")):
-        embeddings = np.stack(pd.read_parquet(os.path.join(REAL.value, "windows"), columns=["embedding"])
-                              ["embedding"].to_numpy()).astype(np.float32)
+        embeddings = np.stack(
+            pd.read_parquet(os.path.join(REAL.value, "windows"), columns=["embedding"])["embedding"].to_numpy()
+        ).astype(np.float32)
         rng = np.random.RandomState(0)
         order = rng.permutation(len(embeddings))
         held = max(1, min(QUERIES.value, len(embeddings) // 10))
@@ -89,7 +91,7 @@ def synthetic_set(dims):
     partial = os.path.join(folder, "vectors.partial.npy")
     data = np.lib.format.open_memmap(partial, "w+", np.float32, (VECTORS.value, dims))
     for first in range(0, VECTORS.value, 50_000):
-        data[first:first + 50_000] = draw(min(50_000, VECTORS.value - first))
+        data[first : first + 50_000] = draw(min(50_000, VECTORS.value - first))
     data.flush()
     del data
     os.replace(partial, path)
@@ -102,7 +104,7 @@ def _load(folder):
 
 def _latencies(search, queries):
     seconds = []
-    for query in queries[:TIMED.value]:
+    for query in queries[: TIMED.value]:
         started = time.perf_counter()
         search(query)
         seconds.append(time.perf_counter() - started)
@@ -122,8 +124,8 @@ def truth(folder):
         vectors, queries = _load(folder)
         keys = np.zeros((len(queries), K), np.int64)
         for first in range(0, len(queries), 100):  # in slices: each compares to all of `vectors`
-            found = search(vectors, queries[first:first + 100], K, metric="cos", exact=True)
-            keys[first:first + 100] = found.keys
+            found = search(vectors, queries[first : first + 100], K, metric="cos", exact=True)
+            keys[first : first + 100] = found.keys
         np.save(path, keys)
     return np.load(path)
 
@@ -148,9 +150,18 @@ def _row(candidate, setting, vectors, queries, expected, search, build, disk):
     found = np.stack([np.asarray(search(query)).reshape(-1)[:K] for query in queries])
     recall = np.mean([len(set(f) & set(e)) / K for f, e in zip(found, expected)])
     p50, p99 = _latencies(search, queries)
-    return {"candidate": candidate, "setting": setting, "vectors": len(vectors), "dims": vectors.shape[1],
-            "build_s": build, "recall_at_10": float(recall), "p50_ms": p50, "p99_ms": p99, "disk_mib": disk,
-            "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "candidate": candidate,
+        "setting": setting,
+        "vectors": len(vectors),
+        "dims": vectors.shape[1],
+        "build_s": build,
+        "recall_at_10": float(recall),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "disk_mib": disk,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def measure(candidate, folder):
@@ -163,17 +174,30 @@ def measure(candidate, folder):
         from usearch.index import search as brute
 
         data = np.ascontiguousarray(vectors)  # exact search reads every vector: in memory, as the index would be
-        return [_row(candidate, "brute force", vectors, queries, expected,
-                     lambda q: brute(data, q, K, metric="cos", exact=True).keys, 0.0, data.nbytes / 2**20)]
+        return [
+            _row(
+                candidate,
+                "brute force",
+                vectors,
+                queries,
+                expected,
+                lambda q: brute(data, q, K, metric="cos", exact=True).keys,
+                0.0,
+                data.nbytes / 2**20,
+            )
+        ]
     if candidate.startswith("usearch-hnsw"):
         from usearch.index import Index
 
         def build():
-            index = Index(ndim=dims, metric="cos", dtype=candidate.rsplit("-", 1)[1], connectivity=16,
-                          expansion_add=128)
+            index = Index(
+                ndim=dims, metric="cos", dtype=candidate.rsplit("-", 1)[1], connectivity=16, expansion_add=128
+            )
             for first in range(0, n, 50_000):
-                index.add(np.arange(first, first + min(50_000, n - first)),
-                          np.ascontiguousarray(vectors[first:first + 50_000]))
+                index.add(
+                    np.arange(first, first + min(50_000, n - first)),
+                    np.ascontiguousarray(vectors[first : first + 50_000]),
+                )
             return index
 
         index, seconds = _built(stem + ".usearch", build)
@@ -186,8 +210,18 @@ def measure(candidate, folder):
         rows = []
         for expansion in EXPANSIONS:
             index.expansion_search = expansion
-            rows.append(_row(candidate, f"expansion_search {expansion}", vectors, queries, expected,
-                             lambda q: index.search(q, K).keys, seconds, _disk(stem + ".usearch")))
+            rows.append(
+                _row(
+                    candidate,
+                    f"expansion_search {expansion}",
+                    vectors,
+                    queries,
+                    expected,
+                    lambda q: index.search(q, K).keys,
+                    seconds,
+                    _disk(stem + ".usearch"),
+                )
+            )
         return rows
     if candidate == "faiss-ivf-flat":
         import faiss
@@ -199,7 +233,7 @@ def measure(candidate, folder):
             faiss.normalize_L2(sample)
             index.train(sample)
             for first in range(0, n, 50_000):
-                chunk = np.array(vectors[first:first + 50_000])
+                chunk = np.array(vectors[first : first + 50_000])
                 faiss.normalize_L2(chunk)
                 index.add(chunk)
             return index
@@ -220,8 +254,18 @@ def measure(candidate, folder):
         rows = []
         for nprobe in NPROBES:
             index.nprobe = nprobe
-            rows.append(_row(candidate, f"nprobe {nprobe} of {index.nlist}", vectors, queries, expected, search,
-                             seconds, _disk(stem + ".faiss")))
+            rows.append(
+                _row(
+                    candidate,
+                    f"nprobe {nprobe} of {index.nlist}",
+                    vectors,
+                    queries,
+                    expected,
+                    search,
+                    seconds,
+                    _disk(stem + ".faiss"),
+                )
+            )
         return rows
     raise app.UsageError(f"unknown candidate {candidate}")
 
@@ -233,8 +277,14 @@ def _peak_rss_mib():
 
 
 def _run(candidate, folder):
-    command = [sys.executable, __file__, f"--worker={candidate}", f"--set={folder}", f"--work={WORK.value}",
-               f"--timed={TIMED.value}"]
+    command = [
+        sys.executable,
+        __file__,
+        f"--worker={candidate}",
+        f"--set={folder}",
+        f"--work={WORK.value}",
+        f"--timed={TIMED.value}",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -249,15 +299,23 @@ def _run(candidate, folder):
 def _markdown(result):
     lines = [f"CPU: {result['cpu']}; {result['cores']} cores; k={K}; single queries", ""]
     for name, rows in result["sets"].items():
-        lines += [f"{name}:", "", "| candidate | setting | vectors x dims | build s | recall@10 | p50 ms | p99 ms | "
-                  "disk MiB | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"{name}:",
+            "",
+            "| candidate | setting | vectors x dims | build s | recall@10 | p50 ms | p99 ms | "
+            "disk MiB | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for row in rows:
             if "error" in row:
                 lines.append(f"| {row['candidate']} | failed: {row['error']} | | | | | | | |")
                 continue
-            lines.append(f"| {row['candidate']} | {row['setting']} | {row['vectors']:,} x {row['dims']} | {row['build_s']:.1f} | "
-                         f"{row['recall_at_10']:.3f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-                         f"{row['disk_mib']:.0f} | {row['peak_rss_mib']:.0f} |")
+            lines.append(
+                f"| {row['candidate']} | {row['setting']} | {row['vectors']:,} x {row['dims']} | "
+                f"{row['build_s']:.1f} | "
+                f"{row['recall_at_10']:.3f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                f"{row['disk_mib']:.0f} | {row['peak_rss_mib']:.0f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -97,12 +97,22 @@ def measure(name, minutes, window, hop):
     end_rss = _rss_mb()
     delays = np.asarray(audio_delays) if audio_delays else np.zeros(1)
     walls = np.asarray(wall_delays) if wall_delays else np.zeros(1)
-    return {"model": name, "minutes": minutes, "window": window, "hop": hop,
-            "reports": "event starts" if stream.detects_events else "window tags", "reported": len(audio_delays),
-            "rtf": compute / (minutes * 60), "delay_audio_median": float(np.median(delays)),
-            "delay_audio_max": float(delays.max()), "delay_wall_median": float(np.median(walls)),
-            "delay_wall_max": float(walls.max()), "rss_1min_mb": rss_1min, "rss_end_mb": end_rss,
-            "rss_peak_mb": max(peak, end_rss)}
+    return {
+        "model": name,
+        "minutes": minutes,
+        "window": window,
+        "hop": hop,
+        "reports": "event starts" if stream.detects_events else "window tags",
+        "reported": len(audio_delays),
+        "rtf": compute / (minutes * 60),
+        "delay_audio_median": float(np.median(delays)),
+        "delay_audio_max": float(delays.max()),
+        "delay_wall_median": float(np.median(walls)),
+        "delay_wall_max": float(walls.max()),
+        "rss_1min_mb": rss_1min,
+        "rss_end_mb": end_rss,
+        "rss_peak_mb": max(peak, end_rss),
+    }
 
 
 def main(argv):
@@ -112,19 +122,44 @@ def main(argv):
         return
     rows = []
     for name in MODELS:
-        command = [sys.executable, __file__, "--model", name, "--minutes", str(FLAGS.minutes), "--window",
-                   str(FLAGS.window), "--hop", str(FLAGS.hop)]
+        command = [
+            sys.executable,
+            __file__,
+            "--model",
+            name,
+            "--minutes",
+            str(FLAGS.minutes),
+            "--window",
+            str(FLAGS.window),
+            "--hop",
+            str(FLAGS.hop),
+        ]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:]))
         print(f"{name}: {rows[-1]}", file=sys.stderr)
-    head = ("model", "reports", "real-time factor", "delay (audio s, median / max)", "delay (wall s, median / max)",
-            "RSS after 1 min / end / peak (MB)")
-    lines = [(r["model"], f"{r['reports']} ({r['reported']})", f"{r['rtf']:.3f}",
-              f"{r['delay_audio_median']:.2f} / {r['delay_audio_max']:.2f}",
-              f"{r['delay_wall_median']:.2f} / {r['delay_wall_max']:.2f}",
-              f"{r['rss_1min_mb']:.0f} / {r['rss_end_mb']:.0f} / {r['rss_peak_mb']:.0f}") for r in rows]
-    print(f"{FLAGS.minutes:g}-minute stream, {FLAGS.window:g}-s windows every {FLAGS.hop:g} s, 0.1-s pushes, "
-          f"{os.cpu_count()} cores")
+    head = (
+        "model",
+        "reports",
+        "real-time factor",
+        "delay (audio s, median / max)",
+        "delay (wall s, median / max)",
+        "RSS after 1 min / end / peak (MB)",
+    )
+    lines = [
+        (
+            r["model"],
+            f"{r['reports']} ({r['reported']})",
+            f"{r['rtf']:.3f}",
+            f"{r['delay_audio_median']:.2f} / {r['delay_audio_max']:.2f}",
+            f"{r['delay_wall_median']:.2f} / {r['delay_wall_max']:.2f}",
+            f"{r['rss_1min_mb']:.0f} / {r['rss_end_mb']:.0f} / {r['rss_peak_mb']:.0f}",
+        )
+        for r in rows
+    ]
+    print(
+        f"{FLAGS.minutes:g}-minute stream, {FLAGS.window:g}-s windows every {FLAGS.hop:g} s, 0.1-s pushes, "
+        f"{os.cpu_count()} cores"
+    )
     if FLAGS.markdown:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for line in lines:

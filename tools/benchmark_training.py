@@ -56,8 +56,11 @@ def _keras_step(name, x, lam, y):
     inputs = x
     if lam is not None:
         model, inputs = with_feature_mixup(model), {"waveform": x, "mixup_lambda": lam}
-    model.compile(keras.optimizers.Adam(1e-3, amsgrad=True), loss={"clipwise_output": "binary_crossentropy"},
-                  jit_compile=FLAGS.jit_compile)
+    model.compile(
+        keras.optimizers.Adam(1e-3, amsgrad=True),
+        loss={"clipwise_output": "binary_crossentropy"},
+        jit_compile=FLAGS.jit_compile,
+    )
     return lambda: model.train_on_batch(inputs, {"clipwise_output": y}), card.multi_adds_g
 
 
@@ -65,7 +68,6 @@ def _torch_step(x, lam, y):
     import contextlib
 
     import torch
-
     from reference_models import reference_cnn14
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -118,8 +120,10 @@ def main(argv):
         rate = FLAGS.batch_size / _time(step, FLAGS.steps)
         rows.append((f"{name} (keras_panns)", rate, rate / base, gflops))
         keras.backend.clear_session()
-    print(f"# {_device()}, batch {FLAGS.batch_size} mixed from {clips} 10-s clips, mean of {FLAGS.steps} steps; "
-          f"keras {keras.__version__}, jit_compile={FLAGS.jit_compile}, policy={FLAGS.dtype_policy or 'float32'}")
+    print(
+        f"# {_device()}, batch {FLAGS.batch_size} mixed from {clips} 10-s clips, mean of {FLAGS.steps} steps; "
+        f"keras {keras.__version__}, jit_compile={FLAGS.jit_compile}, policy={FLAGS.dtype_policy or 'float32'}"
+    )
     print("| model | mixed clips/s | vs PyTorch Cnn14 | training GFLOP/s (3x forward) | MFU |")
     print("|---|---|---|---|---|")
     for name, rate, ratio, gflops in rows:

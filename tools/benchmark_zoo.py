@@ -57,18 +57,25 @@ def main(argv):
         keras.backend.clear_session()
     base = dict((r[0], r[5]) for r in rows)["cnn14"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"# CPU, batch 1, 10-s clips, median of {FLAGS.repeats}; keras {keras.__version__} "
-          f"({keras.backend.backend()}), {os.cpu_count()} CPUs; peak RSS {peak_mb:.0f} MB; "
-          f"ratio = clips/s / keras_panns Cnn14 clips/s")
+    print(
+        f"# CPU, batch 1, 10-s clips, median of {FLAGS.repeats}; keras {keras.__version__} "
+        f"({keras.backend.backend()}), {os.cpu_count()} CPUs; peak RSS {peak_mb:.0f} MB; "
+        f"ratio = clips/s / keras_panns Cnn14 clips/s"
+    )
     if FLAGS.markdown:
-        print("| name | architecture | params | GFLOPs (paper) | mAP | clips/s | vs Cnn14 |\n|---|---|---|---|---|---|---|")
+        print(
+            "| name | architecture | params | GFLOPs (paper) | mAP | clips/s | vs Cnn14 |\n"
+            "|---|---|---|---|---|---|---|"
+        )
         for name, arch, params, gflops, m_ap, rate in rows:
             g = f"{gflops:.2f}" if gflops else "-"
             print(f"| {name} | {arch} | {params:,} | {g} | {m_ap:.3f} | {rate:.2f} | {rate / base:.2f}x |")
     else:
         for name, arch, params, gflops, m_ap, rate in rows:
-            print(f"{name:<26} {arch:<24} {params:>12,} {gflops or 0:>7.2f} {m_ap:>6.3f} {rate:>7.2f} "
-                  f"{rate / base:>6.2f}x")
+            print(
+                f"{name:<26} {arch:<24} {params:>12,} {gflops or 0:>7.2f} {m_ap:>6.3f} {rate:>7.2f} "
+                f"{rate / base:>6.2f}x"
+            )
 
 
 if __name__ == "__main__":

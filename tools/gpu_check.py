@@ -48,8 +48,12 @@ flags.DEFINE_integer("steps", 10, "Timed training steps per measurement (after w
 flags.DEFINE_integer("max_batch", 1024, "Largest training batch tried.")
 flags.DEFINE_integer("timeout", 420, "Seconds allowed to each measurement process.")
 flags.DEFINE_boolean("torch_compile", True, "torch.compile the PyTorch reference (eager where it fails).")
-flags.DEFINE_list("only", None, "Run only these sections (matmul, inference, keras_tf_train, keras_jax_train, "
-                  "torch_train, pipeline), updating the day's report if one is in --out_dir.")
+flags.DEFINE_list(
+    "only",
+    None,
+    "Run only these sections (matmul, inference, keras_tf_train, keras_jax_train, "
+    "torch_train, pipeline), updating the day's report if one is in --out_dir.",
+)
 flags.DEFINE_string("worker", None, "Internal: run one measurement.")
 flags.DEFINE_string("args", "{}", "Internal: the worker's arguments (JSON).")
 FLAGS = flags.FLAGS
@@ -61,11 +65,33 @@ CNN14_TRAINING_GFLOP = 3 * 42.22  # per mixed clip: forward + backward ~ 3x the 
 def sizes(smoke):
     """Clip and problem sizes: the real ones, or toy ones for --smoke."""
     if smoke:
-        return {"sample_rate": 8000, "seconds": 1, "config": {"sample_rate": 8000, "window_size": 256,
-                "hop_size": 80, "mel_bins": 64, "fmin": 50, "fmax": 4000}, "batches": [2], "infer_batch": 2,
-                "matmul": 256, "pipeline_clips": 32, "pipeline_batches": 8}
-    return {"sample_rate": 32000, "seconds": 10, "config": {}, "batches": [32], "infer_batch": 256, "matmul": 8192,
-            "pipeline_clips": 2048, "pipeline_batches": 200}
+        return {
+            "sample_rate": 8000,
+            "seconds": 1,
+            "config": {
+                "sample_rate": 8000,
+                "window_size": 256,
+                "hop_size": 80,
+                "mel_bins": 64,
+                "fmin": 50,
+                "fmax": 4000,
+            },
+            "batches": [2],
+            "infer_batch": 2,
+            "matmul": 256,
+            "pipeline_clips": 32,
+            "pipeline_batches": 8,
+        }
+    return {
+        "sample_rate": 32000,
+        "seconds": 10,
+        "config": {},
+        "batches": [32],
+        "infer_batch": 256,
+        "matmul": 8192,
+        "pipeline_clips": 2048,
+        "pipeline_batches": 200,
+    }
 
 
 def _batch(size, clips, classes=527, seed=0):
@@ -130,8 +156,12 @@ def keras_train(smoke, batch, steps):
     size = sizes(smoke)
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = with_feature_mixup(keras_panns.Cnn14(**size["config"]))
-    model.compile(keras.optimizers.Adam(1e-3, amsgrad=True), loss={"clipwise_output": "binary_crossentropy"},
-                  jit_compile=True, steps_per_execution=steps)
+    model.compile(
+        keras.optimizers.Adam(1e-3, amsgrad=True),
+        loss={"clipwise_output": "binary_crossentropy"},
+        jit_compile=True,
+        steps_per_execution=steps,
+    )
     x, lam, y = _batch(size, batch)
     example = ({"waveform": x, "mixup_lambda": lam}, {"clipwise_output": y})
     if keras.backend.backend() == "tensorflow":
@@ -142,8 +172,11 @@ def keras_train(smoke, batch, steps):
         data = (example for _ in itertools.count())
     timer = _EpochTimer()
     model.fit(data, epochs=2, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback])
-    return {"clips_per_s": batch * steps / timer.seconds[-1], "peak_memory_gb": _peak_memory_gb(),
-            "compile_and_first_epoch_s": timer.seconds[0]}
+    return {
+        "clips_per_s": batch * steps / timer.seconds[-1],
+        "peak_memory_gb": _peak_memory_gb(),
+        "compile_and_first_epoch_s": timer.seconds[0],
+    }
 
 
 def keras_infer(smoke, batch, steps):
@@ -232,7 +265,7 @@ def matmul(smoke, n, steps):
         a @ b
     if device == "cuda":
         torch.cuda.synchronize()
-    return {"tflops": 2 * n ** 3 * steps / (time.perf_counter() - start) / 1e12, "n": n}
+    return {"tflops": 2 * n**3 * steps / (time.perf_counter() - start) / 1e12, "n": n}
 
 
 def pipeline(smoke, batch, steps):
@@ -252,12 +285,24 @@ def pipeline(smoke, batch, steps):
         soundfile.write(path, (0.1 * rng.randn(rate * seconds)).astype(np.float32), rate, subtype="PCM_16")
         examples.append(Example(f"clip{i}", path, (i % 527,)))
     packed = os.path.join(scratch, "packed")
-    pack(examples, packed, label_names=[str(i) for i in range(527)], sample_rate=rate, clip_seconds=seconds,
-         workers=os.cpu_count(), progress=False)
+    pack(
+        examples,
+        packed,
+        label_names=[str(i) for i in range(527)],
+        sample_rate=rate,
+        clip_seconds=seconds,
+        workers=os.cpu_count(),
+        progress=False,
+    )
     result = {}
     for mode, mixup in (("balanced", None), ("balanced+feature mixup", "features")):
-        dataset = make_dataset(packed, mode="balanced", batch_size=batch, mixup_alpha=1.0 if mixup else None,
-                               mixup_mode=mixup or "features")
+        dataset = make_dataset(
+            packed,
+            mode="balanced",
+            batch_size=batch,
+            mixup_alpha=1.0 if mixup else None,
+            mixup_mode=mixup or "features",
+        )
         iterator = iter(dataset)
         next(iterator)
         start = time.perf_counter()
@@ -269,8 +314,13 @@ def pipeline(smoke, batch, steps):
     return {"clips_read_per_s": result, "cores": os.cpu_count()}
 
 
-WORKERS = {"keras_train": keras_train, "keras_infer": keras_infer, "torch_train": torch_train, "matmul": matmul,
-           "pipeline": pipeline}
+WORKERS = {
+    "keras_train": keras_train,
+    "keras_infer": keras_infer,
+    "torch_train": torch_train,
+    "matmul": matmul,
+    "pipeline": pipeline,
+}
 
 
 def _run(worker, backend=None, **args):
@@ -314,8 +364,9 @@ def _training(worker, backend, size, **extra):
 
 def _device_name():
     try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
+        )
         if done.returncode == 0 and done.stdout.strip():
             return done.stdout.strip().splitlines()[0]
     except (OSError, subprocess.TimeoutExpired):
@@ -326,10 +377,14 @@ def _device_name():
 def markdown(report):
     """The report as a Markdown table (training, inference, pipeline)."""
     peak = report["matmul"].get("tflops")
-    lines = [f"Device: {report['device']}; bf16 GEMM {peak:.1f} TFLOP/s (n={report['matmul'].get('n')})"
-             if peak else f"Device: {report['device']}; GEMM failed: {report['matmul']}",
-             "", "| Cnn14, feature mixup | batch | mixed clips/s | MFU | vs PyTorch | peak memory GB |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Device: {report['device']}; bf16 GEMM {peak:.1f} TFLOP/s (n={report['matmul'].get('n')})"
+        if peak
+        else f"Device: {report['device']}; GEMM failed: {report['matmul']}",
+        "",
+        "| Cnn14, feature mixup | batch | mixed clips/s | MFU | vs PyTorch | peak memory GB |",
+        "|---|---|---|---|---|---|",
+    ]
     reference = {b: r.get("clips_per_s") for b, r in report["training"].get("PyTorch reference", {}).items()}
     best_reference = max([v for v in reference.values() if v] or [0])
     for name, rows in report["training"].items():
@@ -347,8 +402,9 @@ def markdown(report):
         if "error" in row:
             lines.append(f"| {name} | {report['inference_batch']} | {row['error']} | |")
         else:
-            lines.append(f"| {name} | {report['inference_batch']} | {row['clips_per_s']:,.1f} | "
-                         f"{row['peak_memory_gb']:.1f} |")
+            lines.append(
+                f"| {name} | {report['inference_batch']} | {row['clips_per_s']:,.1f} | {row['peak_memory_gb']:.1f} |"
+            )
     pipe = report["pipeline"]
     lines += ["", "| input pipeline (balanced) | clips read/s |", "|---|---|"]
     if not pipe:
@@ -382,10 +438,17 @@ def main(argv):
         return
     size = sizes(FLAGS.smoke)
     started = time.time()
-    report = {"device": _device_name(), "smoke": FLAGS.smoke, "date": datetime.date.today().isoformat(),
-              "clip": f"{size['seconds']} s at {size['sample_rate']} Hz",
-              "training_gflop_per_clip": CNN14_TRAINING_GFLOP * (size["seconds"] / 10) * (size["sample_rate"] / 32000),
-              "inference_batch": size["infer_batch"], "training": {}, "inference": {}, "pipeline": {}}
+    report = {
+        "device": _device_name(),
+        "smoke": FLAGS.smoke,
+        "date": datetime.date.today().isoformat(),
+        "clip": f"{size['seconds']} s at {size['sample_rate']} Hz",
+        "training_gflop_per_clip": CNN14_TRAINING_GFLOP * (size["seconds"] / 10) * (size["sample_rate"] / 32000),
+        "inference_batch": size["infer_batch"],
+        "training": {},
+        "inference": {},
+        "pipeline": {},
+    }
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     device = "".join(c if c.isalnum() else "_" for c in report["device"].split(",")[0])[:40].strip("_")
     stem = os.path.join(FLAGS.out_dir, f"gpu_check_{'smoke_' if FLAGS.smoke else ''}{device}_{report['date']}")
@@ -401,9 +464,10 @@ def main(argv):
             report["inference"][name] = _run("keras_infer", backend, batch=size["infer_batch"], steps=steps)
             _write(report, stem)
     for section, name, worker, backend, extra in (
-            ("keras_tf_train", "keras TF+XLA bf16", "keras_train", "tensorflow", {}),
-            ("keras_jax_train", "keras JAX bf16", "keras_train", "jax", {}),
-            ("torch_train", "PyTorch reference", "torch_train", None, {"compile": FLAGS.torch_compile})):
+        ("keras_tf_train", "keras TF+XLA bf16", "keras_train", "tensorflow", {}),
+        ("keras_jax_train", "keras JAX bf16", "keras_train", "jax", {}),
+        ("torch_train", "PyTorch reference", "torch_train", None, {"compile": FLAGS.torch_compile}),
+    ):
         if _wanted(section):
             report["training"][name] = _training(worker, backend, size, **extra)
             _write(report, stem)

@@ -23,14 +23,16 @@ FLAGS = flags.FLAGS
 
 def fixture_state_dict():
     base = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) / 8 - 1
-    return collections.OrderedDict([
-        ("conv.weight", base),
-        ("bn.num_batches_tracked", torch.tensor(7)),
-        ("fc.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3).t()),  # strides (1, 3)
-        ("fc.bias", torch.arange(10, dtype=torch.float32)[3:6]),  # storage offset 3
-        ("half", torch.tensor([0.5, -2.0], dtype=torch.float16)),
-        ("bf16", torch.tensor([1.5, -3.0], dtype=torch.bfloat16)),
-    ])
+    return collections.OrderedDict(
+        [
+            ("conv.weight", base),
+            ("bn.num_batches_tracked", torch.tensor(7)),
+            ("fc.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3).t()),  # strides (1, 3)
+            ("fc.bias", torch.arange(10, dtype=torch.float32)[3:6]),  # storage offset 3
+            ("half", torch.tensor([0.5, -2.0], dtype=torch.float16)),
+            ("bf16", torch.tensor([1.5, -3.0], dtype=torch.bfloat16)),
+        ]
+    )
 
 
 def main(argv):

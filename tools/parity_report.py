@@ -20,8 +20,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from keras_panns.testing import golden, parity_cases
     from keras_panns.checkpoint import port_state_dict
+    from keras_panns.testing import golden, parity_cases
 
     names = FLAGS.models or sorted(parity_cases.CNN_CASES)
     if FLAGS.markdown:

@@ -4,7 +4,6 @@ import os
 import pathlib
 import tempfile
 
-
 CNN14_32K = {"sample_rate": 32000, "window_size": 1024, "hop_size": 320, "mel_bins": 64, "fmin": 50, "fmax": 14000}
 
 

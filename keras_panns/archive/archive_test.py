@@ -29,8 +29,9 @@ TOLERANCE = 1e-5
 def ray_local():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             logging_level="error")
+    ray.init(
+        num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="error"
+    )
     yield ray
     ray.shutdown()
 
@@ -80,8 +81,24 @@ def mixed(tmp_path_factory):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(root / name, samples, sample_rate, subtype=subtype)
     if shutil.which("ffmpeg"):
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(root / "a/speech.wav"), "-ar", "44100", "-c:a",
-                        "aac", "-b:a", "128k", str(root / "b/speech_44k.m4a")], check=True, timeout=120)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-i",
+                str(root / "a/speech.wav"),
+                "-ar",
+                "44100",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                str(root / "b/speech_44k.m4a"),
+            ],
+            check=True,
+            timeout=120,
+        )
     return root
 
 
@@ -92,14 +109,23 @@ def _count(folder):
 def _tables(out):
     import pandas as pd
 
-    return {table: pd.read_parquet(os.path.join(out, table)) if os.path.isdir(os.path.join(out, table)) else None
-            for table in ("files", "windows", "events", "errors")}
+    return {
+        table: pd.read_parquet(os.path.join(out, table)) if os.path.isdir(os.path.join(out, table)) else None
+        for table in ("files", "windows", "events", "errors")
+    }
 
 
 def test_index_equals_the_offline_functions_on_mixed_files(ray_local, tagger, mixed, tmp_path):
     out = tmp_path / "index"
-    summary = keras_panns.index([str(mixed)], str(out), tagger, outputs=["tags", "scores", "embeddings"],
-                                runtime="keras", segment_windows=8, batch_size=4)
+    summary = keras_panns.index(
+        [str(mixed)],
+        str(out),
+        tagger,
+        outputs=["tags", "scores", "embeddings"],
+        runtime="keras",
+        segment_windows=8,
+        batch_size=4,
+    )
     total = _count(mixed)
     assert summary.files == total and summary.indexed == total and summary.failed == 0 and summary.skipped == 0
     tables = _tables(out)
@@ -189,8 +215,16 @@ def test_events_across_segment_borders_equal_detect_events_long(ray_local, tmp_p
     path = tmp_path / "forty_seconds.wav"
     soundfile.write(path, np.concatenate([speech, other, speech, other, speech])[: 38 * rate], rate)
     options = {"high": 0.3, "low": 0.1, "median_window": 5}
-    summary = keras_panns.index([str(path)], str(tmp_path / "index"), sed, outputs=["events", "scores"],
-                                runtime="keras", segment_windows=2, batch_size=2, **options)
+    summary = keras_panns.index(
+        [str(path)],
+        str(tmp_path / "index"),
+        sed,
+        outputs=["events", "scores"],
+        runtime="keras",
+        segment_windows=2,
+        batch_size=2,
+        **options,
+    )
     assert summary.indexed == 1
     offline = keras_panns.detect_events_long(sed, str(path), **options)
     events = _tables(tmp_path / "index")["events"].sort_values(["onset", "class_index"])

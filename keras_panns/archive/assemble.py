@@ -14,8 +14,10 @@ from keras_panns.inference import top_k_labels
 
 class _File:
     def __init__(self, row):
-        self.meta = {key: row[key] for key in ("path", "size", "mtime", "total", "num_samples", "duration",
-                                               "sample_rate", "channels")}
+        self.meta = {
+            key: row[key]
+            for key in ("path", "size", "mtime", "total", "num_samples", "duration", "sample_rate", "channels")
+        }
         self.windows = {}
         self.framewise = {}
         self.next_window = 0
@@ -72,8 +74,11 @@ class FileAssembler:
             window = int(row["window"])
             if window in state.windows or window < state.next_window and "events" in self.outputs:
                 continue
-            state.windows[window] = (int(row["start"]), np.frombuffer(row["scores"], np.float32),
-                                     np.frombuffer(row["embedding"], np.float32) if row["embedding"] else None)
+            state.windows[window] = (
+                int(row["start"]),
+                np.frombuffer(row["scores"], np.float32),
+                np.frombuffer(row["embedding"], np.float32) if row["embedding"] else None,
+            )
             if "events" in self.outputs:
                 state.framewise[window] = np.frombuffer(row["framewise"], np.float32).reshape(-1, self.num_classes)
                 self._advance(state)
@@ -90,10 +95,15 @@ class FileAssembler:
         if state.stitcher is None:
             options = self.event_options
             state.stitcher = FrameStitcher(self.hop_size)
-            state.detector = EventDetector(self.num_classes, frame_rate=self.sample_rate / self.hop_size,
-                                           labels=self.labels, high=options["high"], low=options["low"],
-                                           median_window=options["median_window"],
-                                           min_duration=options["min_duration"])
+            state.detector = EventDetector(
+                self.num_classes,
+                frame_rate=self.sample_rate / self.hop_size,
+                labels=self.labels,
+                high=options["high"],
+                low=options["low"],
+                median_window=options["median_window"],
+                min_duration=options["min_duration"],
+            )
         total = 1 + int(state.meta["num_samples"]) // self.hop_size
         while state.next_window in state.framewise:
             window = state.next_window
@@ -109,15 +119,24 @@ class FileAssembler:
                     state.detector.update(state.stitcher.release(following[0] // self.hop_size)[1])
 
     def _file_row(self, meta, status, windows):
-        return {"path": str(meta["path"]), "size": int(meta["size"]), "mtime": float(meta["mtime"]),
-                "duration": float(meta["duration"]) if status == "ok" else None,
-                "sample_rate": int(meta["sample_rate"]) if status == "ok" else None,
-                "channels": int(meta["channels"]) if status == "ok" else None, "windows": windows, "status": status}
+        return {
+            "path": str(meta["path"]),
+            "size": int(meta["size"]),
+            "mtime": float(meta["mtime"]),
+            "duration": float(meta["duration"]) if status == "ok" else None,
+            "sample_rate": int(meta["sample_rate"]) if status == "ok" else None,
+            "channels": int(meta["channels"]) if status == "ok" else None,
+            "windows": windows,
+            "status": status,
+        }
 
     def _error(self, row):
-        return {"files": [self._file_row(row, "error", 0)],
-                "errors": [{"path": str(row["path"]), "reason": str(row["error_reason"]),
-                            "error": str(row["error_class"])}]}
+        return {
+            "files": [self._file_row(row, "error", 0)],
+            "errors": [
+                {"path": str(row["path"]), "reason": str(row["error_reason"]), "error": str(row["error_class"])}
+            ],
+        }
 
     def _finish(self, state):
         meta = state.meta
@@ -138,6 +157,15 @@ class FileAssembler:
             windows.append(row)
         rows = {"files": [self._file_row(meta, "ok", len(windows))], "windows": windows}
         if "events" in self.outputs:
-            rows["events"] = [{"path": path, "label": e.label, "class_index": e.index, "onset": e.onset,
-                               "offset": e.offset, "score": e.score} for e in state.detector.finish()]
+            rows["events"] = [
+                {
+                    "path": path,
+                    "label": e.label,
+                    "class_index": e.index,
+                    "onset": e.onset,
+                    "offset": e.offset,
+                    "score": e.score,
+                }
+                for e in state.detector.finish()
+            ]
         return rows

@@ -59,9 +59,11 @@ class IndexSummary:
         return self.windows / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self):
-        return (f"indexed {self.indexed} files ({self.audio_hours:.2f} h of audio, {self.windows} windows) in "
-                f"{self.seconds:.1f} s: {self.clips_per_second:.2f} windows/s; {self.skipped} already indexed, "
-                f"{self.failed} failed; on {self.runtime}; index: {self.out}")
+        return (
+            f"indexed {self.indexed} files ({self.audio_hours:.2f} h of audio, {self.windows} windows) in "
+            f"{self.seconds:.1f} s: {self.clips_per_second:.2f} windows/s; {self.skipped} already indexed, "
+            f"{self.failed} failed; on {self.runtime}; index: {self.out}"
+        )
 
 
 def weights_sha256(model):
@@ -98,6 +100,7 @@ def _manifest(model, outputs, window_seconds, hop_seconds, top_k, event_options,
         "num_classes": len(model.labels),
         "embedding_size": int(embedding or 0),
         "labels_sha256": hashlib.sha256(json.dumps(model.labels).encode()).hexdigest(),
+        "labels": list(model.labels),
         "runtime": {"runtime": choice.runtime, "precision": choice.precision},
     }
 
@@ -109,8 +112,10 @@ def _check_outputs(model, outputs):
     if "embeddings" in outputs and "embedding" not in model.output:
         raise ArchiveError(f"{model.name} has no embedding output; leave out 'embeddings' or use a tagging model")
     if "events" in outputs and "framewise_output" not in model.output:
-        raise ArchiveError(f"{model.name} has no framewise output for events: use a SED model "
-                           "(cnn14_decision_level_max) or Cnn14_DecisionLevelMax.from_tagger(cnn14)")
+        raise ArchiveError(
+            f"{model.name} has no framewise output for events: use a SED model "
+            "(cnn14_decision_level_max) or Cnn14_DecisionLevelMax.from_tagger(cnn14)"
+        )
 
 
 def _require_packages():
@@ -118,8 +123,10 @@ def _require_packages():
         import pyarrow  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise ArchiveError(f"indexing an archive needs Ray Data and pyarrow ({exc.name} is missing): "
-                           "pip install 'keras-panns[archive]'") from exc
+        raise ArchiveError(
+            f"indexing an archive needs Ray Data and pyarrow ({exc.name} is missing): "
+            "pip install 'keras-panns[archive]'"
+        ) from exc
 
 
 def _reachable(address):
@@ -144,8 +151,10 @@ class _RaySession:
             return ray  # the caller's own session (e.g. a notebook already connected)
         if self.address and self.address != "local":
             if self.address != "auto" and not _reachable(self.address):
-                raise ArchiveError(f"no Ray cluster answers at {self.address} (is `ray start --head` running "
-                                   "there, and is the port right?)")
+                raise ArchiveError(
+                    f"no Ray cluster answers at {self.address} (is `ray start --head` running "
+                    "there, and is the port right?)"
+                )
             try:
                 ray.init(address=self.address, log_to_driver=False, logging_level="error")
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -153,8 +162,13 @@ class _RaySession:
             self.started = True
             _check_cluster(ray, self.address)
             return ray
-        ray.init(num_cpus=self.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, logging_level="error")
+        ray.init(
+            num_cpus=self.num_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            logging_level="error",
+        )
         self.started = True
         return ray
 
@@ -175,12 +189,16 @@ def _check_cluster(ray, address):
     try:
         version = ray.get(ray.remote(num_cpus=0)(_remote_version).remote(), timeout=120)
     except Exception as exc:  # a worker that cannot import keras_panns fails with Ray's wrapper of the ImportError
-        raise ArchiveError(f"the Ray cluster at {address} cannot run keras-panns ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); install keras-panns[archive] on "
-                           "every node") from exc
+        raise ArchiveError(
+            f"the Ray cluster at {address} cannot run keras-panns ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); install keras-panns[archive] on "
+            "every node"
+        ) from exc
     if version != __version__:
-        raise ArchiveError(f"the Ray cluster at {address} has keras-panns {version}, this driver {__version__}: "
-                           "install the same version on every node")
+        raise ArchiveError(
+            f"the Ray cluster at {address} has keras-panns {version}, this driver {__version__}: "
+            "install the same version on every node"
+        )
 
 
 def _share_gpus():
@@ -212,11 +230,36 @@ def _todo(files, store):
     return files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
 
 
-def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0, hop_seconds=5.0, top_k=5,
-          batch_size=8, model_workers=1, address=None, num_cpus=None, runtime="auto", precision="auto",
-          calibration=None, cache_dir=None, threads=None, high=0.5, low=0.2, median_window=1, min_duration=0.0,
-          recursive=True, s3_endpoint=None, segment_windows=32, commit_every=64, commit_seconds=30.0,
-          progress=None, gpus_per_worker=0):
+def index(
+    sources,
+    out,
+    model="cnn14",
+    *,
+    outputs=("tags",),
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    top_k=5,
+    batch_size=8,
+    model_workers=1,
+    address=None,
+    num_cpus=None,
+    runtime="auto",
+    precision="auto",
+    calibration=None,
+    cache_dir=None,
+    threads=None,
+    high=0.5,
+    low=0.2,
+    median_window=1,
+    min_duration=0.0,
+    recursive=True,
+    s3_endpoint=None,
+    segment_windows=32,
+    commit_every=64,
+    commit_seconds=30.0,
+    progress=None,
+    gpus_per_worker=0,
+):
     """Indexes every audio file under `sources` into Parquet tables at `out`, on Ray Data.
 
     Rerunning the same call resumes: files already committed (same path, size and mtime) are skipped
@@ -258,8 +301,8 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     windows = pandas.read_parquet("archive.index/windows")
     ```
     """
-    from keras_panns.runtimes import choose
     from keras_panns.errors import RuntimeUnavailableError
+    from keras_panns.runtimes import choose
 
     started = time.perf_counter()
     _require_packages()
@@ -282,32 +325,88 @@ def index(sources, out, model="cnn14", *, outputs=("tags",), window_seconds=10.0
     choice = runner.choice
     del runner
     events = "events" in outputs
-    event_options = ({"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
-                     if events else None)
+    event_options = (
+        {"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
+        if events
+        else None
+    )
     manifest = _manifest(loaded, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
     # Not part of the fingerprint (the same weights may come from another path): where `search --like` finds
     # the model to embed a query with, checked there against weights_sha256.
-    manifest["model_source"] = ((os.path.abspath(model) if os.path.exists(model) else model)
-                                if isinstance(model, str) else None)
+    manifest["model_source"] = (
+        (os.path.abspath(model) if os.path.exists(model) else model) if isinstance(model, str) else None
+    )
     model = loaded
     store.open(manifest)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     todo = _todo(files, store)
-    summary = IndexSummary(os.fspath(out), files.num_rows, files.num_rows - todo.num_rows, 0, 0, 0, 0.0, 0.0,
-                           f"{choice.runtime} {choice.precision} ({choice.reason})")
+    summary = IndexSummary(
+        os.fspath(out),
+        files.num_rows,
+        files.num_rows - todo.num_rows,
+        0,
+        0,
+        0,
+        0.0,
+        0.0,
+        f"{choice.runtime} {choice.precision} ({choice.reason})",
+    )
     if todo.num_rows:
-        settings = job.Settings(model.name, model.sample_rate, int(model.min_samples), float(window_seconds),
-                                float(hop_seconds), int(model.config["hop_size"]) if events else 1,
-                                int(segment_windows), outputs, s3_endpoint)
-        _run(todo, settings, model, choice, manifest, store, summary, address or os.environ.get("RAY_ADDRESS"),
-             num_cpus, model_workers, batch_size, calibration, cache_dir, threads, gpus_per_worker, commit_every,
-             commit_seconds, progress)
+        settings = job.Settings(
+            model.name,
+            model.sample_rate,
+            int(model.min_samples),
+            float(window_seconds),
+            float(hop_seconds),
+            int(model.config["hop_size"]) if events else 1,
+            int(segment_windows),
+            outputs,
+            s3_endpoint,
+        )
+        _run(
+            todo,
+            settings,
+            model,
+            choice,
+            manifest,
+            store,
+            summary,
+            address or os.environ.get("RAY_ADDRESS"),
+            num_cpus,
+            model_workers,
+            batch_size,
+            calibration,
+            cache_dir,
+            threads,
+            gpus_per_worker,
+            commit_every,
+            commit_seconds,
+            progress,
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _run(todo, settings, model, choice, manifest, store, summary, address, num_cpus, model_workers, batch_size,
-         calibration, cache_dir, threads, gpus_per_worker, commit_every, commit_seconds, progress):
+def _run(
+    todo,
+    settings,
+    model,
+    choice,
+    manifest,
+    store,
+    summary,
+    address,
+    num_cpus,
+    model_workers,
+    batch_size,
+    calibration,
+    cache_dir,
+    threads,
+    gpus_per_worker,
+    commit_every,
+    commit_seconds,
+    progress,
+):
     from tqdm.auto import tqdm
 
     labels = model.labels
@@ -315,9 +414,18 @@ def _run(todo, settings, model, choice, manifest, store, summary, address, num_c
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=todo.num_rows, unit="file", desc="indexing", file=sys.stderr, disable=not show)
     with _RaySession(address, num_cpus) as ray:
-        dataset = job.build_dataset(todo, settings, ray.put(payload), choice, model_workers=model_workers,
-                                    batch_size=batch_size, calibration=calibration, cache_dir=cache_dir,
-                                    threads=threads, gpus_per_worker=gpus_per_worker)
+        dataset = job.build_dataset(
+            todo,
+            settings,
+            ray.put(payload),
+            choice,
+            model_workers=model_workers,
+            batch_size=batch_size,
+            calibration=calibration,
+            cache_dir=cache_dir,
+            threads=threads,
+            gpus_per_worker=gpus_per_worker,
+        )
         del payload
         assembler = FileAssembler(manifest, labels)
         pending, last_commit = [], time.monotonic()
@@ -349,5 +457,7 @@ def _run(todo, settings, model, choice, manifest, store, summary, address, num_c
             commit()
     bar.close()
     if assembler.open:
-        raise ArchiveError(f"{len(assembler.open)} files lost windows in the job (e.g. "
-                           f"{next(iter(assembler.open))[0]}); run the same command again to index them")
+        raise ArchiveError(
+            f"{len(assembler.open)} files lost windows in the job (e.g. "
+            f"{next(iter(assembler.open))[0]}); run the same command again to index them"
+        )

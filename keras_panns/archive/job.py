@@ -38,6 +38,7 @@ def object_store_budget(settings, model_workers, batch_size):
     window_bytes = 4 * int(round(settings.window_seconds * settings.sample_rate))
     return max(OBJECT_STORE_BUDGET, model_workers * BATCHES_IN_FLIGHT * batch_size * window_bytes)
 
+
 _META = ("path", "size", "mtime", "total", "num_samples", "duration", "sample_rate", "channels")
 # Typed defaults of an error row, so every block of a stage has the same column types.
 _UNKNOWN = {"total": 0, "num_samples": 0, "duration": 0.0, "sample_rate": 0, "channels": 0}
@@ -85,8 +86,8 @@ def _error_row(entry, exc):
 
 
 def _open(entry, settings):
-    from keras_panns.audio import AudioFile
     from keras_panns.archive.sources import local_copy
+    from keras_panns.audio import AudioFile
 
     if entry["size"] < 0:
         AudioFile(entry["path"])  # raises the reader's own "no such file" error
@@ -116,16 +117,25 @@ def plan_segments(entry, settings):
         with _open(entry, settings) as local:
             audio = AudioFile(local)
             _, starts, _ = _plan(settings, audio)
-            meta = dict(path=entry["path"], size=entry["size"], mtime=entry["mtime"], total=len(starts),
-                        num_samples=audio.num_samples(settings.sample_rate), duration=float(audio.duration),
-                        sample_rate=int(audio.sample_rate), channels=_channels(local))
+            meta = dict(
+                path=entry["path"],
+                size=entry["size"],
+                mtime=entry["mtime"],
+                total=len(starts),
+                num_samples=audio.num_samples(settings.sample_rate),
+                duration=float(audio.duration),
+                sample_rate=int(audio.sample_rate),
+                channels=_channels(local),
+            )
     except (PANNsError, OSError) as exc:
         exc = _as_audio_error(exc, entry["path"])
         return [dict(_meta(entry), first=0, last=0, error_reason=str(exc), error_class=type(exc).__name__)]
     # A file decoded whole (not a libsndfile format) is one segment: each segment would decode it again.
     step = settings.segment_windows if audio.seekable else max(1, len(starts))
-    return [dict(meta, first=first, last=min(first + step, len(starts)), error_reason="", error_class="")
-            for first in range(0, len(starts), step)]
+    return [
+        dict(meta, first=first, last=min(first + step, len(starts)), error_reason="", error_class="")
+        for first in range(0, len(starts), step)
+    ]
 
 
 def decode_segment(segment, settings):
@@ -133,16 +143,32 @@ def decode_segment(segment, settings):
     from keras_panns.audio import AudioFile
 
     if segment["error_reason"]:
-        return [dict(_meta(segment), window=-1, start=0, wave=b"", error_reason=segment["error_reason"],
-                     error_class=segment["error_class"])]
+        return [
+            dict(
+                _meta(segment),
+                window=-1,
+                start=0,
+                wave=b"",
+                error_reason=segment["error_reason"],
+                error_class=segment["error_class"],
+            )
+        ]
     rows = []
     try:
         with _open(segment, settings) as local:
             source, starts, length = _plan(settings, AudioFile(local))
             for window in range(segment["first"], segment["last"]):
                 wave = np.ascontiguousarray(source.read(starts[window], length), np.float32)
-                rows.append(dict(_meta(segment), window=window, start=starts[window],
-                                 wave=wave.tobytes(), error_reason="", error_class=""))
+                rows.append(
+                    dict(
+                        _meta(segment),
+                        window=window,
+                        start=starts[window],
+                        wave=wave.tobytes(),
+                        error_reason="",
+                        error_class="",
+                    )
+                )
     except (PANNsError, OSError) as exc:
         return [_error_row(segment, _as_audio_error(exc, segment["path"]))]
     return rows
@@ -177,8 +203,7 @@ class ModelWorker:
             of the rest, never more).
     """
 
-    def __init__(self, payload, runtime, precision, calibration=None, cache_dir=None, threads=None,
-                 batch_size=None):
+    def __init__(self, payload, runtime, precision, calibration=None, cache_dir=None, threads=None, batch_size=None):
         import ray
 
         from keras_panns.runtimes import choose
@@ -186,8 +211,9 @@ class ModelWorker:
         if isinstance(payload, ray.ObjectRef):
             payload = ray.get(payload)
         self.model = rebuild_model(payload)
-        self.runner = choose(self.model, runtime, precision, calibration=calibration, cache_dir=cache_dir,
-                             threads=threads)
+        self.runner = choose(
+            self.model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads
+        )
         self.has_embedding = "embedding" in self.model.output
         self.has_framewise = "framewise_output" in self.model.output
         self.batch_size = batch_size
@@ -197,11 +223,11 @@ class ModelWorker:
         size = self.batch_size or len(waves)
         parts = []
         for first in range(0, len(waves), size):
-            chunk = waves[first:first + size]
+            chunk = waves[first : first + size]
             rows = min(size, 1 << (len(chunk) - 1).bit_length())
             padded = np.concatenate([chunk, np.zeros((rows - len(chunk), chunk.shape[1]), np.float32)])
             outputs = self.runner(padded)
-            parts.append({key: np.asarray(value)[:len(chunk)] for key, value in outputs.items()})
+            parts.append({key: np.asarray(value)[: len(chunk)] for key, value in outputs.items()})
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
     def __call__(self, batch):
@@ -221,8 +247,11 @@ class ModelWorker:
                     embedding[i] = np.asarray(outputs["embedding"][j], np.float32).tobytes()
                 if self.has_framewise:
                     framewise[i] = np.asarray(outputs["framewise_output"][j], np.float32).tobytes()
-        out.update(scores=np.array(scores, dtype=object), embedding=np.array(embedding, dtype=object),
-                   framewise=np.array(framewise, dtype=object))
+        out.update(
+            scores=np.array(scores, dtype=object),
+            embedding=np.array(embedding, dtype=object),
+            framewise=np.array(framewise, dtype=object),
+        )
         return out
 
 
@@ -231,8 +260,19 @@ def _files_per_block(files):
     return max(4, min(256, files // 200))
 
 
-def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_size, calibration, cache_dir,
-                  threads, gpus_per_worker=0):
+def build_dataset(
+    todo,
+    settings,
+    payload_ref,
+    choice,
+    *,
+    model_workers,
+    batch_size,
+    calibration,
+    cache_dir,
+    threads,
+    gpus_per_worker=0,
+):
     """The streaming Ray Dataset of model outputs for the files of `todo` (a `pyarrow.Table`)."""
     import ray
 
@@ -242,7 +282,8 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     # Decoding is 10x faster than the model: unbounded, it runs ahead into the object store (the peak memory
     # then grows with the archive until Ray's budget). A bound keeps memory flat and the actors still fed.
     context.execution_options.resource_limits = ray.data.ExecutionResources(
-        object_store_memory=object_store_budget(settings, model_workers, batch_size))
+        object_store_memory=object_store_budget(settings, model_workers, batch_size)
+    )
     # Ray Data's defaults retry a task lost with its node (max_retries=-1) and restart a lost actor with
     # its in-flight batches (max_restarts=-1, max_task_retries=-1): a killed worker loses nothing.
     # One block per few files, so that decoding starts on every core at once and results stream back (one
@@ -252,9 +293,19 @@ def build_dataset(todo, settings, payload_ref, choice, *, model_workers, batch_s
     dataset = dataset.flat_map(plan_segments, fn_kwargs={"settings": settings}, num_cpus=1)
     dataset = dataset.flat_map(decode_segment, fn_kwargs={"settings": settings}, num_cpus=1)
     return dataset.map_batches(
-        ModelWorker, fn_constructor_kwargs={"payload": payload_ref, "runtime": choice.runtime,
-                                            "precision": choice.precision, "calibration": calibration,
-                                            "cache_dir": cache_dir, "threads": threads,
-                                            "batch_size": batch_size},
-        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=model_workers),
-        num_cpus=1, num_gpus=gpus_per_worker or None)
+        ModelWorker,
+        fn_constructor_kwargs={
+            "payload": payload_ref,
+            "runtime": choice.runtime,
+            "precision": choice.precision,
+            "calibration": calibration,
+            "cache_dir": cache_dir,
+            "threads": threads,
+            "batch_size": batch_size,
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=model_workers),
+        num_cpus=1,
+        num_gpus=gpus_per_worker or None,
+    )

@@ -46,7 +46,7 @@ def _list_s3(url, endpoint):
     from pyarrow import fs
 
     s3 = s3_filesystem(endpoint)
-    key = url[len("s3://"):].rstrip("/")
+    key = url[len("s3://") :].rstrip("/")
     try:
         info = s3.get_file_info(key)
         if info.type == fs.FileType.File:
@@ -56,8 +56,11 @@ def _list_s3(url, endpoint):
         found = s3.get_file_info(fs.FileSelector(key, recursive=True, allow_not_found=True))
     except OSError as exc:
         raise ArchiveError(f"{url}: cannot list ({exc})") from exc
-    return [(f"s3://{entry.path}", entry.size, entry.mtime.timestamp() if entry.mtime else 0.0)
-            for entry in found if entry.type == fs.FileType.File and _is_audio(entry.path)]
+    return [
+        (f"s3://{entry.path}", entry.size, entry.mtime.timestamp() if entry.mtime else 0.0)
+        for entry in found
+        if entry.type == fs.FileType.File and _is_audio(entry.path)
+    ]
 
 
 def _stat(path):
@@ -132,8 +135,13 @@ def list_sources(sources, *, recursive=True, s3_endpoint=None):
                 paths.append(path)
                 sizes.append(int(size))
                 mtimes.append(float(mtime))
-    return pa.table({"path": pa.array(paths, pa.string()), "size": pa.array(sizes, pa.int64()),
-                     "mtime": pa.array(mtimes, pa.float64())})
+    return pa.table(
+        {
+            "path": pa.array(paths, pa.string()),
+            "size": pa.array(sizes, pa.int64()),
+            "mtime": pa.array(mtimes, pa.float64()),
+        }
+    )
 
 
 @contextlib.contextmanager
@@ -153,7 +161,7 @@ def local_copy(path, s3_endpoint=None):
     with tempfile.TemporaryDirectory(prefix="keras_panns_s3-") as scratch:
         local = os.path.join(scratch, "object" + suffix)
         try:
-            with s3.open_input_stream(path[len("s3://"):]) as source, open(local, "wb") as target:
+            with s3.open_input_stream(path[len("s3://") :]) as source, open(local, "wb") as target:
                 while True:
                     chunk = source.read(1 << 22)
                     if not chunk:

@@ -41,27 +41,48 @@ TABLES = ("windows", "events", "errors", "files")  # commit order: files last
 STAGING = "_staging"
 
 #: Manifest keys that must be equal for a rerun to extend an index.
-FINGERPRINT_KEYS = ("model", "weights_sha256", "window_seconds", "hop_seconds", "sample_rate", "front_end",
-                    "outputs", "top_k", "events", "runtime")
+FINGERPRINT_KEYS = (
+    "model",
+    "weights_sha256",
+    "window_seconds",
+    "hop_seconds",
+    "sample_rate",
+    "front_end",
+    "outputs",
+    "top_k",
+    "events",
+    "runtime",
+)
 
 #: Column name -> description, for the docs and `--help`.
 COLUMNS = {
     "files": {
         "path": "string: the file as listed (local path or s3:// URL)",
-        "size": "int64: bytes", "mtime": "float64: modification time (Unix seconds)",
+        "size": "int64: bytes",
+        "mtime": "float64: modification time (Unix seconds)",
         "duration": "float64: seconds (null for a file that could not be read)",
-        "sample_rate": "int32: the file's own rate", "channels": "int32",
-        "windows": "int32: windows indexed", "status": "string: ok or error",
+        "sample_rate": "int32: the file's own rate",
+        "channels": "int32",
+        "windows": "int32: windows indexed",
+        "status": "string: ok or error",
     },
     "windows": {
-        "path": "string", "window": "int32: index within the file", "start": "float64: seconds",
-        "end": "float64: seconds", "top_labels": "list<string>: the top-k classes, best first",
-        "top_scores": "list<float32>: their scores", "scores": "fixed_size_list<float32>[classes]",
+        "path": "string",
+        "window": "int32: index within the file",
+        "start": "float64: seconds",
+        "end": "float64: seconds",
+        "top_labels": "list<string>: the top-k classes, best first",
+        "top_scores": "list<float32>: their scores",
+        "scores": "fixed_size_list<float32>[classes]",
         "embedding": "fixed_size_list<float32>[embedding size]",
     },
     "events": {
-        "path": "string", "label": "string", "class_index": "int32", "onset": "float64: seconds",
-        "offset": "float64: seconds", "score": "float32: the event's peak (smoothed) score",
+        "path": "string",
+        "label": "string",
+        "class_index": "int32",
+        "onset": "float64: seconds",
+        "offset": "float64: seconds",
+        "score": "float32: the event's peak (smoothed) score",
     },
     "errors": {"path": "string", "reason": "string: the message", "error": "string: the exception's class"},
 }
@@ -78,12 +99,29 @@ def _schemas(num_classes, embedding_size, outputs):
     if "embeddings" in outputs:
         windows.append(("embedding", pa.list_(pa.float32(), embedding_size)))
     return {
-        "files": pa.schema([("path", pa.string()), ("size", pa.int64()), ("mtime", pa.float64()),
-                            ("duration", pa.float64()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-                            ("windows", pa.int32()), ("status", pa.string())]),
+        "files": pa.schema(
+            [
+                ("path", pa.string()),
+                ("size", pa.int64()),
+                ("mtime", pa.float64()),
+                ("duration", pa.float64()),
+                ("sample_rate", pa.int32()),
+                ("channels", pa.int32()),
+                ("windows", pa.int32()),
+                ("status", pa.string()),
+            ]
+        ),
         "windows": pa.schema(windows),
-        "events": pa.schema([("path", pa.string()), ("label", pa.string()), ("class_index", pa.int32()),
-                             ("onset", pa.float64()), ("offset", pa.float64()), ("score", pa.float32())]),
+        "events": pa.schema(
+            [
+                ("path", pa.string()),
+                ("label", pa.string()),
+                ("class_index", pa.int32()),
+                ("onset", pa.float64()),
+                ("offset", pa.float64()),
+                ("score", pa.float32()),
+            ]
+        ),
         "errors": pa.schema([("path", pa.string()), ("reason", pa.string()), ("error", pa.string())]),
     }
 
@@ -136,7 +174,9 @@ class IndexStore:
             with open(self.manifest_path, encoding="utf-8") as f:
                 manifest = json.load(f)
         except (OSError, ValueError) as exc:
-            raise ArchiveError(f"{self.manifest_path}: unreadable manifest ({exc}); is this a keras-panns index?") from exc
+            raise ArchiveError(
+                f"{self.manifest_path}: unreadable manifest ({exc}); is this a keras-panns index?"
+            ) from exc
         if manifest.get("format") != FORMAT:
             raise ArchiveError(f"{self.manifest_path}: not a {FORMAT} manifest (format {manifest.get('format')!r})")
         return manifest
@@ -147,11 +187,14 @@ class IndexStore:
         if old is not None:
             differences = manifest_differences(old, manifest)
             if differences:
-                raise ArchiveError(f"{self.root} was indexed with other settings; use another --out or the same "
-                                   "settings. Differences (index there -> this run):\n  " + "\n  ".join(differences))
+                raise ArchiveError(
+                    f"{self.root} was indexed with other settings; use another --out or the same "
+                    "settings. Differences (index there -> this run):\n  " + "\n  ".join(differences)
+                )
         elif any(name for name in os.listdir(self.root) if not name.startswith(".")):
-            raise ArchiveError(f"{self.root}: not empty and not a keras-panns index (no manifest.json); "
-                               "choose an empty or new --out")
+            raise ArchiveError(
+                f"{self.root}: not empty and not a keras-panns index (no manifest.json); choose an empty or new --out"
+            )
         else:
             partial = self.manifest_path + ".partial"
             with open(partial, "w", encoding="utf-8") as f:
@@ -180,11 +223,18 @@ class IndexStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.read_table(os.path.join(self.root, "files", name), columns=["path", "size", "mtime"])
-                 for name in self._parts("files")]
+        parts = [
+            pq.read_table(os.path.join(self.root, "files", name), columns=["path", "size", "mtime"])
+            for name in self._parts("files")
+        ]
         if not parts:
-            return pa.table({"path": pa.array([], pa.string()), "size": pa.array([], pa.int64()),
-                             "mtime": pa.array([], pa.float64())})
+            return pa.table(
+                {
+                    "path": pa.array([], pa.string()),
+                    "size": pa.array([], pa.int64()),
+                    "mtime": pa.array([], pa.float64()),
+                }
+            )
         return pa.concat_tables(parts)
 
     def commit(self, rows):
@@ -219,6 +269,7 @@ class IndexStore:
         parts = [pq.read_table(os.path.join(self.root, table, name)) for name in self._parts(table)]
         if not parts:
             manifest = self.manifest or self.read_manifest()
-            return _schemas(manifest["num_classes"], manifest["embedding_size"],
-                            manifest["outputs"])[table].empty_table()
+            return _schemas(manifest["num_classes"], manifest["embedding_size"], manifest["outputs"])[
+                table
+            ].empty_table()
         return pa.concat_tables(parts)

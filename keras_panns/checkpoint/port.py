@@ -46,8 +46,10 @@ class PortReport:
     skipped: list
 
     def summary(self):
-        return (f"{len(self.loaded)} tensors loaded, {len(self.checked)} front-end tensors verified, "
-                f"{len(self.ignored)} unused keys ignored, {len(self.skipped)} skipped")
+        return (
+            f"{len(self.loaded)} tensors loaded, {len(self.checked)} front-end tensors verified, "
+            f"{len(self.ignored)} unused keys ignored, {len(self.skipped)} skipped"
+        )
 
 
 def _conv_kernel(value, rank):
@@ -58,8 +60,12 @@ def _conv_kernel(value, rank):
 def _layer_targets(layer):
     """(torch leaf, keras variable, converter) triples for one layer."""
     if isinstance(layer, keras.layers.BatchNormalization):
-        return [("weight", layer.gamma, None), ("bias", layer.beta, None),
-                ("running_mean", layer.moving_mean, None), ("running_var", layer.moving_variance, None)]
+        return [
+            ("weight", layer.gamma, None),
+            ("bias", layer.beta, None),
+            ("running_mean", layer.moving_mean, None),
+            ("running_var", layer.moving_variance, None),
+        ]
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         targets = [("weight", layer.kernel, lambda w: np.transpose(w, (2, 3, 0, 1)))]
     elif isinstance(layer, keras.layers.Conv2D):
@@ -169,13 +175,17 @@ def port_state_dict(model, state_dict, skip_prefixes=()):
     if missing or mismatched or unexpected or front_end_errors:
         lines = [f"checkpoint does not fit {type(model).__name__} ({model.name}):"]
         if "model" in unexpected:
-            lines.append("  hint: this is a whole PANNs checkpoint; pass checkpoint['model'] (read_state_dict "
-                         "does this)")
+            lines.append(
+                "  hint: this is a whole PANNs checkpoint; pass checkpoint['model'] (read_state_dict does this)"
+            )
         lines += [f"  missing    {k}  (model expects {s})" for k, s in missing]
         lines += [f"  shape      {k}  checkpoint {c} vs model {m} (Keras layout)" for k, c, m in mismatched]
         lines += [f"  unexpected {k}  {tuple(state_dict[k].shape)}" for k in unexpected]
-        lines += [f"  front end  {k}  differs by {d:.3g}: the checkpoint was made for another sample_rate, "
-                  f"window_size, mel_bins, fmin or fmax" for k, d in front_end_errors]
+        lines += [
+            f"  front end  {k}  differs by {d:.3g}: the checkpoint was made for another sample_rate, "
+            f"window_size, mel_bins, fmin or fmax"
+            for k, d in front_end_errors
+        ]
         raise CheckpointError("\n".join(lines))
 
     for variable, value in assignments:

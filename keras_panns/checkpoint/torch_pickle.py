@@ -39,10 +39,22 @@ _STORAGE_DTYPES = {
 }
 
 _TORCH_DTYPES = {
-    "float64": np.float64, "double": np.float64, "float32": np.float32, "float": np.float32,
-    "float16": np.float16, "half": np.float16, "bfloat16": "bfloat16", "int64": np.int64, "long": np.int64,
-    "int32": np.int32, "int": np.int32, "int16": np.int16, "short": np.int16, "int8": np.int8,
-    "uint8": np.uint8, "bool": np.bool_,
+    "float64": np.float64,
+    "double": np.float64,
+    "float32": np.float32,
+    "float": np.float32,
+    "float16": np.float16,
+    "half": np.float16,
+    "bfloat16": "bfloat16",
+    "int64": np.int64,
+    "long": np.int64,
+    "int32": np.int32,
+    "int": np.int32,
+    "int16": np.int16,
+    "short": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
 }
 
 
@@ -126,7 +138,8 @@ def _numpy_dtype(spec, align=False, copy=False):
 _SAFE_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor"): lambda storage, offset, size, stride: _rebuild_tensor(
-        storage, offset, size, stride),
+        storage, offset, size, stride
+    ),
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -163,7 +176,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"refusing to load {module}.{name}: this checkpoint asks pickle for a global outside the "
                 "allow-list of tensor-rebuilding functions. keras_panns never runs arbitrary code from a "
                 "checkpoint; if the file is a genuine PyTorch checkpoint, re-save its state dict with "
-                "torch.save(model.state_dict(), path).") from None
+                "torch.save(model.state_dict(), path)."
+            ) from None
 
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
@@ -215,6 +229,7 @@ def _load_zip(path):
 
 def _load_legacy(path):
     with open(path, "rb") as f:
+
         def header_pickle():
             return _RestrictedUnpickler(f, _no_storage).load()
 
@@ -332,8 +347,17 @@ def load_torch_file(path):
         return _load_legacy(path)
     except (CheckpointError, UnsafeCheckpointError):
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, zipfile.BadZipFile,
-            AttributeError, IndexError, KeyError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        struct.error,
+        zipfile.BadZipFile,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
@@ -353,7 +377,5 @@ def read_state_dict(path):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
-        raise CheckpointError(
-            f"{path}: no state dict found (expected a dict of tensors, or one under 'model')")
-    return collections.OrderedDict(
-        (k[len("module."):] if k.startswith("module.") else k, v) for k, v in obj.items())
+        raise CheckpointError(f"{path}: no state dict found (expected a dict of tensors, or one under 'model')")
+    return collections.OrderedDict((k[len("module.") :] if k.startswith("module.") else k, v) for k, v in obj.items())

@@ -14,10 +14,14 @@ FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "tor
 
 def _expected():
     base = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 8 - 1
-    return {"conv.weight": base, "bn.num_batches_tracked": np.array(7, np.int64),
-            "fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3).T,
-            "fc.bias": np.arange(10, dtype=np.float32)[3:6],
-            "half": np.array([0.5, -2.0], np.float16), "bf16": np.array([1.5, -3.0], np.float32)}
+    return {
+        "conv.weight": base,
+        "bn.num_batches_tracked": np.array(7, np.int64),
+        "fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3).T,
+        "fc.bias": np.arange(10, dtype=np.float32)[3:6],
+        "half": np.array([0.5, -2.0], np.float16),
+        "bf16": np.array([1.5, -3.0], np.float32),
+    }
 
 
 @pytest.mark.parametrize("name", ["tiny_zip.pth", "tiny_legacy.pth"])

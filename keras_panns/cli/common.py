@@ -20,38 +20,73 @@ def define_model_flags(fv, default, model_help):
     """`--model`, `--checkpoint` and `--cache_dir`: which weights to load and where they are cached."""
     owner = _owner()
     flags.DEFINE_string("model", default, model_help, flag_values=fv, module_name=owner)
-    flags.DEFINE_string("checkpoint", None, "An official .pth file, a preset directory, a .keras file or an "
-                        "http(s) URL; overrides --model.", flag_values=fv, module_name=owner)
-    flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights "
-                        "(default $KERAS_PANNS_CACHE or ~/.cache/keras_panns).", flag_values=fv, module_name=owner)
+    flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "An official .pth file, a preset directory, a .keras file or an http(s) URL; overrides --model.",
+        flag_values=fv,
+        module_name=owner,
+    )
+    flags.DEFINE_string(
+        "cache_dir",
+        None,
+        "Cache of downloads and converted weights (default $KERAS_PANNS_CACHE or ~/.cache/keras_panns).",
+        flag_values=fv,
+        module_name=owner,
+    )
 
 
 def define_input_flags(fv):
     """`--recursive`: what a directory argument means."""
-    flags.DEFINE_boolean("recursive", False, "A directory argument means the audio files in it; with "
-                         "--recursive, also those in its subdirectories.", flag_values=fv, module_name=_owner())
+    flags.DEFINE_boolean(
+        "recursive",
+        False,
+        "A directory argument means the audio files in it; with --recursive, also those in its subdirectories.",
+        flag_values=fv,
+        module_name=_owner(),
+    )
 
 
 def define_event_flags(fv):
     """`--high`, `--low`, `--median` and `--min_duration`: how frame scores become events (hysteresis)."""
     owner = _owner()
-    flags.DEFINE_float("high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv,
-                       module_name=owner)
-    flags.DEFINE_float("low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1,
-                       flag_values=fv, module_name=owner)
-    flags.DEFINE_integer("median", 1, "Median smoothing width in frames (10 ms each; 1 = none).", lower_bound=1,
-                         flag_values=fv, module_name=owner)
-    flags.DEFINE_float("min_duration", 0.0, "Drop events shorter than this many seconds.", lower_bound=0,
-                       flag_values=fv, module_name=owner)
-    flags.register_multi_flags_validator(["low", "high"], lambda f: f["low"] <= f["high"],
-                                         message="--low must not exceed --high", flag_values=fv)
+    flags.DEFINE_float(
+        "high", 0.5, "Score that starts an event.", lower_bound=0, upper_bound=1, flag_values=fv, module_name=owner
+    )
+    flags.DEFINE_float(
+        "low", 0.2, "Score below which an event ends.", lower_bound=0, upper_bound=1, flag_values=fv, module_name=owner
+    )
+    flags.DEFINE_integer(
+        "median",
+        1,
+        "Median smoothing width in frames (10 ms each; 1 = none).",
+        lower_bound=1,
+        flag_values=fv,
+        module_name=owner,
+    )
+    flags.DEFINE_float(
+        "min_duration",
+        0.0,
+        "Drop events shorter than this many seconds.",
+        lower_bound=0,
+        flag_values=fv,
+        module_name=owner,
+    )
+    flags.register_multi_flags_validator(
+        ["low", "high"], lambda f: f["low"] <= f["high"], message="--low must not exceed --high", flag_values=fv
+    )
 
 
 def define_group_flags(fv):
     """`--group NAME` (repeatable): keep only the classes of these AudioSet ontology groups."""
-    flags.DEFINE_multi_string("group", [], "Keep only the classes of this AudioSet ontology group and its "
-                              "descendants, by name or mid (e.g. Vehicle, Music, /m/07yv9); repeatable.",
-                              flag_values=fv, module_name=_owner())
+    flags.DEFINE_multi_string(
+        "group",
+        [],
+        "Keep only the classes of this AudioSet ontology group and its "
+        "descendants, by name or mid (e.g. Vehicle, Music, /m/07yv9); repeatable.",
+        flag_values=fv,
+        module_name=_owner(),
+    )
 
 
 def group_classes(fv):
@@ -72,8 +107,9 @@ def check_audioset_model(model, classes):
     from keras_panns.labels import audioset_labels
 
     if classes is not None and model.labels != audioset_labels():
-        raise app.UsageError(f"--group needs a model with the 527 AudioSet classes; {model.name} has "
-                             f"{len(model.labels)} other classes")
+        raise app.UsageError(
+            f"--group needs a model with the 527 AudioSet classes; {model.name} has {len(model.labels)} other classes"
+        )
 
 
 def frame_scoring_model(model, command):
@@ -87,8 +123,11 @@ def frame_scoring_model(model, command):
         sed = Cnn14_DecisionLevelMax.from_tagger(model)
     except CheckpointError as exc:
         raise app.UsageError(str(exc)) from exc
-    print(f"keras-panns {command}: {model.name} is a tagger; running its decision-level forward (framewise "
-          "scores from tagging weights, not a trained SED head)", file=sys.stderr)
+    print(
+        f"keras-panns {command}: {model.name} is a tagger; running its decision-level forward (framewise "
+        "scores from tagging weights, not a trained SED head)",
+        file=sys.stderr,
+    )
     return sed
 
 
@@ -98,8 +137,12 @@ def define_out_flag(fv, help_text, endings=None, required=False):
     if required:
         flags.mark_flag_as_required("out", flag_values=fv)
     if endings:
-        flags.register_validator("out", lambda value: value is None or value.lower().endswith(endings),
-                                 message=f"--out must end in {' or '.join(endings)}", flag_values=fv)
+        flags.register_validator(
+            "out",
+            lambda value: value is None or value.lower().endswith(endings),
+            message=f"--out must end in {' or '.join(endings)}",
+            flag_values=fv,
+        )
 
 
 def no_arguments(args):
@@ -132,7 +175,9 @@ def load_model(fv):
     try:
         return loaders.load(PANNsModel, fv.checkpoint or fv.model, cache_dir=fv.cache_dir)
     except PANNsError as exc:
-        hint = "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
+        hint = (
+            "\nOn the command line, pass a local file with --checkpoint PATH." if isinstance(exc, DownloadError) else ""
+        )
         raise type(exc)(f"cannot load the model: {exc}{hint}") from exc
 
 
@@ -142,8 +187,10 @@ RUNTIME_HELP = (
     "model weights and CPU and cached with the compiled files (the first run pays the build: about 10-20 s for "
     "Cnn14); it always considers Keras float32, so it is never slower than that. keras: Keras float32 "
     "(XLA-compiled on TensorFlow). openvino: OpenVINO on the CPU (float32, bfloat16 on AMX/AVX-512 BF16 CPUs, "
-    "int8 with --calibration). $KERAS_PANNS_RUNTIME changes the default. onnxruntime, litert: the validated ONNX/TFLite export (float32 or int8; the "
-    "export is slow and memory-hungry for Cnn14). --verbose prints what was picked and why.")
+    "int8 with --calibration). $KERAS_PANNS_RUNTIME changes the default. onnxruntime, litert: the validated "
+    "ONNX/TFLite export (float32 or int8; the "
+    "export is slow and memory-hungry for Cnn14). --verbose prints what was picked and why."
+)
 
 
 def define_runtime_flags(fv):
@@ -160,15 +207,32 @@ def define_runtime_flags(fv):
     if default not in RUNTIMES:
         raise app.UsageError(f"KERAS_PANNS_RUNTIME={default!r} is not a runtime; choose from {', '.join(RUNTIMES)}")
     flags.DEFINE_enum("runtime", default, RUNTIMES, RUNTIME_HELP, flag_values=fv, module_name=owner)
-    flags.DEFINE_enum("precision", "auto", PRECISIONS, "Arithmetic of the forward pass. auto: what --runtime "
-                      "picks (with --runtime auto: float32 or bfloat16, or int8 when --calibration is given, "
-                      "whichever is fastest and agrees). float32 always gives float32; bfloat16 needs a CPU with "
-                      "amx_bf16 or avx512_bf16; int8 needs --calibration.", flag_values=fv, module_name=owner)
-    flags.DEFINE_multi_string("calibration", [], "Audio (files or directories; repeatable) like the audio you run "
-                              "on: calibrates int8 and joins the reference audio auto checks agreement on.",
-                              flag_values=fv, module_name=owner)
-    flags.DEFINE_boolean("verbose", False, "Print the runtime and precision used, why, and what auto measured.",
-                         flag_values=fv, module_name=owner)
+    flags.DEFINE_enum(
+        "precision",
+        "auto",
+        PRECISIONS,
+        "Arithmetic of the forward pass. auto: what --runtime "
+        "picks (with --runtime auto: float32 or bfloat16, or int8 when --calibration is given, "
+        "whichever is fastest and agrees). float32 always gives float32; bfloat16 needs a CPU with "
+        "amx_bf16 or avx512_bf16; int8 needs --calibration.",
+        flag_values=fv,
+        module_name=owner,
+    )
+    flags.DEFINE_multi_string(
+        "calibration",
+        [],
+        "Audio (files or directories; repeatable) like the audio you run "
+        "on: calibrates int8 and joins the reference audio auto checks agreement on.",
+        flag_values=fv,
+        module_name=owner,
+    )
+    flags.DEFINE_boolean(
+        "verbose",
+        False,
+        "Print the runtime and precision used, why, and what auto measured.",
+        flag_values=fv,
+        module_name=owner,
+    )
 
 
 def runtime_runner(model, fv):
@@ -177,8 +241,14 @@ def runtime_runner(model, fv):
     from keras_panns.runtimes import runner_for
 
     try:
-        return runner_for(model, fv.runtime, fv.precision, calibration=fv.calibration or None,
-                          cache_dir=fv.cache_dir, verbose=fv.verbose)
+        return runner_for(
+            model,
+            fv.runtime,
+            fv.precision,
+            calibration=fv.calibration or None,
+            cache_dir=fv.cache_dir,
+            verbose=fv.verbose,
+        )
     except RuntimeUnavailableError as exc:
         raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc
 

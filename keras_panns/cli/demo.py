@@ -38,19 +38,29 @@ def define_flags(fv):
     from absl import flags
 
     define_model_flags(fv, "mobilenet_v1", "Zoo name of the model (small ones load fastest in a browser).")
-    flags.DEFINE_enum("quantize", "auto", ["auto", "none", "dynamic", "int8"],
-                      "auto: int8 if --calibration is given and it keeps its agreement bounds, else float32.",
-                      flag_values=fv)
+    flags.DEFINE_enum(
+        "quantize",
+        "auto",
+        ["auto", "none", "dynamic", "int8"],
+        "auto: int8 if --calibration is given and it keeps its agreement bounds, else float32.",
+        flag_values=fv,
+    )
     flags.DEFINE_string("calibration", None, "Directory of representative audio for int8.", flag_values=fv)
-    flags.DEFINE_string("runtime", None, "An onnxruntime-web .tgz (from 'npm pack onnxruntime-web@VERSION') or "
-                        "unpacked package to use instead of fetching it with npm.", flag_values=fv)
+    flags.DEFINE_string(
+        "runtime",
+        None,
+        "An onnxruntime-web .tgz (from 'npm pack onnxruntime-web@VERSION') or "
+        "unpacked package to use instead of fetching it with npm.",
+        flag_values=fv,
+    )
     flags.DEFINE_float("window", 10.0, "Window length in seconds for long audio.", lower_bound=0.1, flag_values=fv)
     flags.DEFINE_float("hop", 5.0, "Step between windows in seconds.", lower_bound=0.1, flag_values=fv)
     flags.DEFINE_integer("top_k", 5, "Tags shown (and rows of the timeline).", lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean("overwrite", False, "Replace the files of an existing site in --out.", flag_values=fv)
     define_out_flag(fv, "Folder of the site to write.", required=True)
-    flags.register_multi_flags_validator(["window", "hop"], lambda f: f["hop"] <= f["window"],
-                                         message="--hop must not exceed --window", flag_values=fv)
+    flags.register_multi_flags_validator(
+        ["window", "hop"], lambda f: f["hop"] <= f["window"], message="--hop must not exceed --window", flag_values=fv
+    )
 
 
 def run(args, fv):
@@ -58,9 +68,18 @@ def run(args, fv):
 
     no_arguments(args)
     model = load_model(fv)
-    report = build_demo(model, fv.out, quantize=fv.quantize, calibration=fv.calibration, runtime_source=fv.runtime,
-                        cache_dir=fv.cache_dir, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k,
-                        overwrite=fv.overwrite)
+    report = build_demo(
+        model,
+        fv.out,
+        quantize=fv.quantize,
+        calibration=fv.calibration,
+        runtime_source=fv.runtime,
+        cache_dir=fv.cache_dir,
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        top_k=fv.top_k,
+        overwrite=fv.overwrite,
+    )
     print(report.export_summary)
     print(report.summary())
     print(f"serve it: python -m http.server -d {fv.out} 8000   then open http://localhost:8000", file=sys.stderr)

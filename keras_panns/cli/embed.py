@@ -26,11 +26,18 @@ import os
 import sys
 
 import numpy as np
-
 from absl import app
 
-from keras_panns.cli.common import (audio_arguments, define_input_flags, define_model_flags, define_out_flag,
-                                    define_runtime_flags, load_model, report_file_error, runtime_runner)
+from keras_panns.cli.common import (
+    audio_arguments,
+    define_input_flags,
+    define_model_flags,
+    define_out_flag,
+    define_runtime_flags,
+    load_model,
+    report_file_error,
+    runtime_runner,
+)
 
 USAGE = "[--model NAME | --checkpoint PATH] --out embeddings.npy [--per_window] [--window S] [--hop S] FILE_OR_DIR..."
 
@@ -41,14 +48,14 @@ def define_flags(fv):
     define_model_flags(fv, "cnn14", "Zoo name of a tagging model with an embedding.")
     define_input_flags(fv)
     define_runtime_flags(fv)
-    define_out_flag(fv, "Output .npy file (an index <out>.csv is written beside it).", endings=(".npy",),
-                    required=True)
+    define_out_flag(fv, "Output .npy file (an index <out>.csv is written beside it).", endings=(".npy",), required=True)
     flags.DEFINE_boolean("per_window", False, "One row per window instead of one per file.", flag_values=fv)
     flags.DEFINE_float("window", 10.0, "Window length in seconds.", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_float("hop", 10.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
     flags.DEFINE_integer("batch_size", 4, "Windows per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_boolean("progress", None, "Show a progress bar (default: several files on a terminal).",
-                         flag_values=fv)
+    flags.DEFINE_boolean(
+        "progress", None, "Show a progress bar (default: several files on a terminal).", flag_values=fv
+    )
 
 
 def _save(out, vectors, index):
@@ -83,8 +90,9 @@ def run(args, fv):
     for path in iterator:
         try:
             audio = AudioFile(path)  # opened (an mp3 decoded) once for the windows and the duration
-            starts, vectors = embed_long(model, audio, window_seconds=fv.window, hop_seconds=fv.hop,
-                                         batch_size=fv.batch_size, runtime=runner)
+            starts, vectors = embed_long(
+                model, audio, window_seconds=fv.window, hop_seconds=fv.hop, batch_size=fv.batch_size, runtime=runner
+            )
             duration = audio.duration
         except PANNsError as exc:
             failures += 1

@@ -37,8 +37,11 @@ def run(args, fv):
     metrics = evaluate(model, fv.data, batch_size=fv.batch_size, report=fv.report)
     best, worst = metrics.ranked(model.labels, fv.top)
     if fv.format == "json":
-        json.dump({"mAP": metrics.mAP, "mAUC": metrics.mAUC, "d_prime": metrics.d_prime, "best": best,
-                   "worst": worst}, sys.stdout, indent=2)
+        json.dump(
+            {"mAP": metrics.mAP, "mAUC": metrics.mAUC, "d_prime": metrics.d_prime, "best": best, "worst": worst},
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     print(metrics.summary())

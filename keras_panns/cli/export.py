@@ -39,8 +39,10 @@ import sys
 
 from keras_panns.cli.common import define_model_flags, define_out_flag, load_model, no_arguments
 
-USAGE = ("--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|dynamic] "
-         "[--quantize none|float16|dynamic|int8 --calibration DIR] [--front_end fft|conv] [--mediapipe] --out FILE")
+USAGE = (
+    "--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|dynamic] "
+    "[--quantize none|float16|dynamic|int8 --calibration DIR] [--front_end fft|conv] [--mediapipe] --out FILE"
+)
 
 
 def define_flags(fv):
@@ -50,28 +52,55 @@ def define_flags(fv):
     flags.DEFINE_enum("format", "tflite", ["tflite", "onnx"], "Output format.", flag_values=fv)
     flags.DEFINE_string("length", "10", "Input length in seconds, or 'dynamic'.", flag_values=fv)
     flags.register_validator("length", _is_length, message="--length must be seconds or 'dynamic'", flag_values=fv)
-    flags.DEFINE_enum("quantize", "none", ["none", "float16", "dynamic", "int8"],
-                      "Post-training quantization (float16 is TFLite only; int8 needs --calibration).",
-                      flag_values=fv)
+    flags.DEFINE_enum(
+        "quantize",
+        "none",
+        ["none", "float16", "dynamic", "int8"],
+        "Post-training quantization (float16 is TFLite only; int8 needs --calibration).",
+        flag_values=fv,
+    )
     flags.DEFINE_string("calibration", None, "Directory of representative audio for int8.", flag_values=fv)
-    flags.DEFINE_string("validation", None, "Directory of audio to validate on (default: the calibration audio, "
-                        "else synthetic test signals).", flag_values=fv)
+    flags.DEFINE_string(
+        "validation",
+        None,
+        "Directory of audio to validate on (default: the calibration audio, else synthetic test signals).",
+        flag_values=fv,
+    )
     flags.DEFINE_float("max_mean_abs", 0.05, "Quantized: largest accepted mean |score change|.", flag_values=fv)
     flags.DEFINE_float("min_top5", 0.6, "Quantized: smallest accepted mean top-5 overlap.", flag_values=fv)
-    flags.DEFINE_enum("front_end", None, ["fft", "conv"], "DFT of the log-mel front end (default: fft for TFLite, "
-                      "conv for ONNX).", flag_values=fv)
-    flags.DEFINE_list("outputs", None, "Outputs to keep, e.g. clipwise_output (default: all of the model's).",
-                      flag_values=fv)
-    flags.DEFINE_boolean("metadata", True, "Write TFLite Model Metadata into TFLite files (--nometadata: skip).",
-                         flag_values=fv)
-    flags.DEFINE_boolean("mediapipe", False, "Write the MediaPipe AudioClassifier variant (TFLite, fixed length, "
-                         "clipwise_output only).", flag_values=fv)
-    flags.DEFINE_integer("threads", None, "Threads of the runtime that validates the file (default: every core).",
-                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum(
+        "front_end",
+        None,
+        ["fft", "conv"],
+        "DFT of the log-mel front end (default: fft for TFLite, conv for ONNX).",
+        flag_values=fv,
+    )
+    flags.DEFINE_list(
+        "outputs", None, "Outputs to keep, e.g. clipwise_output (default: all of the model's).", flag_values=fv
+    )
+    flags.DEFINE_boolean(
+        "metadata", True, "Write TFLite Model Metadata into TFLite files (--nometadata: skip).", flag_values=fv
+    )
+    flags.DEFINE_boolean(
+        "mediapipe",
+        False,
+        "Write the MediaPipe AudioClassifier variant (TFLite, fixed length, clipwise_output only).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "threads",
+        None,
+        "Threads of the runtime that validates the file (default: every core).",
+        lower_bound=1,
+        flag_values=fv,
+    )
     define_out_flag(fv, "Output file (.tflite or .onnx, as --format).", required=True)
-    flags.register_multi_flags_validator(["format", "out"], lambda f: f["out"] is None or f["out"].lower().endswith(
-        "." + f["format"]), message="--out must end in .tflite for --format tflite and .onnx for --format onnx",
-        flag_values=fv)
+    flags.register_multi_flags_validator(
+        ["format", "out"],
+        lambda f: f["out"] is None or f["out"].lower().endswith("." + f["format"]),
+        message="--out must end in .tflite for --format tflite and .onnx for --format onnx",
+        flag_values=fv,
+    )
 
 
 def _is_length(value):
@@ -89,10 +118,22 @@ def run(args, fv):
     no_arguments(args)
     model = load_model(fv)
     print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
-    report = export_model(model, fv.out, format=fv.format, length=None if fv.length == "dynamic" else float(fv.length),
-                          quantize=fv.quantize, front_end=fv.front_end, outputs=fv.outputs, metadata=fv.metadata,
-                          mediapipe=fv.mediapipe, threads=fv.threads, calibration=fv.calibration,
-                          validation=fv.validation, max_mean_abs=fv.max_mean_abs, min_top5=fv.min_top5)
+    report = export_model(
+        model,
+        fv.out,
+        format=fv.format,
+        length=None if fv.length == "dynamic" else float(fv.length),
+        quantize=fv.quantize,
+        front_end=fv.front_end,
+        outputs=fv.outputs,
+        metadata=fv.metadata,
+        mediapipe=fv.mediapipe,
+        threads=fv.threads,
+        calibration=fv.calibration,
+        validation=fv.validation,
+        max_mean_abs=fv.max_mean_abs,
+        min_top5=fv.min_top5,
+    )
     print(report.summary())
     print(f"outputs: {', '.join(f'{k} {v}' for k, v in report.outputs.items())}; spec: {report.metadata_path}")
     return 0

@@ -30,8 +30,10 @@ from absl import app
 
 from keras_panns.cli.common import define_out_flag, no_arguments
 
-USAGE = ("--csv FILE --path_column C --label_column C --fold_column C [--model NAME|--checkpoint PATH] "
-         "[--mode embeddings|full] [--from_scratch] [--out model.keras]")
+USAGE = (
+    "--csv FILE --path_column C --label_column C --fold_column C [--model NAME|--checkpoint PATH] "
+    "[--mode embeddings|full] [--from_scratch] [--out model.keras]"
+)
 
 
 def define_flags(fv):
@@ -42,17 +44,19 @@ def define_flags(fv):
     flags.DEFINE_string("path_column", "path", "Column of file paths.", flag_values=fv)
     flags.DEFINE_string("label_column", "label", "Column of class labels (one per clip).", flag_values=fv)
     flags.DEFINE_string("fold_column", "fold", "Column of fold numbers.", flag_values=fv)
-    flags.DEFINE_string("model", "cnn14", "Zoo name (pretrained) or architecture (--from_scratch).",
-                        flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "Pretrained weights: .pth, preset or URL; overrides --model.",
-                        flag_values=fv)
-    flags.DEFINE_boolean("from_scratch", False, "Random initial weights instead of pretrained ones.",
-                         flag_values=fv)
-    flags.DEFINE_list("model_config", [], "With --from_scratch: constructor arguments to change, as key=value "
-                      "pairs, e.g. sample_rate=16000,window_size=512,hop_size=320,fmax=8000,mel_bins=32.",
-                      flag_values=fv)
-    flags.DEFINE_enum("mode", "embeddings", ["embeddings", "full"], "What is trained (see above).",
-                      flag_values=fv)
+    flags.DEFINE_string("model", "cnn14", "Zoo name (pretrained) or architecture (--from_scratch).", flag_values=fv)
+    flags.DEFINE_string(
+        "checkpoint", None, "Pretrained weights: .pth, preset or URL; overrides --model.", flag_values=fv
+    )
+    flags.DEFINE_boolean("from_scratch", False, "Random initial weights instead of pretrained ones.", flag_values=fv)
+    flags.DEFINE_list(
+        "model_config",
+        [],
+        "With --from_scratch: constructor arguments to change, as key=value "
+        "pairs, e.g. sample_rate=16000,window_size=512,hop_size=320,fmax=8000,mel_bins=32.",
+        flag_values=fv,
+    )
+    flags.DEFINE_enum("mode", "embeddings", ["embeddings", "full"], "What is trained (see above).", flag_values=fv)
     flags.DEFINE_float("clip_seconds", 5.0, "Clip length (ESC-50: 5 s).", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_integer("epochs", 20, "Training epochs per fold.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Batch size.", lower_bound=1, flag_values=fv)
@@ -101,8 +105,9 @@ def _base(fv):
     changes = _model_config(fv.model_config)
     unknown = sorted(set(changes) - set(takes))
     if unknown:
-        raise app.UsageError(f"--model_config: {arch.__name__} has no argument {', '.join(unknown)}; "
-                             f"it takes {', '.join(takes)}")
+        raise app.UsageError(
+            f"--model_config: {arch.__name__} has no argument {', '.join(unknown)}; it takes {', '.join(takes)}"
+        )
     try:
         return arch(**{**kwargs, **changes})
     except (TypeError, ValueError) as exc:  # a value of the wrong type or range
@@ -129,8 +134,7 @@ def _model_config(pairs):
 def run(args, fv):
     import keras
 
-    from keras_panns.training.finetune import (cross_validate, embed_waveforms, embedding_classifier,
-                                               make_classifier)
+    from keras_panns.training.finetune import cross_validate, embed_waveforms, embedding_classifier, make_classifier
 
     no_arguments(args)
     mode = "full" if fv.from_scratch else fv.mode
@@ -155,8 +159,9 @@ def run(args, fv):
 
     def fit(model, x, y):
         # A progress bar per fold on a terminal: from-scratch folds take minutes.
-        model.fit(x, y, epochs=fv.epochs, batch_size=fv.batch_size, verbose=1 if sys.stderr.isatty() else 0,
-                  shuffle=True)
+        model.fit(
+            x, y, epochs=fv.epochs, batch_size=fv.batch_size, verbose=1 if sys.stderr.isatty() else 0, shuffle=True
+        )
 
     start = time.perf_counter()
     scores, mean = cross_validate(build, fit, features, labels, folds)

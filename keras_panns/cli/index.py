@@ -39,8 +39,14 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import (define_event_flags, define_model_flags, define_out_flag, define_runtime_flags,
-                                    frame_scoring_model, load_model)
+from keras_panns.cli.common import (
+    define_event_flags,
+    define_model_flags,
+    define_out_flag,
+    define_runtime_flags,
+    frame_scoring_model,
+    load_model,
+)
 
 USAGE = "--out INDEX [--outputs tags,scores,embeddings,events] [--model NAME] [--address HOST:PORT] SOURCE..."
 
@@ -50,36 +56,66 @@ def define_flags(fv):
 
     from keras_panns.archive.indexer import OUTPUTS
 
-    define_model_flags(fv, "cnn14", "Zoo name of the model (a SED model such as cnn14_decision_level_max for "
-                       "events).")
+    define_model_flags(fv, "cnn14", "Zoo name of the model (a SED model such as cnn14_decision_level_max for events).")
     define_runtime_flags(fv)
     define_out_flag(fv, "The index directory (created; an existing index is resumed).", required=True)
-    flags.DEFINE_list("outputs", ["tags"], f"What to store per window, comma-separated: {', '.join(OUTPUTS)}. "
-                      "tags: the top-k labels and scores; scores: all classes; embeddings: the embedding; "
-                      "events: sound events with onset and offset (SED models, or a Cnn14 tagger's "
-                      "decision-level forward).", flag_values=fv)
-    flags.register_validator("outputs", lambda values: bool(values) and set(values) <= set(OUTPUTS),
-                             message=f"--outputs takes {', '.join(OUTPUTS)}", flag_values=fv)
+    flags.DEFINE_list(
+        "outputs",
+        ["tags"],
+        f"What to store per window, comma-separated: {', '.join(OUTPUTS)}. "
+        "tags: the top-k labels and scores; scores: all classes; embeddings: the embedding; "
+        "events: sound events with onset and offset (SED models, or a Cnn14 tagger's "
+        "decision-level forward).",
+        flag_values=fv,
+    )
+    flags.register_validator(
+        "outputs",
+        lambda values: bool(values) and set(values) <= set(OUTPUTS),
+        message=f"--outputs takes {', '.join(OUTPUTS)}",
+        flag_values=fv,
+    )
     flags.DEFINE_float("window", 10.0, "Window length in seconds.", lower_bound=0.5, flag_values=fv)
     flags.DEFINE_float("hop", 5.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
     flags.DEFINE_integer("top_k", 5, "Tags kept per window.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("batch_size", 8, "Windows per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("model_workers", 1, "Model actors (each holds a copy of the model; on a machine with "
-                         "GPUs, one GPU each with --gpus_per_worker 1).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer(
+        "model_workers",
+        1,
+        "Model actors (each holds a copy of the model; on a machine with GPUs, one GPU each with --gpus_per_worker 1).",
+        lower_bound=1,
+        flag_values=fv,
+    )
     flags.DEFINE_float("gpus_per_worker", 0, "GPUs per model actor.", lower_bound=0, flag_values=fv)
-    flags.DEFINE_string("address", None, "A Ray cluster to run on (host:port or auto; default $RAY_ADDRESS, "
-                        "else a local Ray on 127.0.0.1 for this job).", flag_values=fv)
+    flags.DEFINE_string(
+        "address",
+        None,
+        "A Ray cluster to run on (host:port or auto; default $RAY_ADDRESS, "
+        "else a local Ray on 127.0.0.1 for this job).",
+        flag_values=fv,
+    )
     flags.DEFINE_integer("cpus", None, "CPUs of the local Ray (default: all).", lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean("recursive", True, "Directories include their subdirectories.", flag_values=fv)
-    flags.DEFINE_string("s3_endpoint", None, "Endpoint URL of s3:// sources (default $AWS_ENDPOINT_URL).",
-                        flag_values=fv)
-    flags.DEFINE_integer("segment_windows", 32, "Windows per decoding task: a longer file is decoded by several "
-                         "tasks in parallel.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("commit_every", 64, "Commit the tables after this many finished files (or 30 s): what "
-                         "a crash can cost.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string(
+        "s3_endpoint", None, "Endpoint URL of s3:// sources (default $AWS_ENDPOINT_URL).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "segment_windows",
+        32,
+        "Windows per decoding task: a longer file is decoded by several tasks in parallel.",
+        lower_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "commit_every",
+        64,
+        "Commit the tables after this many finished files (or 30 s): what a crash can cost.",
+        lower_bound=1,
+        flag_values=fv,
+    )
     define_event_flags(fv)  # with --outputs events
-    flags.DEFINE_boolean("progress", None, "A progress bar of files and audio hours (default: on a terminal).",
-                         flag_values=fv)
+    flags.DEFINE_boolean(
+        "progress", None, "A progress bar of files and audio hours (default: on a terminal).", flag_values=fv
+    )
 
 
 def run(args, fv):
@@ -90,17 +126,38 @@ def run(args, fv):
     model = load_model(fv)
     if "events" in fv.outputs:
         model = frame_scoring_model(model, "index")
-    summary = index(args, fv.out, model, outputs=fv.outputs, window_seconds=fv.window, hop_seconds=fv.hop,
-                    top_k=fv.top_k, batch_size=fv.batch_size, model_workers=fv.model_workers, address=fv.address,
-                    num_cpus=fv.cpus, runtime=fv.runtime, precision=fv.precision,
-                    calibration=fv.calibration or None, cache_dir=fv.cache_dir, high=fv.high, low=fv.low,
-                    median_window=fv.median, min_duration=fv.min_duration, recursive=fv.recursive,
-                    s3_endpoint=fv.s3_endpoint, segment_windows=fv.segment_windows, commit_every=fv.commit_every,
-                    progress=fv.progress, gpus_per_worker=fv.gpus_per_worker)
+    summary = index(
+        args,
+        fv.out,
+        model,
+        outputs=fv.outputs,
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        top_k=fv.top_k,
+        batch_size=fv.batch_size,
+        model_workers=fv.model_workers,
+        address=fv.address,
+        num_cpus=fv.cpus,
+        runtime=fv.runtime,
+        precision=fv.precision,
+        calibration=fv.calibration or None,
+        cache_dir=fv.cache_dir,
+        high=fv.high,
+        low=fv.low,
+        median_window=fv.median,
+        min_duration=fv.min_duration,
+        recursive=fv.recursive,
+        s3_endpoint=fv.s3_endpoint,
+        segment_windows=fv.segment_windows,
+        commit_every=fv.commit_every,
+        progress=fv.progress,
+        gpus_per_worker=fv.gpus_per_worker,
+    )
     if fv.verbose:
         print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
     print(summary)
     if summary.failed:
-        print(f"keras-panns index: {summary.failed} files failed; their reasons are in {fv.out}/errors",
-              file=sys.stderr)
+        print(
+            f"keras-panns index: {summary.failed} files failed; their reasons are in {fv.out}/errors", file=sys.stderr
+        )
     return 1 if summary.failed else 0

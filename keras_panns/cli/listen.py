@@ -34,9 +34,17 @@ import time
 import numpy as np
 from absl import app
 
-from keras_panns.cli.common import (check_audioset_model, define_event_flags, define_group_flags, define_model_flags,
-                                    define_runtime_flags, frame_scoring_model, group_classes, load_model,
-                                    runtime_runner)
+from keras_panns.cli.common import (
+    check_audioset_model,
+    define_event_flags,
+    define_group_flags,
+    define_model_flags,
+    define_runtime_flags,
+    frame_scoring_model,
+    group_classes,
+    load_model,
+    runtime_runner,
+)
 
 USAGE = "[--input FILE|- [--sample_rate HZ --channels N --dtype s16|f32]] [--window S] [--hop S] [--format live|jsonl]"
 
@@ -46,33 +54,62 @@ _BLOCK_SECONDS = 0.1  # how much audio is read and pushed at a time
 def define_flags(fv):
     from absl import flags
 
-    define_model_flags(fv, "cnn14_decision_level_max", "Zoo name of a SED model (a Cnn14 tagger runs its "
-                       "decision-level forward; other taggers give tags only).")
-    flags.DEFINE_string("input", None, "An audio file, or - for raw PCM on stdin (default: the microphone).",
-                        flag_values=fv)
-    flags.DEFINE_integer("sample_rate", None, "Rate of raw PCM on stdin (or of the microphone; default: the "
-                         "model's).", lower_bound=1000, upper_bound=768000, flag_values=fv)
-    flags.DEFINE_integer("channels", 1, "Channels of raw PCM on stdin or of the microphone (mixed to mono).",
-                         lower_bound=1, upper_bound=64, flag_values=fv)
-    flags.DEFINE_enum("dtype", "s16", ["s16", "f32"], "Sample type of raw PCM on stdin (little-endian).",
-                      flag_values=fv)
-    flags.DEFINE_string("device", None, "Microphone: a sounddevice device index or name (default: the system's).",
-                        flag_values=fv)
-    flags.DEFINE_boolean("realtime", False, "With --input FILE: feed it at its own pace, as if live.",
-                         flag_values=fv)
-    flags.DEFINE_float("window", None, "Window length in seconds (default 5; the delay of event reports grows "
-                       "with it).", lower_bound=0.5, flag_values=fv)
-    flags.DEFINE_float("hop", None, "Step between windows in seconds (default 0.5 for models under 10 M "
-                       "parameters, else 1).", lower_bound=0.01, flag_values=fv)
+    define_model_flags(
+        fv,
+        "cnn14_decision_level_max",
+        "Zoo name of a SED model (a Cnn14 tagger runs its decision-level forward; other taggers give tags only).",
+    )
+    flags.DEFINE_string(
+        "input", None, "An audio file, or - for raw PCM on stdin (default: the microphone).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "sample_rate",
+        None,
+        "Rate of raw PCM on stdin (or of the microphone; default: the model's).",
+        lower_bound=1000,
+        upper_bound=768000,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "channels",
+        1,
+        "Channels of raw PCM on stdin or of the microphone (mixed to mono).",
+        lower_bound=1,
+        upper_bound=64,
+        flag_values=fv,
+    )
+    flags.DEFINE_enum(
+        "dtype", "s16", ["s16", "f32"], "Sample type of raw PCM on stdin (little-endian).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "device", None, "Microphone: a sounddevice device index or name (default: the system's).", flag_values=fv
+    )
+    flags.DEFINE_boolean("realtime", False, "With --input FILE: feed it at its own pace, as if live.", flag_values=fv)
+    flags.DEFINE_float(
+        "window",
+        None,
+        "Window length in seconds (default 5; the delay of event reports grows with it).",
+        lower_bound=0.5,
+        flag_values=fv,
+    )
+    flags.DEFINE_float(
+        "hop",
+        None,
+        "Step between windows in seconds (default 0.5 for models under 10 M parameters, else 1).",
+        lower_bound=0.01,
+        flag_values=fv,
+    )
     define_event_flags(fv)
     flags.DEFINE_integer("top_k", 3, "Tags reported per window (0: events only).", lower_bound=0, flag_values=fv)
     define_group_flags(fv)
     define_runtime_flags(fv)
-    flags.DEFINE_enum("format", "live", ["live", "jsonl"], "A live view, or one JSON object per line.",
-                      flag_values=fv)
+    flags.DEFINE_enum("format", "live", ["live", "jsonl"], "A live view, or one JSON object per line.", flag_values=fv)
     flags.register_multi_flags_validator(
-        ["input", "realtime"], lambda f: not f["realtime"] or f["input"] not in (None, "-"),
-        message="--realtime paces a file: give --input FILE", flag_values=fv)
+        ["input", "realtime"],
+        lambda f: not f["realtime"] or f["input"] not in (None, "-"),
+        message="--realtime paces a file: give --input FILE",
+        flag_values=fv,
+    )
 
 
 # --- sources: each yields (block, sample_rate) ---------------------------------------------------
@@ -105,8 +142,9 @@ def _stdin_blocks(rate, channels, dtype):
             yield np.frombuffer(pending[:usable], sample).reshape(-1, channels), rate
             pending = pending[usable:]
     if pending:
-        print(f"keras-panns listen: the input ended inside a sample frame; {len(pending)} bytes dropped",
-              file=sys.stderr)
+        print(
+            f"keras-panns listen: the input ended inside a sample frame; {len(pending)} bytes dropped", file=sys.stderr
+        )
 
 
 def _microphone_blocks(rate, channels, device):
@@ -115,12 +153,15 @@ def _microphone_blocks(rate, channels, device):
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: the package is there but PortAudio is not
-        raise AudioError(f"no microphone input: the sounddevice package and PortAudio are needed "
-                         f"(pip install sounddevice; {exc}); or use --input FILE or --input -") from exc
+        raise AudioError(
+            f"no microphone input: the sounddevice package and PortAudio are needed "
+            f"(pip install sounddevice; {exc}); or use --input FILE or --input -"
+        ) from exc
     device = int(device) if device is not None and device.isdigit() else device
     try:
-        stream = sounddevice.InputStream(samplerate=rate, channels=channels, dtype="float32", device=device,
-                                         blocksize=int(rate * _BLOCK_SECONDS))
+        stream = sounddevice.InputStream(
+            samplerate=rate, channels=channels, dtype="float32", device=device, blocksize=int(rate * _BLOCK_SECONDS)
+        )
         stream.start()
     except Exception as exc:  # PortAudioError, ValueError: no such device, no input device at all
         raise AudioError(f"cannot open the microphone{f' {device!r}' if device is not None else ''}: {exc}") from exc
@@ -183,9 +224,18 @@ def run(args, fv):
     classes = group_classes(fv)
     model = frame_scoring_model(load_model(fv), "listen")
     check_audioset_model(model, classes)
-    stream = Stream(model, window_seconds=fv.window, hop_seconds=fv.hop, top_k=fv.top_k, high=fv.high, low=fv.low,
-                    median_window=fv.median, min_duration=fv.min_duration, classes=classes,
-                    runtime=runtime_runner(model, fv))
+    stream = Stream(
+        model,
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        top_k=fv.top_k,
+        high=fv.high,
+        low=fv.low,
+        median_window=fv.median,
+        min_duration=fv.min_duration,
+        classes=classes,
+        runtime=runtime_runner(model, fv),
+    )
     if fv.input == "-":
         blocks = _stdin_blocks(fv.sample_rate, fv.channels, fv.dtype)
     elif fv.input:
@@ -195,9 +245,12 @@ def run(args, fv):
     show = _Printer(fv.format)
     if fv.format == "live":
         source = fv.input if fv.input not in (None, "-") else ("stdin" if fv.input else "the microphone")
-        print(f"listening to {source} with {model.name}: {stream.window_seconds:g}-s windows every "
-              f"{stream.hop_seconds:g} s "
-              f"(Ctrl-C to stop)", file=sys.stderr)
+        print(
+            f"listening to {source} with {model.name}: {stream.window_seconds:g}-s windows every "
+            f"{stream.hop_seconds:g} s "
+            f"(Ctrl-C to stop)",
+            file=sys.stderr,
+        )
     failure = None
     try:
         for block, rate in blocks:

@@ -37,8 +37,13 @@ COMMANDS = {
 
 
 def _usage():
-    lines = ["usage: keras-panns COMMAND [FLAGS] [ARGS]", "", "PANNs audio tagging models for Keras 3.", "",
-             "commands:"]
+    lines = [
+        "usage: keras-panns COMMAND [FLAGS] [ARGS]",
+        "",
+        "PANNs audio tagging models for Keras 3.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
     lines += ["", "Run 'keras-panns COMMAND --help' for a command's flags."]
     return "\n".join(lines)

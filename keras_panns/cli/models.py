@@ -24,6 +24,8 @@ def run(args, fv):
         card = zoo.get_card(name)
         madds = f"{card.multi_adds_g:.2f}" if card.multi_adds_g else "-"
         built = "yes" if card.architecture in ARCHITECTURES else "not yet"
-        print(f"{name:<26} {card.architecture:<24} {card.sample_rate:>6} {card.params:>12,} {madds:>7} "
-              f"{card.metrics.get('mAP', 0):>6.3f}  {built}")
+        print(
+            f"{name:<26} {card.architecture:<24} {card.sample_rate:>6} {card.params:>12,} {madds:>7} "
+            f"{card.metrics.get('mAP', 0):>6.3f}  {built}"
+        )
     return 0

@@ -36,8 +36,9 @@ def define_flags(fv):
     from absl import flags
 
     flags.DEFINE_list("segments", [], "AudioSet segment CSVs.", flag_values=fv)
-    flags.DEFINE_string("audio_dir", None, "Directory of the clips (AudioSet), or base of relative --csv paths.",
-                        flag_values=fv)
+    flags.DEFINE_string(
+        "audio_dir", None, "Directory of the clips (AudioSet), or base of relative --csv paths.", flag_values=fv
+    )
     flags.DEFINE_string("csv", None, "A generic CSV of paths and labels.", flag_values=fv)
     flags.DEFINE_string("path_column", "path", "Column of --csv holding file paths.", flag_values=fv)
     flags.DEFINE_string("label_column", "labels", "Column of --csv holding labels.", flag_values=fv)
@@ -45,22 +46,31 @@ def define_flags(fv):
     flags.DEFINE_string("label_names", None, "File with one class name per line (class order).", flag_values=fv)
     flags.DEFINE_string("out", None, "Output directory (local or gs://, s3:// with their plugins).", flag_values=fv)
     flags.DEFINE_integer("sample_rate", 32000, "Target sample rate.", lower_bound=1000, flag_values=fv)
-    flags.DEFINE_float("clip_seconds", 10.0, "Clip length; shorter clips are zero-padded, longer trimmed.",
-                       lower_bound=0.1, flag_values=fv)
-    flags.DEFINE_integer("shard_size", 256, "Clips per shard (256 x 10 s at 32 kHz = 164 MB).", lower_bound=1,
-                         flag_values=fv)
+    flags.DEFINE_float(
+        "clip_seconds",
+        10.0,
+        "Clip length; shorter clips are zero-padded, longer trimmed.",
+        lower_bound=0.1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "shard_size", 256, "Clips per shard (256 x 10 s at 32 kHz = 164 MB).", lower_bound=1, flag_values=fv
+    )
     flags.DEFINE_integer("workers", None, "Worker processes (default: all cores).", lower_bound=1, flag_values=fv)
     flags.DEFINE_boolean("progress", True, "Show a progress bar.", flag_values=fv)
     flags.mark_flag_as_required("out", flag_values=fv)
-    flags.register_multi_flags_validator(["segments", "csv"], lambda f: bool(f["segments"]) != bool(f["csv"]),
-                                         message="give either --segments (with --audio_dir) or --csv",
-                                         flag_values=fv)
+    flags.register_multi_flags_validator(
+        ["segments", "csv"],
+        lambda f: bool(f["segments"]) != bool(f["csv"]),
+        message="give either --segments (with --audio_dir) or --csv",
+        flag_values=fv,
+    )
 
 
 def run(args, fv):
-    from keras_panns.labels import audioset_labels, audioset_mids
     from keras_panns.data import audioset_examples, generic_examples, pack
     from keras_panns.errors import DataError
+    from keras_panns.labels import audioset_labels, audioset_mids
 
     no_arguments(args)
     if fv.segments and not fv.audio_dir:
@@ -68,8 +78,9 @@ def run(args, fv):
     try:
         if fv.segments:
             names = audioset_labels()
-            examples = [e for csv_path in fv.segments
-                        for e in audioset_examples(csv_path, fv.audio_dir, audioset_mids())]
+            examples = [
+                e for csv_path in fv.segments for e in audioset_examples(csv_path, fv.audio_dir, audioset_mids())
+            ]
             found = sum(e.path is not None for e in examples)
             print(f"{len(examples)} segments listed, {found} clips found under {fv.audio_dir}", file=sys.stderr)
         else:
@@ -77,14 +88,28 @@ def run(args, fv):
             if fv.label_names:
                 with open(fv.label_names, encoding="utf-8") as f:
                     given = [line.strip() for line in f if line.strip()]
-            examples, names = generic_examples(fv.csv, audio_dir=fv.audio_dir, path_column=fv.path_column,
-                                               label_column=fv.label_column, label_names=given,
-                                               separator=fv.label_separator)
-        manifest = pack(examples, fv.out, label_names=names, sample_rate=fv.sample_rate,
-                        clip_seconds=fv.clip_seconds, shard_size=fv.shard_size, workers=fv.workers,
-                        progress=fv.progress)
+            examples, names = generic_examples(
+                fv.csv,
+                audio_dir=fv.audio_dir,
+                path_column=fv.path_column,
+                label_column=fv.label_column,
+                label_names=given,
+                separator=fv.label_separator,
+            )
+        manifest = pack(
+            examples,
+            fv.out,
+            label_names=names,
+            sample_rate=fv.sample_rate,
+            clip_seconds=fv.clip_seconds,
+            shard_size=fv.shard_size,
+            workers=fv.workers,
+            progress=fv.progress,
+        )
     except OSError as exc:  # a missing CSV or an unwritable --out, reported like the data errors
         raise DataError(str(exc)) from exc
-    print(f"packed {manifest['num_examples']} clips into {len(manifest['shards'])} shards in {fv.out}; "
-          f"skipped {manifest['num_skipped']} (see {fv.out}/skipped.csv)")
+    print(
+        f"packed {manifest['num_examples']} clips into {len(manifest['shards'])} shards in {fv.out}; "
+        f"skipped {manifest['num_skipped']} (see {fv.out}/skipped.csv)"
+    )
     return 0

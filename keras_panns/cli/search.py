@@ -36,24 +36,34 @@ def define_flags(fv):
     from keras_panns.cli.common import define_out_flag
 
     flags.DEFINE_string("like", None, "An audio file: rank by similarity to it.", flag_values=fv)
-    flags.DEFINE_float("start", None, "Seconds into --like where the query starts (default 0).", lower_bound=0,
-                       flag_values=fv)
-    flags.DEFINE_float("end", None, "Seconds into --like where the query ends (default: its end).", lower_bound=0,
-                       flag_values=fv)
+    flags.DEFINE_float(
+        "start", None, "Seconds into --like where the query starts (default 0).", lower_bound=0, flag_values=fv
+    )
+    flags.DEFINE_float(
+        "end", None, "Seconds into --like where the query ends (default: its end).", lower_bound=0, flag_values=fv
+    )
     flags.DEFINE_string("label", None, "An AudioSet class name or mid (e.g. Dog, /m/0bt9lr).", flag_values=fv)
     flags.DEFINE_string("group", None, "An AudioSet ontology group (e.g. Vehicle, Music, Animal).", flag_values=fv)
-    flags.DEFINE_float("min_score", 0.5, "The score --label/--group needs.", lower_bound=0, upper_bound=1,
-                       flag_values=fv)
+    flags.DEFINE_float(
+        "min_score", 0.5, "The score --label/--group needs.", lower_bound=0, upper_bound=1, flag_values=fv
+    )
     flags.DEFINE_integer("top", 10, "Rows to list.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("level", "windows", ["windows", "files", "events"], "What to list.", flag_values=fv)
     flags.DEFINE_enum("format", "text", list(FORMATS), "text (a table), json (records) or csv.", flag_values=fv)
     define_out_flag(fv, "Write the results here instead of stdout.")
-    flags.DEFINE_string("checkpoint", None, "The index's model, if not where its manifest says "
-                        "(its weights must be those the index was made with).", flag_values=fv)
+    flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "The index's model, if not where its manifest says (its weights must be those the index was made with).",
+        flag_values=fv,
+    )
     flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
     flags.register_multi_flags_validator(
-        ["start", "end"], lambda v: v["start"] is None or v["end"] is None or v["end"] > v["start"],
-        message="--end must be after --start", flag_values=fv)
+        ["start", "end"],
+        lambda v: v["start"] is None or v["end"] is None or v["end"] > v["start"],
+        message="--end must be after --start",
+        flag_values=fv,
+    )
 
 
 def _render(frame, fmt):
@@ -67,8 +77,8 @@ def _render(frame, fmt):
 
 
 def run(args, fv):
-    from keras_panns.search import Index
     from keras_panns.cli.common import write_text_atomic
+    from keras_panns.search import Index
 
     if len(args) != 1:
         raise app.UsageError("give one INDEX directory" if not args else f"one INDEX only, got {' '.join(args)}")
@@ -79,9 +89,18 @@ def run(args, fv):
     if fv.label is not None and fv.group is not None:
         raise app.UsageError("give --label or --group, not both")
     index = Index(args[0])
-    frame = index.search(fv.like, start=fv.start, end=fv.end, label=fv.label, group=fv.group,
-                         min_score=fv.min_score, top=fv.top, level=fv.level, checkpoint=fv.checkpoint,
-                         cache_dir=fv.cache_dir)
+    frame = index.search(
+        fv.like,
+        start=fv.start,
+        end=fv.end,
+        label=fv.label,
+        group=fv.group,
+        min_score=fv.min_score,
+        top=fv.top,
+        level=fv.level,
+        checkpoint=fv.checkpoint,
+        cache_dir=fv.cache_dir,
+    )
     text = _render(frame, fv.format)
     if fv.out:
         write_text_atomic(fv.out, text)

@@ -31,13 +31,25 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_event_flags, define_group_flags,
-                                    define_input_flags, define_model_flags, define_out_flag, define_runtime_flags,
-                                    frame_scoring_model, group_classes, load_model, report_file_error,
-                                    runtime_runner)
+from keras_panns.cli.common import (
+    audio_arguments,
+    check_audioset_model,
+    define_event_flags,
+    define_group_flags,
+    define_input_flags,
+    define_model_flags,
+    define_out_flag,
+    define_runtime_flags,
+    frame_scoring_model,
+    group_classes,
+    load_model,
+    report_file_error,
+    runtime_runner,
+)
 
-USAGE = ("[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] "
-         "FILE_OR_DIR...")
+USAGE = (
+    "[--model NAME | --checkpoint PATH] [--out events.csv|.json] [--plot out.png] [--window S] [--hop S] FILE_OR_DIR..."
+)
 
 
 def define_flags(fv):
@@ -47,11 +59,13 @@ def define_flags(fv):
     define_input_flags(fv)
     define_runtime_flags(fv)
     define_out_flag(fv, "Write events here: .csv or .json (default: a table on stdout).", endings=(".csv", ".json"))
-    flags.DEFINE_string("plot", None, "PNG of log-mel and top-k activity (a directory with several files).",
-                        flag_values=fv)
+    flags.DEFINE_string(
+        "plot", None, "PNG of log-mel and top-k activity (a directory with several files).", flag_values=fv
+    )
     flags.DEFINE_integer("top_k", 5, "Classes drawn in the plot.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_float("window", 10.0, "Window length in seconds (PANNs were trained on 10 s).", lower_bound=0.5,
-                       flag_values=fv)
+    flags.DEFINE_float(
+        "window", 10.0, "Window length in seconds (PANNs were trained on 10 s).", lower_bound=0.5, flag_values=fv
+    )
     flags.DEFINE_float("hop", 5.0, "Step between windows in seconds.", lower_bound=0.01, flag_values=fv)
     define_event_flags(fv)
     define_group_flags(fv)
@@ -90,27 +104,46 @@ def run(args, fv):
     check_audioset_model(model, classes)
     model = frame_scoring_model(model, "sed")
     if "framewise_output" not in model.output:
-        raise app.UsageError(f"{model.name} is a tagging model without framewise output; use a SED model such as "
-                             "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)")
+        raise app.UsageError(
+            f"{model.name} is a tagging model without framewise output; use a SED model such as "
+            "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)"
+        )
     runner = runtime_runner(model, fv)
     records, failures = [], 0
     for path in files:
         try:
-            result = detect_events_long(model, path, window_seconds=fv.window, hop_seconds=fv.hop,
-                                        batch_size=fv.batch_size, high=fv.high, low=fv.low,
-                                        median_window=fv.median, min_duration=fv.min_duration,
-                                        overview=bool(fv.plot), runtime=runner)
+            result = detect_events_long(
+                model,
+                path,
+                window_seconds=fv.window,
+                hop_seconds=fv.hop,
+                batch_size=fv.batch_size,
+                high=fv.high,
+                low=fv.low,
+                median_window=fv.median,
+                min_duration=fv.min_duration,
+                overview=bool(fv.plot),
+                runtime=runner,
+            )
         except (PANNsError, ValueError) as exc:
             failures += 1
             report_file_error("sed", path, exc)
             continue
         # Events are found class by class, so keeping a group's events equals detecting only that group.
-        rows = [{"file": path, **event.to_dict()} for event in result.events
-                if classes is None or event.index in classes]
+        rows = [
+            {"file": path, **event.to_dict()} for event in result.events if classes is None or event.index in classes
+        ]
         records.extend(rows)
         if fv.plot:
-            plot_sed(result.overview, model.labels, _plot_path(fv, path, len(files) > 1), top_k=fv.top_k,
-                     threshold=fv.high, title=os.path.basename(path), classes=classes)
+            plot_sed(
+                result.overview,
+                model.labels,
+                _plot_path(fv, path, len(files) > 1),
+                top_k=fv.top_k,
+                threshold=fv.high,
+                title=os.path.basename(path),
+                classes=classes,
+            )
         if not fv.out:
             print(f"{path}  ({result.duration:.1f} s, {len(rows)} events)")
             for row in rows:

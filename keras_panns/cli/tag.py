@@ -20,9 +20,18 @@ import json
 import os
 import sys
 
-from keras_panns.cli.common import (audio_arguments, check_audioset_model, define_group_flags, define_input_flags,
-                                    define_model_flags, define_out_flag, define_runtime_flags, group_classes,
-                                    load_model, runtime_runner)
+from keras_panns.cli.common import (
+    audio_arguments,
+    check_audioset_model,
+    define_group_flags,
+    define_input_flags,
+    define_model_flags,
+    define_out_flag,
+    define_runtime_flags,
+    group_classes,
+    load_model,
+    runtime_runner,
+)
 
 USAGE = "[--model NAME | --checkpoint PATH_OR_URL] [--top_k K] [--format text|json] [--out FILE] FILE_OR_DIR..."
 
@@ -35,13 +44,15 @@ def define_flags(fv):
     flags.DEFINE_integer("top_k", 5, "Labels to print per file.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
     define_group_flags(fv)
-    flags.DEFINE_boolean("group_scores", False, "Also print each --group's score: the maximum over its classes.",
-                         flag_values=fv)
+    flags.DEFINE_boolean(
+        "group_scores", False, "Also print each --group's score: the maximum over its classes.", flag_values=fv
+    )
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
     define_runtime_flags(fv)
     define_out_flag(fv, "Write the results to this file (complete or not at all) instead of stdout.")
-    flags.DEFINE_boolean("progress", None, "Show a progress bar (default: when tagging several files "
-                         "from a terminal).", flag_values=fv)
+    flags.DEFINE_boolean(
+        "progress", None, "Show a progress bar (default: when tagging several files from a terminal).", flag_values=fv
+    )
 
 
 def _print_text(result, groups, out):
@@ -67,8 +78,9 @@ def run(args, fv):
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []
     try:
-        for result in iter_tags(model, files, top_k=fv.top_k, batch_size=fv.batch_size, progress=progress,
-                                classes=classes, runtime=runner):
+        for result in iter_tags(
+            model, files, top_k=fv.top_k, batch_size=fv.batch_size, progress=progress, classes=classes, runtime=runner
+        ):
             groups = {}
             if fv.group_scores and result.error is None:
                 groups = {g: round(float(s), 6) for g, s in group_scores(result.scores, fv.group).items()}

@@ -7,5 +7,16 @@ from keras_panns.data.sampling import BalancedSampler
 from keras_panns.data.sources import Example, audioset_examples, generic_examples, read_segments
 from keras_panns.errors import CorruptClip, DataError
 
-__all__ = ["BalancedSampler", "ClipIndex", "CorruptClip", "DataError", "Example", "audioset_examples",
-           "generic_examples", "load_manifest", "make_dataset", "pack", "read_segments"]
+__all__ = [
+    "BalancedSampler",
+    "ClipIndex",
+    "CorruptClip",
+    "DataError",
+    "Example",
+    "audioset_examples",
+    "generic_examples",
+    "load_manifest",
+    "make_dataset",
+    "pack",
+    "read_segments",
+]

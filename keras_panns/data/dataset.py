@@ -37,12 +37,16 @@ def _index_stream(mode, index, seed, pipeline, pipelines, repeat):
     split between pipelines. Eval: manifest order, split between pipelines.
     """
     if mode == "balanced":
-        yield from BalancedSampler.from_flat_labels(index.label_values, index.label_splits, index.num_classes,
-                                                    seed * 1009 + pipeline)
+        yield from BalancedSampler.from_flat_labels(
+            index.label_values, index.label_splits, index.num_classes, seed * 1009 + pipeline
+        )
         return
     for epoch in itertools.count():
-        order = (np.arange(index.num_examples) if mode == "eval"
-                 else np.random.RandomState([seed % 2**32, epoch]).permutation(index.num_examples))
+        order = (
+            np.arange(index.num_examples)
+            if mode == "eval"
+            else np.random.RandomState([seed % 2**32, epoch]).permutation(index.num_examples)
+        )
         yield from order[pipeline::pipelines].tolist()
         if not repeat:
             return
@@ -87,8 +91,11 @@ def _batch_reader(index, stream, per_step, parts, full_batches, strict, seed):
                     if read(files, i, pcm[len(kept)]):
                         kept.append(i)
                     elif full_batches:
-                        kept.append(_substitute(index, lambda j: read(files, j, pcm[len(kept)]),
-                                                [seed % 2**32, number, len(kept)]))
+                        kept.append(
+                            _substitute(
+                                index, lambda j: read(files, j, pcm[len(kept)]), [seed % 2**32, number, len(kept)]
+                            )
+                        )
                 yield pcm[: len(kept)], index.targets(kept)
 
     return generator
@@ -123,8 +130,7 @@ def _mix(alpha, mode, seed):
     def mix_waveforms(pcm, weights):  # one fused elementwise pass: int16 pairs -> mixed float32 (2x an einsum)
         pairs = tf.reshape(pcm, [tf.shape(weights)[0], 2, -1])
         weights = weights * (1.0 / 32768.0)
-        return (tf.cast(pairs[:, 0], tf.float32) * weights[:, :1]
-                + tf.cast(pairs[:, 1], tf.float32) * weights[:, 1:])
+        return tf.cast(pairs[:, 0], tf.float32) * weights[:, :1] + tf.cast(pairs[:, 1], tf.float32) * weights[:, 1:]
 
     def mix(step, pcm, target):
         pairs = tf.shape(pcm)[0] // 2
@@ -141,8 +147,20 @@ def _mix(alpha, mode, seed):
     return mix
 
 
-def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None, mixup_mode="waveform", seed=0,
-                 repeat=None, strict=False, input_context=None, parallel_reads=2, start_batch=0):
+def make_dataset(
+    directory,
+    *,
+    mode="balanced",
+    batch_size=32,
+    mixup_alpha=None,
+    mixup_mode="waveform",
+    seed=0,
+    repeat=None,
+    strict=False,
+    input_context=None,
+    parallel_reads=2,
+    start_batch=0,
+):
     """A dataset of `(waveform float32 (B, samples), target float32 (B, classes))` batches.
 
     Modes:
@@ -219,24 +237,33 @@ def make_dataset(directory, *, mode="balanced", batch_size=32, mixup_alpha=None,
     parts = max(1, int(parallel_reads))
     generator = _batch_reader(index, stream, per_step, parts, full_batches, strict, seed)
     rows = per_step if full_batches else None  # a static batch dimension keeps XLA from recompiling
-    signature = (tf.TensorSpec((rows, index.clip_samples), tf.int16),
-                 tf.TensorSpec((rows, index.num_classes), tf.float32))
+    signature = (
+        tf.TensorSpec((rows, index.clip_samples), tf.int16),
+        tf.TensorSpec((rows, index.num_classes), tf.float32),
+    )
     batches = tf.data.Dataset.range(parts).interleave(
         lambda part: tf.data.Dataset.from_generator(generator, args=(part,), output_signature=signature),
-        cycle_length=parts, block_length=1, num_parallel_calls=parts, deterministic=True)
+        cycle_length=parts,
+        block_length=1,
+        num_parallel_calls=parts,
+        deterministic=True,
+    )
     if mixup_alpha:
         mix = _mix(float(mixup_alpha), mixup_mode, seed)
         batches = batches.enumerate(start=start_batch).map(
-            lambda step, batch: mix(step, *batch),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            lambda step, batch: mix(step, *batch), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     else:
         to_float = _to_float()
-        batches = batches.map(lambda pcm, target: (to_float(pcm), target), num_parallel_calls=tf.data.AUTOTUNE,
-                              deterministic=True)
+        batches = batches.map(
+            lambda pcm, target: (to_float(pcm), target), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     options = tf.data.Options()
     options.deterministic = True
     # Pipelines already read their own share or seed; tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF if input_context is not None or mode != "eval"
-        else tf.data.experimental.AutoShardPolicy.DATA)
+        tf.data.experimental.AutoShardPolicy.OFF
+        if input_context is not None or mode != "eval"
+        else tf.data.experimental.AutoShardPolicy.DATA
+    )
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-from keras_panns.data.reader import RECORD_OVERHEAD, _join
 from keras_panns.audio import load_audio
+from keras_panns.data.reader import RECORD_OVERHEAD, _join
 from keras_panns.errors import AudioError, DataError
 
 PACK_CONFIG = "pack_config.json"
@@ -104,16 +104,26 @@ def _check_config(directory, config):
             previous = json.load(f)
         if previous != config:
             changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-            raise DataError(f"{directory} was packed with different settings ({', '.join(changed)}); "
-                            "use a new output directory")
+            raise DataError(
+                f"{directory} was packed with different settings ({', '.join(changed)}); use a new output directory"
+            )
         return
     tf.io.gfile.makedirs(directory)
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(config, f, indent=1)
 
 
-def pack(examples, directory, *, label_names, sample_rate=32000, clip_seconds=10.0, shard_size=256, workers=None,
-         progress=True):
+def pack(
+    examples,
+    directory,
+    *,
+    label_names,
+    sample_rate=32000,
+    clip_seconds=10.0,
+    shard_size=256,
+    workers=None,
+    progress=True,
+):
     """Packs examples into TFRecord shards; resumes where a previous run stopped.
 
     Files that are missing, unreadable, empty, NaN or silent are skipped and
@@ -145,9 +155,16 @@ def pack(examples, directory, *, label_names, sample_rate=32000, clip_seconds=10
         raise DataError("nothing to pack: the example list is empty")
     clip_samples = int(round(clip_seconds * sample_rate))
     count = (len(examples) + shard_size - 1) // shard_size
-    config = {"format": FORMAT, "sample_rate": int(sample_rate), "clip_samples": clip_samples,
-              "shard_size": int(shard_size), "num_examples": len(examples), "labels": list(label_names),
-              "first_id": examples[0].id, "last_id": examples[-1].id}
+    config = {
+        "format": FORMAT,
+        "sample_rate": int(sample_rate),
+        "clip_samples": clip_samples,
+        "shard_size": int(shard_size),
+        "num_examples": len(examples),
+        "labels": list(label_names),
+        "first_id": examples[0].id,
+        "last_id": examples[-1].id,
+    }
     _check_config(directory, config)
     jobs, done = [], {}
     for k in range(count):
@@ -158,14 +175,26 @@ def pack(examples, directory, *, label_names, sample_rate=32000, clip_seconds=10
                 done[name] = json.load(f)
             continue
         chunk = examples[k * shard_size : (k + 1) * shard_size]
-        jobs.append({"name": name, "directory": directory, "sample_rate": int(sample_rate),
-                     "clip_samples": clip_samples, "examples": [(e.id, e.path, tuple(e.labels)) for e in chunk]})
+        jobs.append(
+            {
+                "name": name,
+                "directory": directory,
+                "sample_rate": int(sample_rate),
+                "clip_samples": clip_samples,
+                "examples": [(e.id, e.path, tuple(e.labels)) for e in chunk],
+            }
+        )
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(examples), initial=sum(len(d["ids"]) + len(d["skipped"]) for d in done.values()),
-                   unit="clip", desc="packing", file=sys.stderr)
+        bar = tqdm(
+            total=len(examples),
+            initial=sum(len(d["ids"]) + len(d["skipped"]) for d in done.values()),
+            unit="clip",
+            desc="packing",
+            file=sys.stderr,
+        )
     workers = workers or os.cpu_count() or 1
     try:
         if workers == 1 or len(jobs) <= 1:
@@ -202,12 +231,17 @@ def _write_manifest(directory, indexes, config):
     skipped = [s for index in indexes for s in index["skipped"]]
     manifest = {
         "format": FORMAT,
-        "sample_rate": config["sample_rate"], "clip_samples": config["clip_samples"],
-        "num_classes": num_classes, "labels": config["labels"],
-        "num_examples": int(sum(len(i["ids"]) for i in indexes)), "num_skipped": len(skipped),
+        "sample_rate": config["sample_rate"],
+        "clip_samples": config["clip_samples"],
+        "num_classes": num_classes,
+        "labels": config["labels"],
+        "num_examples": int(sum(len(i["ids"]) for i in indexes)),
+        "num_skipped": len(skipped),
         "class_counts": counts.tolist(),
-        "shards": [{"file": i["file"], "index": i["file"].replace(".tfrecord", ".json"), "examples": len(i["ids"])}
-                   for i in indexes],
+        "shards": [
+            {"file": i["file"], "index": i["file"].replace(".tfrecord", ".json"), "examples": len(i["ids"])}
+            for i in indexes
+        ],
     }
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

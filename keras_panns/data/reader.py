@@ -63,8 +63,10 @@ class ClipIndex:
         import tensorflow as tf
 
         if not manifest.get("format", "").endswith(".v2"):
-            raise DataError(f"{manifest['directory']} was packed by an older keras-panns ({manifest.get('format')}) "
-                            "whose records need not end with their PCM; pack it again into a new directory")
+            raise DataError(
+                f"{manifest['directory']} was packed by an older keras-panns ({manifest.get('format')}) "
+                "whose records need not end with their PCM; pack it again into a new directory"
+            )
         self.directory = manifest["directory"]
         self.clip_samples = int(manifest["clip_samples"])
         self.num_classes = int(manifest["num_classes"])
@@ -78,7 +80,8 @@ class ClipIndex:
             length.append(np.asarray(index["lengths"], np.int64))
             labels.extend(index["labels"])
         self.shard, self.record_offset, record_length = (
-            np.concatenate(a) if a else np.zeros(0, np.int64) for a in (shard, record, length))
+            np.concatenate(a) if a else np.zeros(0, np.int64) for a in (shard, record, length)
+        )
         # The packer serializes so that the PCM ends every record (format v2).
         self.pcm_offset = self.record_offset + RECORD_HEADER + record_length - 2 * self.clip_samples
         self.label_splits = np.cumsum([0] + [len(l) for l in labels], dtype=np.int64)

@@ -47,8 +47,10 @@ def read_segments(path):
         lines = (line for line in f if line.strip() and not line.startswith("#"))
         for number, row in enumerate(csv.reader(lines, skipinitialspace=True), 1):
             if len(row) != 4:
-                raise DataError(f"{path}: data row {number} has {len(row)} fields, expected "
-                                f"YTID, start_seconds, end_seconds, \"labels\": {row}")
+                raise DataError(
+                    f"{path}: data row {number} has {len(row)} fields, expected "
+                    f'YTID, start_seconds, end_seconds, "labels": {row}'
+                )
             try:
                 start, end = float(row[1]), float(row[2])
             except ValueError as exc:
@@ -103,13 +105,15 @@ def audioset_examples(segment_csv, audio_dir, mids):
         if unknown:
             raise DataError(f"{segment_csv}: {segment.ytid} has labels outside the class list: {unknown}")
         path = by_segment.get((segment.ytid, round(segment.start, 3))) or by_ytid.get(segment.ytid)
-        examples.append(Example(f"{segment.ytid}_{segment.start:g}", path,
-                                tuple(sorted(index[m] for m in segment.mids))))
+        examples.append(
+            Example(f"{segment.ytid}_{segment.start:g}", path, tuple(sorted(index[m] for m in segment.mids)))
+        )
     return examples
 
 
-def generic_examples(csv_path, *, audio_dir=None, path_column="path", label_column="labels", label_names=None,
-                     separator=";"):
+def generic_examples(
+    csv_path, *, audio_dir=None, path_column="path", label_column="labels", label_names=None, separator=";"
+):
     """Reads a `path,labels` CSV (ESC-50 and the like) into examples.
 
     Args:
@@ -134,8 +138,9 @@ def generic_examples(csv_path, *, audio_dir=None, path_column="path", label_colu
         reader = csv.DictReader(f)
         missing = {path_column, label_column} - set(reader.fieldnames or [])
         if missing:
-            raise DataError(f"{csv_path}: no column {sorted(missing)} (columns: {reader.fieldnames}); "
-                            "set path_column/label_column")
+            raise DataError(
+                f"{csv_path}: no column {sorted(missing)} (columns: {reader.fieldnames}); set path_column/label_column"
+            )
         for row in reader:
             labels = [s.strip() for s in row[label_column].split(separator) if s.strip()]
             rows.append((row[path_column], labels))

@@ -42,8 +42,10 @@ class DemoReport:
     fallback: str = None
 
     def summary(self):
-        line = (f"{self.site_dir}: {os.path.basename(self.model_path)} ({self.quantize}, "
-                f"{self.size_bytes / 1e6:.1f} MB) on onnxruntime-web {self.runtime_version}")
+        line = (
+            f"{self.site_dir}: {os.path.basename(self.model_path)} ({self.quantize}, "
+            f"{self.size_bytes / 1e6:.1f} MB) on onnxruntime-web {self.runtime_version}"
+        )
         if self.fallback:
             line += f"; float32 because {self.fallback}"
         return line
@@ -54,8 +56,9 @@ def _export(model, path, quantize, calibration, threads):
     from keras_panns.export import export_model
 
     # A dynamic length: clips shorter than a window are tagged as they are, as `tag` does in Python.
-    export = functools.partial(export_model, model, path, format="onnx", length=None, calibration=calibration,
-                               threads=threads)
+    export = functools.partial(
+        export_model, model, path, format="onnx", length=None, calibration=calibration, threads=threads
+    )
     if quantize != "auto":
         return export(quantize=quantize), None
     if calibration is None:
@@ -72,12 +75,30 @@ def _card_info(model):
     card = getattr(model, "card", None)
     if card is None:
         return {"name": model.name, "weights": None, "url": None, "digest": None, "license": None, "mAP": None}
-    return {"name": card.name, "weights": card.checkpoint.get("file_name"), "url": card.checkpoint.get("url"),
-            "digest": card.checksum, "mAP": card.metrics.get("mAP"), "license": card.license_summary}
+    return {
+        "name": card.name,
+        "weights": card.checkpoint.get("file_name"),
+        "url": card.checkpoint.get("url"),
+        "digest": card.checksum,
+        "mAP": card.metrics.get("mAP"),
+        "license": card.license_summary,
+    }
 
 
-def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_source=None, cache_dir=None,
-               window_seconds=10.0, hop_seconds=5.0, top_k=5, threads=None, overwrite=False):
+def build_demo(
+    model,
+    site_dir,
+    *,
+    quantize="auto",
+    calibration=None,
+    runtime_source=None,
+    cache_dir=None,
+    window_seconds=10.0,
+    hop_seconds=5.0,
+    top_k=5,
+    threads=None,
+    overwrite=False,
+):
     """Writes a static site that tags audio files and microphone recordings in the browser.
 
     The site holds the model exported to ONNX (front end included, validated
@@ -133,8 +154,18 @@ def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_so
     os.makedirs(parent, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".keras_panns_demo-", dir=parent)
     try:
-        config = _write_site(model, scratch, quantize, calibration, runtime_source, cache_dir, window_seconds,
-                             hop_seconds, top_k, threads)
+        config = _write_site(
+            model,
+            scratch,
+            quantize,
+            calibration,
+            runtime_source,
+            cache_dir,
+            window_seconds,
+            hop_seconds,
+            top_k,
+            threads,
+        )
         os.makedirs(site_dir, exist_ok=True)
         for name in os.listdir(scratch):
             target = os.path.join(site_dir, name)
@@ -143,12 +174,20 @@ def build_demo(model, site_dir, *, quantize="auto", calibration=None, runtime_so
             os.replace(os.path.join(scratch, name), target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return DemoReport(site_dir, os.path.join(site_dir, MODEL_FILE), config["quantize"], config["size_bytes"],
-                      config["runtime"]["version"], config["export_summary"], config["fallback"])
+    return DemoReport(
+        site_dir,
+        os.path.join(site_dir, MODEL_FILE),
+        config["quantize"],
+        config["size_bytes"],
+        config["runtime"]["version"],
+        config["export_summary"],
+        config["fallback"],
+    )
 
 
-def _write_site(model, site_dir, quantize, calibration, runtime_source, cache_dir, window_seconds, hop_seconds,
-                top_k, threads):
+def _write_site(
+    model, site_dir, quantize, calibration, runtime_source, cache_dir, window_seconds, hop_seconds, top_k, threads
+):
     # The runtime first: it is the step that needs the network, and it fails in seconds, not after an export.
     version = runtime.install(site_dir, runtime_source, cache_dir=cache_dir)
     model_path = os.path.join(site_dir, MODEL_FILE)
@@ -160,13 +199,27 @@ def _write_site(model, site_dir, quantize, calibration, runtime_source, cache_di
         with (web / name).open("rb") as src, open(os.path.join(site_dir, name), "wb") as dst:
             shutil.copyfileobj(src, dst)
     config = {
-        "model": _card_info(model), "architecture": type(model).__name__, "sample_rate": model.sample_rate,
-        "min_samples": int(model.min_samples), "window_seconds": window_seconds, "hop_seconds": hop_seconds,
-        "aggregate": "max", "top_k": top_k, "file": MODEL_FILE, "size_bytes": report.size_bytes,
-        "quantize": report.quantize, "fallback": fallback, "labels": list(model.labels),
-        "validation": {"clips": report.validation_clips, "max_abs_error": report.max_abs_error,
-                       "mean_abs_error": report.mean_abs_error, "top5_overlap": report.top5_overlap},
-        "runtime": {"name": runtime.PACKAGE, "version": version}, "keras_panns": __version__,
+        "model": _card_info(model),
+        "architecture": type(model).__name__,
+        "sample_rate": model.sample_rate,
+        "min_samples": int(model.min_samples),
+        "window_seconds": window_seconds,
+        "hop_seconds": hop_seconds,
+        "aggregate": "max",
+        "top_k": top_k,
+        "file": MODEL_FILE,
+        "size_bytes": report.size_bytes,
+        "quantize": report.quantize,
+        "fallback": fallback,
+        "labels": list(model.labels),
+        "validation": {
+            "clips": report.validation_clips,
+            "max_abs_error": report.max_abs_error,
+            "mean_abs_error": report.mean_abs_error,
+            "top5_overlap": report.top5_overlap,
+        },
+        "runtime": {"name": runtime.PACKAGE, "version": version},
+        "keras_panns": __version__,
     }
     with open(os.path.join(site_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=1)

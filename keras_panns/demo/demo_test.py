@@ -20,7 +20,8 @@ import keras_panns
 from keras_panns.cli.main import main
 from keras_panns.demo import runtime
 from keras_panns.errors import ExportError
-from keras_panns.testing import REPO, SHARED, browser as page, golden
+from keras_panns.testing import REPO, SHARED, golden
+from keras_panns.testing import browser as page
 
 EXAMPLES = SHARED / "data" / "examples"
 ESC10 = SHARED / "data" / "esc10" / "audio"
@@ -39,8 +40,10 @@ def _require(condition, why):
 
 def _chromium(extra_args=()):
     pytest.importorskip("selenium")
-    _require(os.path.exists(page.CHROMIUM) and os.path.exists(page.CHROMEDRIVER),
-             "chromium and chromedriver are not installed")
+    _require(
+        os.path.exists(page.CHROMIUM) and os.path.exists(page.CHROMEDRIVER),
+        "chromium and chromedriver are not installed",
+    )
     return page.chromium(extra_args)
 
 
@@ -82,8 +85,13 @@ def browser():
     recording = EXAMPLES / "R9_ZSCveAHg_7s.wav"
     if not recording.is_file():
         pytest.skip(f"{recording} not found")
-    driver = _chromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                        f"--use-file-for-fake-audio-capture={recording}"])
+    driver = _chromium(
+        [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={recording}",
+        ]
+    )
     yield driver
     driver.quit()
 
@@ -91,14 +99,16 @@ def browser():
 def _check_against_onnxruntime(driver, session, samples, starts, window_scores, tolerance=TOLERANCE):
     """Every window's scores, and the displayed aggregate, equal onnxruntime's on the same samples."""
     length = min(WINDOW, len(samples))
-    want = np.stack([session.run(["clipwise_output"], {"waveform": samples[None, s:s + length]})[0][0]
-                     for s in starts])
+    want = np.stack(
+        [session.run(["clipwise_output"], {"waveform": samples[None, s : s + length]})[0][0] for s in starts]
+    )
     np.testing.assert_allclose(window_scores, want, atol=tolerance, rtol=0)
     aggregate = want.max(axis=0)
     shown = page.displayed_tags(driver)
     # The shown classes are the top 5 (up to ties within the tolerance), in order.
-    np.testing.assert_allclose(aggregate[[index for index, _, _ in shown]], np.sort(aggregate)[::-1][:5],
-                               atol=tolerance, rtol=0)
+    np.testing.assert_allclose(
+        aggregate[[index for index, _, _ in shown]], np.sort(aggregate)[::-1][:5], atol=tolerance, rtol=0
+    )
     for index, score, text in shown:
         assert abs(score - aggregate[index]) <= tolerance
         assert text == f"{score:.3f}"
@@ -149,7 +159,8 @@ def test_dropped_file_is_tagged(browser, server, session):
         "input.style.display = 'none'; document.body.append(input);"
         "input.addEventListener('change', () => { const data = new DataTransfer(); data.items.add(input.files[0]);"
         " document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true}));"
-        "});")
+        "});"
+    )
     browser.find_element("id", "drop-source").send_keys(str(path))
     assert page.wait_state(browser) == "done", page.status(browser)
     samples, starts, scores, _ = page.last_result(browser)
@@ -175,7 +186,7 @@ def test_raw_pcm_and_browser_resampling(browser, server, session):
     # The browser's resampler is not soxr's; it must still give the same signal.
     assert abs(len(decoded) - len(python_samples)) <= 1
     n = min(len(decoded), len(python_samples))
-    residual = np.sqrt(np.mean((decoded[:n] - python_samples[:n]) ** 2)) / np.sqrt(np.mean(python_samples ** 2))
+    residual = np.sqrt(np.mean((decoded[:n] - python_samples[:n]) ** 2)) / np.sqrt(np.mean(python_samples**2))
     assert residual < 0.05, residual
 
 
@@ -209,7 +220,7 @@ def test_microphone_recording_is_tagged(browser, server, session):
     assert page.wait_state(browser) == "done", page.status(browser)
     samples, starts, scores, _ = page.last_result(browser)
     assert 1.5 * 32000 < len(samples) < 10 * 32000
-    assert np.sqrt(np.mean(samples ** 2)) > 0.01  # the fake device's recording, not silence
+    assert np.sqrt(np.mean(samples**2)) > 0.01  # the fake device's recording, not silence
     _check_against_onnxruntime(browser, session, samples, starts, scores)
     assert browser.find_element("id", "result-title").text.startswith("microphone recording")
 
@@ -267,8 +278,9 @@ def _output_step(path):
 def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
     from keras_panns.export.onnx_export import load_session
 
-    report = keras_panns.demo.build_demo(spread_model(), tmp_path / "site", calibration=_calibration(20),
-                                         runtime_source=tarball)
+    report = keras_panns.demo.build_demo(
+        spread_model(), tmp_path / "site", calibration=_calibration(20), runtime_source=tarball
+    )
     assert report.quantize == "int8" and report.fallback is None
     assert report.size_bytes < 0.5 * 23e6  # int8 weights: under half the float32 file
     session = load_session(str(tmp_path / "site" / "model.onnx"), threads=1)
@@ -290,8 +302,9 @@ def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
 
 def test_auto_falls_back_to_float32_when_int8_breaks_its_bounds(tmp_path, tarball):
     # The golden weights saturate the scores, so int8 reorders the top 5: auto must keep float32 and say why.
-    report = keras_panns.demo.build_demo(golden.fixture_model("MobileNetV1"), tmp_path / "site",
-                                         calibration=_calibration(40), runtime_source=tarball)
+    report = keras_panns.demo.build_demo(
+        golden.fixture_model("MobileNetV1"), tmp_path / "site", calibration=_calibration(40), runtime_source=tarball
+    )
     assert report.quantize == "none" and "top-5" in report.fallback
     assert "float32 because int8" in report.summary()
 

@@ -39,13 +39,19 @@ def fetch_tarball(version=VERSION, cache_dir=None):
         return target
     npm = shutil.which("npm")
     if npm is None:
-        raise ExportError(f"the demo needs {PACKAGE} {version} from the npm registry, and npm is not installed; "
-                          f"install Node.js, or pass --runtime with a downloaded {PACKAGE}-{version}.tgz")
+        raise ExportError(
+            f"the demo needs {PACKAGE} {version} from the npm registry, and npm is not installed; "
+            f"install Node.js, or pass --runtime with a downloaded {PACKAGE}-{version}.tgz"
+        )
     os.makedirs(cache_dir, exist_ok=True)
     # npm writes into a scratch directory first, so an interrupted download leaves no tarball in the cache.
     with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
-        result = subprocess.run([npm, "pack", f"{PACKAGE}@{version}", "--pack-destination", scratch, "--silent"],
-                                capture_output=True, text=True, cwd=scratch)
+        result = subprocess.run(
+            [npm, "pack", f"{PACKAGE}@{version}", "--pack-destination", scratch, "--silent"],
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+        )
         packed = os.path.join(scratch, f"{PACKAGE}-{version}.tgz")
         if result.returncode != 0 or not os.path.isfile(packed):
             raise ExportError(f"npm could not fetch {PACKAGE}@{version}: {(result.stderr or result.stdout).strip()}")
@@ -85,8 +91,10 @@ def install(site_dir, source=None, version=VERSION, cache_dir=None):
                 if missing:
                     raise ExportError(f"{source} is not an {PACKAGE} tarball: it lacks {', '.join(missing)}")
                 for name in wanted:
-                    with archive.extractfile(members[f"package/{name}"]) as src, \
-                            open(os.path.join(target, os.path.basename(name)), "wb") as dst:
+                    with (
+                        archive.extractfile(members[f"package/{name}"]) as src,
+                        open(os.path.join(target, os.path.basename(name)), "wb") as dst,
+                    ):
                         shutil.copyfileobj(src, dst)
         except (tarfile.TarError, OSError) as exc:
             raise ExportError(f"{source}: cannot read the {PACKAGE} package: {exc}") from exc

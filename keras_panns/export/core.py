@@ -64,10 +64,12 @@ class ExportReport:
 
     def summary(self):
         errors = ", ".join(f"{k} max {v:.2e}" for k, v in self.max_abs_error.items())
-        line = (f"{self.path}: {self.format} ({self.quantize}, {self.front_end} front end"
-                f"{', TFLite Model Metadata' if self.tflite_metadata else ''}), {self.size_bytes / 1e6:.1f} MB, input "
-                f"{self.input_name} {self.input_shape} at {self.sample_rate} Hz; checked on "
-                f"{self.validation_clips} clips: {errors}")
+        line = (
+            f"{self.path}: {self.format} ({self.quantize}, {self.front_end} front end"
+            f"{', TFLite Model Metadata' if self.tflite_metadata else ''}), {self.size_bytes / 1e6:.1f} MB, input "
+            f"{self.input_name} {self.input_shape} at {self.sample_rate} Hz; checked on "
+            f"{self.validation_clips} clips: {errors}"
+        )
         if self.top5_overlap is not None:
             line += f", top-5 overlap {self.top5_overlap:.2f}"
         return line
@@ -142,13 +144,16 @@ def _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs
     if not quantized:
         worst = max(max_err.values())
         if worst > tolerance:
-            raise ExportError(f"the exported file differs from the Keras model by {worst:.3g} "
-                              f"(> {tolerance:g}): {max_err}")
+            raise ExportError(
+                f"the exported file differs from the Keras model by {worst:.3g} (> {tolerance:g}): {max_err}"
+            )
         return
     score_err = mean_err.get("clipwise_output", mean_err.get("framewise_output"))
     if score_err is not None and score_err > max_mean_abs:
-        raise ExportError(f"quantization changed the scores by {score_err:.3f} on average (bound {max_mean_abs}); "
-                          "use a better calibration set or a lighter mode")
+        raise ExportError(
+            f"quantization changed the scores by {score_err:.3f} on average (bound {max_mean_abs}); "
+            "use a better calibration set or a lighter mode"
+        )
     if top5 is not None and top5 < min_top5:
         raise ExportError(f"quantization changed the top-5 classes (overlap {top5:.2f} < {min_top5})")
 
@@ -156,15 +161,27 @@ def _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs
 def _metadata(model, report):
     card = getattr(model, "card", None)
     return {
-        "model": card.name if card else model.name, "architecture": type(model).__name__,
-        "format": report.format, "quantize": report.quantize, "front_end": report.front_end,
-        "tflite_metadata": report.tflite_metadata, "sample_rate": model.sample_rate,
-        "input": {"name": report.input_name, "shape": list(report.input_shape), "dtype": "float32",
-                  "description": "mono waveform in [-1, 1] at sample_rate; null dimensions are dynamic"},
+        "model": card.name if card else model.name,
+        "architecture": type(model).__name__,
+        "format": report.format,
+        "quantize": report.quantize,
+        "front_end": report.front_end,
+        "tflite_metadata": report.tflite_metadata,
+        "sample_rate": model.sample_rate,
+        "input": {
+            "name": report.input_name,
+            "shape": list(report.input_shape),
+            "dtype": "float32",
+            "description": "mono waveform in [-1, 1] at sample_rate; null dimensions are dynamic",
+        },
         "outputs": {k: {"shape": list(v), "dtype": "float32"} for k, v in report.outputs.items()},
         "labels": list(model.labels),
-        "validation": {"clips": report.validation_clips, "max_abs_error": report.max_abs_error,
-                       "mean_abs_error": report.mean_abs_error, "top5_overlap": report.top5_overlap},
+        "validation": {
+            "clips": report.validation_clips,
+            "max_abs_error": report.max_abs_error,
+            "mean_abs_error": report.mean_abs_error,
+            "top5_overlap": report.top5_overlap,
+        },
     }
 
 
@@ -175,11 +192,15 @@ def _check_outputs(model, outputs, format, metadata, mediapipe, samples):
         if format != "tflite":
             raise ExportError("MediaPipe Tasks load TFLite files: use format='tflite' (--format tflite) with mediapipe")
         if samples is None:
-            raise ExportError("MediaPipe's AudioClassifier cuts audio into windows of the model's input length, "
-                              "so it needs a fixed length: give length in seconds (--length 10), not 'dynamic'")
+            raise ExportError(
+                "MediaPipe's AudioClassifier cuts audio into windows of the model's input length, "
+                "so it needs a fixed length: give length in seconds (--length 10), not 'dynamic'"
+            )
         if outputs is not None and list(outputs) != ["clipwise_output"]:
-            raise ExportError(f"MediaPipe's AudioClassifier makes every output a classification head; a MediaPipe "
-                              f"file has clipwise_output only, not {list(outputs)}")
+            raise ExportError(
+                f"MediaPipe's AudioClassifier makes every output a classification head; a MediaPipe "
+                f"file has clipwise_output only, not {list(outputs)}"
+            )
         outputs = ["clipwise_output"]
     if outputs is None:
         outputs = names
@@ -187,8 +208,10 @@ def _check_outputs(model, outputs, format, metadata, mediapipe, samples):
     if unknown or not outputs:
         raise ExportError(f"outputs {unknown or list(outputs)} are not outputs of {model.name} (it has {names})")
     if metadata and "clipwise_output" not in outputs:
-        raise ExportError(f"TFLite Model Metadata describes a classifier and needs the clipwise_output output "
-                          f"(exporting {list(outputs)}); keep it, or export with metadata=False (--nometadata)")
+        raise ExportError(
+            f"TFLite Model Metadata describes a classifier and needs the clipwise_output output "
+            f"(exporting {list(outputs)}); keep it, or export with metadata=False (--nometadata)"
+        )
     return [name for name in names if name in outputs]
 
 
@@ -201,10 +224,25 @@ def _serving_function(model, outputs):
     return serve
 
 
-def export_model(model, path, *, format="tflite", length=10.0, quantize="none", front_end=None, outputs=None,
-                 metadata=True, mediapipe=False, threads=None, calibration=None, validation=None,
-                 tolerance=FLOAT_TOLERANCE, max_mean_abs=QUANTIZED_MAX_MEAN_ABS, min_top5=QUANTIZED_MIN_TOP5,
-                 max_calibration_clips=100):
+def export_model(
+    model,
+    path,
+    *,
+    format="tflite",
+    length=10.0,
+    quantize="none",
+    front_end=None,
+    outputs=None,
+    metadata=True,
+    mediapipe=False,
+    threads=None,
+    calibration=None,
+    validation=None,
+    tolerance=FLOAT_TOLERANCE,
+    max_mean_abs=QUANTIZED_MAX_MEAN_ABS,
+    min_top5=QUANTIZED_MIN_TOP5,
+    max_calibration_clips=100,
+):
     """Exports `model` with its front end to TFLite or ONNX, then proves the file reproduces it.
 
     The file gets one input, `waveform` float32 `(batch, samples)` at
@@ -285,16 +323,19 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
     if front_end not in DFT_MODES:
         raise ExportError(f"front_end must be one of {DFT_MODES}, got {front_end!r}")
     if format == "onnx" and front_end == "fft":
-        raise ExportError("tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
-                          "export ONNX with front_end='conv' (--front_end conv)")
+        raise ExportError(
+            "tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
+            "export ONNX with front_end='conv' (--front_end conv)"
+        )
     samples = _input_length(model, length)
     metadata = format == "tflite" and (metadata or mediapipe)
     outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
     serve = _serving_function(model, outputs)
     quantized = quantize != "none"
     check_samples = samples or 10 * model.sample_rate
-    calibration_clips = (audio_clips(model, calibration, check_samples, max_calibration_clips)
-                         if calibration is not None else None)
+    calibration_clips = (
+        audio_clips(model, calibration, check_samples, max_calibration_clips) if calibration is not None else None
+    )
     if validation is not None:
         clips = audio_clips(model, validation, samples, limit=20)
     elif calibration_clips is not None:
@@ -316,13 +357,23 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
 
                 # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
                 # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
-                ops, runner = tflite.convert(model, tmp, samples, quantize, calibration_clips, serve,
-                                             metadata=metadata, threads=threads, batch=batch)
+                ops, runner = tflite.convert(
+                    model,
+                    tmp,
+                    samples,
+                    quantize,
+                    calibration_clips,
+                    serve,
+                    metadata=metadata,
+                    threads=threads,
+                    batch=batch,
+                )
             else:
                 from keras_panns.export import onnx_export
 
-                ops, runner = onnx_export.convert(model, tmp, samples, quantize, calibration_clips, serve,
-                                                  threads=threads)
+                ops, runner = onnx_export.convert(
+                    model, tmp, samples, quantize, calibration_clips, serve, threads=threads
+                )
         finally:
             set_dft(model, previous)
         max_err, mean_err, top5 = _compare(model, runner, clips, quantized, outputs)
@@ -332,9 +383,24 @@ def export_model(model, path, *, format="tflite", length=10.0, quantize="none", 
         if os.path.exists(tmp):
             os.remove(tmp)
     shapes = {name: (batch,) + tuple(model.output[name].shape[1:]) for name in outputs}
-    report = ExportReport(path, format, quantize, "waveform", (batch, samples), model.sample_rate, shapes,
-                          os.path.getsize(path), ops, max_err, mean_err, top5, len(clips), path + ".json",
-                          front_end=front_end, tflite_metadata=metadata)
+    report = ExportReport(
+        path,
+        format,
+        quantize,
+        "waveform",
+        (batch, samples),
+        model.sample_rate,
+        shapes,
+        os.path.getsize(path),
+        ops,
+        max_err,
+        mean_err,
+        top5,
+        len(clips),
+        path + ".json",
+        front_end=front_end,
+        tflite_metadata=metadata,
+    )
     with open(report.metadata_path, "w", encoding="utf-8") as f:
         json.dump(_metadata(model, report), f, indent=2)
     return report

@@ -7,7 +7,6 @@ import pytest
 import keras_panns
 from keras_panns.export import ExportError, export_model
 from keras_panns.export.tflite import load_signature, op_names
-
 from keras_panns.testing import golden
 
 
@@ -73,8 +72,17 @@ def test_quantized_exports_report_agreement_on_real_audio(cnn6, esc10, tmp_path,
     path = tmp_path / f"q.{fmt}"
     # The golden weights are synthetic (saturated scores, near-ties), so top-5 agreement is not meaningful
     # for them, and ONNX int8 moves their scores by 0.064 on average (TFLite: 0.009), so the bounds are looser.
-    report = export_model(cnn6, path, format=fmt, quantize=quantize, length=2.0, calibration=esc10,
-                          max_calibration_clips=8, min_top5=0.0, max_mean_abs=0.1)
+    report = export_model(
+        cnn6,
+        path,
+        format=fmt,
+        quantize=quantize,
+        length=2.0,
+        calibration=esc10,
+        max_calibration_clips=8,
+        min_top5=0.0,
+        max_mean_abs=0.1,
+    )
     assert report.validation_clips == 8 and 0 <= report.top5_overlap <= 1
     assert 0 < report.mean_abs_error["clipwise_output"] < 0.1
     assert report.size_bytes < 0.45 * 23.7e6
@@ -105,9 +113,10 @@ def test_validation_failure_leaves_nothing(cnn6, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt,length", [("tflite", None), ("onnx", 4.0)])
 def test_cnn14_class_and_sed_exports(tmp_path, fmt, length):
-    for model in (keras_panns.Cnn14(sample_rate=16000, window_size=512, hop_size=160, fmax=8000, seed=0),
-                  keras_panns.Cnn14_DecisionLevelMax(sample_rate=16000, window_size=512, hop_size=160,
-                                                     fmax=8000, seed=0)):
+    for model in (
+        keras_panns.Cnn14(sample_rate=16000, window_size=512, hop_size=160, fmax=8000, seed=0),
+        keras_panns.Cnn14_DecisionLevelMax(sample_rate=16000, window_size=512, hop_size=160, fmax=8000, seed=0),
+    ):
         report = export_model(model, tmp_path / f"{model.name}.{fmt}", format=fmt, length=length)
         assert max(report.max_abs_error.values()) < 1e-4, report.max_abs_error
         if "framewise_output" in report.outputs:

@@ -57,8 +57,10 @@ def minimum_parser_version(metadata_buffer):
 
     def units(items):
         for unit in items or []:
-            if unit.optionsType in (fb.ProcessUnitOptions.BertTokenizerOptions,
-                                    fb.ProcessUnitOptions.SentencePieceTokenizerOptions):
+            if unit.optionsType in (
+                fb.ProcessUnitOptions.BertTokenizerOptions,
+                fb.ProcessUnitOptions.SentencePieceTokenizerOptions,
+            ):
                 versions.add((1, 1, 0))
             if unit.optionsType == fb.ProcessUnitOptions.RegexTokenizerOptions:
                 versions.add((1, 2, 1))
@@ -77,8 +79,10 @@ def minimum_parser_version(metadata_buffer):
         for tensor in (subgraph.inputTensorMetadata or []) + (subgraph.outputTensorMetadata or []):
             files(tensor.associatedFiles)
             units(tensor.processUnits)
-            if tensor.content is not None and \
-                    tensor.content.contentPropertiesType == fb.ContentProperties.AudioProperties:
+            if (
+                tensor.content is not None
+                and tensor.content.contentPropertiesType == fb.ContentProperties.AudioProperties
+            ):
                 versions.add((1, 3, 0))
     return ".".join(str(part) for part in max(versions))
 
@@ -88,9 +92,11 @@ def _metadata_writer():
     try:
         importlib.import_module("mediapipe.tasks.metadata.metadata_schema_py_generated")
     except ImportError as exc:
-        raise ExportError("TFLite Model Metadata is written with MediaPipe's metadata writer: "
-                          "pip install 'keras-panns[export]' (or mediapipe), or export with metadata=False "
-                          "(--nometadata)") from exc
+        raise ExportError(
+            "TFLite Model Metadata is written with MediaPipe's metadata writer: "
+            "pip install 'keras-panns[export]' (or mediapipe), or export with metadata=False "
+            "(--nometadata)"
+        ) from exc
     try:
         importlib.import_module(_VERSION_MODULE)
     except ImportError:
@@ -130,16 +136,21 @@ def describe(model, seconds):
     card = getattr(model, "card", None)
     architecture = type(model).__name__
     window = "any length" if seconds is None else f"{seconds:g} s"
-    lines = [f"PANNs {architecture} audio tagger (Kong et al. 2020, arXiv:1912.10211), exported by keras_panns "
-             f"{__version__}. Input: mono float32 waveform in [-1, 1] at {model.sample_rate} Hz, {window} per "
-             f"inference. Output: independent sigmoid scores of {len(model.labels)} classes."]
+    lines = [
+        f"PANNs {architecture} audio tagger (Kong et al. 2020, arXiv:1912.10211), exported by keras_panns "
+        f"{__version__}. Input: mono float32 waveform in [-1, 1] at {model.sample_rate} Hz, {window} per "
+        f"inference. Output: independent sigmoid scores of {len(model.labels)} classes."
+    ]
     licence = "unknown (weights not from the zoo)"
     if card is not None:
         licence = card.license_summary
         source = card.checkpoint.get("url") or card.checkpoint.get("file_name")
-        lines.append(f"Weights: {card.checkpoint.get('file_name')} from {source}"
-                     + (f" ({card.checksum})" if card.checksum else "")
-                     + (f"; AudioSet mAP {card.metrics['mAP']}" if card.metrics.get("mAP") else "") + ".")
+        lines.append(
+            f"Weights: {card.checkpoint.get('file_name')} from {source}"
+            + (f" ({card.checksum})" if card.checksum else "")
+            + (f"; AudioSet mAP {card.metrics['mAP']}" if card.metrics.get("mAP") else "")
+            + "."
+        )
     return {
         "name": card.name if card is not None else model.name,
         "version": f"keras_panns {__version__}" + (f", {card.checkpoint.get('file_name')}" if card else ""),
@@ -174,8 +185,10 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
     fb, metadata_info, metadata_writer = _metadata_writer()
     outputs = _output_names(model_buffer, signature_key)
     if CLASSIFICATION_OUTPUT not in outputs:
-        raise ExportError(f"TFLite Model Metadata describes a classifier, and this file has no "
-                          f"{CLASSIFICATION_OUTPUT!r} output (it has {outputs}); export with metadata=False")
+        raise ExportError(
+            f"TFLite Model Metadata describes a classifier, and this file has no "
+            f"{CLASSIFICATION_OUTPUT!r} output (it has {outputs}); export with metadata=False"
+        )
 
     class AudioTensorMd(metadata_info.TensorMd):
         """An input tensor with AudioProperties (the writer has no audio input of its own)."""
@@ -188,8 +201,9 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
 
     class AudioClassifierWriter(metadata_writer.MetadataWriter):
         def add_audio_input(self, name, description):
-            self._input_mds.append(AudioTensorMd(name=name, description=description,
-                                                 content_type=fb.ContentProperties.AudioProperties))
+            self._input_mds.append(
+                AudioTensorMd(name=name, description=description, content_type=fb.ContentProperties.AudioProperties)
+            )
             return self
 
     info = describe(model, seconds)
@@ -198,9 +212,11 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
     writer.add_audio_input("waveform", f"Mono waveform in [-1, 1] at {model.sample_rate} Hz.")
     for name in outputs:
         if name == CLASSIFICATION_OUTPUT:
-            writer.add_classification_output(metadata_writer.Labels().add(list(model.labels),
-                                                                          exported_filename=LABEL_FILE),
-                                             name=name, description=_DESCRIPTIONS[name])
+            writer.add_classification_output(
+                metadata_writer.Labels().add(list(model.labels), exported_filename=LABEL_FILE),
+                name=name,
+                description=_DESCRIPTIONS[name],
+            )
         else:
             writer.add_feature_output(name=name, description=_DESCRIPTIONS.get(name, name))
     try:

@@ -58,7 +58,8 @@ def test_mediapipe_audio_classifier_equals_litert(mediapipe_file, cnn6):
     # 17 s at the model's rate: MediaPipe cuts two windows, the second zero-padded from 7 s.
     waveform = np.concatenate([ten[:window], seven]).astype(np.float32)
     options = audio_classifier.AudioClassifierOptions(
-        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file), max_results=5)
+        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file), max_results=5
+    )
     with audio_classifier.AudioClassifier.create_from_options(options) as classifier:
         results = classifier.classify(audio_data.AudioData.create_from_array(waveform, cnn6.sample_rate))
     assert [r.timestamp_ms for r in results] == [0, 10000]
@@ -69,7 +70,7 @@ def test_mediapipe_audio_classifier_equals_litert(mediapipe_file, cnn6):
         (head,) = result.classifications
         assert head.head_name == "clipwise_output"
         got = [(c.index, c.category_name, c.score) for c in head.categories]
-        segment = np.pad(waveform[start:start + window], (0, max(0, start + window - len(waveform))))
+        segment = np.pad(waveform[start : start + window], (0, max(0, start + window - len(waveform))))
         scores = signature(waveform=segment[None])["clipwise_output"][0]
         order = np.argsort(-scores, kind="stable")[:5]
         np.testing.assert_allclose([score for _, _, score in got], scores[order], atol=1e-4)
@@ -102,8 +103,8 @@ def test_options_the_file_cannot_serve_are_refused_and_leave_nothing(cnn6, tmp_p
 
 
 def test_minimum_parser_version_follows_the_schema_history():
-    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
     import flatbuffers
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
 
     def version(model):
         builder = flatbuffers.Builder(0)
@@ -136,8 +137,9 @@ def test_the_readme_mediapipe_snippet_runs(mediapipe_file, capsys):
     recording = EXAMPLES / "R9_ZSCveAHg_7s.wav"
     if not recording.is_file():
         pytest.skip(f"{recording} not found")
-    snippet = snippet.replace('"cnn14_mediapipe.tflite"', repr(mediapipe_file)).replace('"speech.wav"',
-                                                                                        repr(str(recording)))
+    snippet = snippet.replace('"cnn14_mediapipe.tflite"', repr(mediapipe_file)).replace(
+        '"speech.wav"', repr(str(recording))
+    )
     exec(compile(snippet, "README.md", "exec"), {})
     (line,) = capsys.readouterr().out.strip().splitlines()  # 7 s: one zero-padded 10-s window
     assert line.startswith("0 [(") and line.count("', ") == 5
@@ -158,13 +160,15 @@ def test_mediapipe_stream_mode_classifies_each_window_as_litert(mediapipe_file, 
     waveform = np.concatenate([keras_panns.load_audio(str(p), rate) for p in paths] * 2).astype(np.float32)
     results = []
     options = audio_classifier.AudioClassifierOptions(
-        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file), max_results=5,
+        base_options=base_options.BaseOptions(model_asset_path=mediapipe_file),
+        max_results=5,
         running_mode=audio_task_running_mode.AudioTaskRunningMode.AUDIO_STREAM,
-        result_callback=lambda result, timestamp_ms: results.append((timestamp_ms, result)))
+        result_callback=lambda result, timestamp_ms: results.append((timestamp_ms, result)),
+    )
     with audio_classifier.AudioClassifier.create_from_options(options) as classifier:
         chunk = rate // 2  # 0.5-s chunks, as a microphone delivers them
         for start in range(0, len(waveform), chunk):
-            block = audio_data.AudioData.create_from_array(waveform[start:start + chunk], rate)
+            block = audio_data.AudioData.create_from_array(waveform[start : start + chunk], rate)
             classifier.classify_async(block, start * 1000 // rate)
         deadline = time.time() + 30
         while len(results) < 3 and time.time() < deadline:
@@ -172,7 +176,7 @@ def test_mediapipe_stream_mode_classifies_each_window_as_litert(mediapipe_file, 
     signature = load_signature(mediapipe_file)
     assert [timestamp for timestamp, _ in results[:3]] == [0, 10000, 20000]
     for (timestamp, result), start in zip(results[:3], (0, window, 2 * window)):
-        scores = signature(waveform=waveform[None, start:start + window])["clipwise_output"][0]
+        scores = signature(waveform=waveform[None, start : start + window])["clipwise_output"][0]
         got = {c.index: c.score for c in result.classifications[0].categories}
         assert set(got) == set(np.argsort(-scores)[:5])
         np.testing.assert_allclose(list(got.values()), scores[list(got)], atol=1e-4)

@@ -47,6 +47,7 @@ class _Calibration:
 def convert(model, path, samples, quantize, calibration_clips, serve, threads=None):
     """Writes `serve` (`model`'s forward) as ONNX to `path`; returns (op types, runner for validation)."""
     import onnx
+
     if quantize == "float16":
         raise ExportError("float16 is offered for TFLite; for ONNX use --quantize dynamic or int8")
     with tempfile.TemporaryDirectory() as scratch:
@@ -119,14 +120,21 @@ def _quantize(proto, model, source, target, quantize, clips, scratch):
     prepared = os.path.join(scratch, "prepared.onnx")
     quantization.quant_pre_process(source, prepared, skip_symbolic_shape=True)
     if quantize == "dynamic":
-        quantization.quantize_dynamic(prepared, target, weight_type=quantization.QuantType.QInt8,
-                                      nodes_to_exclude=exclude)
+        quantization.quantize_dynamic(
+            prepared, target, weight_type=quantization.QuantType.QInt8, nodes_to_exclude=exclude
+        )
     else:
-        quantization.quantize_static(prepared, target, _Calibration(clips), nodes_to_exclude=exclude,
-                                     quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-                                     activation_type=quantization.QuantType.QInt8,
-                                     weight_type=quantization.QuantType.QInt8,
-                                     calibrate_method=quantization.CalibrationMethod.Percentile)
+        quantization.quantize_static(
+            prepared,
+            target,
+            _Calibration(clips),
+            nodes_to_exclude=exclude,
+            quant_format=quantization.QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=quantization.QuantType.QInt8,
+            weight_type=quantization.QuantType.QInt8,
+            calibrate_method=quantization.CalibrationMethod.Percentile,
+        )
 
 
 def _runner(path, threads=None):

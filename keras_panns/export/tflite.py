@@ -10,8 +10,21 @@ from keras_panns.layers import log_mel_layers
 
 SIGNATURE = "serving_default"
 # Op types of the log-mel front end (both DFTs); PANNs bodies use none of them on their int8 path.
-FLOAT_OPS = ("MIRROR_PAD", "RESHAPE", "SQUEEZE", "SPLIT", "SPLIT_V", "SQUARE", "MAXIMUM", "LOG", "RFFT2D", "REAL",
-             "IMAG", "GATHER", "STRIDED_SLICE")
+FLOAT_OPS = (
+    "MIRROR_PAD",
+    "RESHAPE",
+    "SQUEEZE",
+    "SPLIT",
+    "SPLIT_V",
+    "SQUARE",
+    "MAXIMUM",
+    "LOG",
+    "RFFT2D",
+    "REAL",
+    "IMAG",
+    "GATHER",
+    "STRIDED_SLICE",
+)
 
 
 def _saved_model(model, directory, samples, serve, batch=None):
@@ -20,8 +33,9 @@ def _saved_model(model, directory, samples, serve, batch=None):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE, serve,
-                         input_signature=[tf.TensorSpec((batch, samples), tf.float32, name="waveform")])
+    archive.add_endpoint(
+        SIGNATURE, serve, input_signature=[tf.TensorSpec((batch, samples), tf.float32, name="waveform")]
+    )
     archive.write_out(directory, verbose=False)
 
 
@@ -52,9 +66,11 @@ def keep_float(quantized, reference, is_front_end):
     fmodel = flatbuffer_utils.convert_bytearray_to_object(reference)
     # The quantizer renumbers tensor names (a kernel may take its bias's name), so a quantized constant is
     # matched to the float constant of the same shape whose values it approximates best.
-    candidates = [(t, _values(fmodel, t)) for t in fmodel.subgraphs[0].tensors
-                  if t.type == schema.TensorType.FLOAT32 and is_front_end(t.name.decode())
-                  and _values(fmodel, t) is not None]
+    candidates = [
+        (t, _values(fmodel, t))
+        for t in fmodel.subgraphs[0].tensors
+        if t.type == schema.TensorType.FLOAT32 and is_front_end(t.name.decode()) and _values(fmodel, t) is not None
+    ]
     graph = qmodel.subgraphs[0]
     restored = set()
     for index, tensor in enumerate(graph.tensors):
@@ -70,8 +86,11 @@ def keep_float(quantized, reference, is_front_end):
         qmodel.buffers[tensor.buffer].data = np.array(fmodel.buffers[source.buffer].data, dtype=np.uint8)
         tensor.type, tensor.quantization = schema.TensorType.FLOAT32, None
         restored.add(index)
-    dequantize = {i for i, code in enumerate(qmodel.operatorCodes)
-                  if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE}
+    dequantize = {
+        i
+        for i, code in enumerate(qmodel.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE
+    }
     rewire, kept = {}, []
     for op in graph.operators:
         if op.opcodeIndex in dequantize and op.inputs[0] in restored:
@@ -163,8 +182,9 @@ def convert(model, path, samples, quantize, calibration_clips, serve, metadata=T
     if metadata:
         from keras_panns.export.metadata import write_metadata
 
-        buffer = write_metadata(buffer, model, seconds=None if samples is None else samples / model.sample_rate,
-                                signature_key=SIGNATURE)
+        buffer = write_metadata(
+            buffer, model, seconds=None if samples is None else samples / model.sample_rate, signature_key=SIGNATURE
+        )
     with open(path, "wb") as f:
         f.write(buffer)
     return ops, _runner(path, threads)
@@ -181,10 +201,12 @@ def _int8(converter, clips, front_end_nodes):
     # Selective quantization: the front end stays float, the log-mel after it and the network become int8.
     # Node names alone miss the reshape/split between the DFT and the power spectrum (the quantizer treats
     # them as pass-through and renames them), so those op types are kept float as well.
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=front_end_nodes,
-                                                            denylisted_ops=list(FLOAT_OPS))
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative,
-                                                         debug_options=options)
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_nodes=front_end_nodes, denylisted_ops=list(FLOAT_OPS)
+    )
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative, debug_options=options
+    )
     return debugger.get_nondebug_quantized_model()
 
 

@@ -55,8 +55,7 @@ def _progress_bar(total, desc, enabled):
         from tqdm.auto import tqdm
     except ImportError:  # tqdm is a dependency; stay quiet rather than fail if it is missing
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr,
-                leave=False)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr, leave=False)
 
 
 def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progress=True, timeout=60.0):
@@ -113,14 +112,14 @@ def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progre
             if length and length.isdigit() and written != int(length):
                 raise DownloadError(f"connection closed after {written} of {length} bytes")
         if size_bytes is not None and written != size_bytes:
-            raise ChecksumError(f"downloaded {written} bytes from {url}, expected {size_bytes}; the file was "
-                                "discarded")
+            raise ChecksumError(f"downloaded {written} bytes from {url}, expected {size_bytes}; the file was discarded")
         if md5 and md5_hash.hexdigest() != md5.lower():
-            raise ChecksumError(f"md5 of {url} is {md5_hash.hexdigest()}, expected {md5}; the file was "
-                                "discarded (a corrupt transfer or a changed file on the server)")
+            raise ChecksumError(
+                f"md5 of {url} is {md5_hash.hexdigest()}, expected {md5}; the file was "
+                "discarded (a corrupt transfer or a changed file on the server)"
+            )
         if sha256 and sha_hash.hexdigest() != sha256.lower():
-            raise ChecksumError(f"sha256 of {url} is {sha_hash.hexdigest()}, expected {sha256}; the file was "
-                                "discarded")
+            raise ChecksumError(f"sha256 of {url} is {sha_hash.hexdigest()}, expected {sha256}; the file was discarded")
         os.replace(tmp, destination)
         return destination
     except DownloadError as exc:
@@ -140,7 +139,9 @@ def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progre
 
 
 def _advice(url, destination, exc):
-    return (f"could not download {url}: {exc}\n"
-            f"If this machine is offline, fetch the file elsewhere and either pass its path "
-            f"(from_pretrained('/path/to/{destination.name}')), copy it to {destination}, or serve a copy "
-            f"and set KERAS_PANNS_MIRROR to its base URL.")
+    return (
+        f"could not download {url}: {exc}\n"
+        f"If this machine is offline, fetch the file elsewhere and either pass its path "
+        f"(from_pretrained('/path/to/{destination.name}')), copy it to {destination}, or serve a copy "
+        f"and set KERAS_PANNS_MIRROR to its base URL."
+    )

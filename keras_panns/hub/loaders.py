@@ -47,9 +47,19 @@ logger = logging.getLogger("keras_panns")
 # Overrides that replace the classifier: its pretrained weights are then not loaded.
 _HEAD_OVERRIDES = ("num_classes", "include_top")
 # Overrides that change no tensor shape or value.
-_RUNTIME_OVERRIDES = _HEAD_OVERRIDES + ("labels", "classifier_activation", "pooling", "spec_augment",
-                                        "freq_drop_width", "block_dropout", "head_dropout", "seed",
-                                        "input_length", "dtype", "name")
+_RUNTIME_OVERRIDES = _HEAD_OVERRIDES + (
+    "labels",
+    "classifier_activation",
+    "pooling",
+    "spec_augment",
+    "freq_drop_width",
+    "block_dropout",
+    "head_dropout",
+    "seed",
+    "input_length",
+    "dtype",
+    "name",
+)
 # Part of every conversion cache key: a new preset layout never reads an old conversion.
 _CONVERSION_LAYOUT = "preset-v2"
 
@@ -74,7 +84,8 @@ def check_class(cls, arch, source):
     if not issubclass(arch, cls):
         raise UnknownModelError(
             f"{source!r} holds a {arch.__name__} checkpoint, not {cls.__name__}; use "
-            f"keras_panns.{arch.__name__}.from_pretrained({source!r}) or keras_panns.from_pretrained({source!r}).")
+            f"keras_panns.{arch.__name__}.from_pretrained({source!r}) or keras_panns.from_pretrained({source!r})."
+        )
 
 
 def build(arch, config, overrides):
@@ -115,8 +126,10 @@ class KerasFileLoader:
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(f"{request.source}: cannot load the .keras file ({exc})") from exc
         if not isinstance(model, PANNsModel):
-            raise CheckpointError(f"{request.source} holds a {type(model).__name__} ({model.name}), not a PANNs "
-                                  "model; load it with keras.saving.load_model")
+            raise CheckpointError(
+                f"{request.source} holds a {type(model).__name__} ({model.name}), not a PANNs "
+                "model; load it with keras.saving.load_model"
+            )
         check_class(request.cls, type(model), request.source)
         model.card = None
         return with_overrides(model, request.overrides)
@@ -156,8 +169,11 @@ class CheckpointFileLoader:
             identity, _ = file_hashes(path)
             expected = card.checkpoint.get("md5") if card is not None else None
             if expected and expected != identity:
-                warnings.warn(f"{path.name}: md5 {identity} differs from the published {expected} of zoo card "
-                              f"{card.name!r}; loading it anyway with that card's config.", stacklevel=5)
+                warnings.warn(
+                    f"{path.name}: md5 {identity} differs from the published {expected} of zoo card "
+                    f"{card.name!r}; loading it anyway with that card's config.",
+                    stacklevel=5,
+                )
         config = _conversion_config(config, request.overrides)
         target = _converted_dir(request.cache_dir, card.name if card is not None else path.stem, identity, config)
         if not (target / WEIGHTS_FILE).is_file():
@@ -178,8 +194,14 @@ class UrlLoader:
         destination = request.cache_dir / "checkpoints" / file_name
         if request.force_download or not destination.is_file():
             checks = card.checkpoint if card is not None else {}
-            download(url, destination, md5=checks.get("md5"), sha256=checks.get("sha256"),
-                     size_bytes=checks.get("size_bytes"), progress=request.progress)
+            download(
+                url,
+                destination,
+                md5=checks.get("md5"),
+                sha256=checks.get("sha256"),
+                size_bytes=checks.get("size_bytes"),
+                progress=request.progress,
+            )
         return CheckpointFileLoader().load(dataclasses.replace(request, source=str(destination)), card=card)
 
 
@@ -195,13 +217,13 @@ class ZooLoader:
         check_class(request.cls, arch, card.name)
         # Published hashes identify the file without reading it; cards without one use their name.
         identity = card.checkpoint.get("md5") or f"zoo:{card.name}"
-        target = _converted_dir(request.cache_dir, card.name, identity,
-                                _conversion_config(card.config, request.overrides))
+        target = _converted_dir(
+            request.cache_dir, card.name, identity, _conversion_config(card.config, request.overrides)
+        )
         if (target / WEIGHTS_FILE).is_file() and not request.force_download:
             return _load_converted(request, arch, target, card)
         path = _fetch_card_checkpoint(card, request)
-        return CheckpointFileLoader().load(dataclasses.replace(request, source=str(path)), card=card,
-                                           identity=identity)
+        return CheckpointFileLoader().load(dataclasses.replace(request, source=str(path)), card=card, identity=identity)
 
 
 LOADERS = (KerasFileLoader(), PresetLoader(), CheckpointFileLoader(), UrlLoader(), ZooLoader())
@@ -231,7 +253,8 @@ def _checkpoint_architecture(cls, path, card):
     if cls is PANNsModel:
         raise UnknownModelError(
             f"cannot tell which architecture {path.name} is (not an official file name); call "
-            f"keras_panns.<Architecture>.from_pretrained({str(path)!r}, **config) instead.")
+            f"keras_panns.<Architecture>.from_pretrained({str(path)!r}, **config) instead."
+        )
     return cls, {}
 
 
@@ -271,13 +294,19 @@ def _fetch_card_checkpoint(card, request):
             try:
                 verify_file(cached, **checks)
             except ChecksumError as exc:
-                raise ChecksumError(f"{exc}. Delete the cached file (or pass force_download=True) to fetch "
-                                    "it again.") from exc
+                raise ChecksumError(
+                    f"{exc}. Delete the cached file (or pass force_download=True) to fetch it again."
+                ) from exc
             return cached
     destination = request.cache_dir / "checkpoints" / card.file_name
     logger.info("downloading %s from %s", card.file_name, card.download_url())
-    return download(card.download_url(), destination, size_bytes=card.checkpoint.get("size_bytes"),
-                    progress=request.progress, **checks)
+    return download(
+        card.download_url(),
+        destination,
+        size_bytes=card.checkpoint.get("size_bytes"),
+        progress=request.progress,
+        **checks,
+    )
 
 
 # --- the preset API behind PANNsModel -----------------------------------------------------
@@ -287,8 +316,14 @@ def load(cls, source=None, *, cache_dir=None, force_download=False, progress=Tru
     """Implements `PANNsModel.from_pretrained` (see its docstring)."""
     if source is None:
         source = default_source(cls)
-    request = LoadRequest(cls=cls, source=os.fspath(source), overrides=dict(overrides or {}),
-                          cache_dir=resolve_cache_dir(cache_dir), force_download=force_download, progress=progress)
+    request = LoadRequest(
+        cls=cls,
+        source=os.fspath(source),
+        overrides=dict(overrides or {}),
+        cache_dir=resolve_cache_dir(cache_dir),
+        force_download=force_download,
+        progress=progress,
+    )
     for loader in LOADERS:
         if loader.matches(request.source):
             return loader.load(request)
@@ -343,5 +378,4 @@ def architecture_and_config(name):
     return get_architecture(card.architecture), dict(card.config)
 
 
-preset_backend.set_backend(types.SimpleNamespace(load=load, build=build_untrained, save=save_preset,
-                                                 presets=presets))
+preset_backend.set_backend(types.SimpleNamespace(load=load, build=build_untrained, save=save_preset, presets=presets))

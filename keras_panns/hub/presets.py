@@ -92,22 +92,48 @@ def _write(model, directory, card):
 def model_card(model, card=None):
     """The README.md of a preset: what the model is, where its weights come from, how to load it."""
     arch = type(model).__name__
-    lines = ["---", "library_name: keras", "tags:", "- audio-classification", "- audioset", "- panns", "---", "",
-             f"# {card.name if card else model.name}: PANNs {arch} for Keras 3", ""]
-    lines.append(card.description if card and card.description else
-                 f"A {arch} audio tagger (Kong et al. 2020, PANNs) saved with keras-panns {__version__}.")
-    lines += ["", f"- Input: mono float32 waveform at {model.sample_rate} Hz, at least {model.min_samples} samples.",
-              f"- Outputs: {', '.join(sorted(model.output))}; {len(model.labels)} classes."]
+    lines = [
+        "---",
+        "library_name: keras",
+        "tags:",
+        "- audio-classification",
+        "- audioset",
+        "- panns",
+        "---",
+        "",
+        f"# {card.name if card else model.name}: PANNs {arch} for Keras 3",
+        "",
+    ]
+    lines.append(
+        card.description
+        if card and card.description
+        else f"A {arch} audio tagger (Kong et al. 2020, PANNs) saved with keras-panns {__version__}."
+    )
+    lines += [
+        "",
+        f"- Input: mono float32 waveform at {model.sample_rate} Hz, at least {model.min_samples} samples.",
+        f"- Outputs: {', '.join(sorted(model.output))}; {len(model.labels)} classes.",
+    ]
     if card is not None:
         if card.metrics.get("mAP") is not None:
             lines.append(f"- AudioSet mAP {card.metrics['mAP']} ({card.metrics.get('source', 'paper')}).")
-        lines.append(f"- Weights: {card.file_name} from {card.checkpoint.get('url')}; licence "
-                     f"{card.license.get('weights', 'unknown')} (code {card.license.get('code', 'unknown')}).")
+        lines.append(
+            f"- Weights: {card.file_name} from {card.checkpoint.get('url')}; licence "
+            f"{card.license.get('weights', 'unknown')} (code {card.license.get('code', 'unknown')})."
+        )
         if card.origin:
             lines.append(f"- Origin: {card.origin}")
     lines += ["", "Config:", ""] + [f"- `{k}`: {v!r}" for k, v in model.get_config().items() if k != "labels"]
-    lines += ["", "```python", "import keras_panns", "", 'model = keras_panns.from_pretrained("path/to/this/preset")',
-              'keras_panns.tag(model, "clip.wav", top_k=5)', "```", ""]
+    lines += [
+        "",
+        "```python",
+        "import keras_panns",
+        "",
+        'model = keras_panns.from_pretrained("path/to/this/preset")',
+        'keras_panns.tag(model, "clip.wav", top_k=5)',
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -136,8 +162,9 @@ def read_preset(directory):
     else:
         raise CheckpointError(f"{directory}/{CONFIG_FILE} names no class (no registered_name)")
     if not (isinstance(arch, type) and issubclass(arch, PANNsModel)):
-        raise UnknownModelError(f"{directory} holds {config.get('registered_name')!r}, which is not a registered "
-                                "keras_panns architecture")
+        raise UnknownModelError(
+            f"{directory} holds {config.get('registered_name')!r}, which is not a registered keras_panns architecture"
+        )
     return arch, arch_config, card
 
 

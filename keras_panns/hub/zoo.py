@@ -153,8 +153,9 @@ def list_models(architecture=None):
     keras_panns.zoo.list_models("Cnn14")  # ['cnn14', 'cnn14_16k', ...]
     ```
     """
-    return sorted(n for n, c in all_cards().items()
-                  if architecture is None or c.architecture.lower() == architecture.lower())
+    return sorted(
+        n for n, c in all_cards().items() if architecture is None or c.architecture.lower() == architecture.lower()
+    )
 
 
 def register_card(card):

@@ -1,7 +1,13 @@
 """Keras layers of the PANNs front ends and heads (backend-agnostic, serializable)."""
 
-from keras_panns.layers.log_mel import (DFT_MODES, LogMelSpectrogram, log_mel_layers, mel_filter_bank, set_dft,
-                                      stft_kernels)
+from keras_panns.layers.log_mel import (
+    DFT_MODES,
+    LogMelSpectrogram,
+    log_mel_layers,
+    mel_filter_bank,
+    set_dft,
+    stft_kernels,
+)
 from keras_panns.layers.pooling import FrequencyMean, TemporalPooling
 from keras_panns.layers.reshaping import AddChannelAxis, AlignedConcatenate
 from keras_panns.layers.sed import AttentionPooling, FramewiseUpsample

@@ -17,7 +17,6 @@ import keras
 import numpy as np
 from keras import ops
 
-
 DFT_MODES = ("conv", "fft")
 
 
@@ -131,8 +130,18 @@ class LogMelSpectrogram(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64,
-                 fmin=50, fmax=14000, amin=1e-10, dft="conv", **kwargs):
+    def __init__(
+        self,
+        sample_rate=32000,
+        window_size=1024,
+        hop_size=320,
+        mel_bins=64,
+        fmin=50,
+        fmax=14000,
+        amin=1e-10,
+        dft="conv",
+        **kwargs,
+    ):
         kwargs["dtype"] = "float32"
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
@@ -158,17 +167,26 @@ class LogMelSpectrogram(keras.layers.Layer):
 
         f = self.frequency_bins
         self.real_kernel = self.add_weight(
-            name="real_kernel", shape=(self.window_size, f), initializer=constant(self._real_init), trainable=False)
+            name="real_kernel", shape=(self.window_size, f), initializer=constant(self._real_init), trainable=False
+        )
         self.imag_kernel = self.add_weight(
-            name="imag_kernel", shape=(self.window_size, f), initializer=constant(self._imag_init), trainable=False)
+            name="imag_kernel", shape=(self.window_size, f), initializer=constant(self._imag_init), trainable=False
+        )
         self.mel_matrix = self.add_weight(
-            name="mel_matrix", shape=(f, self.mel_bins), initializer=constant(self._mel_init), trainable=False)
+            name="mel_matrix", shape=(f, self.mel_bins), initializer=constant(self._mel_init), trainable=False
+        )
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         if self.dft == "fft":
-            real, imag = ops.stft(x, self.window_size, self.hop_size, self.window_size,
-                                  window=periodic_hann(self.window_size).astype("float32"), center=True)
+            real, imag = ops.stft(
+                x,
+                self.window_size,
+                self.hop_size,
+                self.window_size,
+                window=periodic_hann(self.window_size).astype("float32"),
+                center=True,
+            )
             return self._log_mel(ops.square(real) + ops.square(imag))
         pad = self.window_size // 2
         x = ops.pad(x, [[0, 0], [pad, pad]], mode="reflect")
@@ -194,8 +212,15 @@ class LogMelSpectrogram(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            sample_rate=self.sample_rate, window_size=self.window_size, hop_size=self.hop_size,
-            mel_bins=self.mel_bins, fmin=self.fmin, fmax=self.fmax, amin=self.amin, dft=self.dft)
+            sample_rate=self.sample_rate,
+            window_size=self.window_size,
+            hop_size=self.hop_size,
+            mel_bins=self.mel_bins,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            amin=self.amin,
+            dft=self.dft,
+        )
         config.pop("dtype", None)
         return config
 

@@ -5,8 +5,13 @@ import pytest
 
 from keras_panns.layers.log_mel import LogMelSpectrogram, mel_filter_bank, periodic_hann, stft_kernels
 
-CONFIGS = [(32000, 1024, 320, 64, 50, 14000), (16000, 512, 160, 64, 50, 8000), (8000, 256, 80, 64, 50, 4000),
-           (32000, 1024, 320, 128, 50, 14000), (32000, 1024, 320, 32, 50, 14000)]
+CONFIGS = [
+    (32000, 1024, 320, 64, 50, 14000),
+    (16000, 512, 160, 64, 50, 8000),
+    (8000, 256, 80, 64, 50, 4000),
+    (32000, 1024, 320, 128, 50, 14000),
+    (32000, 1024, 320, 32, 50, 14000),
+]
 
 
 def _test_signal(sr, seconds=2.0, seed=0):
@@ -43,9 +48,22 @@ def test_log_mel_matches_librosa_reference_within_1e_3_db(sr, n_fft, hop, mels, 
     x = _test_signal(sr)
     layer = LogMelSpectrogram(sr, n_fft, hop, mels, fmin, fmax)
     ours = keras.ops.convert_to_numpy(layer(x[None]))[0]
-    mel = librosa.feature.melspectrogram(y=x.astype(np.float64), sr=sr, n_fft=n_fft, hop_length=hop,
-                                         win_length=n_fft, window="hann", center=True, pad_mode="reflect",
-                                         power=2.0, n_mels=mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney")
+    mel = librosa.feature.melspectrogram(
+        y=x.astype(np.float64),
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop,
+        win_length=n_fft,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
+        n_mels=mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=False,
+        norm="slaney",
+    )
     ref = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).T
     assert ours.shape == ref.shape == (1 + len(x) // hop, mels)
     assert np.max(np.abs(ours - ref)) < 1e-3

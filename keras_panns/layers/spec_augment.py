@@ -33,8 +33,9 @@ class SpecAugment(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, time_drop_width=64, time_stripes_num=2, freq_drop_width=8, freq_stripes_num=2,
-                 seed=None, **kwargs):
+    def __init__(
+        self, time_drop_width=64, time_stripes_num=2, freq_drop_width=8, freq_stripes_num=2, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.time_drop_width = int(time_drop_width)
         self.time_stripes_num = int(time_stripes_num)
@@ -77,6 +78,10 @@ class SpecAugment(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            time_drop_width=self.time_drop_width, time_stripes_num=self.time_stripes_num,
-            freq_drop_width=self.freq_drop_width, freq_stripes_num=self.freq_stripes_num, seed=self.seed)
+            time_drop_width=self.time_drop_width,
+            time_stripes_num=self.time_stripes_num,
+            freq_drop_width=self.freq_drop_width,
+            freq_stripes_num=self.freq_stripes_num,
+            seed=self.seed,
+        )
         return config

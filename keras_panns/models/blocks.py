@@ -51,8 +51,14 @@ class Lengths:
 def batch_norm(name, axis=-1, dtype=None, zero_gamma=False):
     """PyTorch-equivalent BatchNorm. `zero_gamma`: the reference zero-initialises the
     last BN of a residual block, so a block starts as the identity when trained from scratch."""
-    return keras.layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name,
-                                           gamma_initializer="zeros" if zero_gamma else "ones", dtype=dtype)
+    return keras.layers.BatchNormalization(
+        axis=axis,
+        epsilon=BN_EPSILON,
+        momentum=BN_MOMENTUM,
+        name=name,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        dtype=dtype,
+    )
 
 
 def waveform_input(input_length=None):
@@ -64,21 +70,35 @@ def default_freq_drop_width(mel_bins):
     return max(1, 8 * int(mel_bins) // 64)
 
 
-def log_mel_stem(waveform, *, sample_rate, window_size, hop_size, mel_bins, fmin, fmax, spec_augment,
-                 freq_drop_width, seed):
+def log_mel_stem(
+    waveform, *, sample_rate, window_size, hop_size, mel_bins, fmin, fmax, spec_augment, freq_drop_width, seed
+):
     """Waveform -> log-mel -> bn0 -> [SpecAugment] -> `(batch, time, mel, 1)`.
 
     bn0 normalises each mel bin (PyTorch transposes mel bins into channels),
     and stays float32 with the front end under mixed precision.
     """
-    x = LogMelSpectrogram(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
-                          mel_bins=mel_bins, fmin=fmin, fmax=fmax, name="logmel_extractor")(waveform)
+    x = LogMelSpectrogram(
+        sample_rate=sample_rate,
+        window_size=window_size,
+        hop_size=hop_size,
+        mel_bins=mel_bins,
+        fmin=fmin,
+        fmax=fmax,
+        name="logmel_extractor",
+    )(waveform)
     x = batch_norm("bn0", dtype="float32")(x)
     if spec_augment:
         if freq_drop_width is None:
             freq_drop_width = default_freq_drop_width(mel_bins)
-        x = SpecAugment(time_drop_width=64, time_stripes_num=2, freq_drop_width=freq_drop_width,
-                        freq_stripes_num=2, seed=seed, name="spec_augmenter")(x)
+        x = SpecAugment(
+            time_drop_width=64,
+            time_stripes_num=2,
+            freq_drop_width=freq_drop_width,
+            freq_stripes_num=2,
+            seed=seed,
+            name="spec_augmenter",
+        )(x)
     return AddChannelAxis(name="add_channel_axis")(x)
 
 
@@ -93,8 +113,19 @@ def conv_block(x, filters, pool_size, name, *, kernel_size=3, num_convs=2, dtype
     return x
 
 
-def tagging_head(feature_map, *, embedding_size, num_classes, include_top, classifier_activation, pooling,
-                 head_dropout, dropout_before_fc1=True, frequency_mean=True, dtype=None):
+def tagging_head(
+    feature_map,
+    *,
+    embedding_size,
+    num_classes,
+    include_top,
+    classifier_activation,
+    pooling,
+    head_dropout,
+    dropout_before_fc1=True,
+    frequency_mean=True,
+    dtype=None,
+):
     """Global pooling, fc1 and the clip classifier of the PANNs tagging models.
 
     The classifier reads fc1's output *before* the embedding's dropout, as in
@@ -109,7 +140,8 @@ def tagging_head(feature_map, *, embedding_size, num_classes, include_top, class
     if include_top:
         # float32 so sigmoid scores and the BCE loss keep full precision under mixed policies.
         outputs["clipwise_output"] = keras.layers.Dense(
-            num_classes, activation=classifier_activation, name="fc_audioset", dtype="float32")(hidden)
+            num_classes, activation=classifier_activation, name="fc_audioset", dtype="float32"
+        )(hidden)
     return outputs
 
 

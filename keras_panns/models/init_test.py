@@ -8,9 +8,15 @@ import keras_panns
 SMALL = dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32)
 
 
-@pytest.mark.parametrize("name,kwargs,last_bn", [
-    ("ResNet22", SMALL, "bn2"), ("ResNet54", SMALL, "bn3"), ("DaiNet19", {}, "bn4"), ("Res1dNet31", {}, "bn2"),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,last_bn",
+    [
+        ("ResNet22", SMALL, "bn2"),
+        ("ResNet54", SMALL, "bn3"),
+        ("DaiNet19", {}, "bn4"),
+        ("Res1dNet31", {}, "bn2"),
+    ],
+)
 def test_residual_blocks_start_as_identity(name, kwargs, last_bn):
     model = keras_panns.get_architecture(name)(**kwargs)
     zeroed, ones = [], []

@@ -22,33 +22,76 @@ class LogMelTagger(PANNsModel):
     #: MobileNetV2 has no dropout before fc1 (commented out in the reference).
     _dropout_before_fc1 = True
 
-    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
-                 num_classes=527, embedding_size=None, include_top=True, classifier_activation="sigmoid",
-                 pooling="avg+max", spec_augment=True, freq_drop_width=None, block_dropout=0.2,
-                 head_dropout=0.5, input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        sample_rate=32000,
+        window_size=1024,
+        hop_size=320,
+        mel_bins=64,
+        fmin=50,
+        fmax=14000,
+        num_classes=527,
+        embedding_size=None,
+        include_top=True,
+        classifier_activation="sigmoid",
+        pooling="avg+max",
+        spec_augment=True,
+        freq_drop_width=None,
+        block_dropout=0.2,
+        head_dropout=0.5,
+        input_length=None,
+        labels=None,
+        seed=None,
+        name=None,
+        dtype=None,
+        **kwargs,
+    ):
         if embedding_size is None:
             embedding_size = self._default_embedding_size
         check_labels(labels, num_classes)
         if mel_bins < self._freq_stride:
-            raise ValueError(f"{type(self).__name__} pools frequency by {self._freq_stride}; "
-                             f"mel_bins={mel_bins} is too few")
+            raise ValueError(
+                f"{type(self).__name__} pools frequency by {self._freq_stride}; mel_bins={mel_bins} is too few"
+            )
 
         waveform = blocks.waveform_input(input_length)
-        x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
-                                mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
-                                freq_drop_width=freq_drop_width, seed=seed)
+        x = blocks.log_mel_stem(
+            waveform,
+            sample_rate=sample_rate,
+            window_size=window_size,
+            hop_size=hop_size,
+            mel_bins=mel_bins,
+            fmin=fmin,
+            fmax=fmax,
+            spec_augment=spec_augment,
+            freq_drop_width=freq_drop_width,
+            seed=seed,
+        )
         # Bodies with a 1-D branch (Wavegram) record its length arithmetic here.
         lengths = blocks.Lengths()
         x = self._body(x, dtype=dtype, block_dropout=block_dropout, waveform=waveform, lengths=lengths)
-        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
-                                      include_top=include_top, classifier_activation=classifier_activation,
-                                      pooling=pooling, head_dropout=head_dropout,
-                                      dropout_before_fc1=self._dropout_before_fc1, dtype=dtype)
+        outputs = blocks.tagging_head(
+            x,
+            embedding_size=embedding_size,
+            num_classes=num_classes,
+            include_top=include_top,
+            classifier_activation=classifier_activation,
+            pooling=pooling,
+            head_dropout=head_dropout,
+            dropout_before_fc1=self._dropout_before_fc1,
+            dtype=dtype,
+        )
         self._build_model(
-            waveform, outputs, config=constructor_arguments(LogMelTagger.__init__, locals()),
-            min_samples=max(blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size),
-                            lengths.min_samples() if lengths.ops else 0),
-            name=name, **kwargs)
+            waveform,
+            outputs,
+            config=constructor_arguments(LogMelTagger.__init__, locals()),
+            min_samples=max(
+                blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size),
+                lengths.min_samples() if lengths.ops else 0,
+            ),
+            name=name,
+            **kwargs,
+        )
 
     def _body(self, x, dtype, block_dropout, waveform, lengths):
         raise NotImplementedError

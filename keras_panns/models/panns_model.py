@@ -70,7 +70,8 @@ def get_architecture(name):
         if key.lower() == str(name).lower():
             return cls
     raise UnknownModelError(
-        f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(_registered_architectures()))}.")
+        f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(_registered_architectures()))}."
+    )
 
 
 def check_labels(labels, num_classes):
@@ -104,8 +105,11 @@ def constructor_arguments(init, values):
     Each family's `__init__` passes its own `locals()`, so the config is
     exactly the constructor's arguments after defaults are resolved.
     """
-    names = [p.name for p in inspect.signature(init).parameters.values()
-             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name")]
+    names = [
+        p.name
+        for p in inspect.signature(init).parameters.values()
+        if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name")
+    ]
     return {n: values[n] for n in names}
 
 
@@ -220,8 +224,7 @@ class PANNsModel(keras.Model):
     # --- presets ------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, source=None, *, cache_dir=None, force_download=False, progress=True,
-                        **overrides):
+    def from_pretrained(cls, source=None, *, cache_dir=None, force_download=False, progress=True, **overrides):
         """Builds the model and loads pretrained weights.
 
         Args:
@@ -252,8 +255,9 @@ class PANNsModel(keras.Model):
         tagger = keras_panns.Cnn6.from_pretrained("cnn6", num_classes=10)
         ```
         """
-        return preset_backend.get_backend().load(cls, source, cache_dir=cache_dir, force_download=force_download,
-                                      progress=progress, overrides=overrides)
+        return preset_backend.get_backend().load(
+            cls, source, cache_dir=cache_dir, force_download=force_download, progress=progress, overrides=overrides
+        )
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

@@ -8,5 +8,14 @@ runner(batch)["clipwise_output"]
 ```
 """
 
-from keras_panns.runtimes.select import (MAX_ABS_DELTA, PRECISIONS, RUNTIMES, Choice, choose,  # noqa: F401
-                                        resolve, runner_for)
+from keras_panns.runtimes.select import (
+    MAX_ABS_DELTA,
+    PRECISIONS,
+    RUNTIMES,
+    Choice,
+    choose,
+    resolve,
+    runner_for,
+)
+
+__all__ = ["MAX_ABS_DELTA", "PRECISIONS", "RUNTIMES", "Choice", "choose", "resolve", "runner_for"]

@@ -4,8 +4,7 @@ import functools
 import os
 
 #: The flags that decide which precision runs on which unit, most capable first.
-MATRIX_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "fma",
-                "avx2")
+MATRIX_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "fma", "avx2")
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,10 +89,11 @@ def peak_gflops(precision, cores=None):
     fp32 = 64 if "avx512f" in flags else 32 if "fma" in flags else None
     if fp32 is None:
         return None
-    per_cycle = {"float32": fp32,
-                 "bfloat16": 1024 if "amx_bf16" in flags else 2 * fp32 if "avx512_bf16" in flags else fp32,
-                 "int8": 2048 if "amx_int8" in flags else 4 * fp32 if {"avx512_vnni", "avx_vnni"} & flags
-                 else 2 * fp32}
+    per_cycle = {
+        "float32": fp32,
+        "bfloat16": 1024 if "amx_bf16" in flags else 2 * fp32 if "avx512_bf16" in flags else fp32,
+        "int8": 2048 if "amx_int8" in flags else 4 * fp32 if {"avx512_vnni", "avx_vnni"} & flags else 2 * fp32,
+    }
     return per_cycle[precision] * ghz * cores
 
 

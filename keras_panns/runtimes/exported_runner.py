@@ -39,14 +39,17 @@ class ExportedRunner:
         try:
             __import__(package)
         except ImportError as exc:
-            raise RuntimeUnavailableError(f"runtime {runtime!r} needs the {package} package: "
-                                          "pip install 'keras-panns[export]'") from exc
+            raise RuntimeUnavailableError(
+                f"runtime {runtime!r} needs the {package} package: pip install 'keras-panns[export]'"
+            ) from exc
         if precision not in _QUANTIZE:
-            raise RuntimeUnavailableError(f"runtime {runtime!r} runs float32 or int8; bfloat16 is offered by "
-                                          "--runtime openvino")
+            raise RuntimeUnavailableError(
+                f"runtime {runtime!r} runs float32 or int8; bfloat16 is offered by --runtime openvino"
+            )
         if precision == "int8" and not calibration:
-            raise RuntimeUnavailableError("int8 needs calibration audio (--calibration DIR_OR_FILE, or "
-                                          "calibration=[paths])")
+            raise RuntimeUnavailableError(
+                "int8 needs calibration audio (--calibration DIR_OR_FILE, or calibration=[paths])"
+            )
         from keras_panns.export import export_model
         from keras_panns.export.onnx_export import _runner as onnx_runner
         from keras_panns.export.tflite import _runner as tflite_runner
@@ -56,9 +59,16 @@ class ExportedRunner:
         self.path = os.path.join(cache_dir, "exports", key or weights_hash(model), f"{precision}{suffix}.{fmt}")
         if not os.path.exists(self.path):
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            export_model(model, self.path, format=fmt, length=None, quantize=_QUANTIZE[precision],
-                         metadata=False, threads=threads,
-                         calibration=list(calibration) if precision == "int8" else None)
+            export_model(
+                model,
+                self.path,
+                format=fmt,
+                length=None,
+                quantize=_QUANTIZE[precision],
+                metadata=False,
+                threads=threads,
+                calibration=list(calibration) if precision == "int8" else None,
+            )
         self._run = (onnx_runner if fmt == "onnx" else tflite_runner)(self.path, threads)
 
     def __call__(self, batch):

@@ -46,7 +46,8 @@ class KerasRunner:
         self._compiled = collections.OrderedDict()
         self._seen = collections.Counter()
         self._xla = keras.backend.backend() == "tensorflow" and not any(
-            isinstance(layer, keras.layers.DepthwiseConv2D) for layer in _all_layers(model))
+            isinstance(layer, keras.layers.DepthwiseConv2D) for layer in _all_layers(model)
+        )
 
     def _compiled_for(self, shape):
         if shape in self._compiled:
@@ -57,8 +58,11 @@ class KerasRunner:
         import tensorflow as tf
 
         model = self.model
-        function = tf.function(lambda waveform: model(waveform, training=False), jit_compile=True,
-                               input_signature=[tf.TensorSpec(shape, tf.float32)])
+        function = tf.function(
+            lambda waveform: model(waveform, training=False),
+            jit_compile=True,
+            input_signature=[tf.TensorSpec(shape, tf.float32)],
+        )
         self._compiled[shape] = function
         return function
 

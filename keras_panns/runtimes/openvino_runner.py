@@ -27,8 +27,9 @@ def import_openvino():
     try:
         import openvino
     except ImportError as exc:
-        raise RuntimeUnavailableError("runtime 'openvino' needs the openvino package: "
-                                      "pip install 'keras-panns[openvino]'") from exc
+        raise RuntimeUnavailableError(
+            "runtime 'openvino' needs the openvino package: pip install 'keras-panns[openvino]'"
+        ) from exc
     return openvino
 
 
@@ -67,7 +68,8 @@ def check_precision(core, precision):
     if precision == "bfloat16" and not bfloat16_supported(core):
         raise RuntimeUnavailableError(
             f"bfloat16 needs a CPU with amx_bf16 or avx512_bf16; this one ({cpu.cpu_info()[0]}) has neither "
-            f"(flags: {' '.join(cpu.matrix_flags()) or 'none of ' + ' '.join(cpu.MATRIX_FLAGS)})")
+            f"(flags: {' '.join(cpu.matrix_flags()) or 'none of ' + ' '.join(cpu.MATRIX_FLAGS)})"
+        )
 
 
 def _atomic_save(openvino, ov_model, path):
@@ -89,8 +91,10 @@ def float_model(model, cache_dir, key=None):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise RuntimeUnavailableError("runtime 'openvino' converts the TensorFlow forward; run with "
-                                      "KERAS_BACKEND=tensorflow (or use --runtime keras)")
+        raise RuntimeUnavailableError(
+            "runtime 'openvino' converts the TensorFlow forward; run with "
+            "KERAS_BACKEND=tensorflow (or use --runtime keras)"
+        )
     key = key or weights_hash(model)
     path = os.path.join(cache_dir, "openvino", f"{key}-{openvino.__version__.split('-')[0]}", "float32.xml")
     if os.path.exists(path):
@@ -98,7 +102,8 @@ def float_model(model, cache_dir, key=None):
     import tensorflow as tf
 
     function = tf.function(lambda waveform: model(waveform, training=False)).get_concrete_function(
-        tf.TensorSpec([None, None], tf.float32, name="waveform"))
+        tf.TensorSpec([None, None], tf.float32, name="waveform")
+    )
     ov_model = openvino.convert_model(function)
     _atomic_save(openvino, ov_model, path)
     return openvino.Core().read_model(path), path
@@ -117,20 +122,27 @@ def int8_model(model, cache_dir, clips, key=None):
     try:
         import nncf
     except ImportError as exc:
-        raise RuntimeUnavailableError("int8 with OpenVINO needs the nncf package: "
-                                      "pip install 'keras-panns[openvino]'") from exc
+        raise RuntimeUnavailableError(
+            "int8 with OpenVINO needs the nncf package: pip install 'keras-panns[openvino]'"
+        ) from exc
     if not clips:
-        raise RuntimeUnavailableError("int8 needs calibration audio (--calibration DIR_OR_FILE, or "
-                                      "calibration=[paths]): a few dozen clips like those you will tag")
+        raise RuntimeUnavailableError(
+            "int8 needs calibration audio (--calibration DIR_OR_FILE, or "
+            "calibration=[paths]): a few dozen clips like those you will tag"
+        )
     ov_float, float_path = float_model(model, cache_dir, key)
     path = os.path.join(os.path.dirname(float_path), f"int8-{_clips_hash(clips)}.xml")
     if os.path.exists(path):
         return openvino.Core().read_model(path), path
-    matmuls = [op.get_friendly_name() for op in ov_float.get_ordered_ops()
-               if op.get_type_name() in ("Convolution", "MatMul")]
-    quantized = nncf.quantize(ov_float, nncf.Dataset(clips, lambda clip: np.asarray(clip, np.float32)[None]),
-                              subset_size=len(clips),
-                              ignored_scope=nncf.IgnoredScope(names=matmuls[:INT8_FLOAT_NODES]))
+    matmuls = [
+        op.get_friendly_name() for op in ov_float.get_ordered_ops() if op.get_type_name() in ("Convolution", "MatMul")
+    ]
+    quantized = nncf.quantize(
+        ov_float,
+        nncf.Dataset(clips, lambda clip: np.asarray(clip, np.float32)[None]),
+        subset_size=len(clips),
+        ignored_scope=nncf.IgnoredScope(names=matmuls[:INT8_FLOAT_NODES]),
+    )
     _atomic_save(openvino, quantized, path)
     return openvino.Core().read_model(path), path
 
@@ -169,8 +181,11 @@ class OpenVINORunner:
             self._ov_model, self.path = float_model(model, cache_dir, key)
         # int8 runs its float parts (the front end) in float32; float32 must never silently become bf16,
         # which OpenVINO picks by itself on AMX CPUs.
-        self._config = {"INFERENCE_PRECISION_HINT": _OV_TYPES.get(precision, "f32"),
-                        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": resolve_threads(threads)}
+        self._config = {
+            "INFERENCE_PRECISION_HINT": _OV_TYPES.get(precision, "f32"),
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": resolve_threads(threads),
+        }
         self._names = [port.get_any_name() for port in self._ov_model.outputs]
         self._compiled = collections.OrderedDict()
         self._dynamic = None

@@ -8,15 +8,15 @@ import sys
 import numpy as np
 import pytest
 
+from keras_panns.checkpoint import port_state_dict
 from keras_panns.errors import RuntimeUnavailableError
-from keras_panns.runtimes import MAX_ABS_DELTA, choose, runner_for
-from keras_panns.runtimes import cpu, keras_runner
+from keras_panns.runtimes import MAX_ABS_DELTA, choose, cpu, keras_runner, runner_for
 from keras_panns.runtimes.openvino_runner import weights_hash
 from keras_panns.testing import golden, parity_cases
-from keras_panns.checkpoint import port_state_dict
 
-pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-                                reason="OpenVINO converts the TensorFlow forward")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow", reason="OpenVINO converts the TensorFlow forward"
+)
 openvino = pytest.importorskip("openvino")
 
 
@@ -59,8 +59,13 @@ def test_float32_runtimes_reproduce_the_official_outputs(name, runtime, tmp_path
         if "error" in spec["clips"][clip]:
             continue
         out = run(waveform[None])
-        np.testing.assert_allclose(out["clipwise_output"][0], expected[f"{clip}/clipwise_output"], rtol=0,
-                                   atol=1e-4, err_msg=f"{name} {runtime} {clip}")
+        np.testing.assert_allclose(
+            out["clipwise_output"][0],
+            expected[f"{clip}/clipwise_output"],
+            rtol=0,
+            atol=1e-4,
+            err_msg=f"{name} {runtime} {clip}",
+        )
         ref = expected[f"{clip}/embedding"]
         assert np.max(np.abs(out["embedding"][0] - ref)) <= 1e-4 * np.max(np.abs(ref)), (name, runtime, clip)
 
@@ -69,21 +74,26 @@ def test_keras_runner_compiles_a_few_shapes_then_runs_the_rest_uncompiled(cnn6, 
     monkeypatch.setattr(keras_runner, "MAX_COMPILED_SHAPES", 1)
     run = keras_runner.KerasRunner(cnn6)
     for waveform in recordings + recordings:  # a shape is compiled when it comes again, one shape at most here
-        np.testing.assert_allclose(run(waveform[None])["clipwise_output"],
-                                   cnn6.predict_on_batch(waveform[None])["clipwise_output"], atol=1e-5)
+        np.testing.assert_allclose(
+            run(waveform[None])["clipwise_output"], cnn6.predict_on_batch(waveform[None])["clipwise_output"], atol=1e-5
+        )
     assert list(run._compiled) == [(1, len(recordings[0]))]
     # Weights stay variables: new weights are used at once, with nothing to rebuild.
     head = cnn6.get_layer("fc_audioset")
     head.set_weights([w * 2 for w in head.get_weights()])
-    np.testing.assert_allclose(run(recordings[0][None])["clipwise_output"],
-                               cnn6.predict_on_batch(recordings[0][None])["clipwise_output"], atol=1e-5)
+    np.testing.assert_allclose(
+        run(recordings[0][None])["clipwise_output"],
+        cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
+        atol=1e-5,
+    )
 
 
 def test_openvino_float32_agrees_on_real_audio_and_reuses_its_cached_file(cnn6, recordings, tmp_path):
     run = choose(cnn6, "openvino", "float32", cache_dir=tmp_path)
     for waveform in recordings:
-        np.testing.assert_allclose(run(waveform[None])["clipwise_output"],
-                                   cnn6.predict_on_batch(waveform[None])["clipwise_output"], atol=1e-4)
+        np.testing.assert_allclose(
+            run(waveform[None])["clipwise_output"], cnn6.predict_on_batch(waveform[None])["clipwise_output"], atol=1e-4
+        )
     assert run.path.startswith(str(tmp_path)) and os.path.exists(run.path)
     modified = os.path.getmtime(run.path)
     again = choose(cnn6, "openvino", "float32", cache_dir=tmp_path)
@@ -98,8 +108,11 @@ def test_changed_weights_rebuild_the_compiled_model(cnn6, recordings, tmp_path):
     head.set_weights([w * 3 for w in head.get_weights()])
     second = runner_for(cnn6, "openvino", "float32", cache_dir=tmp_path)
     assert second is not first and weights_hash(cnn6) != key and second.path != first.path
-    np.testing.assert_allclose(second(recordings[0][None])["clipwise_output"],
-                               cnn6.predict_on_batch(recordings[0][None])["clipwise_output"], atol=1e-4)
+    np.testing.assert_allclose(
+        second(recordings[0][None])["clipwise_output"],
+        cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
+        atol=1e-4,
+    )
 
 
 def test_auto_picks_the_fastest_agreeing_path_and_caches_the_decision(cnn6, tmp_path, esc10_files, monkeypatch):
@@ -152,7 +165,10 @@ def test_paths_that_cannot_run_say_why(cnn6, tmp_path, monkeypatch):
 def test_bfloat16_agrees_within_the_bounds(cnn6, recordings, tmp_path):
     run = choose(cnn6, "openvino", "bfloat16", cache_dir=tmp_path)
     for waveform in recordings:
-        got, ref = run(waveform[None])["clipwise_output"][0], cnn6.predict_on_batch(waveform[None])["clipwise_output"][0]
+        got, ref = (
+            run(waveform[None])["clipwise_output"][0],
+            cnn6.predict_on_batch(waveform[None])["clipwise_output"][0],
+        )
         worst = float(np.max(np.abs(got - ref)))
         assert worst <= MAX_ABS_DELTA
         # The golden fixture weights give near-ties inside the top 5, which bf16 may swap: every class bf16
@@ -165,8 +181,11 @@ def test_bfloat16_agrees_within_the_bounds(cnn6, recordings, tmp_path):
 def test_onnxruntime_runs_the_validated_export(cnn6, recordings, tmp_path):
     run = choose(cnn6, "onnxruntime", "float32", cache_dir=tmp_path)
     assert run.path.endswith(".onnx")
-    np.testing.assert_allclose(run(recordings[0][None])["clipwise_output"],
-                               cnn6.predict_on_batch(recordings[0][None])["clipwise_output"], atol=1e-4)
+    np.testing.assert_allclose(
+        run(recordings[0][None])["clipwise_output"],
+        cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
+        atol=1e-4,
+    )
 
 
 def test_tag_command_says_what_auto_picked(tmp_path, recordings):
@@ -177,8 +196,13 @@ def test_tag_command_says_what_auto_picked(tmp_path, recordings):
     cnn6.save(model_file)
     env = dict(os.environ, KERAS_PANNS_RUNTIME="auto", KERAS_PANNS_CACHE=str(tmp_path / "cache"))
     wav = str(SHARED / "data" / "examples" / "R9_ZSCveAHg_7s.wav")
-    result = subprocess.run([sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", str(model_file),
-                             "--verbose", wav], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", str(model_file), "--verbose", wav],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fastest agreeing path measured on this CPU" in result.stderr
     assert "keras     float32" in result.stderr and "openvino  float32" in result.stderr

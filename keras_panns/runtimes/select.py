@@ -25,8 +25,12 @@ MAX_ABS_DELTA = 0.02
 TOP_K = 5
 #: Calibration clips used for int8 and for the agreement check (10 s each).
 MAX_CALIBRATION_CLIPS = 32
-_PRECISIONS_OF = {"keras": ("float32",), "openvino": ("float32", "bfloat16", "int8"),
-                  "onnxruntime": ("float32", "int8"), "litert": ("float32", "int8")}
+_PRECISIONS_OF = {
+    "keras": ("float32",),
+    "openvino": ("float32", "bfloat16", "int8"),
+    "onnxruntime": ("float32", "int8"),
+    "litert": ("float32", "int8"),
+}
 
 
 @dataclasses.dataclass
@@ -53,9 +57,11 @@ class Choice:
             if c.get("error"):
                 lines.append(f"  {c['runtime']:<9} {c['precision']:<8} unavailable: {c['error']}")
                 continue
-            lines.append(f"  {c['runtime']:<9} {c['precision']:<8} {c['clips_per_s']:7.2f} clips/s  max|d| "
-                         f"{c['max_abs_delta']:.4f}  top-5 {'same' if c['top5_equal'] else 'differs'}"
-                         f"{'' if c['agrees'] else '  (disagrees: not picked)'}")
+            lines.append(
+                f"  {c['runtime']:<9} {c['precision']:<8} {c['clips_per_s']:7.2f} clips/s  max|d| "
+                f"{c['max_abs_delta']:.4f}  top-5 {'same' if c['top5_equal'] else 'differs'}"
+                f"{'' if c['agrees'] else '  (disagrees: not picked)'}"
+            )
         return lines
 
 
@@ -111,15 +117,18 @@ def _clips_per_second(runner, clip, repeats=3):
     return 1.0 / float(np.median(times))
 
 
-def build_runner(model, runtime, precision, *, cache_dir=None, calibration_clips=(), calibration_paths=None,
-                 threads=None, key=None):
+def build_runner(
+    model, runtime, precision, *, cache_dir=None, calibration_clips=(), calibration_paths=None, threads=None, key=None
+):
     """The runner of one explicit path; raises `RuntimeUnavailableError` when it cannot run here."""
     if runtime not in _PRECISIONS_OF:
         raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     if precision not in _PRECISIONS_OF[runtime]:
         other = "openvino" if precision == "bfloat16" else "openvino, onnxruntime or litert"
-        raise RuntimeUnavailableError(f"runtime {runtime!r} runs {' or '.join(_PRECISIONS_OF[runtime])}; "
-                                      f"{precision} is offered by --runtime {other}")
+        raise RuntimeUnavailableError(
+            f"runtime {runtime!r} runs {' or '.join(_PRECISIONS_OF[runtime])}; "
+            f"{precision} is offered by --runtime {other}"
+        )
     if runtime == "keras":
         from keras_panns.runtimes.keras_runner import KerasRunner
 
@@ -145,8 +154,19 @@ def _decision_path(model, root, key, runtime, precision, calibration_clips):
     except ImportError:
         ov_version = None
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(json.dumps([cpu.cpu_info()[0], sorted(cpu.matrix_flags()), available_cores(), ov_version,
-                              runtime, precision, cpu.onednn_enabled()]).encode())
+    digest.update(
+        json.dumps(
+            [
+                cpu.cpu_info()[0],
+                sorted(cpu.matrix_flags()),
+                available_cores(),
+                ov_version,
+                runtime,
+                precision,
+                cpu.onednn_enabled(),
+            ]
+        ).encode()
+    )
     for clip in calibration_clips:
         digest.update(np.ascontiguousarray(clip).data)
     return os.path.join(root, "runtimes", f"{key}-{digest.hexdigest()}.json")
@@ -184,8 +204,10 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     if precision not in PRECISIONS:
         raise RuntimeUnavailableError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if precision == "int8" and not calibration:
-        raise RuntimeUnavailableError("int8 needs calibration audio (--calibration DIR_OR_FILE, or "
-                                      "calibration=[paths]): a few dozen clips like those you will run on")
+        raise RuntimeUnavailableError(
+            "int8 needs calibration audio (--calibration DIR_OR_FILE, or "
+            "calibration=[paths]): a few dozen clips like those you will run on"
+        )
     if runtime == "keras" and precision in ("auto", "float32"):
         runner = build_runner(model, "keras", "float32")
         runner.choice = Choice("keras", "float32", "asked for: Keras float32")
@@ -193,8 +215,15 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     clips = _calibration_clips(model, calibration)
     paths = _candidates(runtime, precision, bool(clips))
     if runtime != "auto" and precision != "auto":
-        runner = build_runner(model, runtime, precision, cache_dir=cache_dir, calibration_clips=clips,
-                              calibration_paths=calibration, threads=threads)
+        runner = build_runner(
+            model,
+            runtime,
+            precision,
+            cache_dir=cache_dir,
+            calibration_clips=clips,
+            calibration_paths=calibration,
+            threads=threads,
+        )
         runner.choice = Choice(runtime, precision, f"asked for: {runtime} {precision}")
         return runner
     from keras_panns.runtimes.openvino_runner import weights_hash
@@ -206,8 +235,16 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
         with open(decision_path, encoding="utf-8") as f:
             choice = Choice(**json.load(f))
         try:
-            runner = build_runner(model, choice.runtime, choice.precision, cache_dir=cache_dir,
-                                  calibration_clips=clips, calibration_paths=calibration, threads=threads, key=key)
+            runner = build_runner(
+                model,
+                choice.runtime,
+                choice.precision,
+                cache_dir=cache_dir,
+                calibration_clips=clips,
+                calibration_paths=calibration,
+                threads=threads,
+                key=key,
+            )
         except RuntimeUnavailableError:
             pass  # e.g. a package removed since: measure again
         else:
@@ -233,34 +270,57 @@ def _measure(model, paths, clips, calibration, cache_dir, threads, key, runtime,
     for name, p in paths:
         record = {"runtime": name, "precision": p}
         try:
-            runner = reference_runner if name == "keras" else build_runner(
-                model, name, p, cache_dir=cache_dir, calibration_clips=clips, calibration_paths=calibration,
-                threads=threads, key=key)
+            runner = (
+                reference_runner
+                if name == "keras"
+                else build_runner(
+                    model,
+                    name,
+                    p,
+                    cache_dir=cache_dir,
+                    calibration_clips=clips,
+                    calibration_paths=calibration,
+                    threads=threads,
+                    key=key,
+                )
+            )
         except RuntimeUnavailableError as exc:
             if runtime != "auto" and len(paths) == 1:
                 raise
             candidates.append({**record, "error": str(exc)})
             continue
         worst, same = agreement(reference, [runner(clip[None]) for clip in audio])
-        record.update(clips_per_s=round(_clips_per_second(runner, audio[0]), 3), max_abs_delta=worst,
-                      top5_equal=same, agrees=bool(same and worst <= MAX_ABS_DELTA), error=None)
+        record.update(
+            clips_per_s=round(_clips_per_second(runner, audio[0]), 3),
+            max_abs_delta=worst,
+            top5_equal=same,
+            agrees=bool(same and worst <= MAX_ABS_DELTA),
+            error=None,
+        )
         candidates.append(record)
         runners[(name, p)] = runner
     agreeing = [c for c in candidates if c.get("agrees")]
     if not agreeing:
         raise RuntimeUnavailableError(
             f"no {runtime} {precision} path agrees with Keras float32 within max|d| <= {MAX_ABS_DELTA} and the "
-            f"same top-{TOP_K} on the reference audio:\n" + "\n".join(Choice("", "", "", candidates).table()))
+            f"same top-{TOP_K} on the reference audio:\n" + "\n".join(Choice("", "", "", candidates).table())
+        )
     best = max(agreeing, key=lambda c: c["clips_per_s"])
-    others = ", ".join(f"{c['runtime']} {c['precision']} {c['clips_per_s']:.2f}" for c in candidates
-                       if c is not best and not c.get("error"))
-    reason = (f"fastest agreeing path measured on this CPU: {best['clips_per_s']:.2f} clips/s at batch 1"
-              f"{' (others: ' + others + ')' if others else ''}; agreement max|d| {best['max_abs_delta']:.4f}")
+    others = ", ".join(
+        f"{c['runtime']} {c['precision']} {c['clips_per_s']:.2f}"
+        for c in candidates
+        if c is not best and not c.get("error")
+    )
+    reason = (
+        f"fastest agreeing path measured on this CPU: {best['clips_per_s']:.2f} clips/s at batch 1"
+        f"{' (others: ' + others + ')' if others else ''}; agreement max|d| {best['max_abs_delta']:.4f}"
+    )
     return Choice(best["runtime"], best["precision"], reason, candidates), runners[(best["runtime"], best["precision"])]
 
 
-def runner_for(model, runtime="keras", precision="auto", *, calibration=None, cache_dir=None, threads=None,
-               verbose=False):
+def runner_for(
+    model, runtime="keras", precision="auto", *, calibration=None, cache_dir=None, threads=None, verbose=False
+):
     """`choose`, remembered on the model object, so each call of `tag`/`sed`/... builds a path only once.
 
     A runner other than Keras holds a copy of the weights; it is rebuilt when the model's weights change
@@ -269,9 +329,17 @@ def runner_for(model, runtime="keras", precision="auto", *, calibration=None, ca
     import keras
 
     cache = model.__dict__.setdefault("_panns_runners", {})
-    options = (runtime, precision, None if calibration is None else json.dumps(
-        [os.fspath(c) for c in ([calibration] if isinstance(calibration, (str, os.PathLike)) else calibration)]),
-        None if cache_dir is None else os.fspath(cache_dir), threads)
+    options = (
+        runtime,
+        precision,
+        None
+        if calibration is None
+        else json.dumps(
+            [os.fspath(c) for c in ([calibration] if isinstance(calibration, (str, os.PathLike)) else calibration)]
+        ),
+        None if cache_dir is None else os.fspath(cache_dir),
+        threads,
+    )
     fingerprint = None
     if runtime != "keras":
         fingerprint = tuple(float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.abs(w)))) for w in model.weights)

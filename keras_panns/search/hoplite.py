@@ -45,8 +45,10 @@ def _require():
     try:
         from perch_hoplite.zoo import zoo_interface  # noqa: F401
     except ImportError as exc:
-        raise ArchiveError(f"PANNs in perch-hoplite needs the perch-hoplite package ({exc.name} is missing): "
-                           "pip install 'keras-panns[search]' && pip install --no-deps perch-hoplite==1.0.2") from exc
+        raise ArchiveError(
+            f"PANNs in perch-hoplite needs the perch-hoplite package ({exc.name} is missing): "
+            "pip install 'keras-panns[search]' && pip install --no-deps perch-hoplite==1.0.2"
+        ) from exc
 
 
 def _embedding_model_base():
@@ -121,12 +123,14 @@ def _make_class():
             """`InferenceOutputs` of a mono waveform: embeddings `[windows, 1, dims]`, logits `[windows, 527]`."""
             audio = np.asarray(audio_array, np.float32).reshape(-1)
             if len(audio) < int(self.model.min_samples):
-                raise ArchiveError(f"{len(audio) / self.sample_rate:.2f} s of audio is shorter than "
-                                   f"{self.model.name}'s minimum {self.model.min_samples / self.sample_rate:.2f} s")
+                raise ArchiveError(
+                    f"{len(audio) / self.sample_rate:.2f} s of audio is shorter than "
+                    f"{self.model.name}'s minimum {self.model.min_samples / self.sample_rate:.2f} s"
+                )
             starts, length = self._starts(len(audio))
             embeddings, scores = [], []
             for first in range(0, len(starts), self.batch_size):
-                batch = np.stack([audio[s:s + length] for s in starts[first:first + self.batch_size]])
+                batch = np.stack([audio[s : s + length] for s in starts[first : first + self.batch_size]])
                 outputs = self._runner(batch)
                 embeddings.append(outputs["embedding"])
                 scores.append(outputs["clipwise_output"])
@@ -135,16 +139,18 @@ def _make_class():
                 from keras_panns.search.vectors import unit
 
                 vectors = unit(vectors)
-            return zoo_interface.InferenceOutputs(embeddings=vectors[:, None, :],
-                                                  logits={CLASS_LIST: _logits(np.concatenate(scores))},
-                                                  batched=False)
+            return zoo_interface.InferenceOutputs(
+                embeddings=vectors[:, None, :], logits={CLASS_LIST: _logits(np.concatenate(scores))}, batched=False
+            )
 
         def batch_embed(self, audio_batch):
             """`embed` of each waveform of a batch, stacked (each must give the same number of windows)."""
             outputs = [self.embed(audio) for audio in audio_batch]
             return zoo_interface.InferenceOutputs(
                 embeddings=np.stack([o.embeddings for o in outputs]),
-                logits={CLASS_LIST: np.stack([o.logits[CLASS_LIST] for o in outputs])}, batched=True)
+                logits={CLASS_LIST: np.stack([o.logits[CLASS_LIST] for o in outputs])},
+                batched=True,
+            )
 
     return PannsEmbeddingModel
 
@@ -168,11 +174,17 @@ def model_config(embedding_model, checkpoint=None):
     from ml_collections import config_dict
     from perch_hoplite.agile import embed
 
-    return embed.ModelConfig(model_key=MODEL_KEY, embedding_dim=int(embedding_model.model.output["embedding"].shape[-1]),
-                             model_config=config_dict.ConfigDict({
-                                 "checkpoint": checkpoint or embedding_model.model.name,
-                                 "window_size_s": embedding_model.window_size_s,
-                                 "hop_size_s": embedding_model.hop_size_s}))
+    return embed.ModelConfig(
+        model_key=MODEL_KEY,
+        embedding_dim=int(embedding_model.model.output["embedding"].shape[-1]),
+        model_config=config_dict.ConfigDict(
+            {
+                "checkpoint": checkpoint or embedding_model.model.name,
+                "window_size_s": embedding_model.window_size_s,
+                "hop_size_s": embedding_model.hop_size_s,
+            }
+        ),
+    )
 
 
 def usearch_config(embedding_dim):
@@ -222,19 +234,38 @@ def write_hoplite_db(index, db_path, dataset_name="keras_panns"):
     paths = sorted(set(windows["path"]))
     base = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else ""
     manifest = index.manifest
-    db.insert_metadata("model_config", config_dict.ConfigDict({
-        "model_key": MODEL_KEY, "embedding_dim": index.dims, "model_config": {
-            "checkpoint": manifest.get("model_source") or manifest.get("zoo_card") or manifest["model"],
-            "window_size_s": manifest["window_seconds"], "hop_size_s": manifest["hop_seconds"]},
-        "logits_key": None, "logits_idxes": None}))
-    db.insert_metadata("keras_panns_index", config_dict.ConfigDict({
-        "path": os.path.abspath(index.path), "weights_sha256": manifest["weights_sha256"]}))
+    db.insert_metadata(
+        "model_config",
+        config_dict.ConfigDict(
+            {
+                "model_key": MODEL_KEY,
+                "embedding_dim": index.dims,
+                "model_config": {
+                    "checkpoint": manifest.get("model_source") or manifest.get("zoo_card") or manifest["model"],
+                    "window_size_s": manifest["window_seconds"],
+                    "hop_size_s": manifest["hop_seconds"],
+                },
+                "logits_key": None,
+                "logits_idxes": None,
+            }
+        ),
+    )
+    db.insert_metadata(
+        "keras_panns_index",
+        config_dict.ConfigDict({"path": os.path.abspath(index.path), "weights_sha256": manifest["weights_sha256"]}),
+    )
     deployment = db.insert_deployment(name=dataset_name, project=dataset_name)
-    recordings = {path: db.insert_recording(filename=os.path.relpath(os.path.abspath(path), base),
-                                            deployment_id=deployment) for path in paths}
-    batch = [{"recording_id": recordings[path], "offsets": [float(start), float(end)]}
-             for path, start, end in zip(windows["path"], windows["start"], windows["end"])]
+    recordings = {
+        path: db.insert_recording(filename=os.path.relpath(os.path.abspath(path), base), deployment_id=deployment)
+        for path in paths
+    }
+    batch = [
+        {"recording_id": recordings[path], "offsets": [float(start), float(end)]}
+        for path, start, end in zip(windows["path"], windows["start"], windows["end"])
+    ]
     for first in range(0, len(batch), 4096):
-        db.insert_windows_batch(batch[first:first + 4096], embeddings[first:first + 4096], handle_duplicates="allow")
+        db.insert_windows_batch(
+            batch[first : first + 4096], embeddings[first : first + 4096], handle_duplicates="allow"
+        )
     db.commit()
     return db

@@ -63,8 +63,10 @@ class Index:
         if not os.path.isdir(self.path):
             raise ArchiveError(f"{self.path}: no such index directory")
         if not os.path.exists(manifest_path):
-            raise ArchiveError(f"{self.path}: not a keras-panns index (no manifest.json); make one with "
-                               "keras-panns index SOURCE --out INDEX")
+            raise ArchiveError(
+                f"{self.path}: not a keras-panns index (no manifest.json); make one with "
+                "keras-panns index SOURCE --out INDEX"
+            )
         try:
             with open(manifest_path, encoding="utf-8") as f:
                 self.manifest = json.load(f)
@@ -72,10 +74,11 @@ class Index:
             raise ArchiveError(f"{manifest_path}: unreadable manifest ({exc})") from exc
         if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
             raise ArchiveError(f"{manifest_path}: not a {FORMAT} manifest")
-        self._tables, self._model, self._vectors = {}, None, None
+        self._tables, self._model, self._vectors, self._unit = {}, None, None, None
         self._committed = set(self._part_names("files"))
         self._window_parts = WindowVectors(self._vector_folder, self.dims).order(
-            [p for p in self._part_names("windows") if p in self._committed])
+            [p for p in self._part_names("windows") if p in self._committed]
+        )
 
     # -- tables ------------------------------------------------------------------------------------------
 
@@ -112,8 +115,10 @@ class Index:
         try:
             return pq.read_table(path, columns=columns)
         except (OSError, pa.ArrowException) as exc:
-            raise ArchiveError(f"{path}: unreadable table part ({exc}); delete it and its files/ part, then "
-                               "rerun keras-panns index to redo those files") from exc
+            raise ArchiveError(
+                f"{path}: unreadable table part ({exc}); delete it and its files/ part, then "
+                "rerun keras-panns index to redo those files"
+            ) from exc
 
     def arrow(self, table, columns=None):
         """One table as a `pyarrow.Table` (windows in search-key order).
@@ -132,15 +137,17 @@ class Index:
         from keras_panns.archive.store import _schemas
 
         schema = _schemas(self.manifest["num_classes"], self.manifest["embedding_size"], self.outputs)[table]
-        return (schema.empty_table() if columns is None else
-                pa.schema([schema.field(c) for c in columns]).empty_table())
+        return schema.empty_table() if columns is None else pa.schema([schema.field(c) for c in columns]).empty_table()
 
     def _table(self, table):
         if table not in self._tables:
             columns = None
             if table == "windows":  # the wide columns are read on demand (scores(), embeddings())
-                columns = [c for c in ("path", "window", "start", "end", "top_labels", "top_scores")
-                           if c in ("path", "window", "start", "end") or "tags" in self.outputs]
+                columns = [
+                    c
+                    for c in ("path", "window", "start", "end", "top_labels", "top_scores")
+                    if c in ("path", "window", "start", "end") or "tags" in self.outputs
+                ]
             self._tables[table] = self.arrow(table, columns).to_pandas()
         return self._tables[table]
 
@@ -167,12 +174,17 @@ class Index:
     def _matrix(self, column, size, rows=None):
         flag = {"embedding": "embeddings", "scores": "scores"}[column]
         if flag not in self.outputs:
-            raise ArchiveError(f"{self.path} holds no {flag} (its outputs: {', '.join(self.outputs)}); index "
-                               f"again with --outputs {','.join(sorted(set(self.outputs) | {flag}))}")
-        table = self.arrow("windows", [column])
-        values = table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        matrix = values.reshape(-1, size).astype(np.float32, copy=False)
-        return matrix if rows is None else matrix[rows]
+            raise ArchiveError(
+                f"{self.path} holds no {flag} (its outputs: {', '.join(self.outputs)}); index "
+                f"again with --outputs {','.join(sorted(set(self.outputs) | {flag}))}"
+            )
+        import pyarrow as pa
+
+        values = self.arrow("windows", [column]).column(column).combine_chunks()
+        if rows is not None:  # only those rows leave Arrow (a map of 4,000 windows out of millions)
+            values = values.take(pa.array(np.asarray(rows, np.int64)))
+        flat = values.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(-1, size).astype(np.float32, copy=False)
 
     def embeddings(self, rows=None):
         """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`)."""
@@ -187,7 +199,14 @@ class Index:
         """The model's class names (AudioSet's 527 for the official checkpoints)."""
         from keras_panns.labels import audioset_labels
 
-        return list(self.manifest.get("labels") or audioset_labels())
+        if self.manifest.get("labels"):
+            return list(self.manifest["labels"])
+        if self.manifest.get("num_classes") == 527:  # an index from before the manifest kept the labels
+            return audioset_labels()
+        raise ArchiveError(
+            f"{self.path}: the manifest does not list the model's {self.manifest.get('num_classes')} "
+            "classes; index again with this version"
+        )
 
     # -- the model, for queries ----------------------------------------------------------------------------
 
@@ -209,10 +228,12 @@ class Index:
         model = loaders.load(PANNsModel, source, cache_dir=cache_dir)
         digest = weights_sha256(model)
         if digest != self.manifest["weights_sha256"] or type(model).__name__ != self.manifest["model"]:
-            raise ArchiveError(f"{source} is {type(model).__name__} with weights sha256 {digest[:12]}..., but "
-                               f"{self.path} was indexed with {self.manifest['model']} "
-                               f"(weights sha256 {self.manifest['weights_sha256'][:12]}...): its embeddings "
-                               "would not compare; give the index's own --checkpoint")
+            raise ArchiveError(
+                f"{source} is {type(model).__name__} with weights sha256 {digest[:12]}..., but "
+                f"{self.path} was indexed with {self.manifest['model']} "
+                f"(weights sha256 {self.manifest['weights_sha256'][:12]}...): its embeddings "
+                "would not compare; give the index's own --checkpoint"
+            )
         self._model = model
         return model
 
@@ -233,8 +254,10 @@ class Index:
             raise AudioError(f"{path}: --start {start} --end {end} selects no audio")
         wave = wave[first:last]
         if len(wave) < int(model.min_samples):
-            raise AudioError(f"{path}: the query is {len(wave) / rate:.2f} s, shorter than {model.name}'s minimum "
-                             f"{model.min_samples / rate:.2f} s")
+            raise AudioError(
+                f"{path}: the query is {len(wave) / rate:.2f} s, shorter than {model.name}'s minimum "
+                f"{model.min_samples / rate:.2f} s"
+            )
         return wave
 
     def embed(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
@@ -251,17 +274,23 @@ class Index:
 
         wave = self.query_audio(path, start, end, checkpoint, cache_dir)
         runtime = self.manifest.get("runtime", {})  # the index's own path (OpenVINO bf16 differs from Keras)
-        _, vectors = embed_long(self.model(checkpoint, cache_dir), wave,
-                                window_seconds=self.manifest["window_seconds"],
-                                hop_seconds=self.manifest["hop_seconds"], runtime=runtime.get("runtime", "keras"),
-                                precision=runtime.get("precision", "auto"))
+        _, vectors = embed_long(
+            self.model(checkpoint, cache_dir),
+            wave,
+            window_seconds=self.manifest["window_seconds"],
+            hop_seconds=self.manifest["hop_seconds"],
+            runtime=runtime.get("runtime", "keras"),
+            precision=runtime.get("precision", "auto"),
+        )
         return unit(np.mean(vectors, axis=0))
 
     # -- search ------------------------------------------------------------------------------------------
 
     def _vector_search(self, query, k):
         if len(self.windows) < EXACT_BELOW:
-            return exact_search(unit(self.embeddings()), query, k)
+            if self._unit is None:
+                self._unit = unit(self.embeddings())  # kept: a session of queries reads the table once
+            return exact_search(self._unit, query, k)
         if self._vectors is None:
             vectors = WindowVectors(self._vector_folder, self.dims)
             rows = {}
@@ -275,8 +304,13 @@ class Index:
                 import pyarrow as pa
 
                 table = pa.concat_tables([self._read_part("windows", p, ["embedding"]) for p in parts])
-                return table.column("embedding").combine_chunks().flatten().to_numpy(
-                    zero_copy_only=False).reshape(-1, self.dims)
+                return (
+                    table.column("embedding")
+                    .combine_chunks()
+                    .flatten()
+                    .to_numpy(zero_copy_only=False)
+                    .reshape(-1, self.dims)
+                )
 
             vectors.update(self._window_parts, rows_of, embeddings_of)
             self._vectors = vectors
@@ -298,8 +332,20 @@ class Index:
                     score[row], best[row] = value, wanted[name]
         return score, best
 
-    def search(self, like=None, *, start=None, end=None, label=None, group=None, min_score=0.5, top=10,
-               level="windows", checkpoint=None, cache_dir=None):
+    def search(
+        self,
+        like=None,
+        *,
+        start=None,
+        end=None,
+        label=None,
+        group=None,
+        min_score=0.5,
+        top=10,
+        level="windows",
+        checkpoint=None,
+        cache_dir=None,
+    ):
         """Windows, files or events: nearest to a query sound, scored as a class or group, or both.
 
         Args:
@@ -378,8 +424,11 @@ class Index:
         if labelled:
             for path, windows in matching.groupby("path", sort=False):
                 stats[path] = (len(windows), _covered(windows["start"].to_numpy(), windows["end"].to_numpy()))
-        columns = ["path", "start", "end"] + (["similarity"] if order == "similarity" else []) + (
-            ["label", "score", "windows", "seconds"] if labelled else [])
+        columns = (
+            ["path", "start", "end"]
+            + (["similarity"] if order == "similarity" else [])
+            + (["label", "score", "windows", "seconds"] if labelled else [])
+        )
         rows = []
         for path, windows in frame.groupby("path", sort=False):
             best = windows.loc[windows[order].idxmax()]
@@ -395,14 +444,19 @@ class Index:
 
     def _events(self, classes, what, min_score, top):
         if "events" not in self.outputs:
-            raise ArchiveError(f"{self.path} holds no events; index with --outputs events and a SED model "
-                               "(e.g. --model cnn14_decision_level_max)")
+            raise ArchiveError(
+                f"{self.path} holds no events; index with --outputs events and a SED model "
+                "(e.g. --model cnn14_decision_level_max)"
+            )
         if classes is None:
             raise ArchiveError("level events needs label or group")
         events = self.events
         picked = events[events["class_index"].isin(classes) & (events["score"] >= min_score)]
-        return (picked.sort_values("score", ascending=False, kind="stable").head(top)
-                [["path", "label", "onset", "offset", "score"]].reset_index(drop=True))
+        return (
+            picked.sort_values("score", ascending=False, kind="stable")
+            .head(top)[["path", "label", "onset", "offset", "score"]]
+            .reset_index(drop=True)
+        )
 
 
 def _covered(starts, ends):

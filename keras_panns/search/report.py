@@ -44,9 +44,9 @@ def _svg(figure):
     figure.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(figure)
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: the SVG goes inline
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG goes inline
     start, end = text.find("<metadata>"), text.find("</metadata>")
-    return text[:start] + text[end + len("</metadata>"):] if 0 <= start < end else text  # RDF about matplotlib
+    return text[:start] + text[end + len("</metadata>") :] if 0 <= start < end else text  # RDF about matplotlib
 
 
 def _figure(width=6.0, height=3.2):
@@ -113,10 +113,15 @@ def _map(index, windows, top_labels):
         picked = [i for i, label in enumerate(labels) if (label if label in colours else "other") == name]
         if not picked:
             continue
-        dots = axes.scatter(points[picked, 0], points[picked, 1], s=9, alpha=0.75, label=name,
-                            color=colours.get(name, "#bbbbbb"))
-        dots.set_urls([_file_url(windows["path"].iat[rows[i]], windows["start"].iat[rows[i]],
-                                 windows["end"].iat[rows[i]]) for i in picked])
+        dots = axes.scatter(
+            points[picked, 0], points[picked, 1], s=9, alpha=0.75, label=name, color=colours.get(name, "#bbbbbb")
+        )
+        dots.set_urls(
+            [
+                _file_url(windows["path"].iat[rows[i]], windows["start"].iat[rows[i]], windows["end"].iat[rows[i]])
+                for i in picked
+            ]
+        )
     axes.set_xlabel("principal component 1")
     axes.set_ylabel("principal component 2")
     axes.legend(fontsize=7, loc="best", markerscale=1.5)
@@ -125,8 +130,10 @@ def _map(index, windows, top_labels):
 
 def _table(frame, limit=50):
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.head(limit).itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.head(limit).itertuples(index=False)
+    )
     more = f"<p class='muted'>... and {len(frame) - limit} more</p>" if len(frame) > limit else ""
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
@@ -160,30 +167,42 @@ def build_report(index):
     groups = sorted(group_hours.items(), key=lambda item: -item[1])
     ok = files[files["status"] == "ok"]
     total_hours = float(ok["duration"].sum()) / 3600 if len(ok) else 0.0
-    parts = [f"<h1>keras-panns index: {html.escape(os.path.basename(os.path.abspath(index.path)))}</h1>",
-             f"<p>{len(ok):,} files indexed ({total_hours:,.2f} h of audio, {len(windows):,} windows of "
-             f"{manifest['window_seconds']:g} s every {manifest['hop_seconds']:g} s), {len(errors):,} failed. "
-             f"Model {html.escape(manifest['model'])} ({html.escape(str(manifest.get('zoo_card') or 'local weights'))}"
-             f", weights sha256 {manifest['weights_sha256'][:12]}...), keras-panns "
-             f"{html.escape(manifest['package_version'])}, {html.escape(manifest['runtime']['runtime'])} "
-             f"{html.escape(manifest['runtime']['precision'])}.</p>"]
+    parts = [
+        f"<h1>keras-panns index: {html.escape(os.path.basename(os.path.abspath(index.path)))}</h1>",
+        f"<p>{len(ok):,} files indexed ({total_hours:,.2f} h of audio, {len(windows):,} windows of "
+        f"{manifest['window_seconds']:g} s every {manifest['hop_seconds']:g} s), {len(errors):,} failed. "
+        f"Model {html.escape(manifest['model'])} ({html.escape(str(manifest.get('zoo_card') or 'local weights'))}"
+        f", weights sha256 {manifest['weights_sha256'][:12]}...), keras-panns "
+        f"{html.escape(manifest['package_version'])}, {html.escape(manifest['runtime']['runtime'])} "
+        f"{html.escape(manifest['runtime']['precision'])}.</p>",
+    ]
     if top:
-        parts += ["<h2>Top classes and groups by hours of audio</h2>",
-                  "<p class='muted'>Each window counts for its top class, for the seconds it adds.</p>",
-                  "<div class='grid'>", _bars([n for n, _ in top], [h for _, h in top], "hours"),
-                  _bars([n for n, _ in groups], [h for _, h in groups], "hours (top-level group)"), "</div>"]
+        parts += [
+            "<h2>Top classes and groups by hours of audio</h2>",
+            "<p class='muted'>Each window counts for its top class, for the seconds it adds.</p>",
+            "<div class='grid'>",
+            _bars([n for n, _ in top], [h for _, h in top], "hours"),
+            _bars([n for n, _ in groups], [h for _, h in groups], "hours (top-level group)"),
+            "</div>",
+        ]
     finite = top_scores[np.isfinite(top_scores)]
     if len(finite):
-        parts += ["<h2>Score distribution</h2>", _histogram(finite, np.linspace(0, 1, 41), "top score of a window",
-                                                             "windows")]
+        parts += [
+            "<h2>Score distribution</h2>",
+            _histogram(finite, np.linspace(0, 1, 41), "top score of a window", "windows"),
+        ]
     if "events" in index.outputs:
         counts = index.events.groupby("path").size().reindex(ok["path"], fill_value=0).to_numpy()
-        parts += ["<h2>Events per file</h2>", _histogram(counts, min(40, max(int(counts.max()) + 1, 2)),
-                                                          "events in a file", "files")]
+        parts += [
+            "<h2>Events per file</h2>",
+            _histogram(counts, min(40, max(int(counts.max()) + 1, 2)), "events in a file", "files"),
+        ]
     else:
         counts = windows.groupby("path").size().to_numpy()
-        parts += ["<h2>Windows per file</h2>", _histogram(counts, min(40, max(int(counts.max()) + 1, 2)),
-                                                           "windows in a file", "files")]
+        parts += [
+            "<h2>Windows per file</h2>",
+            _histogram(counts, min(40, max(int(counts.max()) + 1, 2)), "windows in a file", "files"),
+        ]
     parts.append("<h2>Errors</h2>")
     if len(errors):
         kinds = errors.groupby("error").size().sort_values(ascending=False)
@@ -192,12 +211,17 @@ def build_report(index):
         parts.append("<p>None: every file was indexed.</p>")
     if index.dims and len(windows) >= 3:
         svg, points = _map(index, windows, top_labels)
-        parts += ["<h2>Map of the embeddings</h2>",
-                  f"<p class='muted'>{points:,} windows (PCA of the embeddings), coloured by top class; a point "
-                  "opens its file at its time.</p>", svg]
+        parts += [
+            "<h2>Map of the embeddings</h2>",
+            f"<p class='muted'>{points:,} windows (PCA of the embeddings), coloured by top class; a point "
+            "opens its file at its time.</p>",
+            svg,
+        ]
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>keras-panns index report"
-            f"</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>keras-panns index report"
+        f"</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def write_report(index, out):

@@ -68,8 +68,14 @@ class WindowVectors:
     def _new_graph(self):
         from usearch.index import Index
 
-        return Index(ndim=self.dims, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
-                     expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
+        return Index(
+            ndim=self.dims,
+            metric="cos",
+            dtype="f16",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
 
     def _listed(self):
         try:
@@ -99,13 +105,13 @@ class WindowVectors:
         graph_path = os.path.join(self.folder, GRAPH)
         known = [entry["part"] for entry in listed]
         graph = None
-        if known and known == parts[:len(known)] and os.path.exists(graph_path):
+        if known and known == parts[: len(known)] and os.path.exists(graph_path):
             graph = Index.restore(graph_path)
             if graph is None or len(graph) != sum(entry["rows"] for entry in listed):
                 graph = None
         if graph is None:
             graph, listed = self._new_graph(), []
-        new = parts[len(listed):]
+        new = parts[len(listed) :]
         if not new:
             self._graph = graph
             return 0

@@ -28,8 +28,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(directory):
     """Serves `directory` on 127.0.0.1 (a free port); yields its URL."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(_QuietHandler, directory=str(directory)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -47,9 +48,19 @@ def chromium(extra_args=()):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # Without the background-networking flags Chromium keeps dialling Google's hosts on a closed network.
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1000,1000", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}", *extra_args):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,1000",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
+        *extra_args,
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_script_timeout(120)
@@ -61,7 +72,8 @@ def open_page(driver, url):
     driver.get(url)
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "pannsDemo.ready.then(done, (e) => done({error: String(e.message || e)}));")
+        "pannsDemo.ready.then(done, (e) => done({error: String(e.message || e)}));"
+    )
 
 
 def status(driver):
@@ -92,18 +104,22 @@ def tag_samples(driver, samples):
     error = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "pannsDemo.tagSamples(pannsDemo.fromBase64(arguments[0]), 'raw PCM').then(() => done(null),"
-        " (e) => done(String(e.message || e)));", encoded)
+        " (e) => done(String(e.message || e)));",
+        encoded,
+    )
     if error:
         raise AssertionError(error)
 
 
 def last_result(driver):
     """`(samples, window starts, window scores, elapsed ms)` of the page's last tagging."""
-    samples = np.frombuffer(base64.b64decode(driver.execute_script(
-        "return pannsDemo.toBase64(pannsDemo.last.samples)")), np.float32)
+    samples = np.frombuffer(
+        base64.b64decode(driver.execute_script("return pannsDemo.toBase64(pannsDemo.last.samples)")), np.float32
+    )
     starts = driver.execute_script("return pannsDemo.last.starts")
-    scores = np.asarray(driver.execute_script("return pannsDemo.last.windowScores.map((s) => Array.from(s))"),
-                        np.float32)
+    scores = np.asarray(
+        driver.execute_script("return pannsDemo.last.windowScores.map((s) => Array.from(s))"), np.float32
+    )
     return samples, starts, scores, driver.execute_script("return pannsDemo.last.elapsedMs")
 
 
@@ -111,7 +127,8 @@ def displayed_tags(driver):
     """`(class index, data-score, shown text)` of each tag on the page."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#tags li')).map((li) => "
-        "[Number(li.dataset.index), Number(li.dataset.score), li.querySelector('.score').textContent])")
+        "[Number(li.dataset.index), Number(li.dataset.score), li.querySelector('.score').textContent])"
+    )
 
 
 def screenshot(driver, path):

@@ -66,8 +66,12 @@ def synthetic_state_dict(spec, front_end=None):
         prefix, leaf = key.rsplit(".", 1)
         rs = np.random.RandomState(zlib.crc32(key.encode("utf-8")))
         if prefix in bn_prefixes:
-            bounds = {"weight": (0.8, 1.2), "bias": (-0.1, 0.1), "running_mean": (-0.1, 0.1),
-                      "running_var": (0.5, 1.5)}[leaf]
+            bounds = {
+                "weight": (0.8, 1.2),
+                "bias": (-0.1, 0.1),
+                "running_mean": (-0.1, 0.1),
+                "running_var": (0.5, 1.5),
+            }[leaf]
             if prefix == "bn0" and logmel and leaf == "running_mean":
                 bounds = (-25.0, -15.0)
             if prefix == "bn0" and logmel and leaf == "running_var":
@@ -88,11 +92,14 @@ def front_end_tensors(config):
     from keras_panns.layers.log_mel import mel_filter_bank, stft_kernels
 
     real, imag = stft_kernels(config["window_size"])
-    mel = mel_filter_bank(config["sample_rate"], config["window_size"], config["mel_bins"], config["fmin"],
-                          config["fmax"])
-    return {"spectrogram_extractor.stft.conv_real.weight": real.T[:, None, :],
-            "spectrogram_extractor.stft.conv_imag.weight": imag.T[:, None, :],
-            "logmel_extractor.melW": mel}
+    mel = mel_filter_bank(
+        config["sample_rate"], config["window_size"], config["mel_bins"], config["fmin"], config["fmax"]
+    )
+    return {
+        "spectrogram_extractor.stft.conv_real.weight": real.T[:, None, :],
+        "spectrogram_extractor.stft.conv_imag.weight": imag.T[:, None, :],
+        "logmel_extractor.melW": mel,
+    }
 
 
 def fixture_state_dict(model_name):

@@ -25,8 +25,15 @@ def run_workers(script, args, count=2, timeout=420):
     worker builds its `TF_CONFIG`.
     """
     ports = ",".join(str(free_port()) for _ in range(count))
-    workers = [subprocess.Popen([sys.executable, str(script), str(i), ports, *map(str, args)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(count)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(i), ports, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(count)
+    ]
     try:
         logs = [w.communicate(timeout=timeout)[0] for w in workers]
     finally:

@@ -6,5 +6,14 @@ from keras_panns.training.metrics import AudioSetMetrics, audioset_metrics
 from keras_panns.training.mixup import PairMixup, with_feature_mixup
 from keras_panns.training.trainer import TrainConfig, train
 
-__all__ = ["AudioSetMetrics", "EvaluationCallback", "PairMixup", "TrainConfig", "TrainingError", "audioset_metrics",
-           "evaluate", "train", "with_feature_mixup"]
+__all__ = [
+    "AudioSetMetrics",
+    "EvaluationCallback",
+    "PairMixup",
+    "TrainConfig",
+    "TrainingError",
+    "audioset_metrics",
+    "evaluate",
+    "train",
+    "with_feature_mixup",
+]

@@ -35,8 +35,10 @@ def restore(model, directory):
     with open(os.path.join(directory, LATEST), encoding="utf-8") as f:
         saved_from = json.load(f).get("model", model.name)
     if saved_from != model.name:
-        raise ValueError(f"the checkpoint in {directory} holds the weights of {saved_from!r}, not {model.name!r} "
-                         "(the feature-mixup twin differs from the plain model); resume with the same settings")
+        raise ValueError(
+            f"the checkpoint in {directory} holds the weights of {saved_from!r}, not {model.name!r} "
+            "(the feature-mixup twin differs from the plain model); resume with the same settings"
+        )
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(weights)
@@ -91,8 +93,11 @@ class StepCheckpoint(keras.callbacks.Callback):
             json.dump({"step": step, "weights": name, "model": self.model.name}, f)
         os.replace(tmp, os.path.join(self.directory, LATEST))
         self.last_saved = step
-        steps = sorted(int(n[5:-11]) for n in os.listdir(self.directory)
-                       if n.startswith("ckpt-") and n.endswith(".weights.h5") and n[5:-11].isdigit())
+        steps = sorted(
+            int(n[5:-11])
+            for n in os.listdir(self.directory)
+            if n.startswith("ckpt-") and n.endswith(".weights.h5") and n[5:-11].isdigit()
+        )
         for old in steps[: -self.keep]:
             for suffix in (".weights.h5", ".seeds.npz"):
                 path = os.path.join(self.directory, f"ckpt-{old}{suffix}")

@@ -19,8 +19,11 @@ from keras_panns.training import keras_compat
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "data_parallel")
 TF_ONLY = ("one_device", "mirrored")
-JAX_PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
-                         "KERAS_DISTRIBUTION_PROCESS_ID")
+JAX_PROCESS_VARIABLES = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
 
 
 def _jax():
@@ -86,8 +89,9 @@ def initialize_jax_processes():
         return 1
     missing = [name for name in JAX_PROCESS_VARIABLES if not os.environ.get(name)]
     if missing:
-        raise TrainingError(f"a multi-process JAX run needs {', '.join(JAX_PROCESS_VARIABLES)}; missing: "
-                            f"{', '.join(missing)}")
+        raise TrainingError(
+            f"a multi-process JAX run needs {', '.join(JAX_PROCESS_VARIABLES)}; missing: {', '.join(missing)}"
+        )
     if jax.process_count() == 1 and int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]) > 1:
         keras.distribution.initialize()
     return jax.process_count()
@@ -148,8 +152,10 @@ def make_strategy(name="auto"):
     if _jax():
         return _jax_strategy(name)
     if name == "data_parallel":
-        raise TrainingError("--strategy data_parallel is keras.distribution's, for the JAX backend "
-                            "(KERAS_BACKEND=jax); on TensorFlow use auto, mirrored or multi_worker")
+        raise TrainingError(
+            "--strategy data_parallel is keras.distribution's, for the JAX backend "
+            "(KERAS_BACKEND=jax); on TensorFlow use auto, mirrored or multi_worker"
+        )
     import tensorflow as tf
 
     if name == "auto":
@@ -173,8 +179,10 @@ def _jax_strategy(name):
     import jax
 
     if name in TF_ONLY:
-        raise TrainingError(f"--strategy {name} is tf.distribute's, for the TensorFlow backend; on JAX use auto "
-                            "or data_parallel (keras.distribution.DataParallel)")
+        raise TrainingError(
+            f"--strategy {name} is tf.distribute's, for the TensorFlow backend; on JAX use auto "
+            "or data_parallel (keras.distribution.DataParallel)"
+        )
     if name == "default":
         return _NoDistribution()
     initialize_jax_processes()
@@ -192,8 +200,10 @@ def per_process_batch(strategy, batch_size):
     """The slice of the global batch this process feeds (the whole batch but on multi-process JAX)."""
     processes = getattr(strategy, "num_processes", 1)
     if batch_size % max(1, strategy.num_replicas_in_sync):
-        raise TrainingError(f"the batch size {batch_size} must be a multiple of the {strategy.num_replicas_in_sync} "
-                            "devices it is split across")
+        raise TrainingError(
+            f"the batch size {batch_size} must be a multiple of the {strategy.num_replicas_in_sync} "
+            "devices it is split across"
+        )
     return batch_size // processes
 
 

@@ -40,8 +40,9 @@ def make_classifier(base, num_classes, *, multi_label=False, freeze_base=True, d
     waveform = keras.Input(shape=(None,), dtype="float32", name="waveform")
     embedding = base(waveform)["embedding"]
     x = keras.layers.Dropout(dropout, name="head_dropout")(embedding)
-    scores = keras.layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", name="head",
-                                dtype="float32")(x)
+    scores = keras.layers.Dense(
+        num_classes, activation="sigmoid" if multi_label else "softmax", name="head", dtype="float32"
+    )(x)
     return keras.Model(waveform, scores, name=name or f"{base.name}_classifier")
 
 
@@ -57,8 +58,10 @@ def embedding_classifier(embedding_size, num_classes, *, multi_label=False, drop
 
 def embed_waveforms(base, waveforms, batch_size=16):
     """Embeddings `(clips, embedding_size)` of equal-length waveforms `(clips, samples)`."""
-    rows = [np.asarray(base.predict_on_batch(waveforms[i : i + batch_size])["embedding"])
-            for i in range(0, len(waveforms), batch_size)]
+    rows = [
+        np.asarray(base.predict_on_batch(waveforms[i : i + batch_size])["embedding"])
+        for i in range(0, len(waveforms), batch_size)
+    ]
     return np.concatenate(rows)
 
 

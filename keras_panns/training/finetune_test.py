@@ -1,6 +1,6 @@
+import keras
 import numpy as np
 
-import keras
 import keras_panns
 from keras_panns.training.finetune import cross_validate, embed_waveforms, embedding_classifier, make_classifier
 
@@ -35,8 +35,7 @@ def test_cross_validation_on_separable_embeddings():
         model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
         return model
 
-    scores, mean = cross_validate(build, lambda m, x, y: m.fit(x, y, epochs=30, verbose=0), features, labels,
-                                  folds)
+    scores, mean = cross_validate(build, lambda m, x, y: m.fit(x, y, epochs=30, verbose=0), features, labels, folds)
     assert len(scores) == 5 and mean > 0.9
     base = keras_panns.Cnn6(**TINY)
     assert embed_waveforms(base, np.zeros((3, 16000), np.float32), batch_size=2).shape == (3, 16)

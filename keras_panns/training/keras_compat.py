@@ -65,4 +65,3 @@ def build_train_state_from_shapes(model, strategy, batch):
     with strategy.scope():
         model._symbolic_build(data_batch=batch)  # noqa: SLF001
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None  # noqa: SLF001
-

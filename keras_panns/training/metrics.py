@@ -92,8 +92,15 @@ class AudioSetMetrics:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["index", "label", "positives", "average_precision", "auc"])
             for i in order:
-                writer.writerow([i, labels[i], int(self.positives[i]), f"{self.average_precision[i]:.6f}",
-                                 "" if np.isnan(self.auc[i]) else f"{self.auc[i]:.6f}"])
+                writer.writerow(
+                    [
+                        i,
+                        labels[i],
+                        int(self.positives[i]),
+                        f"{self.average_precision[i]:.6f}",
+                        "" if np.isnan(self.auc[i]) else f"{self.auc[i]:.6f}",
+                    ]
+                )
         os.replace(tmp, path)
 
 
@@ -112,5 +119,11 @@ def audioset_metrics(target, scores):
     ap = np.array([average_precision(target[:, c], scores[:, c]) for c in range(target.shape[1])])
     auc = np.array([roc_auc(target[:, c], scores[:, c]) for c in range(target.shape[1])])
     mean_auc = float(np.nanmean(auc)) if np.any(~np.isnan(auc)) else float("nan")
-    return AudioSetMetrics(ap, auc, (target > 0.5).sum(axis=0), float(ap.mean()), mean_auc,
-                           d_prime(mean_auc) if not np.isnan(mean_auc) else float("nan"))
+    return AudioSetMetrics(
+        ap,
+        auc,
+        (target > 0.5).sum(axis=0),
+        float(ap.mean()),
+        mean_auc,
+        d_prime(mean_auc) if not np.isnan(mean_auc) else float("nan"),
+    )

@@ -27,7 +27,8 @@ def _cases():
 def test_metrics_equal_sklearn(name, target, scores):
     for c in range(target.shape[1]):
         assert average_precision(target[:, c], scores[:, c]) == pytest.approx(
-            sk.average_precision_score(target[:, c], scores[:, c]), abs=1e-9)
+            sk.average_precision_score(target[:, c], scores[:, c]), abs=1e-9
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn warns, then gives NaN, for a class without positives
             expected_auc = sk.roc_auc_score(target[:, c], scores[:, c])

@@ -103,5 +103,6 @@ def with_feature_mixup(model):
     start = waveform if points else mixup(waveform, mixup_lambda)
     # Re-running the graph on new inputs with the same layer objects shares the weights.
     outputs = keras_compat.rerun_graph(model, start, call)
-    return keras.Model({"waveform": waveform, "mixup_lambda": mixup_lambda}, outputs,
-                       name=f"{model.name}_feature_mixup")
+    return keras.Model(
+        {"waveform": waveform, "mixup_lambda": mixup_lambda}, outputs, name=f"{model.name}_feature_mixup"
+    )

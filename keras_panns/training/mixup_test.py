@@ -1,18 +1,23 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_panns
 from keras_panns.training.mixup import PairMixup, mixup_points, with_feature_mixup
 
 CASES = [
     ("Cnn6", dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32), ("spec_augmenter",)),
-    ("Cnn6", dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32, spec_augment=False),
-     ("bn0",)),
-    ("MobileNetV1", dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32),
-     ("spec_augmenter",)),
-    ("Cnn14_DecisionLevelAtt", dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=64),
-     ("spec_augmenter",)),
+    (
+        "Cnn6",
+        dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32, spec_augment=False),
+        ("bn0",),
+    ),
+    ("MobileNetV1", dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=32), ("spec_augmenter",)),
+    (
+        "Cnn14_DecisionLevelAtt",
+        dict(sample_rate=8000, window_size=256, hop_size=80, fmax=4000, mel_bins=64),
+        ("spec_augmenter",),
+    ),
     ("Wavegram_Cnn14", dict(sample_rate=8000), ("pre_block4__pool",)),
     ("Wavegram_Logmel_Cnn14", dict(sample_rate=32000), ("spec_augmenter", "pre_block4__pool")),
     ("LeeNet11", dict(sample_rate=8000), ()),
@@ -25,8 +30,9 @@ def test_pair_mixup_halves_the_batch():
     np.testing.assert_allclose(out, [0.25 * x[0] + 0.75 * x[1], x[2]])
 
 
-@pytest.mark.parametrize("name,kwargs,points", CASES, ids=[c[0] + ("" if c[1].get("spec_augment", True) else "_nosa")
-                                                             for c in CASES])
+@pytest.mark.parametrize(
+    "name,kwargs,points", CASES, ids=[c[0] + ("" if c[1].get("spec_augment", True) else "_nosa") for c in CASES]
+)
 def test_twin_mixes_at_the_reference_points_and_shares_weights(name, kwargs, points):
     model = keras_panns.get_architecture(name)(**kwargs)
     if "bn0" in {layer.name for layer in model.layers}:  # normalise log-mels of quiet noise, not raw dB
@@ -43,5 +49,6 @@ def test_twin_mixes_at_the_reference_points_and_shares_weights(name, kwargs, poi
     # lambda (1, 0) picks the first clip of each pair, (0, 1) the second: the twin then equals the model on them.
     for lam, clips in (([1, 0, 1, 0], x[0::2]), ([0, 1, 0, 1], x[1::2])):
         picked = twin({"waveform": x, "mixup_lambda": np.array(lam, "float32")})[key]
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(picked),
-                                   keras.ops.convert_to_numpy(model(clips)[key]), atol=1e-5)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(picked), keras.ops.convert_to_numpy(model(clips)[key]), atol=1e-5
+        )

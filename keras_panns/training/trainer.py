@@ -119,8 +119,12 @@ def compile_model(model, config):
     if config.dtype_policy and config.dtype_policy.startswith("mixed_float16"):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     jit_compile = True if keras.backend.backend() == "jax" else config.jit_compile
-    model.compile(optimizer=optimizer, loss={"clipwise_output": keras.losses.BinaryCrossentropy()},
-                  jit_compile=jit_compile, steps_per_execution=config.steps_per_execution)
+    model.compile(
+        optimizer=optimizer,
+        loss={"clipwise_output": keras.losses.BinaryCrossentropy()},
+        jit_compile=jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
     return model
 
 
@@ -132,10 +136,15 @@ def _train_dataset(config, start_batch, batch_size):
     `batch_size` is the global batch on TensorFlow and this process's slice of
     it on multi-process JAX.
     """
-    ds = make_dataset(config.train_dir, mode=config.sampling, batch_size=batch_size,
-                      mixup_alpha=config.mixup_alpha or None, mixup_mode=config.mixup_mode,
-                      seed=config.seed + 7919 * distribution.worker_index(),
-                      start_batch=start_batch)
+    ds = make_dataset(
+        config.train_dir,
+        mode=config.sampling,
+        batch_size=batch_size,
+        mixup_alpha=config.mixup_alpha or None,
+        mixup_mode=config.mixup_mode,
+        seed=config.seed + 7919 * distribution.worker_index(),
+        start_batch=start_batch,
+    )
     return ds.map(lambda x, y: (x, {"clipwise_output": y}))
 
 
@@ -146,8 +155,10 @@ def _zeros_batch(config, manifest):
     def batch(per_replica):
         waveform = keras.ops.zeros((per_replica, samples))
         if _feature_mixup(config):
-            waveform = {"waveform": keras.ops.zeros((2 * per_replica, samples)),
-                        "mixup_lambda": keras.ops.full((2 * per_replica,), 0.5)}
+            waveform = {
+                "waveform": keras.ops.zeros((2 * per_replica, samples)),
+                "mixup_lambda": keras.ops.full((2 * per_replica,), 0.5),
+            }
         return waveform, {"clipwise_output": keras.ops.zeros((per_replica, classes))}
 
     return batch
@@ -178,8 +189,10 @@ def train(config):
     if config.dtype_policy:
         keras.config.set_dtype_policy(config.dtype_policy)
     if config.steps_per_execution < 1 or config.steps_per_epoch % config.steps_per_execution:
-        raise TrainingError(f"steps_per_execution {config.steps_per_execution} must divide steps_per_epoch "
-                            f"{config.steps_per_epoch} (checkpoints are written between executions)")
+        raise TrainingError(
+            f"steps_per_execution {config.steps_per_execution} must divide steps_per_epoch "
+            f"{config.steps_per_epoch} (checkpoints are written between executions)"
+        )
     strategy = distribution.make_strategy(config.strategy)  # joins a JAX cluster before any computation
     keras.utils.set_random_seed(config.seed)
     manifest = load_manifest(config.train_dir)
@@ -195,17 +208,25 @@ def train(config):
         except ValueError as exc:
             raise TrainingError(str(exc)) from exc
     if step % config.steps_per_epoch:
-        raise TrainingError(f"the checkpoint is at step {step}, not a multiple of steps_per_epoch "
-                            f"{config.steps_per_epoch}; resume with the steps_per_epoch it was saved with")
+        raise TrainingError(
+            f"the checkpoint is at step {step}, not a multiple of steps_per_epoch "
+            f"{config.steps_per_epoch}; resume with the steps_per_epoch it was saved with"
+        )
     epochs = math.ceil(config.steps / config.steps_per_epoch)
     initial_epoch = step // config.steps_per_epoch
     if step:
         print(f"resuming from step {step}", file=sys.stderr)
-    callbacks = [keras.callbacks.TerminateOnNaN(),
-                 StepCheckpoint(checkpoints, config.steps_per_epoch, is_chief=chief)]
+    callbacks = [keras.callbacks.TerminateOnNaN(), StepCheckpoint(checkpoints, config.steps_per_epoch, is_chief=chief)]
     if config.eval_dir:
-        callbacks.insert(0, EvaluationCallback(config.eval_dir, batch_size=config.eval_batch_size,
-                                               report_dir=config.out_dir if chief else None, model=model))
+        callbacks.insert(
+            0,
+            EvaluationCallback(
+                config.eval_dir,
+                batch_size=config.eval_batch_size,
+                report_dir=config.out_dir if chief else None,
+                model=model,
+            ),
+        )
     if chief:
         try:
             import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
@@ -219,15 +240,29 @@ def train(config):
         distribution.prepare_fit(model, fit_model, strategy, config.batch_size, _zeros_batch(config, manifest))
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
         with distribution.fit_scope(strategy):
-            history = fit_model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                                    steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose,
-                                    shuffle=False).history
+            history = fit_model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=config.steps_per_epoch,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,
+            ).history
     losses = history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
-        raise TrainingError(f"the loss became {losses[-1]} in epoch {initial_epoch + len(losses)}; stopped. "
-                            "The last finite checkpoint is kept; lower the learning rate or check the data.")
+        raise TrainingError(
+            f"the loss became {losses[-1]} in epoch {initial_epoch + len(losses)}; stopped. "
+            "The last finite checkpoint is kept; lower the learning rate or check the data."
+        )
     final = os.path.join(config.out_dir, "model.keras")
     if chief:
         model.save(final)
-    return {"steps": epochs * config.steps_per_epoch, "resumed_from": step, "history": history,
-            "model_path": final, "model": model, "fit_model": fit_model}
+    return {
+        "steps": epochs * config.steps_per_epoch,
+        "resumed_from": step,
+        "history": history,
+        "model_path": final,
+        "model": model,
+        "fit_model": fit_model,
+    }

@@ -16,15 +16,23 @@ class _PANNsCnn(LogMelTagger):
     _pools = ()
 
     def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
-        return cnn_body(x, self._channels, self._pools, kernel_size=self._kernel_size, num_convs=self._num_convs,
-                        block_dropout=block_dropout, dtype=dtype)
+        return cnn_body(
+            x,
+            self._channels,
+            self._pools,
+            kernel_size=self._kernel_size,
+            num_convs=self._num_convs,
+            block_dropout=block_dropout,
+            dtype=dtype,
+        )
 
 
 def cnn_body(x, channels, pools, *, kernel_size=3, num_convs=2, block_dropout=0.2, dtype=None, first=1):
     """ConvBlocks `conv_block{first}..`, each followed by dropout (shared with SED and Wavegram models)."""
     for i, (filters, pool) in enumerate(zip(channels, pools), start=first):
-        x = blocks.conv_block(x, filters, pool, f"conv_block{i}", kernel_size=kernel_size, num_convs=num_convs,
-                              dtype=dtype)
+        x = blocks.conv_block(
+            x, filters, pool, f"conv_block{i}", kernel_size=kernel_size, num_convs=num_convs, dtype=dtype
+        )
         x = dropout(block_dropout, f"dropout{i}", dtype)(x)
     return x
 
@@ -61,12 +69,15 @@ class Cnn6(_FourBlockCnn):
     _kernel_size = 5
 
 
-Cnn14.__doc__ = """PANNs Cnn14: six double-3x3 conv blocks (64 to 2048 channels), AudioSet mAP 0.431.
+Cnn14.__doc__ = (
+    """PANNs Cnn14: six double-3x3 conv blocks (64 to 2048 channels), AudioSet mAP 0.431.
 
     Covers every published Cnn14 variant through its arguments: Cnn14_16k and
     Cnn14_8k (front-end args), emb512/128/32 (`embedding_size`), mel32/mel128
     (`mel_bins`), no_specaug and no_dropout.
-""" + LOG_MEL_TAGGER_ARGS + """
+"""
+    + LOG_MEL_TAGGER_ARGS
+    + """
     Example:
     ```python
     model = keras_panns.Cnn14.from_pretrained()          # official weights
@@ -76,17 +87,26 @@ Cnn14.__doc__ = """PANNs Cnn14: six double-3x3 conv blocks (64 to 2048 channels)
                                 hop_size=160, fmax=8000)
     ```
 """
-Cnn10.__doc__ = """PANNs Cnn10: four double-3x3 conv blocks (64 to 512 channels), AudioSet mAP 0.380.
-""" + LOG_MEL_TAGGER_ARGS + """
+)
+Cnn10.__doc__ = (
+    """PANNs Cnn10: four double-3x3 conv blocks (64 to 512 channels), AudioSet mAP 0.380.
+"""
+    + LOG_MEL_TAGGER_ARGS
+    + """
     Example:
     ```python
     model = keras_panns.Cnn10.from_pretrained()
     ```
 """
-Cnn6.__doc__ = """PANNs Cnn6: four single-5x5 conv blocks (64 to 512 channels), AudioSet mAP 0.343.
-""" + LOG_MEL_TAGGER_ARGS + """
+)
+Cnn6.__doc__ = (
+    """PANNs Cnn6: four single-5x5 conv blocks (64 to 512 channels), AudioSet mAP 0.343.
+"""
+    + LOG_MEL_TAGGER_ARGS
+    + """
     Example:
     ```python
     model = keras_panns.Cnn6.from_pretrained()
     ```
 """
+)

@@ -37,8 +37,9 @@ def test_keras_file_round_trip(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert type(loaded) is keras_panns.Cnn6 and loaded.get_config() == model.get_config()
     assert loaded.labels == list("abcde")
-    np.testing.assert_allclose(loaded.predict_on_batch(x)["clipwise_output"],
-                               model.predict_on_batch(x)["clipwise_output"], atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_on_batch(x)["clipwise_output"], model.predict_on_batch(x)["clipwise_output"], atol=1e-6
+    )
 
 
 def test_no_lambda_layers():

@@ -33,65 +33,115 @@ class _Base(LogMelTagger):
 
 @register_architecture
 class MobileNetV1(_Base):
-    _settings = ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)) + \
-        ((512, 512, 1),) * 5 + ((512, 1024, 2), (1024, 1024, 1))
+    _settings = (
+        ((32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2))
+        + ((512, 512, 1),) * 5
+        + ((512, 1024, 2), (1024, 1024, 1))
+    )
 
     def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         f = "features"
         # features.0 = conv_bn(1, 32, 2): conv, AvgPool2d(2), BN, ReLU.
-        x = _apply(x, conv2d(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
-                   batch_norm(module_name(f, "0", "2"), dtype=dtype), _relu(module_name(f, "0", "3"), dtype, False))
+        x = _apply(
+            x,
+            conv2d(32, 3, module_name(f, "0", "0"), dtype),
+            _pool(2, module_name(f, "0", "1"), dtype),
+            batch_norm(module_name(f, "0", "2"), dtype=dtype),
+            _relu(module_name(f, "0", "3"), dtype, False),
+        )
         for i, (inp, oup, stride) in enumerate(self._settings, start=1):
             n = str(i)
-            x = _apply(x, _depthwise(module_name(f, n, "0"), dtype), _pool(stride, module_name(f, n, "1"), dtype),
-                       batch_norm(module_name(f, n, "2"), dtype=dtype), _relu(module_name(f, n, "3"), dtype, False),
-                       conv2d(oup, 1, module_name(f, n, "4"), dtype), batch_norm(module_name(f, n, "5"), dtype=dtype),
-                       _relu(module_name(f, n, "6"), dtype, False))
+            x = _apply(
+                x,
+                _depthwise(module_name(f, n, "0"), dtype),
+                _pool(stride, module_name(f, n, "1"), dtype),
+                batch_norm(module_name(f, n, "2"), dtype=dtype),
+                _relu(module_name(f, n, "3"), dtype, False),
+                conv2d(oup, 1, module_name(f, n, "4"), dtype),
+                batch_norm(module_name(f, n, "5"), dtype=dtype),
+                _relu(module_name(f, n, "6"), dtype, False),
+            )
         return x
 
 
 @register_architecture
 class MobileNetV2(_Base):
-    _settings = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 2), (6, 160, 3, 1),
-                 (6, 320, 1, 1))
+    _settings = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 2),
+        (6, 160, 3, 1),
+        (6, 320, 1, 1),
+    )
     _dropout_before_fc1 = False
 
     def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
         f = "features"
-        x = _apply(x, conv2d(32, 3, module_name(f, "0", "0"), dtype), _pool(2, module_name(f, "0", "1"), dtype),
-                   batch_norm(module_name(f, "0", "2"), dtype=dtype), _relu(module_name(f, "0", "3"), dtype, True))
+        x = _apply(
+            x,
+            conv2d(32, 3, module_name(f, "0", "0"), dtype),
+            _pool(2, module_name(f, "0", "1"), dtype),
+            batch_norm(module_name(f, "0", "2"), dtype=dtype),
+            _relu(module_name(f, "0", "3"), dtype, True),
+        )
         channels, index = 32, 1
         for t, c, n, s in self._settings:
             for i in range(n):
-                x = self._inverted_residual(x, channels, c, s if i == 0 else 1, t,
-                                            module_name(f, str(index), "conv"), dtype)
+                x = self._inverted_residual(
+                    x, channels, c, s if i == 0 else 1, t, module_name(f, str(index), "conv"), dtype
+                )
                 channels, index = c, index + 1
         n = str(index)
-        return _apply(x, conv2d(1280, 1, module_name(f, n, "0"), dtype), batch_norm(module_name(f, n, "1"), dtype=dtype),
-                      _relu(module_name(f, n, "2"), dtype, True))
+        return _apply(
+            x,
+            conv2d(1280, 1, module_name(f, n, "0"), dtype),
+            batch_norm(module_name(f, n, "1"), dtype=dtype),
+            _relu(module_name(f, n, "2"), dtype, True),
+        )
 
     @staticmethod
     def _inverted_residual(x, inp, oup, stride, expand, name, dtype):
         """InvertedResidual with AvgPool after the depthwise conv; residual iff stride 1 and inp == oup."""
         if expand == 1:
-            out = _apply(x, _depthwise(module_name(name, "0"), dtype), _pool(stride, module_name(name, "1"), dtype),
-                         batch_norm(module_name(name, "2"), dtype=dtype), _relu(module_name(name, "3"), dtype, True),
-                         conv2d(oup, 1, module_name(name, "4"), dtype), batch_norm(module_name(name, "5"), dtype=dtype))
+            out = _apply(
+                x,
+                _depthwise(module_name(name, "0"), dtype),
+                _pool(stride, module_name(name, "1"), dtype),
+                batch_norm(module_name(name, "2"), dtype=dtype),
+                _relu(module_name(name, "3"), dtype, True),
+                conv2d(oup, 1, module_name(name, "4"), dtype),
+                batch_norm(module_name(name, "5"), dtype=dtype),
+            )
         else:
             hidden = int(round(inp * expand))
-            out = _apply(x, conv2d(hidden, 1, module_name(name, "0"), dtype),
-                         batch_norm(module_name(name, "1"), dtype=dtype), _relu(module_name(name, "2"), dtype, True),
-                         _depthwise(module_name(name, "3"), dtype), _pool(stride, module_name(name, "4"), dtype),
-                         batch_norm(module_name(name, "5"), dtype=dtype), _relu(module_name(name, "6"), dtype, True),
-                         conv2d(oup, 1, module_name(name, "7"), dtype), batch_norm(module_name(name, "8"), dtype=dtype))
+            out = _apply(
+                x,
+                conv2d(hidden, 1, module_name(name, "0"), dtype),
+                batch_norm(module_name(name, "1"), dtype=dtype),
+                _relu(module_name(name, "2"), dtype, True),
+                _depthwise(module_name(name, "3"), dtype),
+                _pool(stride, module_name(name, "4"), dtype),
+                batch_norm(module_name(name, "5"), dtype=dtype),
+                _relu(module_name(name, "6"), dtype, True),
+                conv2d(oup, 1, module_name(name, "7"), dtype),
+                batch_norm(module_name(name, "8"), dtype=dtype),
+            )
         if stride == 1 and inp == oup:
             out = keras.layers.Add(name=module_name(name, "add"), dtype=dtype)([x, out])
         return out
 
 
-MobileNetV1.__doc__ = ("PANNs MobileNetV1 (depthwise-separable, 4.8 M parameters), AudioSet mAP 0.389.\n"
-                       + LOG_MEL_TAGGER_ARGS + "\n    Example:\n    ```python\n"
-                       "    model = keras_panns.MobileNetV1.from_pretrained()\n    ```\n")
-MobileNetV2.__doc__ = ("PANNs MobileNetV2 (inverted residuals, ReLU6, 4.1 M parameters), AudioSet mAP 0.383.\n"
-                       + LOG_MEL_TAGGER_ARGS + "\n    Example:\n    ```python\n"
-                       "    model = keras_panns.MobileNetV2.from_pretrained()\n    ```\n")
+MobileNetV1.__doc__ = (
+    "PANNs MobileNetV1 (depthwise-separable, 4.8 M parameters), AudioSet mAP 0.389.\n"
+    + LOG_MEL_TAGGER_ARGS
+    + "\n    Example:\n    ```python\n"
+    "    model = keras_panns.MobileNetV1.from_pretrained()\n    ```\n"
+)
+MobileNetV2.__doc__ = (
+    "PANNs MobileNetV2 (inverted residuals, ReLU6, 4.1 M parameters), AudioSet mAP 0.383.\n"
+    + LOG_MEL_TAGGER_ARGS
+    + "\n    Example:\n    ```python\n"
+    "    model = keras_panns.MobileNetV2.from_pretrained()\n    ```\n"
+)

@@ -68,8 +68,9 @@ class _PANNsResNet(LogMelTagger):
             for i in range(count):
                 block_stride = stride if i == 0 else 1
                 project = i == 0 and (block_stride != 1 or channels != filters * self._expansion)
-                x = self._block(x, filters, block_stride, module_name("resnet", f"layer{index}", str(i)),
-                                dtype, project)
+                x = self._block(
+                    x, filters, block_stride, module_name("resnet", f"layer{index}", str(i)), dtype, project
+                )
                 channels = filters * self._expansion
         x = _avg_pool("resnet_pool", dtype)(x)
         x = dropout(block_dropout, "dropout2", dtype)(x)
@@ -102,9 +103,18 @@ _EXAMPLE = """
     model = keras_panns.{name}.from_pretrained()
     ```
 """
-ResNet22.__doc__ = ("PANNs ResNet22: ConvBlock, BasicBlocks [2, 2, 2, 2], AudioSet mAP 0.430.\n"
-                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet22"))
-ResNet38.__doc__ = ("PANNs ResNet38: ConvBlock, BasicBlocks [3, 4, 6, 3], AudioSet mAP 0.434.\n"
-                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet38"))
-ResNet54.__doc__ = ("PANNs ResNet54: ConvBlock, Bottlenecks [3, 4, 6, 3], AudioSet mAP 0.429.\n"
-                    + LOG_MEL_TAGGER_ARGS + _EXAMPLE.format(name="ResNet54"))
+ResNet22.__doc__ = (
+    "PANNs ResNet22: ConvBlock, BasicBlocks [2, 2, 2, 2], AudioSet mAP 0.430.\n"
+    + LOG_MEL_TAGGER_ARGS
+    + _EXAMPLE.format(name="ResNet22")
+)
+ResNet38.__doc__ = (
+    "PANNs ResNet38: ConvBlock, BasicBlocks [3, 4, 6, 3], AudioSet mAP 0.434.\n"
+    + LOG_MEL_TAGGER_ARGS
+    + _EXAMPLE.format(name="ResNet38")
+)
+ResNet54.__doc__ = (
+    "PANNs ResNet54: ConvBlock, Bottlenecks [3, 4, 6, 3], AudioSet mAP 0.429.\n"
+    + LOG_MEL_TAGGER_ARGS
+    + _EXAMPLE.format(name="ResNet54")
+)

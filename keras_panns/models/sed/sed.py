@@ -12,8 +12,13 @@ from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMea
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import (PANNsModel, check_labels, constructor_arguments, register_architecture,
-                                            transfer_weights)
+from keras_panns.models.panns_model import (
+    PANNsModel,
+    check_labels,
+    constructor_arguments,
+    register_architecture,
+    transfer_weights,
+)
 
 _TIME_STRIDE = 32
 
@@ -21,33 +26,68 @@ _TIME_STRIDE = 32
 class _Cnn14DecisionLevel(PANNsModel):
     _clip_pooling = "max"
 
-    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000,
-                 num_classes=527, spec_augment=True, freq_drop_width=None, block_dropout=0.2, head_dropout=0.5,
-                 input_length=None, labels=None, seed=None, name=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        sample_rate=32000,
+        window_size=1024,
+        hop_size=320,
+        mel_bins=64,
+        fmin=50,
+        fmax=14000,
+        num_classes=527,
+        spec_augment=True,
+        freq_drop_width=None,
+        block_dropout=0.2,
+        head_dropout=0.5,
+        input_length=None,
+        labels=None,
+        seed=None,
+        name=None,
+        dtype=None,
+        **kwargs,
+    ):
         check_labels(labels, num_classes)
 
         waveform = blocks.waveform_input(input_length)
-        x = blocks.log_mel_stem(waveform, sample_rate=sample_rate, window_size=window_size, hop_size=hop_size,
-                                mel_bins=mel_bins, fmin=fmin, fmax=fmax, spec_augment=spec_augment,
-                                freq_drop_width=freq_drop_width, seed=seed)
+        x = blocks.log_mel_stem(
+            waveform,
+            sample_rate=sample_rate,
+            window_size=window_size,
+            hop_size=hop_size,
+            mel_bins=mel_bins,
+            fmin=fmin,
+            fmax=fmax,
+            spec_augment=spec_augment,
+            freq_drop_width=freq_drop_width,
+            seed=seed,
+        )
         x = cnn_body(x, Cnn14._channels, Cnn14._pools, block_dropout=block_dropout, dtype=dtype)
         x = FrequencyMean(name="frequency_mean", dtype=dtype)(x)
         # max_pool1d(3, 1, 1) + avg_pool1d(3, 1, 1): PyTorch pads by 1 and counts the padding in
         # the average, which Keras 'same' pooling does not; zeros are safe for max (inputs >= 0).
         padded = keras.layers.ZeroPadding1D(1, name="segment_padding", dtype=dtype)(x)
-        x = keras.layers.Add(name="segment_smoothing", dtype=dtype)([
-            keras.layers.MaxPooling1D(3, 1, name="segment_max_pool", dtype=dtype)(padded),
-            keras.layers.AveragePooling1D(3, 1, name="segment_avg_pool", dtype=dtype)(padded)])
+        x = keras.layers.Add(name="segment_smoothing", dtype=dtype)(
+            [
+                keras.layers.MaxPooling1D(3, 1, name="segment_max_pool", dtype=dtype)(padded),
+                keras.layers.AveragePooling1D(3, 1, name="segment_avg_pool", dtype=dtype)(padded),
+            ]
+        )
         x = keras.layers.Dropout(head_dropout, name="head_dropout", dtype=dtype)(x)
         x = keras.layers.Dense(2048, activation="relu", name="fc1", dtype=dtype)(x)
         x = keras.layers.Dropout(head_dropout, name="fc1_dropout", dtype=dtype)(x)
         segmentwise, clipwise = self._head(x, num_classes)
         framewise = FramewiseUpsample(_TIME_STRIDE, hop_size, name="framewise_output", dtype="float32")(
-            [segmentwise, waveform])
+            [segmentwise, waveform]
+        )
         outputs = {"framewise_output": framewise, "clipwise_output": clipwise}
-        self._build_model(waveform, outputs, config=constructor_arguments(_Cnn14DecisionLevel.__init__, locals()),
-                          min_samples=blocks.min_samples_for_pooling(_TIME_STRIDE, hop_size, window_size),
-                          name=name, **kwargs)
+        self._build_model(
+            waveform,
+            outputs,
+            config=constructor_arguments(_Cnn14DecisionLevel.__init__, locals()),
+            min_samples=blocks.min_samples_for_pooling(_TIME_STRIDE, hop_size, window_size),
+            name=name,
+            **kwargs,
+        )
 
     def _head(self, x, num_classes):
         segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name="fc_audioset", dtype="float32")(x)
@@ -81,14 +121,32 @@ class _Cnn14DecisionLevel(PANNsModel):
         """
         config = tagger.config
         if type(tagger) is not Cnn14 or config.get("embedding_size") != 2048 or not config.get("include_top"):
-            raise CheckpointError(f"{cls.__name__}.from_tagger needs a Cnn14 with embedding_size 2048 and its "
-                                  f"classifier; got {type(tagger).__name__} {tagger.name}")
+            raise CheckpointError(
+                f"{cls.__name__}.from_tagger needs a Cnn14 with embedding_size 2048 and its "
+                f"classifier; got {type(tagger).__name__} {tagger.name}"
+            )
         if cls._head is not _Cnn14DecisionLevel._head:
-            raise CheckpointError(f"{cls.__name__} has a head of its own that a tagger does not train; use "
-                                  "Cnn14_DecisionLevelMax or Cnn14_DecisionLevelAvg")
-        keys = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax", "num_classes",
-                "spec_augment", "freq_drop_width", "block_dropout", "head_dropout", "input_length", "labels",
-                "seed", "dtype")
+            raise CheckpointError(
+                f"{cls.__name__} has a head of its own that a tagger does not train; use "
+                "Cnn14_DecisionLevelMax or Cnn14_DecisionLevelAvg"
+            )
+        keys = (
+            "sample_rate",
+            "window_size",
+            "hop_size",
+            "mel_bins",
+            "fmin",
+            "fmax",
+            "num_classes",
+            "spec_augment",
+            "freq_drop_width",
+            "block_dropout",
+            "head_dropout",
+            "input_length",
+            "labels",
+            "seed",
+            "dtype",
+        )
         model = cls(**{**{k: config[k] for k in keys}, **overrides})
         transfer_weights(tagger, model)
         model.card = tagger.card
@@ -113,8 +171,9 @@ class Cnn14_DecisionLevelAtt(_Cnn14DecisionLevel):  # noqa: N801
 
     def _head(self, x, num_classes):
         attention = keras.layers.Dense(num_classes, name=module_name("att_block", "att"), dtype="float32")(x)
-        segmentwise = keras.layers.Dense(num_classes, activation="sigmoid", name=module_name("att_block", "cla"),
-                                         dtype="float32")(x)
+        segmentwise = keras.layers.Dense(
+            num_classes, activation="sigmoid", name=module_name("att_block", "cla"), dtype="float32"
+        )(x)
         clipwise = AttentionPooling(name="attention_pooling", dtype="float32")([attention, segmentwise])
         return segmentwise, clipwise
 

@@ -18,8 +18,9 @@ def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilati
     if padding:
         x = keras.layers.ZeroPadding1D(padding, name=module_name(name, "pad"), dtype=dtype)(x)
     lengths.add(dilation * (kernel - 1) + 1, stride, padding)
-    return keras.layers.Conv1D(filters, kernel, strides=stride, dilation_rate=dilation, padding="valid",
-                               use_bias=False, name=name, dtype=dtype)(x)
+    return keras.layers.Conv1D(
+        filters, kernel, strides=stride, dilation_rate=dilation, padding="valid", use_bias=False, name=name, dtype=dtype
+    )(x)
 
 
 def max_pool1d(x, size, name, lengths, dtype, padding=0):
@@ -39,9 +40,21 @@ class _WaveformTagger(PANNsModel):
 
     _default_embedding_size = 512
 
-    def __init__(self, sample_rate=32000, num_classes=527, embedding_size=None, include_top=True,
-                 classifier_activation="sigmoid", pooling="avg+max", head_dropout=0.5, input_length=None,
-                 labels=None, name=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        sample_rate=32000,
+        num_classes=527,
+        embedding_size=None,
+        include_top=True,
+        classifier_activation="sigmoid",
+        pooling="avg+max",
+        head_dropout=0.5,
+        input_length=None,
+        labels=None,
+        name=None,
+        dtype=None,
+        **kwargs,
+    ):
         if embedding_size is None:
             embedding_size = self._default_embedding_size
         check_labels(labels, num_classes)
@@ -49,12 +62,25 @@ class _WaveformTagger(PANNsModel):
         waveform = blocks.waveform_input(input_length)
         x = AddChannelAxis(name="add_channel_axis")(waveform)
         x = self._body(x, lengths, dtype)
-        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
-                                      include_top=include_top, classifier_activation=classifier_activation,
-                                      pooling=pooling, head_dropout=head_dropout, frequency_mean=False,
-                                      dtype=dtype)
-        self._build_model(waveform, outputs, config=constructor_arguments(_WaveformTagger.__init__, locals()),
-                          min_samples=lengths.min_samples(), name=name, **kwargs)
+        outputs = blocks.tagging_head(
+            x,
+            embedding_size=embedding_size,
+            num_classes=num_classes,
+            include_top=include_top,
+            classifier_activation=classifier_activation,
+            pooling=pooling,
+            head_dropout=head_dropout,
+            frequency_mean=False,
+            dtype=dtype,
+        )
+        self._build_model(
+            waveform,
+            outputs,
+            config=constructor_arguments(_WaveformTagger.__init__, locals()),
+            min_samples=lengths.min_samples(),
+            name=name,
+            **kwargs,
+        )
 
     def _body(self, x, lengths, dtype):
         raise NotImplementedError
@@ -71,8 +97,16 @@ class _LeeNet(_WaveformTagger):
             name = f"conv_block{i}"
             stride = 3 if i == 1 else 1
             for j in range(1, self._convs_per_block + 1):
-                x = conv1d(x, filters, 3, module_name(name, f"conv{j}"), lengths, dtype, stride=stride if j == 1 else 1,
-                          padding=1)
+                x = conv1d(
+                    x,
+                    filters,
+                    3,
+                    module_name(name, f"conv{j}"),
+                    lengths,
+                    dtype,
+                    stride=stride if j == 1 else 1,
+                    padding=1,
+                )
                 x = batch_norm(module_name(name, f"bn{j}"), dtype=dtype)(x)
                 x = _relu(x, module_name(name, f"relu{j}"), dtype)
             if pool != 1:
@@ -156,8 +190,9 @@ class _Res1dNet(_WaveformTagger):
         out = conv1d(out, filters, 3, module_name(name, "conv2"), lengths, dtype, padding=2, dilation=2)
         out = batch_norm(module_name(name, "bn2"), dtype=dtype, zero_gamma=True)(out)
         if stride != 1:
-            identity = keras.layers.AveragePooling1D(stride, stride, name=module_name(name, "downsample", "0"),
-                                                     dtype=dtype)(identity)
+            identity = keras.layers.AveragePooling1D(
+                stride, stride, name=module_name(name, "downsample", "0"), dtype=dtype
+            )(identity)
             identity = conv1d(identity, filters, 1, module_name(name, "downsample", "1"), Lengths(), dtype)
             identity = batch_norm(module_name(name, "downsample", "2"), dtype=dtype)(identity)
         elif inp != filters:
@@ -197,6 +232,11 @@ _DOC = """PANNs {name}: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP
     model = keras_panns.{name}.from_pretrained()
     ```
 """
-for _cls, _map in ((LeeNet11, "0.266"), (LeeNet24, "0.336"), (DaiNet19, "0.295"), (Res1dNet31, "0.365"),
-                   (Res1dNet51, "0.355")):
+for _cls, _map in (
+    (LeeNet11, "0.266"),
+    (LeeNet24, "0.336"),
+    (DaiNet19, "0.295"),
+    (Res1dNet31, "0.365"),
+    (Res1dNet51, "0.355"),
+):
     _cls.__doc__ = _DOC.format(name=_cls.__name__, mAP=_map)

@@ -62,9 +62,22 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
     # The reference builds bn0 and conv_block1 (saved, untrained) but never calls them.
     unused_checkpoint_keys = ("bn0.*", "conv_block1.*")
 
-    def __init__(self, sample_rate=32000, num_classes=527, embedding_size=2048, include_top=True,
-                 classifier_activation="sigmoid", pooling="avg+max", block_dropout=0.2, head_dropout=0.5,
-                 input_length=None, labels=None, name=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        sample_rate=32000,
+        num_classes=527,
+        embedding_size=2048,
+        include_top=True,
+        classifier_activation="sigmoid",
+        pooling="avg+max",
+        block_dropout=0.2,
+        head_dropout=0.5,
+        input_length=None,
+        labels=None,
+        name=None,
+        dtype=None,
+        **kwargs,
+    ):
         check_labels(labels, num_classes)
         lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
@@ -72,11 +85,24 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
         x = dropout(block_dropout, "dropout1", dtype)(x)
         _add_block_pools(lengths)
         x = cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
-        outputs = blocks.tagging_head(x, embedding_size=embedding_size, num_classes=num_classes,
-                                      include_top=include_top, classifier_activation=classifier_activation,
-                                      pooling=pooling, head_dropout=head_dropout, dtype=dtype)
-        self._build_model(waveform, outputs, config=constructor_arguments(Wavegram_Cnn14.__init__, locals()),
-                          min_samples=lengths.min_samples(), name=name, **kwargs)
+        outputs = blocks.tagging_head(
+            x,
+            embedding_size=embedding_size,
+            num_classes=num_classes,
+            include_top=include_top,
+            classifier_activation=classifier_activation,
+            pooling=pooling,
+            head_dropout=head_dropout,
+            dtype=dtype,
+        )
+        self._build_model(
+            waveform,
+            outputs,
+            config=constructor_arguments(Wavegram_Cnn14.__init__, locals()),
+            min_samples=lengths.min_samples(),
+            name=name,
+            **kwargs,
+        )
 
 
 @register_architecture
@@ -90,8 +116,7 @@ class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
         _add_block_pools(lengths)
         x = AlignedConcatenate(name="branch_concat", dtype=dtype)([log_mel, wave])
         x = dropout(block_dropout, "dropout1", dtype)(x)
-        return cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype,
-                        first=2)
+        return cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
 
 
 @register_architecture
@@ -99,21 +124,26 @@ class Wavegram_Logmel128_Cnn14(Wavegram_Logmel_Cnn14):  # noqa: N801
     _wave_channels = 256
 
     def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=128, **kwargs):
-        super().__init__(sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins,
-                         **kwargs)
+        super().__init__(
+            sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins, **kwargs
+        )
 
 
-_DOC = """PANNs {name}: log-mel ({mels} bins) and wavegram branches concatenated after the first block{extra}.
+_DOC = (
+    """PANNs {name}: log-mel ({mels} bins) and wavegram branches concatenated after the first block{extra}.
 
     Where the reference's two branches disagree in frame count (about half of
     all input lengths; it raises there), the longer branch's trailing frame is
     cropped: outputs equal the reference wherever it runs and are defined for
     every input of at least `min_samples`.
-""" + LOG_MEL_TAGGER_ARGS + """
+"""
+    + LOG_MEL_TAGGER_ARGS
+    + """
     Example:
     ```python
     model = keras_panns.{name}.from_pretrained()
     ```
 """
+)
 Wavegram_Logmel_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel_Cnn14", mels=64, extra=", AudioSet mAP 0.439")
 Wavegram_Logmel128_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel128_Cnn14", mels=128, extra="")
