@@ -111,6 +111,7 @@ class WindowVectors:
                 graph = None
         if graph is None:
             graph, listed = self._new_graph(), []
+        graph.expansion_search = EXPANSION_SEARCH  # a restored graph has usearch's default
         new = parts[len(listed) :]
         if not new:
             self._graph = graph

@@ -1,0 +1,59 @@
+"""The vector index of an index's embeddings: exact search, and the usearch graph kept in step with its parts."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("usearch")
+
+from keras_panns.search import vectors  # noqa: E402
+
+DIMS = 16
+
+
+def _parts(sizes, seed=0):
+    rng = np.random.RandomState(seed)
+    return {f"part-{i}.parquet": rng.rand(n, DIMS).astype(np.float32) for i, n in enumerate(sizes)}
+
+
+def _update(graph, parts):
+    names = graph.order(list(parts))
+    return names, graph.update(names, lambda p: len(parts[p]), lambda ps: np.concatenate([parts[p] for p in ps]))
+
+
+def test_exact_search_ranks_by_cosine():
+    data = np.random.RandomState(1).rand(50, DIMS).astype(np.float32)
+    query = data[7] * 3  # the length does not matter
+    rows, similarity = vectors.exact_search(data, query, 5)
+    expected = np.argsort(-(vectors.unit(data) @ vectors.unit(query)))[:5]
+    assert rows.tolist() == expected.tolist() and similarity[0] == pytest.approx(1.0, abs=1e-5)
+    assert vectors.exact_search(data[:0], query, 5)[0].size == 0
+
+
+def test_the_graph_is_extended_by_new_parts_only_and_rebuilt_when_it_does_not_match(tmp_path):
+    folder = tmp_path / "vectors"
+    parts = _parts([30, 20])
+    names, added = _update(vectors.WindowVectors(str(folder), DIMS), parts)
+    assert added == 50
+    first = json.loads((folder / vectors.PARTS).read_text())
+    assert [e["part"] for e in first] == names and [e["rows"] for e in first] == [30, 20]
+
+    parts.update({"part-a.parquet": np.random.RandomState(5).rand(10, DIMS).astype(np.float32)})
+    graph = vectors.WindowVectors(str(folder), DIMS)
+    names, added = _update(graph, parts)
+    assert added == 10 and names[:2] == [e["part"] for e in first]  # old keys stay where they were
+    everything = np.concatenate([parts[p] for p in names])
+    keys, similarity = graph.search(everything[55], 3)
+    assert keys[0] == 55 and similarity[0] == pytest.approx(1.0, abs=1e-2)
+    assert graph._graph.expansion_search == vectors.EXPANSION_SEARCH
+    assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 0  # nothing new: nothing added
+
+    # A graph that does not match parts.json (a crash between the two renames) is rebuilt from scratch.
+    listed = json.loads((folder / vectors.PARTS).read_text())
+    listed[0]["rows"] += 1
+    (folder / vectors.PARTS).write_text(json.dumps(listed))
+    assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 60
+    # A part that left the index: the order starts again and the graph is rebuilt.
+    del parts["part-0.parquet"]
+    assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 30
