@@ -302,7 +302,7 @@ def index(
     ```
     """
     from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import choose
+    from keras_panns.runtimes import decide
 
     started = time.perf_counter()
     _require_packages()
@@ -318,12 +318,10 @@ def index(
     old = store.read_manifest()
     if old is not None and runtime == "auto" and precision == "auto":
         runtime, precision = old["runtime"]["runtime"], old["runtime"]["precision"]  # resume on the same path
-    try:
-        runner = choose(loaded, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
+    try:  # the actors build the runner; here only its Choice is needed (decide builds none when it can)
+        choice = decide(loaded, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
     except RuntimeUnavailableError as exc:
         raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
-    choice = runner.choice
-    del runner
     events = "events" in outputs
     event_options = (
         {"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}

@@ -14,8 +14,9 @@ from keras_panns.runtimes.select import (
     RUNTIMES,
     Choice,
     choose,
+    decide,
     resolve,
     runner_for,
 )
 
-__all__ = ["MAX_ABS_DELTA", "PRECISIONS", "RUNTIMES", "Choice", "choose", "resolve", "runner_for"]
+__all__ = ["MAX_ABS_DELTA", "PRECISIONS", "RUNTIMES", "Choice", "choose", "decide", "resolve", "runner_for"]

@@ -133,6 +133,10 @@ def test_auto_picks_the_fastest_agreeing_path_and_caches_the_decision(cnn6, tmp_
 
     monkeypatch.setattr(select, "_measure", lambda *a, **k: pytest.fail("the cached decision was not reused"))
     assert choose(cnn6, "auto", "auto", cache_dir=tmp_path, calibration=esc10_files).choice == choice
+    # decide: the same Choice, and no runner built to know it (the archive driver's case).
+    monkeypatch.setattr(select, "build_runner", lambda *a, **k: pytest.fail("decide built a runner"))
+    assert select.decide(cnn6, "auto", "auto", cache_dir=tmp_path, calibration=esc10_files) == choice
+    assert select.decide(cnn6, "keras", "auto").reason == select.KERAS_ASKED
 
 
 def test_int8_is_calibrated_on_audio_and_its_agreement_is_measured(cnn6, tmp_path, esc10_files, recordings):

@@ -183,6 +183,60 @@ def _candidates(runtime, precision, has_calibration):
     return paths
 
 
+KERAS_ASKED = "asked for: Keras float32"
+#: The package each runtime needs (what `decide` checks before trusting a cached decision).
+_PACKAGE_OF = {"keras": "keras", "openvino": "openvino", "onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}
+
+
+def _check_arguments(runtime, precision, calibration):
+    if runtime not in RUNTIMES:
+        raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise RuntimeUnavailableError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if precision == "int8" and not calibration:
+        raise RuntimeUnavailableError(
+            "int8 needs calibration audio (--calibration DIR_OR_FILE, or "
+            "calibration=[paths]): a few dozen clips like those you will run on"
+        )
+
+
+def _cached_decision(model, cache_dir, runtime, precision, clips):
+    """`(weights key, decision file, Choice or None)`: what `auto` decided before for these weights here."""
+    from keras_panns.runtimes.openvino_runner import weights_hash
+
+    key = weights_hash(model)
+    decision_path = _decision_path(model, _cache_root(cache_dir), key, runtime, precision, clips)
+    if not os.path.exists(decision_path):
+        return key, decision_path, None
+    with open(decision_path, encoding="utf-8") as f:
+        return key, decision_path, Choice(**json.load(f))
+
+
+def decide(model, runtime="auto", precision="auto", *, calibration=None, cache_dir=None, threads=None):
+    """The `Choice` that `choose` makes, building a runner only where that is the way to know it.
+
+    For a driver whose runners run elsewhere (the archive job's model actors). Keras float32, and an
+    `auto` decided before for these weights on this CPU (cached, its runtime's package importable), are
+    answered without building anything; an explicit other path is built once, to fail here rather than
+    in every actor; an `auto` not decided yet is measured and cached as `choose` does.
+
+    Example:
+    ```python
+    choice = decide(model)          # Choice(runtime="openvino", precision="bfloat16", reason=...)
+    ```
+    """
+    import importlib.util
+
+    _check_arguments(runtime, precision, calibration)
+    if runtime == "keras" and precision in ("auto", "float32"):
+        return Choice("keras", "float32", KERAS_ASKED)
+    if runtime == "auto" or precision == "auto":
+        choice = _cached_decision(model, cache_dir, runtime, precision, _calibration_clips(model, calibration))[2]
+        if choice is not None and importlib.util.find_spec(_PACKAGE_OF[choice.runtime]) is not None:
+            return choice
+    return choose(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads).choice
+
+
 def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_dir=None, threads=None):
     """The runner `runtime`/`precision` mean for `model` here, with its `Choice` as `runner.choice`.
 
@@ -199,18 +253,10 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     scores = runner(batch)["clipwise_output"]
     ```
     """
-    if runtime not in RUNTIMES:
-        raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-    if precision not in PRECISIONS:
-        raise RuntimeUnavailableError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    if precision == "int8" and not calibration:
-        raise RuntimeUnavailableError(
-            "int8 needs calibration audio (--calibration DIR_OR_FILE, or "
-            "calibration=[paths]): a few dozen clips like those you will run on"
-        )
+    _check_arguments(runtime, precision, calibration)
     if runtime == "keras" and precision in ("auto", "float32"):
         runner = build_runner(model, "keras", "float32")
-        runner.choice = Choice("keras", "float32", "asked for: Keras float32")
+        runner.choice = Choice("keras", "float32", KERAS_ASKED)
         return runner
     clips = _calibration_clips(model, calibration)
     paths = _candidates(runtime, precision, bool(clips))
@@ -226,14 +272,8 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
         )
         runner.choice = Choice(runtime, precision, f"asked for: {runtime} {precision}")
         return runner
-    from keras_panns.runtimes.openvino_runner import weights_hash
-
-    root = _cache_root(cache_dir)
-    key = weights_hash(model)
-    decision_path = _decision_path(model, root, key, runtime, precision, clips)
-    if os.path.exists(decision_path):
-        with open(decision_path, encoding="utf-8") as f:
-            choice = Choice(**json.load(f))
+    key, decision_path, choice = _cached_decision(model, cache_dir, runtime, precision, clips)
+    if choice is not None:
         try:
             runner = build_runner(
                 model,
