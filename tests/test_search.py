@@ -195,7 +195,7 @@ def test_csv_and_text_formats_and_out_file(index_path, archive, capsys, tmp_path
     code, _, err = _cli(capsys, "search", index_path, "--like", clips[1], "--top", 3, "--format", "csv", "--out", out)
     assert code == 0 and "wrote 3 rows" in err
     table = pd.read_csv(out)
-    assert list(table.columns) == ["path", "start", "end", "similarity"] and len(table) == 3
+    assert list(table.columns) == ["path", "start", "end", "similarity", "top_label"] and len(table) == 3
     code, text, _ = _cli(capsys, "search", index_path, "--group", "Vehicle", "--min_score", 0.99, "--level", "files")
     assert code == 0 and text.strip()
 

@@ -9,7 +9,9 @@ at a time, as `keras-panns search --like` asks):
 - `usearch-hnsw-f16` / `usearch-hnsw-i8`: usearch HNSW (connectivity 16, expansion_add 128), vectors
   stored as float16 or int8, searched at each of `EXPANSIONS` (expansion_search, HNSW's ef);
 - `faiss-ivf-flat`: FAISS IndexIVFFlat (inner product on unit vectors, nlist sqrt(n)), searched at
-  each of `NPROBES`.
+  each of `NPROBES`;
+- `usearch-extend`: what growing the usearch-hnsw-f16 graph costs (after that candidate): loading it
+  memory-mapped and into memory, and adding 10,000 vectors.
 
 A built index is kept in `--work` with its build time, so a second run measures only the searches.
 
@@ -267,7 +269,44 @@ def measure(candidate, folder):
                 )
             )
         return rows
+    if candidate == "usearch-extend":
+        return [_extend(stem.replace("usearch-extend", "usearch-hnsw-f16"), vectors, queries)]
     raise app.UsageError(f"unknown candidate {candidate}")
+
+
+def _extend(stem, vectors, queries, added=10_000):
+    """What growing an index costs: loading its graph (memory-mapped, or into memory to extend it) and adding
+    `added` vectors to it (as a resumed `keras-panns index` run's new windows)."""
+    from usearch.index import Index
+
+    path = stem + ".usearch"
+    if not os.path.exists(path):
+        raise app.UsageError(f"{path}: measure usearch-hnsw-f16 first (its graph is what is extended)")
+    started = time.perf_counter()
+    view = Index.restore(path, view=True)
+    view.search(queries[0], K)
+    load_view = time.perf_counter() - started
+    del view
+    started = time.perf_counter()
+    index = Index.restore(path)
+    load = time.perf_counter() - started
+    index.expansion_add = 128
+    rng = np.random.RandomState(7)
+    extra = np.ascontiguousarray(vectors[rng.choice(len(vectors), added, replace=False)])
+    extra = extra + np.float32(0.01) * rng.standard_normal(extra.shape).astype(np.float32)
+    started = time.perf_counter()
+    index.add(np.arange(len(vectors), len(vectors) + added), extra)
+    extend = time.perf_counter() - started
+    return {
+        "candidate": "usearch-extend",
+        "vectors": len(vectors),
+        "dims": vectors.shape[1],
+        "added": added,
+        "load_view_s": load_view,
+        "load_s": load,
+        "extend_s": extend,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def _peak_rss_mib():
@@ -307,6 +346,8 @@ def _markdown(result):
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in rows:
+            if row["candidate"] == "usearch-extend" and "error" not in row:
+                continue  # below the table
             if "error" in row:
                 lines.append(f"| {row['candidate']} | failed: {row['error']} | | | | | | | |")
                 continue
@@ -316,6 +357,14 @@ def _markdown(result):
                 f"{row['recall_at_10']:.3f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
                 f"{row['disk_mib']:.0f} | {row['peak_rss_mib']:.0f} |"
             )
+        for row in rows:
+            if row["candidate"] == "usearch-extend" and "error" not in row:
+                lines += [
+                    "",
+                    f"Growing the graph of {row['vectors']:,} vectors: loading it memory-mapped (what a search "
+                    f"needs) {row['load_view_s']:.2f} s, into memory (to extend it) {row['load_s']:.1f} s; "
+                    f"adding {row['added']:,} vectors {row['extend_s']:.1f} s.",
+                ]
         lines.append("")
     return "\n".join(lines)
 

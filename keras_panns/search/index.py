@@ -362,7 +362,8 @@ class Index:
 
         Returns:
             pandas DataFrame, best first: `path`, `start`, `end` (windows, files), `similarity` (with `like`),
-            `label` and `score` (with `label`/`group`); files add `windows` (matching) and `seconds`.
+            `label` and `score` (with `label`/`group`); files add `windows` (matching) and `seconds`; windows
+            found by `like` alone add their `top_label` (an index with tags).
 
         Raises:
             ArchiveError: no query, an index without the embeddings, scores or events asked for, or a model
@@ -412,7 +413,12 @@ class Index:
             order = "score"
         if level == "files":
             return self._by_file(frame, order, top, matching if classes is not None else None)
-        return frame.sort_values(order, ascending=False, kind="stable").head(top).reset_index(drop=True)
+        found = frame.sort_values(order, ascending=False, kind="stable").head(top)
+        if classes is None and "tags" in self.outputs:  # what a similar window is, at a glance
+            found = found.assign(
+                top_label=[n[0] if len(n) else None for n in self.windows["top_labels"].loc[found.index]]
+            )
+        return found.reset_index(drop=True)
 
     def _by_file(self, frame, order, top, matching):
         """Each file's best window of `frame`; with `matching` (the windows that score as asked), how many

@@ -106,7 +106,9 @@ class WindowVectors:
         known = [entry["part"] for entry in listed]
         graph = None
         if known and known == parts[: len(known)] and os.path.exists(graph_path):
-            graph = Index.restore(graph_path)
+            # Memory-mapped when nothing is added (a search of a million windows starts in a fraction of a
+            # second instead of reading the whole graph); read into memory to extend it.
+            graph = Index.restore(graph_path, view=len(parts) == len(known))
             if graph is None or len(graph) != sum(entry["rows"] for entry in listed):
                 graph = None
         if graph is None:
