@@ -147,3 +147,37 @@ def test_the_preset_api_works_without_the_facade(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["2", "['cnn6']"]
+
+
+def test_weights_named_like_an_official_checkpoint_are_described_as_a_local_file(tmp_path):
+    """A file named Cnn6_mAP=0.343.pth with other weights keeps the card's config, never its provenance."""
+    torch = pytest.importorskip("torch")
+    from keras_panns.demo.build import _card_info
+    from keras_panns.export.metadata import describe
+    from keras_panns.hub.download import file_hashes
+    from keras_panns.testing import golden
+
+    path = tmp_path / "Cnn6_mAP=0.343.pth"
+    weights = {k: torch.from_numpy(np.asarray(v)) for k, v in golden.fixture_state_dict("Cnn6").items()}
+    torch.save({"model": weights}, path)
+    md5, sha256 = file_hashes(path)
+    official = zoo.get_card("cnn6")
+    with pytest.warns(UserWarning, match="described as a local file"):
+        model = keras_panns.Cnn6.from_pretrained(str(path))
+    card = model.card
+    assert card.config == official.config and card.architecture == official.architecture
+    assert card.checksum == f"sha256 {sha256}" and card.checkpoint["md5"] == md5 != official.checkpoint["md5"]
+    assert card.checkpoint["url"] is None and not card.metrics and "local" in card.name
+
+    def claims_official(text):
+        return official.checkpoint["url"] in text or official.checkpoint["md5"] in text
+
+    preset = keras_panns.save_preset(model, tmp_path / "preset")
+    saved = (preset / "README.md").read_text() + (preset / "metadata.json").read_text()
+    assert not claims_official(saved) and sha256 in saved
+    assert keras_panns.Cnn6.from_preset(str(preset)).card == card  # the preset keeps the local description
+    metadata = describe(model, 10.0)  # what export writes into TFLite Model Metadata
+    assert not claims_official(json.dumps(metadata)) and sha256 in metadata["description"]
+    page = _card_info(model)  # what the browser page shows
+    assert not claims_official(json.dumps(page)) and page["digest"] == f"sha256 {sha256}"
+    assert page["url"].startswith("a local file") and page["mAP"] is None

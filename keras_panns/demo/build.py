@@ -78,7 +78,8 @@ def _card_info(model):
     return {
         "name": card.name,
         "weights": card.checkpoint.get("file_name"),
-        "url": card.checkpoint.get("url"),
+        "url": card.checkpoint.get("url")
+        or (f"a local file ({card.checkpoint['local_path']})" if card.checkpoint.get("local_path") else None),
         "digest": card.checksum,
         "mAP": card.metrics.get("mAP"),
         "license": card.license_summary,

@@ -144,7 +144,7 @@ def describe(model, seconds):
     licence = "unknown (weights not from the zoo)"
     if card is not None:
         licence = card.license_summary
-        source = card.checkpoint.get("url") or card.checkpoint.get("file_name")
+        source = card.checkpoint.get("url") or "a local file"
         lines.append(
             f"Weights: {card.checkpoint.get('file_name')} from {source}"
             + (f" ({card.checksum})" if card.checksum else "")

@@ -165,17 +165,21 @@ class CheckpointFileLoader:
         path = pathlib.Path(request.source)
         card = card if card is not None else zoo.card_for_file(path.name)
         arch, config = _checkpoint_architecture(request.cls, path, card)
+        local = None
         if identity is None:
-            identity, _ = file_hashes(path)
+            identity, sha256 = file_hashes(path)
             expected = card.checkpoint.get("md5") if card is not None else None
             if expected and expected != identity:
                 warnings.warn(
                     f"{path.name}: md5 {identity} differs from the published {expected} of zoo card "
-                    f"{card.name!r}; loading it anyway with that card's config.",
+                    f"{card.name!r}; loading it with that card's config, described as a local file.",
                     stacklevel=5,
                 )
+                # Provenance is never claimed without proof: these are not the card's published weights.
+                local = card.for_local_weights(path, identity, sha256)
         config = _conversion_config(config, request.overrides)
         target = _converted_dir(request.cache_dir, card.name if card is not None else path.stem, identity, config)
+        card = local or card
         if not (target / WEIGHTS_FILE).is_file():
             _convert(arch, config, path, card, target)
         return _load_converted(request, arch, target, card)

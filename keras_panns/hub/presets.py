@@ -118,7 +118,8 @@ def model_card(model, card=None):
         if card.metrics.get("mAP") is not None:
             lines.append(f"- AudioSet mAP {card.metrics['mAP']} ({card.metrics.get('source', 'paper')}).")
         lines.append(
-            f"- Weights: {card.file_name} from {card.checkpoint.get('url')}; licence "
+            f"- Weights: {card.file_name} from {card.checkpoint.get('url') or 'a local file'}"
+            f"{' (' + card.checksum + ')' if card.checksum else ''}; licence "
             f"{card.license.get('weights', 'unknown')} (code {card.license.get('code', 'unknown')})."
         )
         if card.origin:

@@ -97,6 +97,44 @@ class ZooCard:
         """The licences in one line, e.g. `"weights CC-BY-4.0, code MIT"`."""
         return f"weights {self.license.get('weights', 'unknown')}, code {self.license.get('code', 'unknown')}"
 
+    def for_local_weights(self, path, md5, sha256):
+        """This card's configuration for weights that are not its published checkpoint (a local file).
+
+        Keeps what to build (architecture, config, labels, paper); describes the weights as the file they
+        are, with its own hashes, no URL, no published metrics and no licence claim, so that nothing made
+        from them (a preset, TFLite metadata, the browser page) shows the official URL or md5.
+
+        Example:
+        ```python
+        local = get_card("cnn14").for_local_weights("Cnn14_mAP=0.431.pth", md5, sha256)
+        local.checksum      # "sha256 <the file's own>"
+        ```
+        """
+        path = pathlib.Path(path)
+        return dataclasses.replace(
+            self,
+            name=f"{self.name} (local weights)",
+            checkpoint={
+                "file_name": path.name,
+                "aliases": [],
+                "url": None,
+                "local_path": str(path.resolve()),
+                "md5": md5,
+                "sha256": sha256,
+                "size_bytes": path.stat().st_size,
+                "format": self.checkpoint.get("format"),
+            },
+            description=(
+                f"Local weights {path.name} (sha256 {sha256}) with the configuration of zoo card {self.name!r}: "
+                "not its published checkpoint (the md5 differs)."
+            ),
+            default=False,
+            metrics={},
+            license={"weights": "unknown (a local file)", "code": self.license.get("code", "unknown")},
+            origin="a local file",
+            notes="",
+        )
+
     def download_url(self):
         """The checkpoint URL, or its place under `$KERAS_PANNS_MIRROR` when that is set."""
         mirror = os.environ.get(MIRROR_ENV)
