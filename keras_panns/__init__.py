@@ -26,6 +26,7 @@ _EXPORTS = {
     "demo": ("keras_panns.demo", None),
     "load_audio": ("keras_panns.audio", "load_audio"),
     "AudioError": ("keras_panns.errors", "AudioError"),
+    "MissingAudioError": ("keras_panns.errors", "MissingAudioError"),
     "CheckpointError": ("keras_panns.errors", "CheckpointError"),
     "ChecksumError": ("keras_panns.errors", "ChecksumError"),
     "DownloadError": ("keras_panns.errors", "DownloadError"),

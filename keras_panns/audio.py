@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from keras_panns.errors import AudioError
+from keras_panns.errors import AudioError, MissingAudioError
 
 #: File name endings treated as audio when a directory is given.
 AUDIO_EXTENSIONS = (
@@ -124,7 +124,7 @@ class AudioFile:
         if os.path.isdir(self.path):
             raise AudioError(f"{self.path}: is a directory, not an audio file")
         if not os.path.isfile(self.path):
-            raise AudioError(f"{self.path}: no such file")
+            raise MissingAudioError(f"{self.path}: no such file")
         self._decoded = None
         try:
             import soundfile

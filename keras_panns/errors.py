@@ -23,6 +23,10 @@ class AudioError(PANNsError, ValueError):
     """Audio that cannot be used: unreadable, empty, NaN, or too short."""
 
 
+class MissingAudioError(AudioError):
+    """An audio file that does not exist (told apart from unreadable audio by its type, never its message)."""
+
+
 class CheckpointError(PANNsError, ValueError):
     """A checkpoint or preset that cannot be read or does not fit the architecture."""
 

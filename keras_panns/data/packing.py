@@ -23,7 +23,7 @@ import numpy as np
 
 from keras_panns.audio import load_audio
 from keras_panns.data.reader import RECORD_OVERHEAD, _join
-from keras_panns.errors import AudioError, DataError
+from keras_panns.errors import AudioError, DataError, MissingAudioError
 
 PACK_CONFIG = "pack_config.json"
 MANIFEST = "manifest.json"
@@ -41,7 +41,7 @@ def decode_clip(path, sample_rate, clip_samples):
     try:
         waveform = load_audio(path, sample_rate)
     except AudioError as exc:
-        reason = "missing" if "no such file" in str(exc) else "unreadable"
+        reason = "missing" if isinstance(exc, MissingAudioError) else "unreadable"
         raise ValueError(f"{reason}: {exc}") from exc
     if not np.any(waveform):
         raise ValueError("silent: every sample is zero")
