@@ -223,6 +223,11 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
         buffer, _ = writer.populate()
     except (ValueError, RuntimeError) as exc:
         raise ExportError(f"writing TFLite Model Metadata failed: {exc}") from exc
+    finally:
+        # MediaPipe's writer removes its temporary folder in __del__, which at interpreter exit (module
+        # globals already gone) printed a traceback after a successful export: clean up here, while it can.
+        writer._temp_folder.cleanup()
+        del writer
     return bytes(buffer)
 
 
