@@ -258,7 +258,7 @@ def test_s3_sources_from_a_local_server(clips, preset, tmp_path):
         )
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 1, done.stderr  # one broken object
-        assert "1 files failed" in done.stderr
+        assert "1 of 5 files failed" in done.stderr
     finally:
         server.stop()
     files = _rows(out, "files", ["path", "status"]).set_index("path")

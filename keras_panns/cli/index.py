@@ -158,6 +158,7 @@ def run(args, fv):
     print(summary)
     if summary.failed:
         print(
-            f"keras-panns index: {summary.failed} files failed; their reasons are in {fv.out}/errors", file=sys.stderr
+            f"keras-panns index: {summary.failed} of {summary.files} files failed; their reasons are in {fv.out}/errors",
+            file=sys.stderr,
         )
     return 1 if summary.failed else 0

@@ -87,6 +87,12 @@ def main(argv=None):
             pass
         print(f"keras-panns {command}: the output pipe was closed", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A file the command could not open or write (an output folder that does not exist, a full disk,
+        # no permission): the user's to fix, named in one line. Errors of the work itself are PANNsErrors.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"keras-panns {command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def entry_point():

@@ -16,7 +16,10 @@ def define_flags(fv):
 
 
 def run(args, fv):
+    from keras_panns.cli.common import no_arguments
     from keras_panns.hub import zoo
+
+    no_arguments(args)
     from keras_panns.models import ARCHITECTURES
 
     print(f"{'name':<26} {'architecture':<24} {'rate':>6} {'params':>12} {'GFLOPs':>7} {'mAP':>6}  built")
