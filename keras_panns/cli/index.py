@@ -158,7 +158,8 @@ def run(args, fv):
     print(summary)
     if summary.failed:
         print(
-            f"keras-panns index: {summary.failed} of {summary.files} files failed; their reasons are in {fv.out}/errors",
+            f"keras-panns index: {summary.failed} of {summary.files} files failed; "
+            f"their reasons are in {fv.out}/errors",
             file=sys.stderr,
         )
     return 1 if summary.failed else 0
