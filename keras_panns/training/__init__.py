@@ -4,7 +4,7 @@ from keras_panns.errors import TrainingError
 from keras_panns.training.evaluate import EvaluationCallback, evaluate
 from keras_panns.training.metrics import AudioSetMetrics, audioset_metrics
 from keras_panns.training.mixup import PairMixup, with_feature_mixup
-from keras_panns.training.trainer import TrainConfig, train
+from keras_panns.training.trainer import TrainConfig, TrainingSummary, train
 
 __all__ = [
     "AudioSetMetrics",
@@ -12,6 +12,7 @@ __all__ = [
     "PairMixup",
     "TrainConfig",
     "TrainingError",
+    "TrainingSummary",
     "audioset_metrics",
     "evaluate",
     "train",

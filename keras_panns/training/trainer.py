@@ -170,12 +170,40 @@ def _feature_mixup(config):
     return bool(config.mixup_alpha) and config.mixup_mode == "features"
 
 
-def train(config):
-    """Trains (or resumes training) as `config` says; returns a summary dict.
+@dataclasses.dataclass
+class TrainingSummary:
+    """What a `train` run did.
 
-    The summary holds `steps`, `resumed_from`, `history`, `model_path`,
-    `model` (the trained network) and `fit_model` (what `fit` ran: the
-    feature-mixup twin sharing `model`'s layers, or `model` itself).
+    Attributes:
+        steps: int. The step training reached.
+        resumed_from: int. The step it resumed from (0 for a fresh run).
+        history: dict. Keras' `History.history` of this run (loss and metrics per epoch).
+        model_path: str. Where the final model was saved (`out_dir/model.keras`).
+        model: the trained network.
+        fit_model: what `fit` ran: the feature-mixup twin sharing `model`'s layers, or `model` itself.
+
+    Example:
+    ```python
+    summary = train(config)
+    summary.steps, summary.model_path
+    summary["steps"]   # as the dict train returned before
+    ```
+    """
+
+    steps: int
+    resumed_from: int
+    history: dict
+    model_path: str
+    model: object
+    fit_model: object
+
+    def __getitem__(self, key):
+        # train() returned a dict before; item access keeps that code working.
+        return getattr(self, key)
+
+
+def train(config):
+    """Trains (or resumes training) as `config` says; returns a `TrainingSummary`.
 
     Resuming is automatic: if `out_dir/checkpoints` holds a checkpoint, the
     model, optimizer state, step and data stream continue from it.
@@ -258,11 +286,11 @@ def train(config):
     final = os.path.join(config.out_dir, "model.keras")
     if chief:
         model.save(final)
-    return {
-        "steps": epochs * config.steps_per_epoch,
-        "resumed_from": step,
-        "history": history,
-        "model_path": final,
-        "model": model,
-        "fit_model": fit_model,
-    }
+    return TrainingSummary(
+        steps=epochs * config.steps_per_epoch,
+        resumed_from=step,
+        history=history,
+        model_path=final,
+        model=model,
+        fit_model=fit_model,
+    )
