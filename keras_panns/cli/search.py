@@ -12,7 +12,7 @@ Both together: the windows like FILE among those scored as the label.
 with a label, how many windows and seconds match); events lists sound events
 (an index made with --outputs events).
 
-Exact search below 50,000 windows; above, usearch's HNSW graph, built in
+Exact search below 10,000 windows; above, usearch's HNSW graph, built in
 INDEX/vectors on the first search and extended when the index grows.
 
 Examples:

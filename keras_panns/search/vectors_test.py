@@ -22,6 +22,11 @@ def _update(graph, parts):
     return names, graph.update(names, lambda p: len(parts[p]), lambda ps: np.concatenate([parts[p] for p in ps]))
 
 
+def test_expansion_search_follows_the_measured_points():
+    assert vectors.expansion_search(100_000) == 512 and abs(vectors.expansion_search(1_000_000) - 2048) < 16
+    assert vectors.expansion_search(10) == 128 and vectors.expansion_search(10**9) == 4096
+
+
 def test_exact_search_ranks_by_cosine():
     data = np.random.RandomState(1).rand(50, DIMS).astype(np.float32)
     query = data[7] * 3  # the length does not matter
@@ -46,7 +51,7 @@ def test_the_graph_is_extended_by_new_parts_only_and_rebuilt_when_it_does_not_ma
     everything = np.concatenate([parts[p] for p in names])
     keys, similarity = graph.search(everything[55], 3)
     assert keys[0] == 55 and similarity[0] == pytest.approx(1.0, abs=1e-2)
-    assert graph._graph.expansion_search == vectors.EXPANSION_SEARCH
+    assert graph._graph.expansion_search == vectors.expansion_search(60) == 128
     assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 0  # nothing new: nothing added
 
     # A graph that does not match parts.json (a crash between the two renames) is rebuilt from scratch.
