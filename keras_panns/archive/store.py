@@ -126,6 +126,14 @@ def _schemas(num_classes, embedding_size, outputs):
     }
 
 
+def part_names(root, table):
+    """The Parquet parts of one table of the index at `root`, sorted (none for a table not written yet)."""
+    folder = os.path.join(root, table)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(name for name in os.listdir(folder) if name.startswith("part-") and name.endswith(".parquet"))
+
+
 def manifest_differences(old, new):
     """The fingerprint keys whose values differ, as `"key: old -> new"` lines."""
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in FINGERPRINT_KEYS if old.get(key) != new.get(key)]
@@ -205,10 +213,7 @@ class IndexStore:
         self._remove_uncommitted()
 
     def _parts(self, table):
-        folder = os.path.join(self.root, table)
-        if not os.path.isdir(folder):
-            return []
-        return sorted(name for name in os.listdir(folder) if name.startswith("part-") and name.endswith(".parquet"))
+        return part_names(self.root, table)
 
     def _remove_uncommitted(self):
         shutil.rmtree(os.path.join(self.root, STAGING), ignore_errors=True)

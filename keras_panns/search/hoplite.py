@@ -42,7 +42,10 @@ CLASS_LIST = "audioset"
 
 
 def _require():
+    from keras_panns.search.vectors import usearch_index
+
     try:
+        usearch_index()  # hoplite's database imports usearch: after Ray (see usearch_index)
         from perch_hoplite.zoo import zoo_interface  # noqa: F401
     except ImportError as exc:
         raise ArchiveError(

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from keras_panns.archive.store import FORMAT, TABLES
+from keras_panns.archive.store import FORMAT, TABLES, part_names
 from keras_panns.errors import ArchiveError, AudioError
 from keras_panns.search.vectors import EXACT_BELOW, WindowVectors, exact_search, unit
 
@@ -75,9 +75,9 @@ class Index:
         if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
             raise ArchiveError(f"{manifest_path}: not a {FORMAT} manifest")
         self._tables, self._model, self._vectors, self._unit = {}, None, None, None
-        self._committed = set(self._part_names("files"))
+        self._committed = set(part_names(self.path, "files"))
         self._window_parts = WindowVectors(self._vector_folder, self.dims).order(
-            [p for p in self._part_names("windows") if p in self._committed]
+            [p for p in part_names(self.path, "windows") if p in self._committed]
         )
 
     # -- tables ------------------------------------------------------------------------------------------
@@ -96,16 +96,10 @@ class Index:
         """What the index stores per window (`tags`, `scores`, `embeddings`, `events`)."""
         return tuple(self.manifest.get("outputs", ()))
 
-    def _part_names(self, table):
-        folder = os.path.join(self.path, table)
-        if not os.path.isdir(folder):
-            return []
-        return sorted(n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet"))
-
     def _parts(self, table):
         if table == "windows":
             return self._window_parts
-        return [p for p in self._part_names(table) if p in self._committed]
+        return [p for p in part_names(self.path, table) if p in self._committed]
 
     def _read_part(self, table, part, columns=None):
         import pyarrow as pa
@@ -171,20 +165,22 @@ class Index:
         """pandas DataFrame: one row per file that failed (path, reason, error)."""
         return self._table("errors")
 
-    def _matrix(self, column, size, rows=None):
-        flag = {"embedding": "embeddings", "scores": "scores"}[column]
-        if flag not in self.outputs:
+    def _require(self, output):
+        """Raises naming the flag that makes `output` (`embeddings`, `scores`) if the index lacks it."""
+        if output not in self.outputs:
             raise ArchiveError(
-                f"{self.path} holds no {flag} (its outputs: {', '.join(self.outputs)}); index "
-                f"again with --outputs {','.join(sorted(set(self.outputs) | {flag}))}"
+                f"{self.path} holds no {output} (its outputs: {', '.join(self.outputs)}); index "
+                f"again with --outputs {','.join(sorted(set(self.outputs) | {output}))}"
             )
+
+    def _matrix(self, column, size, rows=None):
+        self._require({"embedding": "embeddings", "scores": "scores"}[column])
         import pyarrow as pa
 
         values = self.arrow("windows", [column]).column(column).combine_chunks()
         if rows is not None:  # only those rows leave Arrow (a map of 4,000 windows out of millions)
             values = values.take(pa.array(np.asarray(rows, np.int64)))
-        flat = values.flatten().to_numpy(zero_copy_only=False)
-        return flat.reshape(-1, size).astype(np.float32, copy=False)
+        return _matrix_of(values, size)
 
     def embeddings(self, rows=None):
         """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`)."""
@@ -243,16 +239,18 @@ class Index:
         Raises:
             AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.
         """
-        from keras_panns.audio import load_audio
+        from keras_panns.audio import AudioFile
 
         model = self.model(checkpoint, cache_dir)
         rate = int(self.manifest["sample_rate"])
-        wave = load_audio(path, rate)
+        audio = AudioFile(path)
+        total = audio.num_samples(rate)
         first = int(round((start or 0.0) * rate))
-        last = len(wave) if end is None else int(round(end * rate))
+        last = total if end is None else min(total, int(round(end * rate)))
         if first < 0 or last <= first:
             raise AudioError(f"{path}: --start {start} --end {end} selects no audio")
-        wave = wave[first:last]
+        # Only that part is read and resampled, as the index reads each of its windows (read_window).
+        wave = audio.read_window(first, last - first, rate)
         if len(wave) < int(model.min_samples):
             raise AudioError(
                 f"{path}: the query is {len(wave) / rate:.2f} s, shorter than {model.name}'s minimum "
@@ -292,25 +290,17 @@ class Index:
                 self._unit = unit(self.embeddings())  # kept: a session of queries reads the table once
             return exact_search(self._unit, query, k)
         if self._vectors is None:
-            vectors = WindowVectors(self._vector_folder, self.dims)
-            rows = {}
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-            def rows_of(part):
-                if part not in rows:
-                    rows[part] = self._read_part("windows", part, ["window"]).num_rows
-                return rows[part]
+            vectors = WindowVectors(self._vector_folder, self.dims)
+
+            def rows_of(part):  # from the part's footer: no column is read to count its rows
+                return pq.read_metadata(os.path.join(self.path, "windows", part)).num_rows
 
             def embeddings_of(parts):
-                import pyarrow as pa
-
                 table = pa.concat_tables([self._read_part("windows", p, ["embedding"]) for p in parts])
-                return (
-                    table.column("embedding")
-                    .combine_chunks()
-                    .flatten()
-                    .to_numpy(zero_copy_only=False)
-                    .reshape(-1, self.dims)
-                )
+                return _matrix_of(table.column("embedding").combine_chunks(), self.dims)
 
             vectors.update(self._window_parts, rows_of, embeddings_of)
             self._vectors = vectors
@@ -397,9 +387,8 @@ class Index:
             keep = np.flatnonzero(score >= min_score)
         matching = frame.iloc[keep]
         if like is not None:
+            self._require("embeddings")  # before the model is loaded and run on the query
             query = self.embed(like, start, end, checkpoint, cache_dir)
-            if self.dims == 0:
-                self.embeddings()  # raises: which flag makes them
             wanted = top if level == "windows" else max(10 * top, 100)
             if classes is None:
                 rows, similarity = self._vector_search(query, wanted)
@@ -463,6 +452,11 @@ class Index:
             .head(top)[["path", "label", "onset", "offset", "score"]]
             .reset_index(drop=True)
         )
+
+
+def _matrix_of(values, size):
+    """float32 `(rows, size)` of an Arrow fixed_size_list column (one chunk)."""
+    return values.flatten().to_numpy(zero_copy_only=False).reshape(-1, size).astype(np.float32, copy=False)
 
 
 def _covered(starts, ends):

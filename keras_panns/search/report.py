@@ -18,6 +18,7 @@ write_report(Index("recordings.index"), "report.html")
 """
 
 import collections
+import functools
 import html
 import io
 import os
@@ -77,14 +78,13 @@ def _histogram(values, bins, xlabel, ylabel):
     return _svg(figure)
 
 
-def _top_group(name, cache={}):
+@functools.lru_cache(maxsize=None)
+def _top_group(name):
     """The top-level ontology group of a class (e.g. Dog -> Animal)."""
     from keras_panns.labels import ancestors
 
-    if name not in cache:
-        above = ancestors(name)
-        cache[name] = above[-1] if above else name
-    return cache[name]
+    above = ancestors(name)
+    return above[-1] if above else name
 
 
 def _seconds_per_window(windows, hop):

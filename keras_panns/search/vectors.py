@@ -25,6 +25,7 @@ keys, similarity = vectors.search(query, k=10)
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -47,6 +48,23 @@ def expansion_search(vectors):
 GRAPH, PARTS = "windows.usearch", "parts.json"
 
 
+def usearch_index():
+    """The `usearch.index` module, imported after Ray where Ray is installed.
+
+    usearch's compiled module, loaded first, breaks a later `ray.init` in the same process (Ray's
+    raylet client dies with `std::regex_error`: seen with usearch 2.26 and Ray 2.60), so a search followed by
+    `keras_panns.index` would abort; loaded after Ray, both work.
+    """
+    import importlib.util
+
+    if "ray" not in sys.modules and importlib.util.find_spec("ray") is not None:
+        import ray  # noqa: F401
+
+    import usearch.index
+
+    return usearch.index
+
+
 def unit(vectors):
     """Rows scaled to unit length (zero rows stay zero), float32."""
     vectors = np.asarray(vectors, np.float32)
@@ -56,7 +74,7 @@ def unit(vectors):
 
 def exact_search(vectors, query, k):
     """`(rows, similarity)` of the `k` rows of `vectors` nearest to `query` by cosine, best first (exact)."""
-    from usearch.index import search
+    search = usearch_index().search
 
     vectors = np.ascontiguousarray(vectors, np.float32)
     k = min(k, len(vectors))
@@ -79,7 +97,7 @@ class WindowVectors:
         self._graph = None
 
     def _new_graph(self):
-        from usearch.index import Index
+        Index = usearch_index().Index
 
         return Index(
             ndim=self.dims,
@@ -111,24 +129,24 @@ class WindowVectors:
             rows_of: callable part -> its number of rows.
             embeddings_of: callable list of parts -> their embeddings `(rows, dims)`, concatenated in order.
         """
-        from usearch.index import Index
+        Index = usearch_index().Index
 
         listed = self._listed()
         graph_path = os.path.join(self.folder, GRAPH)
         known = [entry["part"] for entry in listed]
         graph = None
         if known and known == parts[: len(known)] and os.path.exists(graph_path):
-            # Memory-mapped when nothing is added (a search of a million windows starts in a fraction of a
-            # second instead of reading the whole graph); read into memory to extend it.
+            # Memory-mapped when nothing is added (a graph of 10^6 windows opened in 5 s where reading it into
+            # memory took 20 s, tools/benchmark_search.py); read into memory to extend it.
             graph = Index.restore(graph_path, view=len(parts) == len(known))
             if graph is None or len(graph) != sum(entry["rows"] for entry in listed):
                 graph = None
         if graph is None:
             graph, listed = self._new_graph(), []
+        self._graph = graph
         new = parts[len(listed) :]
         if not new:
             graph.expansion_search = expansion_search(len(graph))  # a restored graph has usearch's default
-            self._graph = graph
             return 0
         first = sum(entry["rows"] for entry in listed)
         vectors = unit(embeddings_of(new))
@@ -142,7 +160,6 @@ class WindowVectors:
         with open(os.path.join(self.folder, PARTS + ".partial"), "w", encoding="utf-8") as f:
             json.dump(listed, f)
         os.replace(os.path.join(self.folder, PARTS + ".partial"), os.path.join(self.folder, PARTS))
-        self._graph = graph
         return len(vectors)
 
     def search(self, query, k):

@@ -1,13 +1,16 @@
 """The vector index of an index's embeddings: exact search, and the usearch graph kept in step with its parts."""
 
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-pytest.importorskip("usearch")
-
 from keras_panns.search import vectors  # noqa: E402
+
+if importlib.util.find_spec("usearch") is None:
+    pytest.skip("usearch is not installed", allow_module_level=True)
+vectors.usearch_index()  # usearch imported after Ray, as the package does (see there)
 
 DIMS = 16
 
