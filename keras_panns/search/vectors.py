@@ -1,24 +1,35 @@
 """The nearest-neighbour index of an index's window embeddings: usearch HNSW, or exact search when small.
 
-`tools/benchmark_search.py` chose both (its figures are in the README): at
-1,000,000 embeddings of 2048 dims, usearch's HNSW with float16 vectors reached
-recall@10 0.96 at 55 ms a query (p99 63 ms) on two cores, where exact search
-took 381 ms; FAISS IVF-Flat needed most of its lists for that recall. Below
-`EXACT_BELOW` windows exact search is as fast as the graph and needs nothing
-on disk.
+Above `EXACT_BELOW` windows, search runs in two steps, as `tools/benchmark_search.py`
+measured them (figures in the README and `benchmarks/search_1m.md`):
 
-The graph lives in `INDEX/vectors/`: `windows.usearch` (keys are the rows of
-`Index.windows`, in the order `parts.json` lists the windows parts) and
-`parts.json`. A resumed or extended `keras-panns index` run adds parts; the
-next search adds only their rows to the graph (27 s per 10^4 windows on two
-cores, with 20 s to load a graph of 10^6) instead of rebuilding it. Both files are written beside and
-renamed into place, the graph first; a graph that does not match
-`parts.json` (a crash between the two renames) is rebuilt.
+1. a usearch HNSW graph over the embeddings projected onto their `PROJECTED`
+   leading principal directions (uncentred, so inner products are kept in that
+   subspace) gives `RERANK` candidates;
+2. the candidates are re-ranked by their exact cosine with the full embeddings
+   (kept beside the graph as float16), which is what a search returns.
+
+Walking the graph in 256 dimensions instead of 2048 costs an eighth of the
+distance arithmetic; the re-ranking gives the recall back. At 10^6 embeddings
+of 2048 dims on two cores, the graph over the full vectors needed 63 ms (p99)
+for recall@10 0.96; FAISS IVF-Flat needed most of its lists for that recall.
+Below `EXACT_BELOW` windows exact search is as fast and needs nothing on disk.
+
+The files in `INDEX/vectors/`: `windows.usearch` (the graph; keys are the rows
+of `Index.windows`, in the order `parts.json` lists the windows parts),
+`windows.f16` (the unit embeddings in key order, float16, row after row),
+`projection.npy` (dims x `PROJECTED`) and `parts.json`. A resumed or extended
+`keras-panns index` run adds parts; the next search adds only their rows (with
+the projection fitted when the graph was first built) instead of rebuilding.
+The graph and `parts.json` are written beside and renamed into place, the
+graph first, and `windows.f16` is cut back to the rows `parts.json` lists
+before rows are appended; a graph that does not match `parts.json` (a crash
+between the two renames) is rebuilt.
 
 Example:
 ```python
 vectors = WindowVectors("INDEX/vectors", dims=2048)
-vectors.update(parts, lambda names: embeddings_of(names))   # adds what is new
+vectors.update(parts, rows_of, embeddings_of)   # adds what is new
 keys, similarity = vectors.search(query, k=10)
 ```
 """
@@ -34,18 +45,26 @@ import numpy as np
 EXACT_BELOW = 10_000
 #: HNSW build settings (connectivity M, efConstruction), those measured by tools/benchmark_search.py.
 CONNECTIVITY, EXPANSION_ADD = 16, 128
+#: Dimensions the graph is built in (embeddings with more are projected onto this many principal directions).
+PROJECTED = 256
+#: Candidates the graph gives for each query before the exact re-ranking (at least 4 x k).
+RERANK = 100
+#: Rows the projection is fitted on (drawn from parts at random), and rows added to the graph at a time.
+FIT_ROWS, CHUNK_ROWS = 50_000, 50_000
+FORMAT = "keras-panns-vectors/2"
 
 
 def expansion_search(vectors):
     """HNSW's ef for a graph of `vectors`: recall@10 about 0.96 where it was measured.
 
-    tools/benchmark_search.py measured recall@10 0.964 at ef 512 for 10^5 vectors and 0.960 at ef 2048
-    for 10^6 (2048 dims, float16, M 16); between and beyond, ef grows as n^0.6 through those two points.
+    tools/benchmark_search.py measured recall@10 0.96 at ef 512 for 10^5 vectors and at ef 2048 for 10^6
+    (2048 dims projected onto 256, re-ranked exactly); between and beyond, ef grows as n^0.6 through those
+    two points.
     """
     return int(min(4096, max(128, 512 * (max(vectors, 1) / 100_000) ** 0.6)))
 
 
-GRAPH, PARTS = "windows.usearch", "parts.json"
+GRAPH, FULL, PROJECTION, PARTS = "windows.usearch", "windows.f16", "projection.npy", "parts.json"
 
 
 def usearch_index():
@@ -84,35 +103,45 @@ def exact_search(vectors, query, k):
     return np.asarray(found.keys, np.int64), 1 - np.asarray(found.distances, np.float32)
 
 
+def fit_projection(sample, dims=PROJECTED):
+    """The `dims` leading principal directions of `sample`'s rows, uncentred: a `(features, dims)` matrix.
+
+    Uncentred (the eigenvectors of `sample.T @ sample`), so that `(x @ P) . (y @ P)` is `x . y` within the
+    subspace: the graph ranks by the inner products that the re-ranking then makes exact.
+    """
+    sample = np.asarray(sample, np.float64)
+    values, directions = np.linalg.eigh(sample.T @ sample)
+    return np.ascontiguousarray(directions[:, np.argsort(values)[::-1][:dims]], np.float32)
+
+
 class WindowVectors:
     """The HNSW graph of one index's embeddings, kept in step with its windows parts.
 
     Args:
         folder: str. `INDEX/vectors` (created on the first update).
         dims: int. Embedding size (the manifest's `embedding_size`).
+
+    Attributes:
+        expansion: int or None. HNSW's ef for searches; None: `expansion_search` of the graph's size.
     """
 
     def __init__(self, folder, dims):
         self.folder, self.dims = folder, int(dims)
-        self._graph = None
+        self.expansion = None
+        self._graph = self._full = self._projection = None
 
-    def _new_graph(self):
-        Index = usearch_index().Index
-
-        return Index(
-            ndim=self.dims,
-            metric="cos",
-            dtype="f16",
-            connectivity=CONNECTIVITY,
-            expansion_add=EXPANSION_ADD,
-        )
+    def _path(self, name):
+        return os.path.join(self.folder, name)
 
     def _listed(self):
         try:
-            with open(os.path.join(self.folder, PARTS), encoding="utf-8") as f:
-                return json.load(f)
+            with open(self._path(PARTS), encoding="utf-8") as f:
+                listed = json.load(f)
         except (OSError, ValueError):
             return []
+        if not isinstance(listed, dict) or listed.get("format") != FORMAT or listed.get("dims") != self.dims:
+            return []  # another layout (an index searched by an older keras-panns): rebuilt
+        return listed["parts"]
 
     def order(self, parts):
         """The windows parts in key order: those already in the graph first (as listed), then the new ones."""
@@ -121,6 +150,54 @@ class WindowVectors:
             listed = []  # a part left the index: the graph is rebuilt
         return listed + sorted(set(parts) - set(listed))
 
+    def _restore(self, listed, parts):
+        """The graph and projection on disk when they hold exactly the `listed` parts, else None."""
+        known = [entry["part"] for entry in listed]
+        rows = sum(entry["rows"] for entry in listed)
+        needed = [GRAPH, FULL] + ([PROJECTION] if self.dims > PROJECTED else [])
+        if not known or known != parts[: len(known)] or not all(os.path.exists(self._path(n)) for n in needed):
+            return None
+        if os.path.getsize(self._path(FULL)) < rows * self.dims * 2:
+            return None
+        # Memory-mapped when nothing is added (a graph of 10^6 windows opened in seconds where reading it into
+        # memory took four times as long, tools/benchmark_search.py); read into memory to extend it.
+        graph = usearch_index().Index.restore(self._path(GRAPH), view=len(parts) == len(known))
+        if graph is None or len(graph) != rows:
+            return None
+        projection = np.load(self._path(PROJECTION)) if self.dims > PROJECTED else None
+        return graph, projection
+
+    def _fit(self, parts, rows_of, embeddings_of):
+        if self.dims <= PROJECTED:
+            return None
+        order = np.random.RandomState(0).permutation(len(parts))
+        chosen, rows = [], 0
+        for i in order:  # parts at random: the first ones may all be one folder of the archive
+            chosen.append(parts[i])
+            rows += rows_of(parts[i])
+            if rows >= FIT_ROWS:
+                break
+        sample = unit(embeddings_of(sorted(chosen, key=parts.index)))
+        if len(sample) > FIT_ROWS:
+            sample = sample[np.random.RandomState(1).choice(len(sample), FIT_ROWS, replace=False)]
+        projection = fit_projection(sample)
+        os.makedirs(self.folder, exist_ok=True)
+        np.save(self._path(PROJECTION + ".partial.npy"), projection)
+        os.replace(self._path(PROJECTION + ".partial.npy"), self._path(PROJECTION))
+        return projection
+
+    def _new_graph(self):
+        return usearch_index().Index(
+            ndim=min(self.dims, PROJECTED),
+            metric="ip",
+            dtype="f16",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+        )
+
+    def _project(self, vectors):
+        return vectors if self._projection is None else vectors @ self._projection
+
     def update(self, parts, rows_of, embeddings_of):
         """Adds the windows of parts not yet in the graph; returns the number of vectors added.
 
@@ -128,41 +205,70 @@ class WindowVectors:
             parts: the windows parts of the index, in `order(parts)`.
             rows_of: callable part -> its number of rows.
             embeddings_of: callable list of parts -> their embeddings `(rows, dims)`, concatenated in order.
-        """
-        Index = usearch_index().Index
 
+        Returns:
+            The number of windows added (0 when the graph already held every part).
+        """
         listed = self._listed()
-        graph_path = os.path.join(self.folder, GRAPH)
-        known = [entry["part"] for entry in listed]
-        graph = None
-        if known and known == parts[: len(known)] and os.path.exists(graph_path):
-            # Memory-mapped when nothing is added (a graph of 10^6 windows opened in 5 s where reading it into
-            # memory took 20 s, tools/benchmark_search.py); read into memory to extend it.
-            graph = Index.restore(graph_path, view=len(parts) == len(known))
-            if graph is None or len(graph) != sum(entry["rows"] for entry in listed):
-                graph = None
-        if graph is None:
-            graph, listed = self._new_graph(), []
-        self._graph = graph
+        restored = self._restore(listed, parts)
+        if restored is None:
+            listed = []
+            self._graph, self._projection = self._new_graph(), self._fit(parts, rows_of, embeddings_of)
+        else:
+            self._graph, self._projection = restored
         new = parts[len(listed) :]
-        if not new:
-            graph.expansion_search = expansion_search(len(graph))  # a restored graph has usearch's default
-            return 0
-        first = sum(entry["rows"] for entry in listed)
-        vectors = unit(embeddings_of(new))
-        graph.add(np.arange(first, first + len(vectors)), vectors)
-        graph.expansion_search = expansion_search(len(graph))
-        os.makedirs(self.folder, exist_ok=True)
-        graph.save(graph_path + ".partial")
-        os.replace(graph_path + ".partial", graph_path)
-        for part in new:
-            listed.append({"part": part, "rows": int(rows_of(part))})
-        with open(os.path.join(self.folder, PARTS + ".partial"), "w", encoding="utf-8") as f:
-            json.dump(listed, f)
-        os.replace(os.path.join(self.folder, PARTS + ".partial"), os.path.join(self.folder, PARTS))
-        return len(vectors)
+        first = rows = sum(entry["rows"] for entry in listed)
+        if new:
+            os.makedirs(self.folder, exist_ok=True)
+            with open(self._path(FULL), "r+b" if os.path.exists(self._path(FULL)) else "w+b") as full:
+                full.truncate(rows * self.dims * 2)  # rows a crash left after what parts.json lists
+                full.seek(0, os.SEEK_END)
+                for group in self._groups(new, rows_of):
+                    vectors = unit(embeddings_of(group))
+                    full.write(vectors.astype(np.float16).tobytes())
+                    self._graph.add(np.arange(rows, rows + len(vectors)), self._project(vectors))
+                    rows += len(vectors)
+                    listed = listed + [{"part": part, "rows": int(rows_of(part))} for part in group]
+                full.flush()
+                os.fsync(full.fileno())
+            self._graph.save(self._path(GRAPH + ".partial"))
+            os.replace(self._path(GRAPH + ".partial"), self._path(GRAPH))
+            with open(self._path(PARTS + ".partial"), "w", encoding="utf-8") as f:
+                json.dump({"format": FORMAT, "dims": self.dims, "parts": listed}, f)
+            os.replace(self._path(PARTS + ".partial"), self._path(PARTS))
+        self._full = np.memmap(self._path(FULL), np.float16, "r", shape=(rows, self.dims)) if rows else None
+        return rows - first
+
+    @staticmethod
+    def _groups(parts, rows_of):
+        """`parts` in consecutive groups of about `CHUNK_ROWS` rows: memory stays bounded at any index size."""
+        group, rows = [], 0
+        for part in parts:
+            group.append(part)
+            rows += rows_of(part)
+            if rows >= CHUNK_ROWS:
+                yield group
+                group, rows = [], 0
+        if group:
+            yield group
 
     def search(self, query, k):
-        """`(keys, similarity)` of the `k` nearest windows by cosine, best first (after `update`)."""
-        found = self._graph.search(np.asarray(query, np.float32), min(k, len(self._graph)))
-        return np.asarray(found.keys, np.int64), 1 - np.asarray(found.distances, np.float32)
+        """`(keys, similarity)` of the `k` nearest windows by cosine, best first (after `update`).
+
+        Args:
+            query: `(dims,)` embedding (any length).
+            k: int. How many to return.
+
+        Returns:
+            Keys (rows of the windows in `order`) and their exact cosine similarity to `query`.
+        """
+        if self._full is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        query = unit(query)
+        self._graph.expansion_search = self.expansion or expansion_search(len(self._graph))
+        wanted = min(max(RERANK, 4 * k), len(self._graph))
+        found = self._graph.search(self._project(query), wanted)
+        candidates = np.sort(np.asarray(found.keys, np.int64))  # in file order: fewer pages touched
+        similarity = self._full[candidates].astype(np.float32) @ query
+        best = np.argsort(-similarity, kind="stable")[:k]
+        return candidates[best], similarity[best]

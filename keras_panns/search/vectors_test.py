@@ -44,7 +44,7 @@ def test_the_graph_is_extended_by_new_parts_only_and_rebuilt_when_it_does_not_ma
     parts = _parts([30, 20])
     names, added = _update(vectors.WindowVectors(str(folder), DIMS), parts)
     assert added == 50
-    first = json.loads((folder / vectors.PARTS).read_text())
+    first = json.loads((folder / vectors.PARTS).read_text())["parts"]
     assert [e["part"] for e in first] == names and [e["rows"] for e in first] == [30, 20]
 
     parts.update({"part-a.parquet": np.random.RandomState(5).rand(10, DIMS).astype(np.float32)})
@@ -59,9 +59,53 @@ def test_the_graph_is_extended_by_new_parts_only_and_rebuilt_when_it_does_not_ma
 
     # A graph that does not match parts.json (a crash between the two renames) is rebuilt from scratch.
     listed = json.loads((folder / vectors.PARTS).read_text())
-    listed[0]["rows"] += 1
+    listed["parts"][0]["rows"] += 1
     (folder / vectors.PARTS).write_text(json.dumps(listed))
     assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 60
     # A part that left the index: the order starts again and the graph is rebuilt.
     del parts["part-0.parquet"]
     assert _update(vectors.WindowVectors(str(folder), DIMS), parts)[1] == 30
+
+
+def test_rows_a_crash_left_after_the_listed_ones_are_cut_back(tmp_path):
+    folder = tmp_path / "vectors"
+    parts = _parts([30, 20])
+    _update(vectors.WindowVectors(str(folder), DIMS), parts)
+    with open(folder / vectors.FULL, "ab") as f:  # a run that died after appending, before parts.json
+        f.write(np.ones((7, DIMS), np.float16).tobytes())
+    parts["part-a.parquet"] = np.random.RandomState(5).rand(10, DIMS).astype(np.float32)
+    graph = vectors.WindowVectors(str(folder), DIMS)
+    names, added = _update(graph, parts)
+    assert added == 10 and (folder / vectors.FULL).stat().st_size == 60 * DIMS * 2
+    everything = vectors.unit(np.concatenate([parts[p] for p in names]))
+    np.testing.assert_allclose(graph._full, everything, atol=1e-3)
+
+
+def test_wide_embeddings_are_searched_in_a_projection_and_re_ranked_exactly(tmp_path):
+    rng = np.random.RandomState(3)
+    dims = vectors.PROJECTED * 2
+    latent = rng.standard_normal((1200, 24)).astype(np.float32)
+    data = np.maximum(latent @ rng.standard_normal((24, dims)).astype(np.float32), 0)
+    parts = {f"part-{i}.parquet": data[i * 300 : (i + 1) * 300] for i in range(4)}
+    graph = vectors.WindowVectors(str(tmp_path / "vectors"), dims)
+    names = graph.order(list(parts))
+    graph.update(names, lambda p: len(parts[p]), lambda ps: np.concatenate([parts[p] for p in ps]))
+    assert np.load(tmp_path / "vectors" / vectors.PROJECTION).shape == (dims, vectors.PROJECTED)
+    everything = np.concatenate([parts[p] for p in names])
+    hits = 0
+    for row in range(0, 1200, 60):
+        query = everything[row] + 0.05 * rng.standard_normal(dims).astype(np.float32)
+        keys, similarity = graph.search(query, 10)
+        expected_keys, expected_similarity = vectors.exact_search(everything, query, 10)
+        hits += len(set(keys) & set(expected_keys))
+        # What a search returns is the exact cosine (to float16 storage), not the projection's estimate.
+        np.testing.assert_allclose(similarity, vectors.unit(everything[keys]) @ vectors.unit(query), atol=2e-3)
+    assert hits / (20 * 10) >= 0.95
+
+
+def test_fit_projection_keeps_inner_products_within_its_subspace():
+    rng = np.random.RandomState(4)
+    basis = np.linalg.qr(rng.standard_normal((40, 5)))[0].T  # 5 directions in 40 dimensions
+    sample = rng.standard_normal((200, 5)) @ basis
+    projection = vectors.fit_projection(sample, dims=5)
+    np.testing.assert_allclose((sample @ projection) @ (sample @ projection).T, sample @ sample.T, atol=1e-3)
