@@ -29,6 +29,7 @@ Example:
       --out benchmarks/search_1m.json
 """
 
+import functools
 import json
 import os
 import platform
@@ -315,6 +316,10 @@ def _extend(stem, vectors, queries, added=10_000):
     }
 
 
+def _top(search, query):
+    return search(query, K)[0]
+
+
 def _keras_panns(folder, vectors, queries, expected, part_rows=50_000, added=10_000):
     """The product's own vector index over the set, split into parts of `part_rows` rows as an index is."""
     import shutil
@@ -343,6 +348,7 @@ def _keras_panns(folder, vectors, queries, expected, part_rows=50_000, added=10_
         with open(timing, "w") as f:
             f.write(str(seconds))
     disk = sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)) / 2**20
+    search = graph.search  # deleted with graph below, after the last query
     rows = []
     for expansion in EXPANSIONS:
         graph.expansion = expansion
@@ -353,12 +359,12 @@ def _keras_panns(folder, vectors, queries, expected, part_rows=50_000, added=10_
                 vectors,
                 queries,
                 expected,
-                lambda q: graph.search(q, K)[0],
+                functools.partial(_top, search),
                 seconds,
                 disk,
             )
         )
-    del graph
+    del search, graph
     if opened is None:  # the build's own run: open it as a later search would
         started = time.perf_counter()
         WindowVectors(folder, vectors.shape[1]).update(sorted(parts), rows_of, embeddings_of)
