@@ -58,7 +58,8 @@ def check_length(num_samples, min_samples, sample_rate, model_name, source=None)
 
     Args:
         num_samples: int or None (None: not known, nothing checked).
-        min_samples, sample_rate: int. The model's shortest input and rate.
+        min_samples: int. The model's shortest input and rate.
+        sample_rate: int. The model's shortest input and rate.
         model_name: str. Named in the error.
         source: str or None. The file (or array name) to name in the error.
 

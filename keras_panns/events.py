@@ -55,8 +55,13 @@ class EventDetector:
 
     Args:
         num_classes: int.
-        frame_rate, labels, high, low, median_window, min_duration, start_time:
-            as `detect_events`.
+        frame_rate: as `detect_events`.
+        labels: as `detect_events`.
+        high: as `detect_events`.
+        low: as `detect_events`.
+        median_window: as `detect_events`.
+        min_duration: as `detect_events`.
+        start_time: as `detect_events`.
 
     Example:
     ```python

@@ -168,8 +168,8 @@ def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False
         otherwise a list of such lists, in input order.
 
     Raises:
-        PANNsError (AudioError, ...): an input cannot be tagged. Use
-        `iter_tags` to get per-input errors instead.
+        PANNsError: an input cannot be tagged (`AudioError`, ...). Use
+            `iter_tags` to get per-input errors instead.
 
     Example:
     ```python

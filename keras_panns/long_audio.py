@@ -76,7 +76,9 @@ def plan_windows(model, source, window_seconds, hop_seconds, sample_rate=None, a
     Args:
         model: the model the windows are for (its rate and shortest input).
         source: a file path, an `audio.AudioFile` or a mono waveform.
-        window_seconds, hop_seconds, sample_rate: as `tag_long`.
+        window_seconds: as `tag_long`.
+        hop_seconds: as `tag_long`.
+        sample_rate: as `tag_long`.
         align: int. Window starts are multiples of it (SED: the model's hop size).
 
     Returns:
@@ -168,9 +170,11 @@ def tag_long(
     Args:
         model: a tagging model (any with `clipwise_output`).
         source: a file path or `audio.AudioFile` (read window by window), or a mono waveform.
-        window_seconds, hop_seconds: float. Window length and step.
+        window_seconds: float. Window length and step.
+        hop_seconds: float. Window length and step.
         batch_size: int. Windows per forward pass (bounds memory).
-        runtime, precision: where the forward pass runs, as `keras_panns.tag` (every function here takes them).
+        runtime: where the forward pass runs, as `keras_panns.tag` (every function here takes them).
+        precision: where the forward pass runs, as `keras_panns.tag` (every function here takes them).
         aggregate: str. `"max"` (anything that happened anywhere) or `"mean"`.
         sample_rate: int or None. Rate of an array `source` (default: the model's).
 
@@ -224,7 +228,10 @@ def embed_long(
     Args:
         model: a tagging model with an `embedding` output (e.g. `Cnn14`).
         source: a file path, an `audio.AudioFile` or a mono waveform.
-        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        window_seconds: as `tag_long`.
+        hop_seconds: as `tag_long`.
+        batch_size: as `tag_long`.
+        sample_rate: as `tag_long`.
 
     Returns:
         `(starts, embeddings)`: window start times in seconds `(windows,)` and
@@ -262,7 +269,10 @@ def iter_framewise(
     Args:
         model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
         source: a file path or `audio.AudioFile` (read window by window), or a mono waveform.
-        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        window_seconds: as `tag_long`.
+        hop_seconds: as `tag_long`.
+        batch_size: as `tag_long`.
+        sample_rate: as `tag_long`.
         on_window: optional callable `(start_sample, waveform, total_samples)`
             called for each window before it is scored (e.g. to draw it).
 
@@ -371,7 +381,10 @@ def sed_long(
     Args:
         model: a SED model (with `framewise_output`), e.g. `Cnn14_DecisionLevelMax`.
         source: a file path, an `audio.AudioFile` or a mono waveform.
-        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
+        window_seconds: as `tag_long`.
+        hop_seconds: as `tag_long`.
+        batch_size: as `tag_long`.
+        sample_rate: as `tag_long`.
         out: str or None. A `.npy` path to write the scores to.
 
     Returns:
@@ -452,8 +465,14 @@ def detect_events_long(
     Args:
         model: a SED model, e.g. `Cnn14_DecisionLevelMax.from_pretrained()`.
         source: a file path, an `audio.AudioFile` or a mono waveform.
-        window_seconds, hop_seconds, batch_size, sample_rate: as `tag_long`.
-        high, low, median_window, min_duration: as `detect_events`.
+        window_seconds: as `tag_long`.
+        hop_seconds: as `tag_long`.
+        batch_size: as `tag_long`.
+        sample_rate: as `tag_long`.
+        high: as `detect_events`.
+        low: as `detect_events`.
+        median_window: as `detect_events`.
+        min_duration: as `detect_events`.
         overview: bool. Collect a `SEDOverview` for plotting.
         max_columns: int. Time resolution of the overview.
 

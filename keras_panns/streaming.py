@@ -118,9 +118,13 @@ class Stream:
         window_seconds: float or None. Window length (default: `default_timing(model)`).
         hop_seconds: float or None. Step between windows (default: `default_timing(model)`).
         top_k: int. Tags reported per window (0: none).
-        high, low, median_window, min_duration: as `detect_events`.
+        high: as `detect_events`.
+        low: as `detect_events`.
+        median_window: as `detect_events`.
+        min_duration: as `detect_events`.
         classes: iterable of int or None. Report only these classes (e.g. `labels.group_union(["Vehicle"])`).
-        runtime, precision: where each window's forward pass runs, as `keras_panns.tag`.
+        runtime: where each window's forward pass runs, as `keras_panns.tag`.
+        precision: where each window's forward pass runs, as `keras_panns.tag`.
 
     Raises:
         AudioError (from `push`): NaN samples, a wrong shape, or a rate change

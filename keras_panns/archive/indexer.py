@@ -271,18 +271,28 @@ def index(
         out: str. The index directory (see `keras_panns.archive.store` for its tables).
         model: a `PANNsModel`, or a zoo name / checkpoint path to load.
         outputs: iterable of "tags", "scores", "embeddings", "events".
-        window_seconds, hop_seconds: float. The windows of `tag_long` (events: of `detect_events_long`).
+        window_seconds: float. The windows of `tag_long` (events: of `detect_events_long`).
+        hop_seconds: float. The windows of `tag_long` (events: of `detect_events_long`).
         top_k: int. Tags kept per window.
         batch_size: int. Windows per forward pass.
         model_workers: int. Model actors (each a copy of the model; one GPU each with `gpus_per_worker=1`).
         address: str or None. A Ray cluster (`host:port`, `auto`); default `$RAY_ADDRESS`, else a local Ray.
         num_cpus: int or None. CPUs of the local Ray (default: all).
-        runtime, precision, calibration, cache_dir, threads: the forward pass, as `keras_panns.tag`.
-        high, low, median_window, min_duration: event detection, as `detect_events_long`.
+        runtime: the forward pass, as `keras_panns.tag`.
+        precision: the forward pass, as `keras_panns.tag`.
+        calibration: the forward pass, as `keras_panns.tag`.
+        cache_dir: the forward pass, as `keras_panns.tag`.
+        threads: the forward pass, as `keras_panns.tag`.
+        high: event detection, as `detect_events_long`.
+        low: event detection, as `detect_events_long`.
+        median_window: event detection, as `detect_events_long`.
+        min_duration: event detection, as `detect_events_long`.
         recursive: bool. Directories include their subdirectories.
         s3_endpoint: str or None. The S3 endpoint of `s3://` sources (default `$AWS_ENDPOINT_URL`).
         segment_windows: int. Windows per decoding task (a long file is decoded by several tasks).
-        commit_every, commit_seconds: a part of the tables is committed after this many finished files
+        commit_every: a part of the tables is committed after this many finished files
+            or seconds, whichever comes first (what a crash can cost).
+        commit_seconds: a part of the tables is committed after this many finished files
             or seconds, whichever comes first (what a crash can cost).
         progress: bool or None. A progress bar (default: when stderr is a terminal).
         gpus_per_worker: float. GPUs per model actor (0: CPU).

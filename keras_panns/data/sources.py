@@ -119,7 +119,8 @@ def generic_examples(
     Args:
         csv_path: str. A CSV with a header row.
         audio_dir: str or None. Base directory of relative paths (default: the CSV's folder).
-        path_column, label_column: str. Column names (ESC-50: `filename`, `category`).
+        path_column: str. Column names (ESC-50: `filename`, `category`).
+        label_column: str. Column names (ESC-50: `filename`, `category`).
         label_names: list of str or None. Class order; default: sorted unique labels.
         separator: str. Separates several labels in one cell (multi-label).
 

@@ -122,7 +122,8 @@ def build_demo(
         runtime_source: None (npm), or an onnxruntime-web `.tgz` or unpacked package.
         cache_dir: str or None. The keras_panns cache root the npm tarball is kept in (default:
             `$KERAS_PANNS_CACHE` or `~/.cache/keras_panns`).
-        window_seconds, hop_seconds: float. Windows of long audio.
+        window_seconds: float. Windows of long audio.
+        hop_seconds: float. Windows of long audio.
         top_k: int. Tags shown.
         threads: int or None. Threads of the onnxruntime that validates the export.
         overwrite: bool. Replace the files of an existing site.

@@ -293,7 +293,8 @@ def export_model(
         validation: directory or list of audio files to validate on (default:
             the calibration audio, else synthetic test signals).
         tolerance: float. Bound for float exports.
-        max_mean_abs, min_top5: float. Bounds for quantized exports.
+        max_mean_abs: float. Bounds for quantized exports.
+        min_top5: float. Bounds for quantized exports.
         max_calibration_clips: int.
 
     Returns:

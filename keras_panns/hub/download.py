@@ -69,7 +69,8 @@ def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progre
     Args:
         url: str. http(s) or file URL.
         destination: path. Final file path; its folder is created.
-        md5, sha256: str or None. Expected hex digests.
+        md5: str or None. Expected hex digests.
+        sha256: str or None. Expected hex digests.
         size_bytes: int or None. Expected size.
         progress: bool. Show a byte progress bar on stderr.
         timeout: float. Socket timeout in seconds.

@@ -111,33 +111,3 @@ def front_end_for_rate(sample_rate):
 
 def dropout(rate, name, dtype):
     return keras.layers.Dropout(rate, name=name, dtype=dtype)
-
-
-LOG_MEL_TAGGER_ARGS = """
-    Args:
-        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
-        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
-        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
-        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
-        fmin: float. Lowest mel frequency in Hz.
-        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
-        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
-        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
-        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
-        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
-        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
-        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
-        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
-        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
-        head_dropout: float. Dropout before and after fc1.
-        input_length: int or None. Fixed number of samples, or None for any length.
-        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
-        seed: int or None. Seed of SpecAugment's random generator.
-        name: str. Model name.
-        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
-            bn0 and the classifier always compute in float32.
-
-    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
-    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
-        and `embedding` `(batch, embedding_size)`.
-"""

@@ -341,14 +341,16 @@ class Index:
         Args:
             like: str or None. An audio file: rank by cosine similarity of embeddings to it (or to its
                 `start`..`end` seconds), embedded with the index's own model, window and hop.
-            start, end: float or None. The part of `like` to use (seconds; default all of it).
+            start: float or None. The part of `like` to use (seconds; default all of it).
+            end: float or None. The part of `like` to use (seconds; default all of it).
             label: str or None. An AudioSet class (name or mid): keep what scores at least `min_score`.
             group: str or None. An ontology group (e.g. "Vehicle"): its classes' maximum, as `tag --group`.
             min_score: float. The score a window, file or event needs for `label`/`group`.
             top: int. Rows returned.
             level: str. `windows`, `files` (each file's best window; with a label, its matching seconds too)
                 or `events` (label or group only; needs an index with events).
-            checkpoint, cache_dir: where the model for `like` comes from (default: the manifest's).
+            checkpoint: where the model for `like` comes from (default: the manifest's).
+            cache_dir: where the model for `like` comes from (default: the manifest's).
 
         Returns:
             pandas DataFrame, best first: `path`, `start`, `end` (windows, files), `similarity` (with `like`),

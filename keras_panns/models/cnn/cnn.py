@@ -3,7 +3,7 @@
 import math
 
 from keras_panns.models import blocks
-from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
+from keras_panns.models.log_mel_tagger import LogMelTagger, dropout
 from keras_panns.models.panns_model import register_architecture
 
 
@@ -43,6 +43,49 @@ def _strides(pools):
 
 @register_architecture
 class Cnn14(_PANNsCnn):
+    """PANNs Cnn14: six double-3x3 conv blocks (64 to 2048 channels), AudioSet mAP 0.431.
+
+    Covers every published Cnn14 variant through its arguments: Cnn14_16k and
+    Cnn14_8k (front-end args), emb512/128/32 (`embedding_size`), mel32/mel128
+    (`mel_bins`), no_specaug and no_dropout.
+
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14.from_pretrained()          # official weights
+    out = model.predict(np.zeros((1, 320000), "float32"))
+    out["clipwise_output"].shape                          # (1, 527)
+    scratch = keras_panns.Cnn14(num_classes=50, sample_rate=16000, window_size=512,
+                                hop_size=160, fmax=8000)
+    ```
+    """
+
     _channels = (64, 128, 256, 512, 1024, 2048)
     _pools = ((2, 2),) * 5 + ((1, 1),)
     _time_stride, _freq_stride = _strides(_pools)
@@ -60,53 +103,78 @@ class _FourBlockCnn(_PANNsCnn):
 
 @register_architecture
 class Cnn10(_FourBlockCnn):
-    pass
-
-
-@register_architecture
-class Cnn6(_FourBlockCnn):
-    _num_convs = 1
-    _kernel_size = 5
-
-
-Cnn14.__doc__ = (
-    """PANNs Cnn14: six double-3x3 conv blocks (64 to 2048 channels), AudioSet mAP 0.431.
-
-    Covers every published Cnn14 variant through its arguments: Cnn14_16k and
-    Cnn14_8k (front-end args), emb512/128/32 (`embedding_size`), mel32/mel128
-    (`mel_bins`), no_specaug and no_dropout.
-"""
-    + LOG_MEL_TAGGER_ARGS
-    + """
-    Example:
-    ```python
-    model = keras_panns.Cnn14.from_pretrained()          # official weights
-    out = model.predict(np.zeros((1, 320000), "float32"))
-    out["clipwise_output"].shape                          # (1, 527)
-    scratch = keras_panns.Cnn14(num_classes=50, sample_rate=16000, window_size=512,
-                                hop_size=160, fmax=8000)
-    ```
-"""
-)
-Cnn10.__doc__ = (
     """PANNs Cnn10: four double-3x3 conv blocks (64 to 512 channels), AudioSet mAP 0.380.
-"""
-    + LOG_MEL_TAGGER_ARGS
-    + """
+
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+
     Example:
     ```python
     model = keras_panns.Cnn10.from_pretrained()
     ```
-"""
-)
-Cnn6.__doc__ = (
+    """
+
+
+@register_architecture
+class Cnn6(_FourBlockCnn):
     """PANNs Cnn6: four single-5x5 conv blocks (64 to 512 channels), AudioSet mAP 0.343.
-"""
-    + LOG_MEL_TAGGER_ARGS
-    + """
+
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+
     Example:
     ```python
     model = keras_panns.Cnn6.from_pretrained()
     ```
-"""
-)
+    """
+
+    _num_convs = 1
+    _kernel_size = 5

@@ -155,33 +155,15 @@ class _Cnn14DecisionLevel(PANNsModel):
 
 @register_architecture
 class Cnn14_DecisionLevelMax(_Cnn14DecisionLevel):  # noqa: N801 (the reference's class name)
-    _clip_pooling = "max"
-
-
-@register_architecture
-class Cnn14_DecisionLevelAvg(_Cnn14DecisionLevel):  # noqa: N801
-    _clip_pooling = "avg"
-
-
-@register_architecture
-class Cnn14_DecisionLevelAtt(_Cnn14DecisionLevel):  # noqa: N801
-    # bn_att exists in the reference's AttBlock (and its checkpoints) but is never applied.
-    unused_checkpoint_keys = ("att_block.bn_att.*",)
-    head_layers = ("att_block",)
-
-    def _head(self, x, num_classes):
-        attention = keras.layers.Dense(num_classes, name=module_name("att_block", "att"), dtype="float32")(x)
-        segmentwise = keras.layers.Dense(
-            num_classes, activation="sigmoid", name=module_name("att_block", "cla"), dtype="float32"
-        )(x)
-        clipwise = AttentionPooling(name="attention_pooling", dtype="float32")([attention, segmentwise])
-        return segmentwise, clipwise
-
-
-_SED_DOC = """PANNs {name}: Cnn14 trunk with a frame-level head ({how}).
+    """PANNs Cnn14_DecisionLevelMax: Cnn14 trunk with a frame-level head (clip = max over segments).
 
     Args:
-        sample_rate, window_size, hop_size, mel_bins, fmin, fmax: front-end config (as Cnn14).
+        sample_rate: front-end config (as Cnn14).
+        window_size: front-end config (as Cnn14).
+        hop_size: front-end config (as Cnn14).
+        mel_bins: front-end config (as Cnn14).
+        fmin: front-end config (as Cnn14).
+        fmax: front-end config (as Cnn14).
         num_classes: int. Event classes (527 AudioSet classes).
         spec_augment: bool. SpecAugment during training.
         freq_drop_width: int or None. SpecAugment frequency stripe bound.
@@ -199,10 +181,91 @@ _SED_DOC = """PANNs {name}: Cnn14 trunk with a frame-level head ({how}).
 
     Example:
     ```python
-    model = keras_panns.{name}.from_pretrained()
+    model = keras_panns.Cnn14_DecisionLevelMax.from_pretrained()
     model.predict(np.zeros((1, 320000), "float32"))["framewise_output"].shape  # (1, 1001, 527)
     ```
-"""
-Cnn14_DecisionLevelMax.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelMax", how="clip = max over segments")
-Cnn14_DecisionLevelAvg.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelAvg", how="clip = mean over segments")
-Cnn14_DecisionLevelAtt.__doc__ = _SED_DOC.format(name="Cnn14_DecisionLevelAtt", how="attention pooling")
+    """
+
+    _clip_pooling = "max"
+
+
+@register_architecture
+class Cnn14_DecisionLevelAvg(_Cnn14DecisionLevel):  # noqa: N801
+    """PANNs Cnn14_DecisionLevelAvg: Cnn14 trunk with a frame-level head (clip = mean over segments).
+
+    Args:
+        sample_rate: front-end config (as Cnn14).
+        window_size: front-end config (as Cnn14).
+        hop_size: front-end config (as Cnn14).
+        mel_bins: front-end config (as Cnn14).
+        fmin: front-end config (as Cnn14).
+        fmax: front-end config (as Cnn14).
+        num_classes: int. Event classes (527 AudioSet classes).
+        spec_augment: bool. SpecAugment during training.
+        freq_drop_width: int or None. SpecAugment frequency stripe bound.
+        block_dropout: float. Dropout after each conv block.
+        head_dropout: float. Dropout around fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        seed: int or None. SpecAugment seed.
+        name: str. Model name.
+        dtype: policy of the trunk; front end and head compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)`.
+    Outputs: dict with `framewise_output` `(batch, 1 + samples // hop_size, num_classes)`
+        (320-ms segments repeated to 10-ms frames) and `clipwise_output` `(batch, num_classes)`.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14_DecisionLevelAvg.from_pretrained()
+    model.predict(np.zeros((1, 320000), "float32"))["framewise_output"].shape  # (1, 1001, 527)
+    ```
+    """
+
+    _clip_pooling = "avg"
+
+
+@register_architecture
+class Cnn14_DecisionLevelAtt(_Cnn14DecisionLevel):  # noqa: N801
+    # bn_att exists in the reference's AttBlock (and its checkpoints) but is never applied.
+    """PANNs Cnn14_DecisionLevelAtt: Cnn14 trunk with a frame-level head (attention pooling).
+
+    Args:
+        sample_rate: front-end config (as Cnn14).
+        window_size: front-end config (as Cnn14).
+        hop_size: front-end config (as Cnn14).
+        mel_bins: front-end config (as Cnn14).
+        fmin: front-end config (as Cnn14).
+        fmax: front-end config (as Cnn14).
+        num_classes: int. Event classes (527 AudioSet classes).
+        spec_augment: bool. SpecAugment during training.
+        freq_drop_width: int or None. SpecAugment frequency stripe bound.
+        block_dropout: float. Dropout after each conv block.
+        head_dropout: float. Dropout around fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        seed: int or None. SpecAugment seed.
+        name: str. Model name.
+        dtype: policy of the trunk; front end and head compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)`.
+    Outputs: dict with `framewise_output` `(batch, 1 + samples // hop_size, num_classes)`
+        (320-ms segments repeated to 10-ms frames) and `clipwise_output` `(batch, num_classes)`.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14_DecisionLevelAtt.from_pretrained()
+    model.predict(np.zeros((1, 320000), "float32"))["framewise_output"].shape  # (1, 1001, 527)
+    ```
+    """
+
+    unused_checkpoint_keys = ("att_block.bn_att.*",)
+    head_layers = ("att_block",)
+
+    def _head(self, x, num_classes):
+        attention = keras.layers.Dense(num_classes, name=module_name("att_block", "att"), dtype="float32")(x)
+        segmentwise = keras.layers.Dense(
+            num_classes, activation="sigmoid", name=module_name("att_block", "cla"), dtype="float32"
+        )(x)
+        clipwise = AttentionPooling(name="attention_pooling", dtype="float32")([attention, segmentwise])
+        return segmentwise, clipwise

@@ -118,12 +118,54 @@ class _LeeNet(_WaveformTagger):
 
 @register_architecture
 class LeeNet11(_LeeNet):
+    """PANNs LeeNet11: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP 0.266.
+
+    Args:
+        sample_rate: int. Input sample rate (32000 for the checkpoints).
+        num_classes: int. Output classes of `fc_audioset`.
+        embedding_size: int. Width of fc1 / `embedding`.
+        include_top: bool. Whether to add the classifier.
+        classifier_activation: str or None. Activation of `fc_audioset`.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        name: str. Model name.
+        dtype: dtype policy of the network; the classifier computes in float32.
+
+    Example:
+    ```python
+    model = keras_panns.LeeNet11.from_pretrained()
+    ```
+    """
+
     _channels = (64, 64, 64, 128, 128, 128, 128, 128, 256)
     _pools = (1,) + (3,) * 8
 
 
 @register_architecture
 class LeeNet24(_LeeNet):
+    """PANNs LeeNet24: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP 0.336.
+
+    Args:
+        sample_rate: int. Input sample rate (32000 for the checkpoints).
+        num_classes: int. Output classes of `fc_audioset`.
+        embedding_size: int. Width of fc1 / `embedding`.
+        include_top: bool. Whether to add the classifier.
+        classifier_activation: str or None. Activation of `fc_audioset`.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        name: str. Model name.
+        dtype: dtype policy of the network; the classifier computes in float32.
+
+    Example:
+    ```python
+    model = keras_panns.LeeNet24.from_pretrained()
+    ```
+    """
+
     _channels = (64, 96, 128, 128, 256, 256, 512, 512, 1024)
     _pools = (1,) + (3,) * 7 + (1,)
     _convs_per_block = 2
@@ -135,6 +177,27 @@ class LeeNet24(_LeeNet):
 class DaiNet19(_WaveformTagger):
     # The first residual block keeps its width, so the reference never applies
     # its (still saved) downsample convolution.
+    """PANNs DaiNet19: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP 0.295.
+
+    Args:
+        sample_rate: int. Input sample rate (32000 for the checkpoints).
+        num_classes: int. Output classes of `fc_audioset`.
+        embedding_size: int. Width of fc1 / `embedding`.
+        include_top: bool. Whether to add the classifier.
+        classifier_activation: str or None. Activation of `fc_audioset`.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        name: str. Model name.
+        dtype: dtype policy of the network; the classifier computes in float32.
+
+    Example:
+    ```python
+    model = keras_panns.DaiNet19.from_pretrained()
+    ```
+    """
+
     unused_checkpoint_keys = ("conv_block1.downsample.*", "conv_block1.bn_downsample.*")
 
     def _body(self, x, lengths, dtype):
@@ -204,15 +267,7 @@ class _Res1dNet(_WaveformTagger):
 
 @register_architecture
 class Res1dNet31(_Res1dNet):
-    _stage_blocks = (2, 2, 2, 2, 2, 2, 2)
-
-
-@register_architecture
-class Res1dNet51(_Res1dNet):
-    _stage_blocks = (2, 3, 4, 6, 4, 3, 2)
-
-
-_DOC = """PANNs {name}: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP {mAP}.
+    """PANNs Res1dNet31: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP 0.365.
 
     Args:
         sample_rate: int. Input sample rate (32000 for the checkpoints).
@@ -229,14 +284,34 @@ _DOC = """PANNs {name}: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP
 
     Example:
     ```python
-    model = keras_panns.{name}.from_pretrained()
+    model = keras_panns.Res1dNet31.from_pretrained()
     ```
-"""
-for _cls, _map in (
-    (LeeNet11, "0.266"),
-    (LeeNet24, "0.336"),
-    (DaiNet19, "0.295"),
-    (Res1dNet31, "0.365"),
-    (Res1dNet51, "0.355"),
-):
-    _cls.__doc__ = _DOC.format(name=_cls.__name__, mAP=_map)
+    """
+
+    _stage_blocks = (2, 2, 2, 2, 2, 2, 2)
+
+
+@register_architecture
+class Res1dNet51(_Res1dNet):
+    """PANNs Res1dNet51: a 1-D CNN on the raw waveform (no log-mel), AudioSet mAP 0.355.
+
+    Args:
+        sample_rate: int. Input sample rate (32000 for the checkpoints).
+        num_classes: int. Output classes of `fc_audioset`.
+        embedding_size: int. Width of fc1 / `embedding`.
+        include_top: bool. Whether to add the classifier.
+        classifier_activation: str or None. Activation of `fc_audioset`.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names.
+        name: str. Model name.
+        dtype: dtype policy of the network; the classifier computes in float32.
+
+    Example:
+    ```python
+    model = keras_panns.Res1dNet51.from_pretrained()
+    ```
+    """
+
+    _stage_blocks = (2, 3, 4, 6, 4, 3, 2)

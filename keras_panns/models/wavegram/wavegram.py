@@ -8,7 +8,7 @@ from keras_panns.layers import AddChannelAxis, AlignedConcatenate
 from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.log_mel_tagger import LOG_MEL_TAGGER_ARGS, LogMelTagger, dropout
+from keras_panns.models.log_mel_tagger import LogMelTagger, dropout
 from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
 from keras_panns.models.waveform.waveform import conv1d, max_pool1d
 
@@ -50,8 +50,17 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
 
     Args:
         sample_rate: int. Input sample rate (32000).
-        num_classes, embedding_size, include_top, classifier_activation, pooling,
-        block_dropout, head_dropout, input_length, labels, name, dtype: as Cnn14.
+        num_classes: as Cnn14.
+        embedding_size: as Cnn14.
+        include_top: as Cnn14.
+        classifier_activation: as Cnn14.
+        pooling: as Cnn14.
+        block_dropout: as Cnn14.
+        head_dropout: as Cnn14.
+        input_length: as Cnn14.
+        labels: as Cnn14.
+        name: as Cnn14.
+        dtype: as Cnn14.
 
     Example:
     ```python
@@ -107,6 +116,46 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
 
 @register_architecture
 class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
+    """PANNs Wavegram_Logmel_Cnn14: log-mel (64 bins) and wavegram branches joined after block 1, mAP 0.439.
+
+    Where the reference's two branches disagree in frame count (about half of
+    all input lengths; it raises there), the longer branch's trailing frame is
+    cropped: outputs equal the reference wherever it runs and are defined for
+    every input of at least `min_samples`.
+
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+
+    Example:
+    ```python
+    model = keras_panns.Wavegram_Logmel_Cnn14.from_pretrained()
+    ```
+    """
+
     _wave_channels = 128
 
     def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
@@ -121,29 +170,49 @@ class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
 
 @register_architecture
 class Wavegram_Logmel128_Cnn14(Wavegram_Logmel_Cnn14):  # noqa: N801
+    """PANNs Wavegram_Logmel128_Cnn14: log-mel (128 bins) and wavegram branches concatenated after the first block.
+
+    Where the reference's two branches disagree in frame count (about half of
+    all input lengths; it raises there), the longer branch's trailing frame is
+    cropped: outputs equal the reference wherever it runs and are defined for
+    every input of at least `min_samples`.
+
+    Args:
+        sample_rate: int. Input sample rate in Hz (32000; 16000 for Cnn14_16k, 8000 for Cnn14_8k).
+        window_size: int. STFT size (1024 at 32 kHz, 512 at 16 kHz, 256 at 8 kHz).
+        hop_size: int. STFT hop (320 / 160 / 80: 10 ms at every rate).
+        mel_bins: int. Mel bands (64; 32 and 128 for the mel variants).
+        fmin: float. Lowest mel frequency in Hz.
+        fmax: float. Highest mel frequency in Hz (at most half the sample rate).
+        num_classes: int. Output classes of `fc_audioset` (527 AudioSet classes).
+        embedding_size: int. Width of fc1, i.e. of `embedding` (emb512/128/32 variants).
+        include_top: bool. Whether to add `fc_audioset` and return `clipwise_output`.
+        classifier_activation: str or None. Activation of `fc_audioset`; None for logits.
+        pooling: str. Global time pooling: "avg+max" (PANNs), "avg" or "max".
+        spec_augment: bool. SpecAugment during training (False = Cnn14_no_specaug).
+        freq_drop_width: int or None. SpecAugment frequency stripe bound; None scales 8 per 64 mel bins.
+        block_dropout: float. Dropout between blocks (0 = Cnn14_no_dropout).
+        head_dropout: float. Dropout before and after fc1.
+        input_length: int or None. Fixed number of samples, or None for any length.
+        labels: list of str or None. Class names; None means AudioSet's when num_classes is 527.
+        seed: int or None. Seed of SpecAugment's random generator.
+        name: str. Model name.
+        dtype: str or `keras.DTypePolicy`. Policy of the body; the front end,
+            bn0 and the classifier always compute in float32.
+
+    Inputs: float32 waveform `(batch, samples)` in [-1, 1] at `sample_rate`.
+    Outputs: dict with `clipwise_output` `(batch, num_classes)` (if `include_top`)
+        and `embedding` `(batch, embedding_size)`.
+
+    Example:
+    ```python
+    model = keras_panns.Wavegram_Logmel128_Cnn14.from_pretrained()
+    ```
+    """
+
     _wave_channels = 256
 
     def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=128, **kwargs):
         super().__init__(
             sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins, **kwargs
         )
-
-
-_DOC = (
-    """PANNs {name}: log-mel ({mels} bins) and wavegram branches concatenated after the first block{extra}.
-
-    Where the reference's two branches disagree in frame count (about half of
-    all input lengths; it raises there), the longer branch's trailing frame is
-    cropped: outputs equal the reference wherever it runs and are defined for
-    every input of at least `min_samples`.
-"""
-    + LOG_MEL_TAGGER_ARGS
-    + """
-    Example:
-    ```python
-    model = keras_panns.{name}.from_pretrained()
-    ```
-"""
-)
-Wavegram_Logmel_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel_Cnn14", mels=64, extra=", AudioSet mAP 0.439")
-Wavegram_Logmel128_Cnn14.__doc__ = _DOC.format(name="Wavegram_Logmel128_Cnn14", mels=128, extra="")
