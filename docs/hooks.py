@@ -85,6 +85,7 @@ def top_level_names(init_path):
         raise ValueError(f"{init_path} defines no _EXPORTS")
     rows = ["| `keras_panns.` | is | documented in |", "|---|---|---|"]
     rows.append("| `from_pretrained` | function | `PANNsModel.from_pretrained` (Models) |")
+    rows.append("| `__version__` | name | the package's version (`keras_panns.version`) |")
     for name, (module, attribute) in sorted(exports.items(), key=lambda item: item[0].lower()):
         if attribute is None:
             rows.append(f"| `{name}` | module | `{module}` |")
