@@ -270,7 +270,7 @@ def test_the_vector_graph_is_built_then_extended_when_the_index_grows(index_path
     query = first.embed(str(clip), start, start + WINDOW)
     found = first.search(like=str(clip), start=start, end=start + WINDOW, top=3)
     assert found["path"][0].endswith(clip.name) and found["start"][0] == start
-    listed = json.loads((out / "vectors" / vectors.PARTS).read_text())
+    listed = json.loads((out / "vectors" / vectors.PARTS).read_text())["parts"]
     assert sum(entry["rows"] for entry in listed) == len(first.windows) < 72
 
     for part in held.iterdir():  # the rest of the files arrive
@@ -282,7 +282,7 @@ def test_the_vector_graph_is_built_then_extended_when_the_index_grows(index_path
     start = _distinct_start(grown, late)
     found = grown.search(like=str(late), start=start, end=start + WINDOW, top=3)
     assert found["path"][0].endswith(late.name) and found["start"][0] == start
-    extended = json.loads((out / "vectors" / vectors.PARTS).read_text())
+    extended = json.loads((out / "vectors" / vectors.PARTS).read_text())["parts"]
     assert extended[: len(listed)] == listed and sum(e["rows"] for e in extended) == len(grown.windows) == 72
     # The graph's keys are rows of Index.windows: its nearest window agrees with exact search.
     keys, _ = grown._vector_search(query, 5)
