@@ -86,7 +86,7 @@ def default_timing(model):
     5-s windows: long enough for PANNs' pooling (trained on 10 s) and half the
     event-report delay of 10-s windows. The hop sets the cost, one window per
     hop: 0.5 s for small models, 1 s for the Cnn14-sized ones, which keeps
-    every zoo model below real time on 2 CPU cores (see the README's table).
+    every zoo model below real time on 2 CPU cores (see docs/live.md's table).
     """
     return 5.0, (0.5 if model.count_params() < _SMALL_MODEL else 1.0)
 

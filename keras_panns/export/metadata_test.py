@@ -127,12 +127,12 @@ def test_minimum_parser_version_follows_the_schema_history():
     assert version(model) == "1.5.0"
 
 
-def test_the_readme_mediapipe_snippet_runs(mediapipe_file, capsys):
+def test_the_documented_mediapipe_snippet_runs(mediapipe_file, capsys):
     import pathlib
     import re
 
-    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
-    after = readme.split("<!-- mediapipe-snippet", 1)[1]
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
+    after = page.split("<!-- mediapipe-snippet", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", after, re.S).group(1)
     recording = EXAMPLES / "R9_ZSCveAHg_7s.wav"
     if not recording.is_file():
@@ -140,7 +140,7 @@ def test_the_readme_mediapipe_snippet_runs(mediapipe_file, capsys):
     snippet = snippet.replace('"cnn14_mediapipe.tflite"', repr(mediapipe_file)).replace(
         '"speech.wav"', repr(str(recording))
     )
-    exec(compile(snippet, "README.md", "exec"), {})
+    exec(compile(snippet, "docs/export.md", "exec"), {})
     (line,) = capsys.readouterr().out.strip().splitlines()  # 7 s: one zero-padded 10-s window
     assert line.startswith("0 [(") and line.count("', ") == 5
 
