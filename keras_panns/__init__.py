@@ -2,8 +2,8 @@
 
 Attributes are imported lazily, so `import keras_panns` (and the command
 line's `--help`) does not start a Keras backend until a model is needed.
-The models' preset API (`from_pretrained`, ...) loads `keras_panns.hub.loaders`
-on first use.
+Names from the hub (`zoo`, `save_preset`) come with the models imported, so
+their classes are in Keras' registry when a card builds one.
 
 Example:
 ```python
@@ -15,7 +15,6 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 
 import importlib
 
-from keras_panns import preset_backend
 from keras_panns.version import __version__
 
 _EXPORTS = {
@@ -96,24 +95,12 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_panns' has no attribute {name!r}")
     module_name, attribute = _EXPORTS[name]
+    if module_name.startswith("keras_panns.hub."):
+        importlib.import_module("keras_panns.models")  # the hub finds architectures in Keras' registry
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value
     return value
-
-
-class _HubOnFirstUse:
-    """Stand-in preset backend: imports `keras_panns.hub.loaders` (which replaces it) when first used."""
-
-    def __getattr__(self, name):
-        importlib.import_module("keras_panns.hub.loaders")  # registers the real backend
-        backend = preset_backend.get_backend()
-        if backend is self:
-            raise RuntimeError("keras_panns.hub.loaders did not register the preset backend")
-        return getattr(backend, name)
-
-
-preset_backend.set_backend(_HubOnFirstUse())
 
 
 def __dir__():

@@ -1,6 +1,6 @@
 """The import structure of keras_panns: one way, from the bottom layer up to the command line.
 
-layers -> models -> checkpoint -> hub -> (inference, long audio, export, data, training) -> cli, over
+layers -> checkpoint -> hub -> models -> (inference, long audio, export, data, training) -> cli, over
 leaf modules (errors, labels, audio, events, plotting, version) that import no other layer. A module
 imports only its own layer or those below it, at module level or inside a function, and no chain of
 imports (function-level ones included) comes back to where it started.
@@ -15,7 +15,6 @@ PACKAGE = pathlib.Path(keras_panns.__file__).resolve().parent
 LAYERS = [
     {
         "keras_panns.version",
-        "keras_panns.preset_backend",
         "keras_panns.errors",
         "keras_panns.labels",
         "keras_panns.audio",
@@ -23,9 +22,9 @@ LAYERS = [
         "keras_panns.plotting",
     },
     {"keras_panns.layers"},
-    {"keras_panns.models"},
     {"keras_panns.checkpoint"},
-    {"keras_panns.hub"},
+    {"keras_panns.hub"},  # below the models, as keras-hub's preset_utils: it finds them in Keras' registry
+    {"keras_panns.models"},
     {
         "keras_panns.inference",
         "keras_panns.long_audio",
@@ -124,8 +123,11 @@ def test_no_import_cycle():
     assert not cycles, "\n".join(cycles)
 
 
-def test_the_models_never_import_the_hub():
-    # The preset API reaches the hub only through keras_panns.preset_backend.
-    for module, imports in _graph().items():
-        if _group(module) == "keras_panns.models":
-            assert not [t for t, _ in imports if _layer(t) > _layer(module)], module
+def test_the_models_call_the_hub_directly():
+    # keras-hub's way: the models import the preset loaders; no service locator stands between them.
+    graph = _graph()
+    imported = {t for t, _ in graph["keras_panns.models.panns_model"]}
+    assert "keras_panns.hub.loaders" in imported
+    for module, imports in graph.items():
+        if _group(module) == "keras_panns.hub":
+            assert not [t for t, _ in imports if _group(t) == "keras_panns.models"], module

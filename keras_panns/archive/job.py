@@ -181,7 +181,7 @@ def model_payload(model):
 
 def rebuild_model(payload):
     """The model of a `model_payload`."""
-    from keras_panns.models.panns_model import get_architecture
+    from keras_panns.models import get_architecture
 
     model = get_architecture(payload["architecture"]).from_config(payload["config"])
     model.set_weights(payload["weights"])

@@ -1,8 +1,10 @@
 """Pretrained weights: zoo cards (`zoo`), the download cache (`download`), preset
-directories (`presets`) and the loaders behind `from_pretrained` (`loaders`).
+directories (`presets`), the architectures in Keras' registry (`registry`) and the
+loaders behind `from_pretrained` (`loaders`).
 
-`keras_panns.hub.loaders` registers itself as the implementation of
-`PANNsModel`'s preset API (`keras_panns.preset_backend`); the models never
-import the hub, which sits above them. This package file imports nothing, so
-reading zoo cards does not start a Keras backend.
+The hub sits below the models, as keras-hub's `preset_utils` sits below its
+backbones: `PANNsModel.from_pretrained` calls `loaders.load`, and the loaders
+find the architecture a card or preset names through `registry` (Keras' own
+registry), never by importing the models. This package file imports nothing,
+so reading zoo cards does not start a Keras backend.
 """

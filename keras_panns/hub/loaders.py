@@ -1,4 +1,4 @@
-"""`from_pretrained` as a few small loaders, one per kind of source.
+"""`from_pretrained` as a few small loaders, one per kind of source; `PANNsModel`'s preset API calls them.
 
 | source                                   | loader                 |
 |------------------------------------------|------------------------|
@@ -26,21 +26,18 @@ import json
 import logging
 import os
 import pathlib
-import types
 import urllib.parse
 import warnings
 
 import keras
 
-from keras_panns import preset_backend
-from keras_panns.checkpoint import port_state_dict, read_state_dict
+from keras_panns.checkpoint import port_state_dict, read_state_dict, transfer_weights
 from keras_panns.errors import CheckpointError, ChecksumError, UnknownModelError
 from keras_panns.hub import zoo
 from keras_panns.hub.download import cache_dir as resolve_cache_dir
 from keras_panns.hub.download import download, file_hashes, verify_file
 from keras_panns.hub.presets import WEIGHTS_FILE, read_preset, save_preset
-from keras_panns.models import PANNsModel, get_architecture
-from keras_panns.models.panns_model import transfer_weights
+from keras_panns.hub.registry import get_architecture, is_architecture
 
 logger = logging.getLogger("keras_panns")
 
@@ -125,7 +122,7 @@ class KerasFileLoader:
             model = keras.saving.load_model(request.source, safe_mode=True)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(f"{request.source}: cannot load the .keras file ({exc})") from exc
-        if not isinstance(model, PANNsModel):
+        if not is_architecture(type(model)):
             raise CheckpointError(
                 f"{request.source} holds a {type(model).__name__} ({model.name}), not a PANNs "
                 "model; load it with keras.saving.load_model"
@@ -254,7 +251,7 @@ def _checkpoint_architecture(cls, path, card):
         arch = get_architecture(card.architecture)
         check_class(cls, arch, path.name)
         return arch, card.config
-    if cls is PANNsModel:
+    if not is_architecture(cls):  # the base class, PANNsModel: the file name must tell
         raise UnknownModelError(
             f"cannot tell which architecture {path.name} is (not an official file name); call "
             f"keras_panns.<Architecture>.from_pretrained({str(path)!r}, **config) instead."
@@ -335,7 +332,7 @@ def load(cls, source=None, *, cache_dir=None, force_download=False, progress=Tru
 
 
 def default_source(cls):
-    card = zoo.default_card(cls.__name__) if cls is not PANNsModel else None
+    card = zoo.default_card(cls.__name__)
     if card is None:
         raise UnknownModelError(f"{cls.__name__} has no default pretrained checkpoint; pass a source.")
     return card.name
@@ -380,6 +377,3 @@ def architecture_and_config(name):
     except UnknownModelError:
         return get_architecture(name), {}
     return get_architecture(card.architecture), dict(card.config)
-
-
-preset_backend.set_backend(types.SimpleNamespace(load=load, build=build_untrained, save=save_preset, presets=presets))

@@ -24,8 +24,8 @@ import tempfile
 import keras
 
 from keras_panns.errors import CheckpointError, UnknownModelError
+from keras_panns.hub.registry import get_architecture, is_architecture
 from keras_panns.hub.zoo import ZooCard
-from keras_panns.models import PANNsModel, get_architecture
 from keras_panns.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -162,7 +162,7 @@ def read_preset(directory):
         arch_config = dict(config.get("config", {}))
     else:
         raise CheckpointError(f"{directory}/{CONFIG_FILE} names no class (no registered_name)")
-    if not (isinstance(arch, type) and issubclass(arch, PANNsModel)):
+    if not is_architecture(arch):
         raise UnknownModelError(
             f"{directory} holds {config.get('registered_name')!r}, which is not a registered keras_panns architecture"
         )

@@ -148,9 +148,9 @@ class ZooCard:
     def get_model(self, **kwargs):
         """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
         # Imported here so that reading cards never starts a Keras backend.
-        from keras_panns.models import PANNsModel
+        from keras_panns.hub.registry import get_architecture
 
-        return PANNsModel.from_pretrained(self.name, **kwargs)
+        return get_architecture(self.architecture).from_pretrained(self.name, **kwargs)
 
 
 def _card_dirs():

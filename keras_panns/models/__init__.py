@@ -1,8 +1,9 @@
 """PANNs architectures as functional Keras models."""
 
+from keras_panns.hub.registry import ARCHITECTURES, get_architecture
 from keras_panns.models.cnn.cnn import Cnn6, Cnn10, Cnn14
 from keras_panns.models.mobilenet.mobilenet import MobileNetV1, MobileNetV2
-from keras_panns.models.panns_model import ARCHITECTURES, PANNsModel, get_architecture
+from keras_panns.models.panns_model import PANNsModel
 from keras_panns.models.resnet.resnet import ResNet22, ResNet38, ResNet54
 from keras_panns.models.sed.sed import Cnn14_DecisionLevelAtt, Cnn14_DecisionLevelAvg, Cnn14_DecisionLevelMax
 from keras_panns.models.waveform.waveform import DaiNet19, LeeNet11, LeeNet24, Res1dNet31, Res1dNet51

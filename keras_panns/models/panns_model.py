@@ -2,101 +2,30 @@
 constructor arguments are its config, with input checks and the preset API
 (`from_pretrained` / `from_preset`, `save_to_preset`, `presets`).
 
-Architectures live in one registry, Keras' own: `register_architecture` is
-`keras.saving.register_keras_serializable(package="keras_panns")`, and
-`get_architecture` / `ARCHITECTURES` read that registry back.
+Architectures live in one registry, Keras' own (`keras_panns.hub.registry`):
+each family's classes are decorated with `register_architecture`, and
+`get_architecture` / `ARCHITECTURES` read the registry back.
 
-The preset API is declared here and implemented by `keras_panns.hub.loaders`,
-which sits above the models (it builds them from zoo cards and checkpoints)
-and registers itself in `keras_panns.preset_backend`.
+The preset API calls the hub's loaders directly (`keras_panns.hub.loaders`),
+as keras-hub's `Backbone.from_preset` calls `preset_utils`: the hub sits
+below the models and finds their classes through that registry.
 """
 
-import collections.abc
 import inspect
 
 import keras
 import numpy as np
 
-from keras_panns import preset_backend
 from keras_panns.audio import check_length
-from keras_panns.errors import CheckpointError, UnknownModelError
+from keras_panns.hub import loaders
+from keras_panns.hub.presets import save_preset
 from keras_panns.labels import audioset_labels
-
-PACKAGE = "keras_panns"
-
-
-def register_architecture(cls):
-    """Class decorator: registers `cls` with Keras as `keras_panns>ClassName`."""
-    return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
-
-
-def _registered_architectures():
-    found = {}
-    for key, obj in keras.saving.get_custom_objects().items():
-        if key.startswith(PACKAGE + ">") and isinstance(obj, type) and issubclass(obj, PANNsModel):
-            found[obj.__name__] = obj
-    return found
-
-
-class _ArchitectureView(collections.abc.Mapping):
-    """Read-only `{name: class}` view of the PANNs classes in Keras' registry."""
-
-    def __getitem__(self, name):
-        return _registered_architectures()[name]
-
-    def __iter__(self):
-        return iter(_registered_architectures())
-
-    def __len__(self):
-        return len(_registered_architectures())
-
-    def __repr__(self):
-        return f"ARCHITECTURES({sorted(self)})"
-
-
-#: Architecture name (the PyTorch class name, e.g. "Cnn14") -> Keras class.
-ARCHITECTURES = _ArchitectureView()
-
-
-def get_architecture(name):
-    """Returns the registered class for an architecture name (case-insensitive).
-
-    Example:
-    ```python
-    keras_panns.get_architecture("cnn14") is keras_panns.Cnn14  # True
-    ```
-    """
-    for key, cls in _registered_architectures().items():
-        if key.lower() == str(name).lower():
-            return cls
-    raise UnknownModelError(
-        f"Unknown PANNs architecture {name!r}. Known: {', '.join(sorted(_registered_architectures()))}."
-    )
 
 
 def check_labels(labels, num_classes):
     """Raises if a `labels` list does not name every output class."""
     if labels is not None and len(labels) != num_classes:
         raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
-
-
-def transfer_weights(source_model, target_model, skip_prefixes=()):
-    """Copies weights layer by layer between models whose layers share names and shapes.
-
-    Layers whose names start with one of `skip_prefixes` (a replaced head) keep their initial weights.
-
-    Raises:
-        CheckpointError: a weighted layer of `target_model` has no equal-shaped twin in `source_model`.
-    """
-    source_layers = {layer.name: layer for layer in source_model.layers}
-    for layer in target_model.layers:
-        if not layer.weights or any(layer.name.startswith(p) for p in skip_prefixes):
-            continue
-        other = source_layers.get(layer.name)
-        values = other.get_weights() if other is not None else None
-        if values is None or [v.shape for v in values] != [tuple(w.shape) for w in layer.weights]:
-            raise CheckpointError(f"pretrained weights do not fit layer {layer.name} of the requested config")
-        layer.set_weights(values)
 
 
 def constructor_arguments(init, values):
@@ -255,7 +184,7 @@ class PANNsModel(keras.Model):
         tagger = keras_panns.Cnn6.from_pretrained("cnn6", num_classes=10)
         ```
         """
-        return preset_backend.get_backend().load(
+        return loaders.load(
             cls, source, cache_dir=cache_dir, force_download=force_download, progress=progress, overrides=overrides
         )
 
@@ -270,7 +199,7 @@ class PANNsModel(keras.Model):
         ```
         """
         if not load_weights:
-            return preset_backend.get_backend().build(cls, preset, overrides=kwargs)
+            return loaders.build_untrained(cls, preset, overrides=kwargs)
         return cls.from_pretrained(preset, **kwargs)
 
     def save_to_preset(self, preset_dir):
@@ -286,9 +215,9 @@ class PANNsModel(keras.Model):
         same = keras_panns.Cnn14.from_preset("my_cnn14")
         ```
         """
-        return preset_backend.get_backend().save(self, preset_dir)
+        return save_preset(self, preset_dir)
 
     @classproperty
     def presets(cls):  # noqa: N805 (a class property)
         """The zoo cards this class can load, by name (`{name: ZooCard}`)."""
-        return preset_backend.get_backend().presets(cls)
+        return loaders.presets(cls)

@@ -2,9 +2,9 @@
 
 import math
 
+from keras_panns.hub.registry import register_architecture
 from keras_panns.models import blocks
 from keras_panns.models.log_mel_tagger import LogMelTagger, dropout
-from keras_panns.models.panns_model import register_architecture
 
 
 class _PANNsCnn(LogMelTagger):

@@ -3,9 +3,9 @@ average pooling after the depthwise convolution."""
 
 import keras
 
+from keras_panns.hub.registry import register_architecture
 from keras_panns.models.blocks import batch_norm, conv2d, module_name
 from keras_panns.models.log_mel_tagger import LogMelTagger
-from keras_panns.models.panns_model import register_architecture
 
 
 def _pool(stride, name, dtype):

@@ -3,10 +3,10 @@ average pooling, never by strided convolutions."""
 
 import keras
 
+from keras_panns.hub.registry import register_architecture
 from keras_panns.models import blocks
 from keras_panns.models.blocks import batch_norm, conv2d, module_name
 from keras_panns.models.log_mel_tagger import LogMelTagger, dropout
-from keras_panns.models.panns_model import register_architecture
 
 
 def _avg_pool(name, dtype):

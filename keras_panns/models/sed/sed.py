@@ -7,18 +7,14 @@ the reference's repeat-and-pad upsampling to the log-mel frame count.
 
 import keras
 
+from keras_panns.checkpoint import transfer_weights
 from keras_panns.errors import CheckpointError
+from keras_panns.hub.registry import register_architecture
 from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMean, TemporalPooling
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import (
-    PANNsModel,
-    check_labels,
-    constructor_arguments,
-    register_architecture,
-    transfer_weights,
-)
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
 
 _TIME_STRIDE = 32
 

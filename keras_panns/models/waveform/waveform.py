@@ -7,10 +7,11 @@ padding here is an explicit `ZeroPadding1D` before a 'valid' layer.
 
 import keras
 
+from keras_panns.hub.registry import register_architecture
 from keras_panns.layers import AddChannelAxis
 from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments, register_architecture
+from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
 
 
 def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):

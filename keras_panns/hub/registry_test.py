@@ -1,0 +1,36 @@
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_panns.errors import UnknownModelError
+from keras_panns.hub import registry
+from keras_panns.models import Cnn14, PANNsModel
+
+
+def test_names_resolve_case_insensitively_to_the_classes_keras_holds():
+    assert registry.get_architecture("cnn14") is Cnn14
+    assert keras.saving.get_registered_object("keras_panns>Cnn14") is registry.ARCHITECTURES["Cnn14"]
+    assert "PANNsModel" not in registry.ARCHITECTURES  # the base class is no architecture of its own
+    with pytest.raises(UnknownModelError, match="Known: Cnn10, Cnn14"):
+        registry.get_architecture("Cnn15")
+
+
+def test_a_subclass_of_an_architecture_counts_and_the_base_class_does_not():
+    class Wider(Cnn14):
+        pass
+
+    assert registry.is_architecture(Wider) and registry.is_architecture(Cnn14)
+    assert not registry.is_architecture(PANNsModel) and not registry.is_architecture(keras.Model)
+    assert not registry.is_architecture("Cnn14")
+
+
+def test_before_the_models_are_imported_the_error_says_how_to_register_them():
+    code = (
+        "from keras_panns.hub import zoo\n"
+        "try:\n    zoo.get_card('cnn14').get_model()\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("UnknownModelError") and "import keras_panns.models" in out
