@@ -1,4 +1,4 @@
-"""One worker of tests/test_keras_compat.py's multi-worker canary: a tiny model trained with `fit`.
+"""One worker of keras_panns/training/keras_compat_test.py's multi-worker canary: a tiny model trained with `fit`.
 
 argv: index, comma-separated ports, scenario (`both`, `no_scalar_reduce` or `no_build`).
 Prints FIT_OK, or FIT_FAILED and the error.

@@ -106,6 +106,7 @@ def test_installed_wheel_resolves_presets(tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         assert "keras_panns/_zoo/cnn14.json" in names and "keras_panns/assets/audioset_labels.csv" in names
+        assert "keras_panns/audio.py" in names and not [n for n in names if n.endswith("_test.py")]
         assert {"keras_panns/assets/audioset_ontology.json", "keras_panns/assets/AUDIOSET_ONTOLOGY_NOTICE.md"} <= set(
             names
         )

@@ -17,13 +17,8 @@ def cnn6():
 
 
 @pytest.fixture(scope="module")
-def esc10(request):
-    from keras_panns.testing import SHARED
-
-    path = SHARED / "data" / "esc10" / "audio"
-    if not path.is_dir():
-        pytest.skip(f"{path} not found")
-    return str(path)
+def esc10(shared_data):
+    return str(shared_data / "esc10" / "audio")
 
 
 @pytest.mark.parametrize("fmt,length", [("tflite", 5.0), ("tflite", None), ("onnx", 5.0), ("onnx", None)])

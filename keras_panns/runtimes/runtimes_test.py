@@ -26,23 +26,16 @@ def cnn6():
 
 
 @pytest.fixture(scope="module")
-def recordings():
+def recordings(shared_data):
     from keras_panns.audio import load_audio
-    from keras_panns.testing import SHARED
 
-    folder = SHARED / "data" / "examples"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+    folder = shared_data / "examples"
     return [load_audio(path, 32000) for path in sorted(folder.glob("*.wav"))]
 
 
 @pytest.fixture(scope="module")
-def esc10_files():
-    from keras_panns.testing import SHARED
-
-    folder = SHARED / "data" / "esc10" / "audio"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+def esc10_files(shared_data):
+    folder = shared_data / "esc10" / "audio"
     return [str(p) for p in sorted(folder.glob("*.wav"))[:8]]
 
 

@@ -4,16 +4,15 @@ When one fails, Keras fixed the bug or gained the public API: delete the
 workaround, use the public way, and delete its canary.
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
+from keras_panns.testing import REPO
 from keras_panns.testing.workers import run_workers
 from keras_panns.training import keras_compat, with_feature_mixup
 
-WORKER = os.path.join(os.path.dirname(__file__), "mwms_canary_worker.py")
+WORKER = str(REPO / "tests" / "mwms_canary_worker.py")  # a script of its own process, kept out of the package
 
 
 def test_clone_model_still_cannot_add_an_input():

@@ -1,0 +1,59 @@
+"""The layer harness (keras_panns.testing.layer_harness) for every layer, on TensorFlow, JAX and PyTorch."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_panns import layers
+from keras_panns.testing import layer_harness
+
+
+def test_every_layer_has_a_case():
+    exported = {
+        name
+        for name in layers.__all__
+        if isinstance(getattr(layers, name), type) and issubclass(getattr(layers, name), keras.layers.Layer)
+    }
+    assert exported == set(layer_harness.CASES)
+
+
+@pytest.mark.parametrize("name", sorted(layer_harness.CASES))
+def test_layer(name, tmp_path):
+    case = layer_harness.CASES[name]
+    layer_harness.check_config_round_trip(case)
+    layer_harness.check_keras_file_round_trip(case, str(tmp_path))
+    layer_harness.check_dtype_policies(case)
+
+
+def test_spec_augment_drops_stripes_only_in_training():
+    case = layer_harness.CASES["SpecAugment"]
+    (x,) = layer_harness.case_inputs(case)
+    layer = case.cls(**case.kwargs)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+    dropped = np.asarray(layer(x, training=True))
+    assert dropped.shape == x.shape and (dropped == 0).any() and np.all((dropped == 0) | (dropped == x))
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_layer_passes_and_agrees_on_another_backend(backend, tmp_path):
+    pytest.importorskip(backend)
+    expected = {name: layer_harness.check_config_round_trip(case) for name, case in layer_harness.CASES.items()}
+    out = tmp_path / f"{backend}.npz"
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run(
+        [sys.executable, "-m", "keras_panns.testing.layer_harness", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"{backend}: {len(expected)} layers passed" in run.stdout
+    with np.load(out) as got:
+        assert set(got.files) == set(expected)
+        for name, value in expected.items():
+            np.testing.assert_allclose(got[name], value, atol=1e-4, rtol=1e-4, err_msg=f"{name} on {backend}")
