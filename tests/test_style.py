@@ -10,7 +10,7 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PATHS = ["keras_panns", "tests", "tools", "docs/hooks.py"]
+PATHS = ["keras_panns", "tests", "tools", "docs/hooks.py", "conftest.py"]
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
