@@ -40,7 +40,21 @@ AUDIO_EXTENSIONS = (
 
 
 def resample(waveform, orig_sr, target_sr):
-    """Resamples a mono waveform with soxr's high-quality filter (librosa's default)."""
+    """Resamples a mono waveform with soxr's high-quality filter (librosa's default).
+
+    Args:
+        waveform: float32 array `(samples,)`.
+        orig_sr: int. Its rate.
+        target_sr: int. The rate wanted; equal rates return `waveform` itself.
+
+    Returns:
+        float32 array `(samples * target_sr / orig_sr,)`.
+
+    Example:
+    ```python
+    resample(np.zeros(44100, "float32"), 44100, 32000).shape  # (32000,)
+    ```
+    """
     if int(orig_sr) == int(target_sr):
         return waveform
     import librosa
@@ -81,7 +95,23 @@ def check_length(num_samples, min_samples, sample_rate, model_name, source=None)
 
 
 def check_waveform(waveform, name="waveform"):
-    """Validates a mono float waveform: 1-D, non-empty, finite. Returns it as float32."""
+    """Validates a mono float waveform: 1-D, non-empty, finite.
+
+    Args:
+        waveform: array-like `(samples,)` of floats in [-1, 1].
+        name: str. The file or array named in errors.
+
+    Returns:
+        The waveform as float32.
+
+    Raises:
+        AudioError: not 1-D, empty, integer samples, or NaN / infinite samples (the message counts them).
+
+    Example:
+    ```python
+    check_waveform([0.0, float("nan")], "clip.wav")  # AudioError: clip.wav: 1 samples are NaN or infinite
+    ```
+    """
     waveform = np.asarray(waveform)
     if waveform.ndim != 1:
         raise AudioError(f"{name}: expected a mono waveform of shape (samples,), got shape {waveform.shape}")
@@ -162,8 +192,20 @@ class AudioFile:
     def read(self, start=0, frames=None):
         """`frames` samples (default: to the end) from `start`, at the file's rate, channels averaged.
 
+        Args:
+            start: int. First sample, at the file's rate.
+            frames: int or None. How many; None: to the end.
+
+        Returns:
+            float32 array.
+
         Raises:
             AudioError: the bytes cannot be decoded, or hold NaN / infinite samples.
+
+        Example:
+        ```python
+        first_second = AudioFile("street.flac").read(0, 44100)  # at the file's 44.1 kHz
+        ```
         """
         stop = self.frames if frames is None else min(self.frames, start + frames)
         if self._decoded is not None:
@@ -181,7 +223,19 @@ class AudioFile:
         return check_waveform(data, self.path)
 
     def num_samples(self, sample_rate):
-        """Length in samples at `sample_rate`."""
+        """Length in samples at `sample_rate`.
+
+        Args:
+            sample_rate: int.
+
+        Returns:
+            int.
+
+        Example:
+        ```python
+        AudioFile("street.flac").num_samples(32000)  # 42000000 for 1312.5 s
+        ```
+        """
         return int(self.frames * sample_rate // self.sample_rate)
 
     def read_window(self, start, length, sample_rate):
@@ -189,6 +243,22 @@ class AudioFile:
 
         Only the window (at the file's rate) is read and resampled, so a long
         recording is never held in memory.
+
+        Args:
+            start: int. First sample, at `sample_rate`.
+            length: int. Samples wanted, at `sample_rate`.
+            sample_rate: int. The model's rate.
+
+        Returns:
+            float32 array `(length,)`.
+
+        Raises:
+            AudioError: the window cannot be decoded.
+
+        Example:
+        ```python
+        second_window = AudioFile("street.flac").read_window(320000, 320000, 32000)  # 10 s to 20 s
+        ```
         """
         ratio = self.sample_rate / sample_rate
         window = resample(self.read(int(start * ratio), int(np.ceil(length * ratio))), self.sample_rate, sample_rate)

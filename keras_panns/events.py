@@ -18,6 +18,12 @@ class SoundEvent:
         onset: float. Start time in seconds.
         offset: float. End time in seconds.
         score: float. Highest (smoothed) frame score inside the event.
+
+    Example:
+    ```python
+    event = SoundEvent(label="Dog", index=74, onset=1.2, offset=2.9, score=0.81)
+    event.to_dict()  # {'label': 'Dog', 'index': 74, 'onset': 1.2, 'offset': 2.9, 'score': 0.81}
+    ```
     """
 
     label: str
@@ -27,6 +33,16 @@ class SoundEvent:
     score: float
 
     def to_dict(self):
+        """The event as a JSON-ready dict, times rounded to the millisecond and the score to 4 decimals.
+
+        Returns:
+            dict with `label`, `index`, `onset`, `offset`, `score`.
+
+        Example:
+        ```python
+        json.dumps([event.to_dict() for event in events])
+        ```
+        """
         return {
             "label": self.label,
             "index": self.index,
@@ -37,7 +53,20 @@ class SoundEvent:
 
 
 def median_smooth(framewise, window):
-    """Median filter of width `window` frames along time, per class (edges repeat)."""
+    """Median filter of width `window` frames along time, per class (edges repeat).
+
+    Args:
+        framewise: array `(frames, classes)`.
+        window: int. Width in frames; 1 or less returns the scores unchanged.
+
+    Returns:
+        array `(frames, classes)`.
+
+    Example:
+    ```python
+    median_smooth(np.array([[0.0], [1.0], [0.0]]), 3)  # [[0.], [0.], [0.]]: a one-frame spike is gone
+    ```
+    """
     if window <= 1:
         return np.asarray(framewise)
     from scipy.ndimage import median_filter
@@ -99,7 +128,22 @@ class EventDetector:
         self.events = []
 
     def update(self, chunk):
-        """Consumes framewise scores `(frames, classes)`; returns the events completed so far."""
+        """Consumes framewise scores `(frames, classes)`; returns the events completed so far.
+
+        Args:
+            chunk: array `(frames, classes)`, the frames that follow the previous chunk.
+
+        Returns:
+            The list of every `SoundEvent` completed since the stream began.
+
+        Raises:
+            ValueError: the chunk is not `(frames, num_classes)`.
+
+        Example:
+        ```python
+        completed = detector.update(framewise[:500])
+        ```
+        """
         chunk = np.asarray(chunk, dtype=np.float32)
         if chunk.ndim != 2 or chunk.shape[1] != self.num_classes:
             raise ValueError(f"framewise scores must be (frames, {self.num_classes}), got shape {chunk.shape}")
@@ -123,6 +167,15 @@ class EventDetector:
         A run counts once it has reached `high` and lasted `min_duration`;
         what it will be when it ends (its offset, maybe a higher peak) is not
         known yet. Live detection reports its start from here.
+
+        Returns:
+            A list of `(class index, onset seconds, peak score)`.
+
+        Example:
+        ```python
+        for index, onset, peak in detector.open_events():
+            print(f"{model.labels[index]} since {onset:.1f} s")
+        ```
         """
         found = []
         for index in np.flatnonzero(self._run_start >= 0):
@@ -132,7 +185,16 @@ class EventDetector:
         return found
 
     def finish(self):
-        """Flushes the stream; returns all events, sorted by onset then label."""
+        """Flushes the stream; returns all events, sorted by onset then label.
+
+        Returns:
+            A list of `SoundEvent`.
+
+        Example:
+        ```python
+        events = detector.finish()  # the runs still open end at the last frame
+        ```
+        """
         if self._raw is not None and len(self._raw) > self._left:
             # mode="nearest" at the end: the last frame repeats after it.
             tail = np.concatenate([self._raw, np.repeat(self._raw[-1:], self._right, axis=0)])
@@ -203,6 +265,9 @@ def detect_events(
     Returns:
         A list of `SoundEvent`, sorted by onset then label.
 
+    Raises:
+        ValueError: the scores are not `(frames, classes)`.
+
     Example:
     ```python
     out = sed_model.predict(waveform[None])
@@ -230,7 +295,21 @@ _CSV_FIELDS = ("onset", "offset", "label", "index", "score")
 
 
 def events_to_csv(events, file=None):
-    """Writes events as CSV (`onset,offset,label,index,score`); returns the text if `file` is None."""
+    """Writes events as CSV (`onset,offset,label,index,score`); returns the text if `file` is None.
+
+    Args:
+        events: iterable of `SoundEvent`.
+        file: a text file object, or None.
+
+    Returns:
+        The CSV text, or None when written to `file`.
+
+    Example:
+    ```python
+    with open("events.csv", "w") as f:
+        keras_panns.events_to_csv(events, f)
+    ```
+    """
     buffer = io.StringIO() if file is None else file
     writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -241,5 +320,17 @@ def events_to_csv(events, file=None):
 
 
 def events_to_json(events):
-    """Events as a JSON string (a list of objects)."""
+    """Events as a JSON string (a list of objects).
+
+    Args:
+        events: iterable of `SoundEvent`.
+
+    Returns:
+        str.
+
+    Example:
+    ```python
+    keras_panns.events_to_json(events)  # '[{"label": "Dog", "index": 74, "onset": 1.2, ...}]'
+    ```
+    """
     return json.dumps([e.to_dict() for e in events], indent=2)

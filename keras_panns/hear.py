@@ -34,12 +34,24 @@ from keras_panns.runtimes.keras_runner import KerasRunner
 class HearModel(tf.Module):
     """A PANNs log-mel tagger prepared for the HEAR API.
 
+    Args:
+        model: a log-mel `PANNsModel` (Cnn*, ResNet*, MobileNet*), with its weights.
+
+    Raises:
+        TypeError: a model without the log-mel trunk's frame axis (waveform and SED models).
+
     Attributes:
         model: the Keras model.
         sample_rate: int.
         scene_embedding_size: int.
         timestamp_embedding_size: int.
         timestamp_hop_ms: float. Spacing of the timestamp embeddings.
+
+    Example:
+    ```python
+    hear_model = HearModel(keras_panns.Cnn14.from_pretrained())
+    hear_model.scene_embedding_size  # 2048
+    ```
     """
 
     def __init__(self, model):
@@ -71,6 +83,13 @@ class HearModel(tf.Module):
 def load_model(model_file_path="", **overrides):
     """A `HearModel` for a checkpoint: any `from_pretrained` source; empty means the zoo's "cnn14".
 
+    Args:
+        model_file_path: str. A zoo name, checkpoint, preset or `.keras` file (HEAR passes a path).
+        **overrides: constructor arguments to change, as `from_pretrained`.
+
+    Returns:
+        `HearModel`.
+
     Example:
     ```python
     model = load_model("cnn14_16k")
@@ -81,13 +100,45 @@ def load_model(model_file_path="", **overrides):
 
 
 def get_scene_embeddings(audio, model):
-    """`(n_sounds, scene_embedding_size)` float32: one embedding per sound, from the whole clip."""
+    """`(n_sounds, scene_embedding_size)` float32: one embedding per sound, from the whole clip.
+
+    Args:
+        audio: float32 tensor `(n_sounds, samples)` at `model.sample_rate`, in [-1, 1].
+        model: `HearModel`.
+
+    Returns:
+        `tf.Tensor`.
+
+    Raises:
+        AudioError: not 2-D, or shorter than the model's shortest input.
+
+    Example:
+    ```python
+    get_scene_embeddings(tf.zeros((3, 32000)), load_model()).shape  # (3, 2048)
+    ```
+    """
     audio = model._check(audio)
     return tf.convert_to_tensor(model._run(audio.numpy())["embedding"], tf.float32)
 
 
 def get_timestamp_embeddings(audio, model):
-    """`(embeddings (n_sounds, n_timestamps, size), timestamps (n_sounds, n_timestamps) in ms)`, centred."""
+    """`(embeddings (n_sounds, n_timestamps, size), timestamps (n_sounds, n_timestamps) in ms)`, centred.
+
+    Args:
+        audio: float32 tensor `(n_sounds, samples)` at `model.sample_rate`, in [-1, 1].
+        model: `HearModel`.
+
+    Returns:
+        `(tf.Tensor, tf.Tensor)`: the embeddings and each one's centre time in milliseconds.
+
+    Raises:
+        AudioError: not 2-D, or shorter than the model's shortest input.
+
+    Example:
+    ```python
+    embeddings, timestamps = get_timestamp_embeddings(tf.zeros((1, 32000)), load_model())
+    ```
+    """
     audio = model._check(audio)
     embeddings = tf.convert_to_tensor(model._run_frames(audio.numpy())["frames"], tf.float32)
     count = int(embeddings.shape[1])

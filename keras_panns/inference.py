@@ -21,6 +21,13 @@ class TagResult:
         tags: list of `(label, score)`, best first (empty on error).
         scores: float32 array `(num_classes,)` or None on error.
         error: str or None. Why this clip could not be tagged.
+
+    Example:
+    ```python
+    result = next(keras_panns.iter_tags(model, "speech.wav"))
+    result.tags[0]     # ('Speech', 0.89)
+    result.to_dict()   # {'file': 'speech.wav', 'tags': [{'label': 'Speech', 'score': 0.89}, ...]}
+    ```
     """
 
     source: str
@@ -29,6 +36,16 @@ class TagResult:
     error: str = None
 
     def to_dict(self):
+        """`{"file", "tags"}` (scores to 6 decimals), or `{"file", "error"}`: one line of `keras-panns tag`'s JSON.
+
+        Returns:
+            dict.
+
+        Example:
+        ```python
+        lines = [json.dumps(r.to_dict()) for r in keras_panns.iter_tags(model, paths)]
+        ```
+        """
         if self.error is not None:
             return {"file": self.source, "error": self.error}
         return {
@@ -44,6 +61,20 @@ def predict_waveforms(model, waveforms, batch_size=8, runtime="keras", precision
     what the clip gives alone (zero padding would change PANNs' max/mean
     pooling). `runtime`/`precision` choose where the forward pass runs (see
     `keras_panns.runtimes.runner_for`; a runner it built is accepted too).
+
+    Args:
+        model: a `PANNsModel`.
+        waveforms: list of float32 arrays `(samples,)` at the model's rate.
+        batch_size: int. Clips per forward pass.
+        runtime: str (`"keras"`, `"openvino"`, `"auto"`, ...) or a runner.
+        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`, where the runtime has it.
+
+    Returns:
+        A list of `{output name: array}` dicts, one per waveform, without the batch axis.
+
+    Raises:
+        AudioError: a waveform is shorter than `model.min_samples`.
+        RuntimeUnavailableError: the runtime or precision cannot run here.
 
     Example:
     ```python
@@ -70,7 +101,22 @@ def predict_waveforms(model, waveforms, batch_size=8, runtime="keras", precision
 
 
 def top_k_labels(scores, labels, k, classes=None):
-    """The `k` best `(label, score)` pairs of a score vector, best first; only `classes` (indices) if given."""
+    """The `k` best `(label, score)` pairs of a score vector, best first; only `classes` (indices) if given.
+
+    Args:
+        scores: array `(num_classes,)`.
+        labels: list of str, one per class.
+        k: int.
+        classes: iterable of int or None.
+
+    Returns:
+        A list of `(str, float)`.
+
+    Example:
+    ```python
+    top_k_labels(np.array([0.1, 0.9]), ["Speech", "Music"], 1)  # [('Music', 0.9)]
+    ```
+    """
     return [(labels[i], float(scores[i])) for i in top_k_indices(scores, k, classes)]
 
 
@@ -100,7 +146,27 @@ def iter_tags(
     Loads at most `chunk_size` clips at a time, so memory stays bounded for
     any number of files. `classes` (output indices, e.g.
     `labels.group_union(["Vehicle"])`) limits the top-k to those classes.
-    `runtime`/`precision`: as `predict_waveforms`.
+
+    Args:
+        model: a `PANNsModel`.
+        audio: a path, a list of paths, a waveform `(samples,)`, a batch `(clips, samples)` or a list of waveforms.
+        top_k: int. Tags per clip.
+        sample_rate: int or None. The rate of array inputs (resampled to the model's); None: already the model's.
+        batch_size: int. Clips per forward pass.
+        chunk_size: int. Clips loaded at a time.
+        progress: bool. A tqdm bar on stderr.
+        classes: iterable of int or None. Output indices the tags are chosen among.
+        runtime: as `predict_waveforms`.
+        precision: as `predict_waveforms`.
+
+    Yields:
+        `TagResult`, one per input, in order.
+
+    Example:
+    ```python
+    for result in keras_panns.iter_tags(model, sorted(glob.glob("clips/*.wav")), progress=True):
+        print(result.source, result.error or result.tags[:3])
+    ```
     """
     items, _ = _as_items(audio)
     labels = model.labels

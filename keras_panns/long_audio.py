@@ -25,6 +25,18 @@ def window_starts(num_samples, window, hop, align=1):
     multiple of `align`, so SED frames stay on the global frame grid); audio
     shorter than one window gives a single window over all of it.
 
+    Args:
+        num_samples: int. Length of the audio.
+        window: int. Window length in samples.
+        hop: int. Samples between window starts.
+        align: int. The last start is a multiple of this (the hop size, for SED).
+
+    Returns:
+        A list of int.
+
+    Raises:
+        ValueError: `window` or `hop` is not positive.
+
     Example:
     ```python
     window_starts(25, 10, 5)  # [0, 5, 10, 15]
@@ -141,6 +153,13 @@ class LongTagging:
         window_scores: float32 array `(windows, classes)`: each window's clip scores.
         clip_scores: float32 array `(classes,)`: their aggregate.
         labels: list of class names.
+
+    Example:
+    ```python
+    result = keras_panns.tag_long(model, "concert.flac")
+    result.top_k(3)                 # [('Music', 0.93), ('Musical instrument', 0.61), ...]
+    result.window_scores.shape      # (windows, 527)
+    ```
     """
 
     window_starts: np.ndarray
@@ -150,6 +169,19 @@ class LongTagging:
     labels: list
 
     def top_k(self, k=5):
+        """The `k` best `(label, score)` pairs of the whole recording's aggregate scores.
+
+        Args:
+            k: int.
+
+        Returns:
+            A list of `(str, float)`, best first.
+
+        Example:
+        ```python
+        keras_panns.tag_long(model, "concert.flac").top_k(1)  # [('Music', 0.93)]
+        ```
+        """
         return top_k_labels(self.clip_scores, self.labels, k)
 
 
@@ -180,6 +212,10 @@ def tag_long(
 
     Returns:
         A `LongTagging` with the per-window timeline and the aggregate.
+
+    Raises:
+        ValueError: `aggregate` is not `"max"` or `"mean"`.
+        AudioError: the source cannot be read or is shorter than the model accepts.
 
     Example:
     ```python
@@ -281,6 +317,10 @@ def iter_framewise(
         chunks together hold `1 + samples // hop_size` frames at
         `sample_rate / hop_size` frames per second.
 
+    Raises:
+        ValueError: the model has no `framewise_output` (not a SED model).
+        AudioError: the source cannot be read or is shorter than the model accepts.
+
     Example:
     ```python
     detector = keras_panns.EventDetector(527, labels=sed_model.labels)
@@ -310,6 +350,14 @@ class FrameStitcher:
 
     Args:
         hop_size: int. Samples per frame.
+
+    Example:
+    ```python
+    stitcher = FrameStitcher(hop_size=320)
+    stitcher.add(0, first_window_frames)          # (1001, 527) from samples 0..320000
+    stitcher.add(160000, second_window_frames)    # overlapping by half
+    first, frames = stitcher.release(500)         # frames 0..499 are final now
+    ```
     """
 
     def __init__(self, hop_size):
@@ -320,7 +368,18 @@ class FrameStitcher:
     def add(self, start, frames, total=None):
         """Adds one window's frames `(frames, classes)`; the window starts at sample `start` (on the frame grid).
 
-        `total` (frames of the whole recording, when known) clips a window that runs past the end.
+        Args:
+            start: int. The window's first sample, a multiple of `hop_size`.
+            frames: float32 array `(frames, classes)`.
+            total: int or None. Frames of the whole recording, when known: clips a window that runs past the end.
+
+        Raises:
+            ValueError: the window reaches back before frames already released.
+
+        Example:
+        ```python
+        stitcher.add(160000, model.predict(window[None])["framewise_output"][0])
+        ```
         """
         if self._sums is None:
             self._sums = np.zeros((0, frames.shape[1]), np.float32)
@@ -337,7 +396,19 @@ class FrameStitcher:
         self._counts[first:last] += 1
 
     def release(self, upto):
-        """`(first_frame, frames)`: the mean scores of every frame before global frame `upto`, now final."""
+        """`(first_frame, frames)`: the mean scores of every frame before global frame `upto`, now final.
+
+        Args:
+            upto: int. A global frame index; no later window will reach before it.
+
+        Returns:
+            `(int, float32 array (frames, classes))`.
+
+        Example:
+        ```python
+        first, frames = stitcher.release(next_window_start // 320)
+        ```
+        """
         first = self.base
         if self._sums is None:
             return first, np.zeros((0, 0), np.float32)
@@ -349,7 +420,19 @@ class FrameStitcher:
         return first, ready
 
     def finish(self, total):
-        """Hands out every remaining frame, repeating the last one up to `total` frames as the reference pads."""
+        """Hands out every remaining frame, repeating the last one up to `total` frames as the reference pads.
+
+        Args:
+            total: int. Frames of the whole recording (`1 + samples // hop_size`).
+
+        Returns:
+            `(int, float32 array (frames, classes))`.
+
+        Example:
+        ```python
+        first, frames = stitcher.finish(1 + num_samples // 320)
+        ```
+        """
         first, ready = self.release(self.base + (len(self._sums) if self._sums is not None else 0))
         missing = total - (first + len(ready))
         if missing > 0 and self._last is not None:
@@ -433,6 +516,12 @@ class DetectionResult:
         events: list of `SoundEvent`, sorted by onset.
         duration: float. Seconds of audio analysed.
         overview: `plotting.SEDOverview` or None.
+
+    Example:
+    ```python
+    result = keras_panns.detect_events_long(sed, "street.wav")
+    [(e.label, e.onset, e.offset) for e in result.events][:2]
+    ```
     """
 
     events: list

@@ -42,7 +42,18 @@ class SEDOverview:
         return np.arange(first, first + count) * self.columns // self.total_frames
 
     def add_scores(self, first_frame, scores):
-        """Adds framewise scores `(frames, classes)` starting at frame `first_frame`."""
+        """Adds framewise scores `(frames, classes)` starting at frame `first_frame` (pooled by maximum).
+
+        Args:
+            first_frame: int. Global index of the first frame.
+            scores: float array `(frames, classes)`.
+
+        Example:
+        ```python
+        for first, frames in keras_panns.iter_framewise(sed, "day.flac"):
+            overview.add_scores(first, frames)
+        ```
+        """
         scores = np.asarray(scores, np.float32)
         if self.scores is None:
             self.scores = np.zeros((self.columns, scores.shape[1]), np.float32)
@@ -50,7 +61,17 @@ class SEDOverview:
         np.maximum.at(self.scores, self._column(first_frame, len(scores)), scores)
 
     def add_log_mel(self, first_frame, log_mel):
-        """Adds log-mel frames `(frames, mel_bins)` in dB starting at `first_frame` (overlaps average)."""
+        """Adds log-mel frames `(frames, mel_bins)` in dB starting at `first_frame` (overlaps average).
+
+        Args:
+            first_frame: int. Global index of the first frame.
+            log_mel: float array `(frames, mel_bins)`, dB.
+
+        Example:
+        ```python
+        overview.add_log_mel(first, log_mel_frames)
+        ```
+        """
         log_mel = np.asarray(log_mel, np.float64)[: max(self.total_frames - first_frame, 0)]
         if self._mel_sum is None:
             self._mel_sum = np.zeros((self.columns, log_mel.shape[1]))
@@ -72,7 +93,21 @@ class SEDOverview:
 
 
 def top_classes(scores, k, classes=None):
-    """Indices of the `k` classes (among `classes`, if given) with the highest peak score, best first."""
+    """Indices of the `k` classes (among `classes`, if given) with the highest peak score, best first.
+
+    Args:
+        scores: array `(frames, classes)`.
+        k: int.
+        classes: iterable of int or None.
+
+    Returns:
+        A list of int.
+
+    Example:
+    ```python
+    top_classes(np.array([[0.1, 0.9], [0.8, 0.2]]), 1)  # [1]
+    ```
+    """
     return top_k_indices(np.asarray(scores).max(axis=0), k, classes)
 
 
@@ -87,6 +122,9 @@ def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None, cla
         classes: iterable of int or None. Draw only these classes (e.g. an ontology group's).
         threshold: float or None. Drawn as a dashed line (e.g. the event threshold).
         title: str or None. Figure title (e.g. the file name).
+
+    Raises:
+        ValueError: the overview holds no scores.
 
     Example:
     ```python

@@ -54,6 +54,13 @@ class StreamResult:
         offset: float or None. The window's end, or the event's offset (None while it is open).
         score: float. The class's window score, or the event's peak score (so far, for a start).
         reported_at: float. Seconds of audio the stream had received when this was reported.
+
+    Example:
+    ```python
+    for result in stream.push(chunk):
+        if result.kind == "event_start":
+            print(f"{result.label} began at {result.onset:.1f} s")
+    ```
     """
 
     kind: str
@@ -65,6 +72,16 @@ class StreamResult:
     reported_at: float
 
     def to_dict(self):
+        """The result as a JSON-ready dict: one line of `keras-panns listen --format jsonl`.
+
+        Returns:
+            dict with `kind`, `label`, `index`, `onset`, `offset`, `score`, `reported_at`.
+
+        Example:
+        ```python
+        print(json.dumps(result.to_dict()))  # {"kind": "tags", "label": "Speech", "index": 0, ...}
+        ```
+        """
         return {
             "kind": self.kind,
             "label": self.label,
@@ -87,6 +104,17 @@ def default_timing(model):
     event-report delay of 10-s windows. The hop sets the cost, one window per
     hop: 0.5 s for small models, 1 s for the Cnn14-sized ones, which keeps
     every zoo model below real time on 2 CPU cores (see docs/live.md's table).
+
+    Args:
+        model: a `PANNsModel`.
+
+    Returns:
+        `(float, float)`, seconds.
+
+    Example:
+    ```python
+    default_timing(keras_panns.Cnn14())  # (5.0, 1.0)
+    ```
     """
     return 5.0, (0.5 if model.count_params() < _SMALL_MODEL else 1.0)
 
@@ -130,6 +158,15 @@ class Stream:
         AudioError (from `push`): NaN samples, a wrong shape, or a rate change
             mid-stream. The stream's state is kept: `close()` still reports
             the events that were open.
+
+    Example:
+    ```python
+    stream = keras_panns.Stream(sed, top_k=0)   # events only
+    for chunk in microphone_chunks():           # e.g. 0.5-s float32 blocks at 32 kHz
+        for result in stream.push(chunk):
+            print(result.to_dict())
+    stream.close()
+    ```
     """
 
     def __init__(
@@ -213,6 +250,17 @@ class Stream:
         Args:
             chunk: array `(samples,)` or `(samples, channels)`, float in [-1, 1] or integer PCM.
             sample_rate: int or None. The chunk's rate (default: the model's); fixed for a stream.
+
+        Returns:
+            A list of `StreamResult`.
+
+        Raises:
+            AudioError: the stream is closed, NaN samples, a wrong shape, or another rate than before.
+
+        Example:
+        ```python
+        results = stream.push(np.frombuffer(pcm_bytes, np.int16), sample_rate=16000)
+        ```
         """
         if self._closed:
             raise AudioError("the stream is closed")
@@ -232,7 +280,16 @@ class Stream:
         return results
 
     def close(self):
-        """Ends the stream: scores the last, end-aligned window and closes every open event."""
+        """Ends the stream: scores the last, end-aligned window and closes every open event.
+
+        Returns:
+            A list of `StreamResult` (empty when closed before).
+
+        Example:
+        ```python
+        last = stream.close()  # the events still open end with the stream
+        ```
+        """
         if self._closed:
             return []
         self._closed = True

@@ -41,6 +41,12 @@ class IndexSummary:
         audio_hours: float. Hours of audio indexed by this run.
         seconds: float. Wall time of the run.
         runtime: str. The runtime and precision the model ran on, and why.
+
+    Example:
+    ```python
+    summary = keras_panns.index("recordings/", out="recordings.index")
+    print(summary.indexed, summary.failed, f"{summary.audio_hours:.1f} h in {summary.seconds:.0f} s")
+    ```
     """
 
     out: str

@@ -175,7 +175,19 @@ class IndexStore:
         return os.path.join(self.root, "manifest.json")
 
     def read_manifest(self):
-        """The manifest there, or None for a new index."""
+        """The manifest there, or None for a new index.
+
+        Returns:
+            dict or None.
+
+        Raises:
+            ArchiveError: the manifest is unreadable or of another format.
+
+        Example:
+        ```python
+        IndexStore("recordings.index").read_manifest()["model_name"]  # 'cnn14'
+        ```
+        """
         if not os.path.exists(self.manifest_path):
             return None
         try:
@@ -190,7 +202,21 @@ class IndexStore:
         return manifest
 
     def open(self, manifest):
-        """Starts or resumes writing with `manifest`; an index made with another fingerprint is refused."""
+        """Starts or resumes writing with `manifest`; an index made with another fingerprint is refused.
+
+        Args:
+            manifest: dict, the run's fingerprint (model, weights, window, hop, outputs, ...).
+
+        Raises:
+            ArchiveError: the index there was made with other settings (each difference is named), or the
+                folder holds something that is not an index.
+
+        Example:
+        ```python
+        store = IndexStore("recordings.index")
+        store.open(manifest)  # a second run with the same manifest resumes
+        ```
+        """
         old = self.read_manifest()
         if old is not None:
             differences = manifest_differences(old, manifest)
@@ -224,7 +250,16 @@ class IndexStore:
                     os.remove(os.path.join(self.root, table, name))
 
     def done_keys(self):
-        """`pyarrow.Table` (path, size, mtime) of every file already committed (ok or failed)."""
+        """`pyarrow.Table` (path, size, mtime) of every file already committed (ok or failed).
+
+        Returns:
+            `pyarrow.Table`.
+
+        Example:
+        ```python
+        done = store.done_keys()  # the resume skips these before decoding
+        ```
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -243,7 +278,20 @@ class IndexStore:
         return pa.concat_tables(parts)
 
     def commit(self, rows):
-        """Writes one part: `rows` maps a table name to a list of row dicts; `files` must be non-empty."""
+        """Writes one part: `rows` maps a table name to a list of row dicts; `files` must be non-empty.
+
+        The part's tables are written under the staging folder, then moved in
+        place with `files` last, so a killed job never marks a file done whose
+        windows are missing.
+
+        Args:
+            rows: `{table name: [row dict, ...]}`; no `files` rows, no part.
+
+        Example:
+        ```python
+        store.commit({"files": [file_row], "windows": window_rows})
+        ```
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -267,7 +315,19 @@ class IndexStore:
             os.replace(os.path.join(staging, table, name), os.path.join(self.root, table, name))
 
     def read(self, table):
-        """One table as a `pyarrow.Table` (empty with its schema when no part holds rows)."""
+        """One table as a `pyarrow.Table` (empty with its schema when no part holds rows).
+
+        Args:
+            table: str, one of `files`, `windows`, `events`, `errors`.
+
+        Returns:
+            `pyarrow.Table`.
+
+        Example:
+        ```python
+        windows = IndexStore("recordings.index").read("windows").to_pandas()
+        ```
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -369,6 +369,22 @@ def read_state_dict(path):
     the most common mistake with PANNs, audioset_tagging_cnn#55). A bare
     state dict and a `"state_dict"` entry are accepted too, and DataParallel's
     `module.` prefix is removed.
+
+    Args:
+        path: str or path-like, a `.pth` file (zip or legacy pickle format).
+
+    Returns:
+        `{key: numpy array}`.
+
+    Raises:
+        CheckpointError: the file is not a PyTorch checkpoint or holds no state dict.
+        UnsafeCheckpointError: its pickle asks for a global outside the allow-list (nothing of it runs).
+
+    Example:
+    ```python
+    state = keras_panns.checkpoint.read_state_dict("Cnn14_mAP=0.431.pth")
+    state["fc_audioset.weight"].shape  # (527, 2048)
+    ```
     """
     obj = load_torch_file(path)
     if isinstance(obj, dict):

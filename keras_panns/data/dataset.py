@@ -17,7 +17,23 @@ MIXUP_MODES = ("waveform", "features")
 
 
 def load_manifest(directory):
-    """The manifest of a packed directory, with `directory` added."""
+    """The manifest of a packed directory, with `directory` added.
+
+    Args:
+        directory: str, a local folder or any `tf.io.gfile` URL (`gs://...`).
+
+    Returns:
+        dict: the `pack` manifest (shards, clip counts, sample rate, labels) plus `directory`.
+
+    Raises:
+        DataError: no manifest there (the data is not packed).
+
+    Example:
+    ```python
+    manifest = keras_panns.data.load_manifest("packed/balanced_train")
+    manifest["num_examples"]
+    ```
+    """
     import tensorflow as tf
 
     path = _join(directory, MANIFEST)
@@ -204,6 +220,10 @@ def make_dataset(
 
     Returns:
         A `tf.data.Dataset`, prefetched.
+
+    Raises:
+        ValueError: an unknown `mode` or `mixup_mode`.
+        DataError: no manifest, or the packed dataset is empty.
 
     Example:
     ```python

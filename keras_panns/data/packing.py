@@ -143,6 +143,9 @@ def pack(
     Returns:
         The manifest (a dict, also written to `manifest.json`).
 
+    Raises:
+        DataError: the example list is empty.
+
     Example:
     ```python
     examples, names = generic_examples("esc10.csv", path_column="filename", label_column="category")

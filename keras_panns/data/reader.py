@@ -92,14 +92,36 @@ class ClipIndex:
         return len(self.shard)
 
     def targets(self, indices):
-        """Multi-hot float32 targets `(len(indices), num_classes)`."""
+        """Multi-hot float32 targets `(len(indices), num_classes)`.
+
+        Args:
+            indices: sequence of int, clip numbers.
+
+        Returns:
+            float32 array.
+
+        Example:
+        ```python
+        ClipIndex(manifest).targets([0, 5]).shape  # (2, 527)
+        ```
+        """
         targets = np.zeros((len(indices), self.num_classes), np.float32)
         for row, i in enumerate(indices):
             targets[row, self.label_values[self.label_splits[i] : self.label_splits[i + 1]]] = 1.0
         return targets
 
     def open(self):
-        """Open file handles for one reader thread (a context manager)."""
+        """Open file handles for one reader thread (a context manager).
+
+        Returns:
+            `ClipFiles`, which closes its handles on exit.
+
+        Example:
+        ```python
+        with ClipIndex(manifest).open() as files:
+            files.read_into(0, row)
+        ```
+        """
         return ClipFiles(self)
 
 

@@ -45,6 +45,20 @@ class BalancedSampler:
         """The same sampler from flat labels: example i holds `values[splits[i]:splits[i + 1]]`.
 
         Vectorised (a stable sort instead of a Python loop over 5 M labels for AudioSet).
+
+        Args:
+            values: int array, every example's class indices, concatenated.
+            splits: int array `(num_examples + 1,)`, where each example's labels start.
+            num_classes: int.
+            seed: int. Seed of the sampling order.
+
+        Returns:
+            `BalancedSampler`.
+
+        Example:
+        ```python
+        sampler = BalancedSampler.from_flat_labels([0, 2, 1], [0, 2, 3], num_classes=3)  # 2 examples
+        ```
         """
         values = np.asarray(values, np.int64)
         examples = np.repeat(np.arange(len(splits) - 1), np.diff(splits))

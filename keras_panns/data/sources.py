@@ -16,6 +16,11 @@ class Example:
         id: str. Unique id (the AudioSet `YTID_start` or the file path).
         path: str or None. The audio file (None: listed but not found).
         labels: tuple of int. Class indices.
+
+    Example:
+    ```python
+    Example(id="--PJHxphWEs_30000", path="audio/Y--PJHxphWEs.wav", labels=(0, 137))
+    ```
     """
 
     id: str
@@ -35,6 +40,15 @@ class Segment:
 
 def read_segments(path):
     """Parses an AudioSet segment CSV (`# ` header lines, then `YTID, start, end, "mid,mid"`).
+
+    Args:
+        path: str. The CSV, a local file.
+
+    Returns:
+        A list of `Segment`, in file order.
+
+    Raises:
+        DataError: a row that is not `YTID, start, end, "mids"` (its number is named).
 
     Example:
     ```python
@@ -95,7 +109,16 @@ def audioset_examples(segment_csv, audio_dir, mids):
 
     Returns:
         A list of `Example`, one per segment, in CSV order; `path` is None when
-        no file was found. Unknown label ids raise `DataError`.
+        no file was found.
+
+    Raises:
+        DataError: a label id that is not in `mids`.
+
+    Example:
+    ```python
+    examples = audioset_examples("balanced_train_segments.csv", "audio/", keras_panns.labels.audioset_mids())
+    found = [e for e in examples if e.path is not None]
+    ```
     """
     index = {mid: i for i, mid in enumerate(mids)}
     by_segment, by_ytid = _index_directory(audio_dir)
@@ -126,6 +149,9 @@ def generic_examples(
 
     Returns:
         `(examples, label_names)`.
+
+    Raises:
+        DataError: the CSV lacks a named column, or a row has labels outside the class list.
 
     Example:
     ```python

@@ -31,6 +31,12 @@ class DemoReport:
         runtime_version: str. The onnxruntime-web version copied in.
         export_summary: str. The validation line of the exported file.
         fallback: str or None. Why `quantize="auto"` fell back to float32, if it did.
+
+    Example:
+    ```python
+    report = keras_panns.demo.build_demo(model, "site/")
+    print(report.summary())  # the page, its model's size and how it validated
+    ```
     """
 
     site_dir: str
@@ -130,6 +136,10 @@ def build_demo(
 
     Returns:
         A `DemoReport`.
+
+    Raises:
+        ExportError: a model without `clipwise_output`, an unknown `quantize`, bad window and hop, or a
+            `site_dir` that is a file or a non-empty folder (without `overwrite`).
 
     Example:
     ```python

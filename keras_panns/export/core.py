@@ -43,6 +43,13 @@ class ExportReport:
         metadata_path: str. The JSON sidecar (input/output spec, sample rate, labels).
         front_end: str. The exported DFT, `"fft"` or `"conv"`.
         tflite_metadata: bool. Whether the file carries TFLite Model Metadata.
+
+    Example:
+    ```python
+    report = keras_panns.export_model(model, "cnn14.tflite")
+    report.max_abs_error["clipwise_output"]  # e.g. 2e-06
+    print(report.summary())
+    ```
     """
 
     path: str

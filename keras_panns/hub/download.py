@@ -16,7 +16,19 @@ _CHUNK = 1 << 20
 
 
 def cache_dir(override=None):
-    """The cache root: `override`, `$KERAS_PANNS_CACHE`, or `$XDG_CACHE_HOME/keras_panns`."""
+    """The cache root: `override`, `$KERAS_PANNS_CACHE`, or `$XDG_CACHE_HOME/keras_panns`.
+
+    Args:
+        override: str, path-like or None. A folder to use instead (`~` expanded).
+
+    Returns:
+        `pathlib.Path` (not created here).
+
+    Example:
+    ```python
+    cache_dir()  # PosixPath('/home/me/.cache/keras_panns')
+    ```
+    """
     if override:
         return pathlib.Path(override).expanduser()
     if os.environ.get(CACHE_ENV):
@@ -26,7 +38,19 @@ def cache_dir(override=None):
 
 
 def file_hashes(path):
-    """(md5, sha256) hex digests of a file, read in 1 MiB chunks."""
+    """(md5, sha256) hex digests of a file, read in 1 MiB chunks.
+
+    Args:
+        path: str or path-like.
+
+    Returns:
+        `(md5, sha256)`, both hex str.
+
+    Example:
+    ```python
+    md5, sha256 = file_hashes("Cnn14_mAP=0.431.pth")
+    ```
+    """
     md5, sha = hashlib.md5(), hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -36,7 +60,22 @@ def file_hashes(path):
 
 
 def verify_file(path, md5=None, sha256=None, size_bytes=None):
-    """Raises `ChecksumError` if the file's size or hashes differ from those given."""
+    """Raises `ChecksumError` if the file's size or hashes differ from those given.
+
+    Args:
+        path: str or path-like.
+        md5: str or None. Expected md5 (hex); None: not checked.
+        sha256: str or None. Expected sha256 (hex); None: not checked.
+        size_bytes: int or None. Expected size; None: not checked.
+
+    Raises:
+        ChecksumError: the size or a hash differs (the message gives both values).
+
+    Example:
+    ```python
+    verify_file("Cnn14_mAP=0.431.pth", md5=get_card("cnn14").checkpoint["md5"])
+    ```
+    """
     size = os.path.getsize(path)
     if size_bytes is not None and size != size_bytes:
         raise ChecksumError(f"{path}: size {size} bytes, expected {size_bytes}")

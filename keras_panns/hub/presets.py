@@ -48,6 +48,9 @@ def save_preset(model, directory, card=None, overwrite=True):
         overwrite: bool. Replace an existing folder; if False, a folder that
             appeared meanwhile (another process's identical conversion) is kept.
 
+    Returns:
+        `pathlib.Path` of the directory.
+
     Example:
     ```python
     keras_panns.save_preset(model, "my_cnn14")   # = model.save_to_preset("my_cnn14")
@@ -90,7 +93,21 @@ def _write(model, directory, card):
 
 
 def model_card(model, card=None):
-    """The README.md of a preset: what the model is, where its weights come from, how to load it."""
+    """The README.md of a preset: what the model is, where its weights come from, how to load it.
+
+    Args:
+        model: a `PANNsModel`.
+        card: `ZooCard` or None. Where the weights come from; None: weights of no zoo checkpoint.
+
+    Returns:
+        str, Markdown with a Hugging Face front matter.
+
+    Example:
+    ```python
+    model = keras_panns.Cnn14.from_pretrained()
+    print(model_card(model, model.card))
+    ```
+    """
     arch = type(model).__name__
     lines = [
         "---",
@@ -140,6 +157,18 @@ def model_card(model, card=None):
 
 def read_preset(directory):
     """`(architecture class, config, card or None)` of a preset directory.
+
+    Args:
+        directory: str or path-like.
+
+    Returns:
+        `(class, dict, ZooCard or None)`.
+
+    Example:
+    ```python
+    arch, config, card = read_preset("my_cnn14")
+    model = arch(**config)  # untrained; from_pretrained("my_cnn14") also loads the weights
+    ```
 
     Raises:
         CheckpointError: the folder is not a preset (no or unreadable config, no weights).

@@ -35,7 +35,11 @@ class ZooCard:
         params: int. Trainable parameters (the paper's count).
         multi_adds_g: float or None. Paper multi-adds per 10-s clip, in 1e9.
         license: dict. Licences of the weights and of the code.
-        description, notes, origin: str. Provenance text.
+        paper: dict. Where the checkpoint's figures were published.
+        labels: str or list. `"audioset"` (the 527 classes) or the class names.
+        description: str. What the checkpoint is.
+        notes: str. Provenance details.
+        origin: str. Who made the checkpoint.
         default: bool. Whether this is the architecture's default checkpoint.
 
     Example:
@@ -63,6 +67,22 @@ class ZooCard:
 
     @classmethod
     def from_dict(cls, data):
+        """The card of a JSON object (a `zoo/*.json` file).
+
+        Args:
+            data: dict with the card's fields.
+
+        Returns:
+            `ZooCard`.
+
+        Raises:
+            ValueError: a field the card does not have (a typo in a card file).
+
+        Example:
+        ```python
+        card = ZooCard.from_dict(json.load(open("zoo/cnn14.json")))
+        ```
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -70,6 +90,16 @@ class ZooCard:
         return cls(**data)
 
     def to_dict(self):
+        """The card as a JSON-ready dict, the inverse of `from_dict`.
+
+        Returns:
+            dict.
+
+        Example:
+        ```python
+        ZooCard.from_dict(card.to_dict()) == card  # True
+        ```
+        """
         return dataclasses.asdict(self)
 
     @property
@@ -104,6 +134,14 @@ class ZooCard:
         are, with its own hashes, no URL, no published metrics and no licence claim, so that nothing made
         from them (a preset, TFLite metadata, the browser page) shows the official URL or md5.
 
+        Args:
+            path: str or path-like. The local checkpoint.
+            md5: str. Its md5 (hex).
+            sha256: str. Its sha256 (hex).
+
+        Returns:
+            A new `ZooCard`.
+
         Example:
         ```python
         local = get_card("cnn14").for_local_weights("Cnn14_mAP=0.431.pth", md5, sha256)
@@ -136,17 +174,52 @@ class ZooCard:
         )
 
     def download_url(self):
-        """The checkpoint URL, or its place under `$KERAS_PANNS_MIRROR` when that is set."""
+        """The checkpoint URL, or its place under `$KERAS_PANNS_MIRROR` when that is set.
+
+        Returns:
+            str.
+
+        Example:
+        ```python
+        get_card("cnn14").download_url()  # 'https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1'
+        ```
+        """
         mirror = os.environ.get(MIRROR_ENV)
         if mirror:
             return mirror.rstrip("/") + "/" + urllib.parse.quote(self.file_name)
         return self.checkpoint["url"]
 
     def label_names(self):
+        """The class names of the checkpoint's outputs.
+
+        Returns:
+            A list of str.
+
+        Example:
+        ```python
+        get_card("cnn14").label_names()[:2]  # ['Speech', 'Male speech, man speaking']
+        ```
+        """
         return audioset_labels() if self.labels == "audioset" else list(self.labels)
 
     def get_model(self, **kwargs):
-        """Builds the architecture and loads this checkpoint (see `from_pretrained`)."""
+        """Builds the architecture and loads this checkpoint (see `from_pretrained`).
+
+        Args:
+            **kwargs: as `from_pretrained` (`cache_dir`, `progress`, constructor overrides).
+
+        Returns:
+            The model, with `model.card` set to this card.
+
+        Raises:
+            UnknownModelError: the architecture is not registered (import `keras_panns.models`).
+            DownloadError: the checkpoint cannot be fetched.
+
+        Example:
+        ```python
+        model = keras_panns.zoo.get_card("cnn14_16k").get_model()
+        ```
+        """
         # Imported here so that reading cards never starts a Keras backend.
         from keras_panns.hub.registry import get_architecture
 
@@ -177,7 +250,16 @@ def _builtin_cards():
 
 
 def all_cards():
-    """Every known card, built-in and registered, by name."""
+    """Every known card, built-in and registered, by name.
+
+    Returns:
+        `{zoo name: ZooCard}`.
+
+    Example:
+    ```python
+    len(keras_panns.zoo.all_cards())  # 22 built-in cards
+    ```
+    """
     cards = dict(_builtin_cards())
     cards.update(_EXTRA_CARDS)
     return cards
@@ -185,6 +267,12 @@ def all_cards():
 
 def list_models(architecture=None):
     """Zoo names, optionally only those of one architecture.
+
+    Args:
+        architecture: str or None. A class name (case-insensitive); None: all.
+
+    Returns:
+        A sorted list of str.
 
     Example:
     ```python
@@ -197,7 +285,23 @@ def list_models(architecture=None):
 
 
 def register_card(card):
-    """Adds a card (a `ZooCard` or its dict) for a private checkpoint; returns the card."""
+    """Adds a card (a `ZooCard` or its dict) for a private checkpoint; returns the card.
+
+    Args:
+        card: `ZooCard` or dict.
+
+    Returns:
+        The registered `ZooCard`.
+
+    Raises:
+        ValueError: a dict with fields a card does not have.
+
+    Example:
+    ```python
+    register_card({**get_card("cnn14").to_dict(), "name": "my_cnn14", "checkpoint": {"file_name": "mine.pth"}})
+    model = keras_panns.from_pretrained("my_cnn14")
+    ```
+    """
     if isinstance(card, dict):
         card = ZooCard.from_dict(card)
     _EXTRA_CARDS[card.name] = card
@@ -205,11 +309,36 @@ def register_card(card):
 
 
 def unregister_card(name):
+    """Removes a card added with `register_card` (no error if there is none).
+
+    Args:
+        name: str. The zoo name.
+
+    Example:
+    ```python
+    unregister_card("my_cnn14")
+    ```
+    """
     _EXTRA_CARDS.pop(name, None)
 
 
 def get_card(name):
-    """The card of a zoo name (case-insensitive), or `UnknownModelError` listing them all."""
+    """The card of a zoo name (case-insensitive), or `UnknownModelError` listing them all.
+
+    Args:
+        name: str, e.g. `"cnn14_16k"`.
+
+    Returns:
+        `ZooCard`.
+
+    Raises:
+        UnknownModelError: not a zoo name.
+
+    Example:
+    ```python
+    keras_panns.zoo.get_card("CNN14_16k").sample_rate  # 16000
+    ```
+    """
     cards = all_cards()
     key = str(name).lower()
     for card_name, card in cards.items():
@@ -219,7 +348,19 @@ def get_card(name):
 
 
 def card_for_file(file_name):
-    """The card whose official checkpoint file has this name (or alias), else None."""
+    """The card whose official checkpoint file has this name (or alias), else None.
+
+    Args:
+        file_name: str. A file name, path or URL (only its last part counts).
+
+    Returns:
+        `ZooCard` or None.
+
+    Example:
+    ```python
+    card_for_file("downloads/Cnn14_mAP=0.431.pth").name  # 'cnn14'
+    ```
+    """
     base = os.path.basename(urllib.parse.unquote(str(file_name)))
     for card in all_cards().values():
         if base in card.file_names:
@@ -228,7 +369,19 @@ def card_for_file(file_name):
 
 
 def default_card(architecture):
-    """The architecture's default card (e.g. `cnn14` for Cnn14), or None."""
+    """The architecture's default card (e.g. `cnn14` for Cnn14), or None.
+
+    Args:
+        architecture: str. A class name (case-insensitive).
+
+    Returns:
+        `ZooCard` or None.
+
+    Example:
+    ```python
+    default_card("Cnn14").name  # 'cnn14'
+    ```
+    """
     for card in all_cards().values():
         if card.architecture.lower() == architecture.lower() and card.default:
             return card

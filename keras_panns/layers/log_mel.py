@@ -30,6 +30,18 @@ def stft_kernels(n_fft):
 
     Equal to torchlibrosa's `conv_real.weight[:, 0, :].T` and
     `conv_imag.weight[:, 0, :].T`: the windowed `cos` and `-sin` basis, unscaled.
+
+    Args:
+        n_fft: int. The window size.
+
+    Returns:
+        `(real, imag)`, float32 arrays.
+
+    Example:
+    ```python
+    real, imag = keras_panns.layers.stft_kernels(1024)
+    real.shape  # (1024, 513)
+    ```
     """
     n = np.arange(n_fft)[:, None]
     k = np.arange(n_fft // 2 + 1)[None, :]
@@ -72,6 +84,24 @@ def mel_filter_bank(sample_rate, n_fft, n_mels, fmin, fmax):
     Bit-for-bit `librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax).T`
     (`htk=False, norm='slaney'`), written in numpy so that building a model
     does not import librosa.
+
+    Args:
+        sample_rate: int. Hz.
+        n_fft: int. The STFT size.
+        n_mels: int. Mel bins.
+        fmin: float. Lowest frequency, Hz.
+        fmax: float. Highest frequency, Hz (at most the Nyquist frequency).
+
+    Returns:
+        float32 array `(n_fft // 2 + 1, n_mels)`.
+
+    Raises:
+        ValueError: the band does not fit the sample rate (`0 <= fmin < fmax <= sample_rate / 2`).
+
+    Example:
+    ```python
+    keras_panns.layers.mel_filter_bank(32000, 1024, 64, 50, 14000).shape  # (513, 64)
+    ```
     """
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(
@@ -201,7 +231,19 @@ class LogMelSpectrogram(keras.layers.Layer):
         return 10.0 * ops.log10(ops.maximum(mel, self.amin))
 
     def num_frames(self, num_samples):
-        """Frames produced for `num_samples` input samples (centered STFT)."""
+        """Frames produced for `num_samples` input samples (centered STFT).
+
+        Args:
+            num_samples: int.
+
+        Returns:
+            int, `1 + num_samples // hop_size`.
+
+        Example:
+        ```python
+        keras_panns.layers.LogMelSpectrogram().num_frames(320000)  # 1001
+        ```
+        """
         return 1 + num_samples // self.hop_size
 
     def compute_output_shape(self, input_shape):
@@ -237,6 +279,16 @@ def set_dft(model, dft):
     The mode decides how the graph is traced, so set it before the first call
     (export traces anew). It changes no weight.
 
+    Args:
+        model: a Keras model.
+        dft: str, one of `DFT_MODES`.
+
+    Returns:
+        str, the mode before (the requested one for models without a log-mel front end).
+
+    Raises:
+        ValueError: `dft` is not a mode.
+
     Example:
     ```python
     previous = keras_panns.layers.set_dft(model, "fft")
@@ -251,5 +303,17 @@ def set_dft(model, dft):
 
 
 def log_mel_layers(model):
-    """The `LogMelSpectrogram` layers of a model, in layer order (none for raw-waveform models)."""
+    """The `LogMelSpectrogram` layers of a model, in layer order (none for raw-waveform models).
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        A list of `LogMelSpectrogram`.
+
+    Example:
+    ```python
+    len(keras_panns.layers.log_mel_layers(keras_panns.Wavegram_Logmel_Cnn14()))  # 1
+    ```
+    """
     return [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]

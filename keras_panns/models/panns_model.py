@@ -126,6 +126,14 @@ class PANNsModel(keras.Model):
         Args:
             num_samples: int. Length of the input in samples.
             source: str or None. The file (or array name) to name in the error.
+
+        Raises:
+            AudioError: shorter than `min_samples` (the message gives the minimum in samples and seconds).
+
+        Example:
+        ```python
+        keras_panns.Cnn14().check_input_length(8000, "blip.wav")  # AudioError: blip.wav: Cnn14 needs ...
+        ```
         """
         check_length(num_samples, self.min_samples, self.sample_rate, self.name, source)
 
@@ -192,6 +200,17 @@ class PANNsModel(keras.Model):
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """keras-hub's name for `from_pretrained`; `load_weights=False` builds the preset's config untrained.
 
+        Args:
+            preset: str. Any `from_pretrained` source.
+            load_weights: bool. False: the source's architecture and config, randomly initialised.
+            **kwargs: constructor overrides (and `from_pretrained`'s options when loading weights).
+
+        Returns:
+            The model.
+
+        Raises:
+            UnknownModelError: the source is unknown or holds another architecture.
+
         Example:
         ```python
         model = keras_panns.Cnn14.from_preset("cnn14_16k")
@@ -209,6 +228,12 @@ class PANNsModel(keras.Model):
         and a `README.md` model card, so `from_pretrained(preset_dir)` reads it
         and `keras_hub.upload_preset` could publish it unchanged.
 
+        Args:
+            preset_dir: str or path-like. Written atomically (replaced if it exists).
+
+        Returns:
+            `pathlib.Path` of the directory.
+
         Example:
         ```python
         model.save_to_preset("my_cnn14")
@@ -219,5 +244,14 @@ class PANNsModel(keras.Model):
 
     @classproperty
     def presets(cls):  # noqa: N805 (a class property)
-        """The zoo cards this class can load, by name (`{name: ZooCard}`)."""
+        """The zoo cards this class can load, by name (`{name: ZooCard}`).
+
+        Returns:
+            `{zoo name: ZooCard}`.
+
+        Example:
+        ```python
+        sorted(keras_panns.Cnn14.presets)  # ['cnn14', 'cnn14_16k', 'cnn14_8k', 'cnn14_emb128', ...]
+        ```
+        """
         return loaders.presets(cls)

@@ -43,6 +43,14 @@ class Choice:
         reason: str. One sentence: asked for, or measured fastest among the agreeing paths.
         candidates: list of dicts (runtime, precision, clips_per_s, max_abs_delta, top5_equal, agrees,
             error) measured by `auto`; empty when nothing was measured.
+
+    Example:
+    ```python
+    choice = decide(model)
+    print(choice.runtime, choice.precision, choice.reason)
+    for line in choice.table():
+        print(line)
+    ```
     """
 
     runtime: str
@@ -51,7 +59,17 @@ class Choice:
     candidates: list = dataclasses.field(default_factory=list)
 
     def table(self):
-        """The measured candidates as aligned text lines (what `--verbose` prints)."""
+        """The measured candidates as aligned text lines (what `--verbose` prints).
+
+        Returns:
+            A list of str, one per candidate.
+
+        Example:
+        ```python
+        for line in runner.choice.table():
+            print(line)  # e.g. "  openvino  bfloat16   41.2 clips/s  max |delta| 3e-03  agrees"
+        ```
+        """
         lines = []
         for c in self.candidates:
             if c.get("error"):
@@ -220,6 +238,20 @@ def decide(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     answered without building anything; an explicit other path is built once, to fail here rather than
     in every actor; an `auto` not decided yet is measured and cached as `choose` does.
 
+    Args:
+        model: a `PANNsModel`.
+        runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
+        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
+        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
+        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
+        threads: int or None. CPU threads the runtime may use; None: its default.
+
+    Returns:
+        `Choice`.
+
+    Raises:
+        RuntimeUnavailableError: the path asked for cannot run here.
+
     Example:
     ```python
     choice = decide(model)          # Choice(runtime="openvino", precision="bfloat16", reason=...)
@@ -245,6 +277,20 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     the fastest that agrees (`MAX_ABS_DELTA`, same top-5) wins, and Keras float32 is always a candidate
     when the runtime is `auto`, so `auto` is never slower than it. The decision is cached per weights,
     CPU and options under `cache_dir/runtimes/`.
+
+    Args:
+        model: a `PANNsModel`.
+        runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
+        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
+        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
+        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
+        threads: int or None. CPU threads the runtime may use; None: its default.
+
+    Returns:
+        A runner: called on a float32 batch `(clips, samples)`, it returns the model's output dict.
+
+    Raises:
+        RuntimeUnavailableError: the path asked for cannot run here (the message says what is missing).
 
     Example:
     ```python
@@ -365,6 +411,27 @@ def runner_for(
 
     A runner other than Keras holds a copy of the weights; it is rebuilt when the model's weights change
     (checked by a cheap fingerprint of every variable at each call of this function).
+
+    Args:
+        model: a `PANNsModel`.
+        runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
+        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
+        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
+        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
+        threads: int or None. CPU threads the runtime may use; None: its default.
+        verbose: bool. Print the choice and its measured candidates to stderr.
+
+    Returns:
+        A runner, as `choose`.
+
+    Raises:
+        RuntimeUnavailableError: the path asked for cannot run here.
+
+    Example:
+    ```python
+    run = runner_for(model, "auto", verbose=True)
+    keras_panns.tag(model, "speech.wav", runtime=run)
+    ```
     """
     import keras
 
@@ -397,6 +464,14 @@ def runner_for(
 
 def resolve(model, runtime="keras", precision="auto"):
     """A runner from what the inference functions accept as `runtime`: a name, or a runner already built.
+
+    Args:
+        model: a `PANNsModel`.
+        runtime: str or a runner (any callable, returned as it is).
+        precision: str, for a runtime given by name.
+
+    Returns:
+        A runner.
 
     Example:
     ```python

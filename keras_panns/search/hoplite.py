@@ -172,7 +172,23 @@ def __getattr__(name):
 
 
 def model_config(embedding_model, checkpoint=None):
-    """hoplite's `ModelConfig` for a `PannsEmbeddingModel` (what its database records about the model)."""
+    """hoplite's `ModelConfig` for a `PannsEmbeddingModel` (what its database records about the model).
+
+    Args:
+        embedding_model: `PannsEmbeddingModel`.
+        checkpoint: str or None. The source recorded in the database; None: the Keras model's name.
+
+    Returns:
+        `perch_hoplite.agile.embed.ModelConfig`.
+
+    Raises:
+        RuntimeUnavailableError: perch-hoplite is not installed.
+
+    Example:
+    ```python
+    config = model_config(PannsEmbeddingModel(keras_panns.Cnn14.from_pretrained()), "cnn14")
+    ```
+    """
     _require()
     from ml_collections import config_dict
     from perch_hoplite.agile import embed
@@ -192,7 +208,22 @@ def model_config(embedding_model, checkpoint=None):
 
 def usearch_config(embedding_dim):
     """hoplite's usearch settings for PANNs embeddings: its defaults (float16 vectors, the only kind hoplite
-    1.0 stores; inner product, which is cosine on unit vectors)."""
+    1.0 stores; inner product, which is cosine on unit vectors).
+
+    Args:
+        embedding_dim: int, e.g. 2048 for Cnn14.
+
+    Returns:
+        hoplite's usearch `ConfigDict`.
+
+    Raises:
+        RuntimeUnavailableError: perch-hoplite is not installed.
+
+    Example:
+    ```python
+    usearch_config(2048).embedding_dim  # 2048
+    ```
+    """
     _require()
     from perch_hoplite.db import sqlite_usearch_impl
 

@@ -120,6 +120,17 @@ class Index:
         Args:
             table: str. `files`, `windows`, `events` or `errors`.
             columns: list of str or None (all).
+
+        Returns:
+            `pyarrow.Table`.
+
+        Raises:
+            ArchiveError: no such table.
+
+        Example:
+        ```python
+        keras_panns.Index("esc10.index").arrow("files", ["path", "duration"]).to_pandas()
+        ```
         """
         import pyarrow as pa
 
@@ -183,11 +194,41 @@ class Index:
         return _matrix_of(values, size)
 
     def embeddings(self, rows=None):
-        """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`)."""
+        """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`).
+
+        Args:
+            rows: sequence of int or None. Window rows (search keys); None: all.
+
+        Returns:
+            float32 array.
+
+        Raises:
+            ArchiveError: the index holds no embeddings (it was made without `--outputs embeddings`).
+
+        Example:
+        ```python
+        vectors = keras_panns.Index("esc10.index").embeddings([0, 1, 2])  # (3, 2048)
+        ```
+        """
         return self._matrix("embedding", self.manifest["embedding_size"], rows)
 
     def scores(self, rows=None):
-        """float32 `(windows, classes)`: the windows' scores (or those of `rows`)."""
+        """float32 `(windows, classes)`: the windows' scores (or those of `rows`).
+
+        Args:
+            rows: sequence of int or None. Window rows (search keys); None: all.
+
+        Returns:
+            float32 array.
+
+        Raises:
+            ArchiveError: the index holds no scores (it was made without `--outputs scores`).
+
+        Example:
+        ```python
+        dog = keras_panns.Index("esc10.index").scores()[:, keras_panns.labels.group_indices("Dog")].max(axis=1)
+        ```
+        """
         return self._matrix("scores", self.manifest["num_classes"], rows)
 
     @property
@@ -236,6 +277,21 @@ class Index:
     def query_audio(self, path, start=None, end=None, checkpoint=None, cache_dir=None):
         """The mono waveform of a query (a file, or its `start`..`end` seconds) at the index's sample rate.
 
+        Args:
+            path: str. An audio file.
+            start: float or None. Seconds; None: its beginning.
+            end: float or None. Seconds; None: its end.
+            checkpoint: str or None. The model's source when the manifest does not say.
+            cache_dir: str or None. The keras_panns cache.
+
+        Returns:
+            float32 array `(samples,)`.
+
+        Example:
+        ```python
+        wave = index.query_audio("bark.wav", start=1.0, end=3.5)
+        ```
+
         Raises:
             AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.
         """
@@ -263,6 +319,22 @@ class Index:
 
         The audio is cut into the index's windows (its window and hop) and embedded as the index embeds a
         file, on the index's runtime and precision; a query of several windows is their mean.
+
+        Args:
+            path: str. An audio file.
+            start: float or None. Seconds; None: its beginning.
+            end: float or None. Seconds; None: its end.
+            checkpoint: str or None. The model's source when the manifest does not say.
+            cache_dir: str or None. The keras_panns cache.
+
+        Returns:
+            float32 array `(embedding_size,)`, unit length.
+
+        Example:
+        ```python
+        query = index.embed("bark.wav")
+        similarities = index.embeddings() @ query  # cosine: both are unit length
+        ```
 
         Raises:
             AudioError: the file cannot be read, or the part asked for is shorter than the model accepts.

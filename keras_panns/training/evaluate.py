@@ -44,6 +44,11 @@ class EvaluationCallback(keras.callbacks.Callback):
         report_dir: str or None. Where to write `per_class_epoch<N>.csv`.
         model: the model to evaluate, when `fit` trains another one that shares
             its layers (the feature-mixup twin); default: the model being fit.
+
+    Example:
+    ```python
+    model.fit(train, epochs=10, callbacks=[EvaluationCallback("packed/eval", report_dir="reports")])
+    ```
     """
 
     def __init__(self, directory, batch_size=16, report_dir=None, model=None):

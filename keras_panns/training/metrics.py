@@ -66,6 +66,13 @@ class AudioSetMetrics:
         mAP: float. Mean AP over all classes (PANNs' headline number).
         mAUC: float. Mean AUC over classes where it is defined.
         d_prime: float. From the mean AUC.
+
+    Example:
+    ```python
+    metrics = audioset_metrics(targets, scores)
+    best, worst = metrics.ranked(keras_panns.audioset_labels())
+    metrics.to_csv("per_class.csv", keras_panns.audioset_labels())
+    ```
     """
 
     average_precision: np.ndarray
@@ -79,13 +86,36 @@ class AudioSetMetrics:
         return f"mAP {self.mAP:.4f}, mean AUC {self.mAUC:.4f}, d' {self.d_prime:.3f}"
 
     def ranked(self, labels, k=5):
-        """The `k` best and `k` worst classes by AP, as `(label, AP)` lists."""
+        """The `k` best and `k` worst classes by AP, as `(label, AP)` lists.
+
+        Args:
+            labels: list of class names.
+            k: int.
+
+        Returns:
+            `(best, worst)`, each a list of `(str, float)`.
+
+        Example:
+        ```python
+        best, worst = metrics.ranked(labels, k=3)  # best[0]: ('Speech', 0.79)
+        ```
+        """
         order = np.argsort(-self.average_precision, kind="stable")
         pick = lambda idx: [(labels[i], float(self.average_precision[i])) for i in idx]  # noqa: E731
         return pick(order[:k]), pick(order[::-1][:k])
 
     def to_csv(self, path, labels):
-        """Writes one row per class (index, label, positives, AP, AUC), best AP first."""
+        """Writes one row per class (index, label, positives, AP, AUC), best AP first, atomically.
+
+        Args:
+            path: str or path-like.
+            labels: list of class names.
+
+        Example:
+        ```python
+        metrics.to_csv("reports/per_class.csv", keras_panns.audioset_labels())
+        ```
+        """
         order = np.argsort(-self.average_precision, kind="stable")
         tmp = f"{os.fspath(path)}.partial"
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -106,6 +136,16 @@ class AudioSetMetrics:
 
 def audioset_metrics(target, scores):
     """mAP, mean AUC and d' of scores `(examples, classes)` against multi-hot targets.
+
+    Args:
+        target: 0/1 array `(examples, classes)`.
+        scores: float array `(examples, classes)`.
+
+    Returns:
+        `AudioSetMetrics`.
+
+    Raises:
+        ValueError: the arrays are not both `(examples, classes)` of one shape.
 
     Example:
     ```python

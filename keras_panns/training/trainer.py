@@ -58,6 +58,12 @@ class TrainConfig:
         eval_batch_size: int.
         verbose: int or None. Keras' fit verbosity (default: a progress bar on a terminal).
         model_kwargs: dict. Extra constructor arguments of a model built from scratch.
+
+    Example:
+    ```python
+    config = TrainConfig(model="cnn6", train_dir="packed/train", out_dir="runs/cnn6", steps=20000,
+                         dtype_policy="mixed_bfloat16", strategy="mirrored")
+    ```
     """
 
     model: str
@@ -207,6 +213,17 @@ def train(config):
 
     Resuming is automatic: if `out_dir/checkpoints` holds a checkpoint, the
     model, optimizer state, step and data stream continue from it.
+
+    Args:
+        config: `TrainConfig`.
+
+    Returns:
+        `TrainingSummary`.
+
+    Raises:
+        TrainingError: the loss became NaN (the last good checkpoint is kept), or a checkpoint that does
+            not fit this config.
+        DataError: the packed data cannot be read.
 
     Example:
     ```python
