@@ -173,6 +173,28 @@ def test_rerun_skips_what_is_done_and_refuses_other_settings(ray_local, tagger, 
     assert len(_tables(out)["files"]) == total  # the refused runs changed nothing
 
 
+def test_a_file_changed_since_it_was_indexed_is_there_once_as_it_is_now(ray_local, tagger, mixed, tmp_path):
+    import shutil
+
+    folder = tmp_path / "a"
+    shutil.copytree(mixed / "a", folder)
+    out = str(tmp_path / "index")
+    first = keras_panns.index([str(folder)], out, tagger, runtime="keras")
+    speech, other = folder / "speech.wav", folder / "other_44k_stereo.flac"
+    before = _tables(out)["windows"].set_index("path")
+    shutil.copyfile(mixed / "b" / "long_3min.flac", speech)  # rewritten with other audio: more windows now
+    os.utime(other, (other.stat().st_atime, other.stat().st_mtime + 60))  # copied anew: same bytes, new mtime
+    again = keras_panns.index([str(folder)], out, tagger, runtime="keras")
+    assert again.changed == 2 and again.indexed == 2 and again.skipped == first.indexed - 2
+    tables = _tables(out)
+    assert tables["files"].path.is_unique and len(tables["files"]) == first.indexed
+    windows = tables["windows"]
+    assert len(windows) == len(windows[["path", "window"]].drop_duplicates())
+    assert (windows.path == str(speech)).sum() > (before.index == str(speech)).sum()  # the longer audio's windows
+    assert (windows.path == str(other)).sum() == (before.index == str(other)).sum()
+    assert keras_panns.index([str(folder)], out, tagger, runtime="keras").changed == 0
+
+
 def test_bad_files_land_in_errors_and_the_rest_is_indexed(ray_local, tagger, mixed, tmp_path):
     import soundfile
 

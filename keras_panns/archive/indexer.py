@@ -41,6 +41,7 @@ class IndexSummary:
         audio_hours: float. Hours of audio indexed by this run.
         seconds: float. Wall time of the run.
         runtime: str. The runtime and precision the model ran on, and why.
+        changed: int. Files in the index before whose size or mtime differ now: retired, indexed again.
 
     Example:
     ```python
@@ -58,6 +59,7 @@ class IndexSummary:
     audio_hours: float
     seconds: float
     runtime: str
+    changed: int = 0
 
     @property
     def clips_per_second(self):
@@ -68,7 +70,8 @@ class IndexSummary:
         return (
             f"indexed {self.indexed} files ({self.audio_hours:.2f} h of audio, {self.windows} windows) in "
             f"{self.seconds:.1f} s: {self.clips_per_second:.2f} windows/s; {self.skipped} already indexed, "
-            f"{self.failed} failed; on {self.runtime}; index: {self.out}"
+            f"{self.failed} failed{f', {self.changed} changed since indexed (indexed anew)' if self.changed else ''}; "
+            f"on {self.runtime}; index: {self.out}"
         )
 
 
@@ -229,11 +232,19 @@ def _load(model, cache_dir):
 
 
 def _todo(files, store):
+    """The files to index: those not in the index with the same path, size and mtime.
+
+    A file in the index whose size or mtime differ now (rewritten, or copied anew) is retired from the
+    index first, so that it is there once, as it is now, after this run.
+    """
     done = store.done_keys()
     if done.num_rows == 0:
-        return files
-    # Skip a file whose path, size and mtime are all in the index already; a changed file is indexed again.
-    return files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
+        return files, 0
+    todo = files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
+    changed = todo.join(done.select(["path"]), keys="path", join_type="inner")
+    if changed.num_rows:
+        store.retire(changed.column("path").to_pylist())
+    return todo, changed.num_rows
 
 
 def index(
@@ -269,8 +280,10 @@ def index(
     """Indexes every audio file under `sources` into Parquet tables at `out`, on Ray Data.
 
     Rerunning the same call resumes: files already committed (same path, size and mtime) are skipped
-    before decoding; an index made with another model, weights, window, hop or outputs is refused with
-    what differs. Files that cannot be used land in the `errors` table and the rest is indexed.
+    before decoding, and a file whose size or mtime changed since is indexed anew, its old rows retired
+    (`IndexStore.retire`), so each file is in the index once; an index made with another model, weights,
+    window, hop or outputs is refused with what differs. Files that cannot be used land in the `errors`
+    table and the rest is indexed.
 
     Args:
         sources: str or list of str: directories, globs, files, `.txt`/`.csv` lists, `s3://` URLs.
@@ -353,7 +366,7 @@ def index(
     model = loaded
     store.open(manifest)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
-    todo = _todo(files, store)
+    todo, changed = _todo(files, store)
     summary = IndexSummary(
         os.fspath(out),
         files.num_rows,
@@ -364,6 +377,7 @@ def index(
         0.0,
         0.0,
         f"{choice.runtime} {choice.precision} ({choice.reason})",
+        changed,
     )
     if todo.num_rows:
         settings = job.Settings(

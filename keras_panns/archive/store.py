@@ -249,6 +249,64 @@ class IndexStore:
                 if name not in committed:
                     os.remove(os.path.join(self.root, table, name))
 
+    def retire(self, paths):
+        """Takes every row of `paths` out of the index, so that files changed since are indexed once, anew.
+
+        Each part holding one of them is rewritten under a new name without those rows. The rewritten
+        part's `windows`, `events` and `errors` go in place first (they count for nothing until its
+        `files` does), then the old part's `files` goes, then the new one's arrives, then the old part's
+        other tables go. A crash anywhere loses no row of another file for good: at worst the old part's
+        files are no longer done and are indexed again, and the next `open` removes the orphans.
+        Search graphs notice the renamed part and rebuild.
+
+        Args:
+            paths: iterable of str, as the `files` table spells them.
+
+        Returns:
+            int, the `files` rows taken out.
+
+        Example:
+        ```python
+        store.retire(["archive/day1.flac"])  # its windows, events and files row are gone
+        ```
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        wanted = pa.array(sorted(set(paths)), pa.string())
+        retired = 0
+        if not len(wanted):
+            return retired
+        staging = os.path.join(self.root, STAGING)
+        for name in self._parts("files"):
+            listed = pq.read_table(os.path.join(self.root, "files", name), columns=["path"]).column("path")
+            hits = pc.sum(pc.is_in(listed, value_set=wanted)).as_py() or 0
+            if not hits:
+                continue
+            retired += hits
+            renamed = f"part-{uuid.uuid4().hex}.parquet" if hits < len(listed) else None
+            for table in TABLES if renamed else ():
+                source = os.path.join(self.root, table, name)
+                if not os.path.exists(source):
+                    continue
+                data = pq.read_table(source)
+                kept = data.filter(pc.invert(pc.is_in(data.column("path"), value_set=wanted)))
+                if kept.num_rows:
+                    os.makedirs(os.path.join(staging, table), exist_ok=True)
+                    pq.write_table(kept, os.path.join(staging, table, renamed))
+            for table in TABLES[:-1] if renamed else ():
+                if os.path.exists(os.path.join(staging, table, renamed)):
+                    os.makedirs(os.path.join(self.root, table), exist_ok=True)
+                    os.replace(os.path.join(staging, table, renamed), os.path.join(self.root, table, renamed))
+            os.remove(os.path.join(self.root, "files", name))  # from here the old part counts for nothing
+            if renamed:
+                os.replace(os.path.join(staging, "files", renamed), os.path.join(self.root, "files", renamed))
+            for table in TABLES[:-1]:
+                if os.path.exists(os.path.join(self.root, table, name)):
+                    os.remove(os.path.join(self.root, table, name))
+        return retired
+
     def done_keys(self):
         """`pyarrow.Table` (path, size, mtime) of every file already committed (ok or failed).
 

@@ -17,8 +17,10 @@ models), errors/ (path, reason, error), and manifest.json (package, model,
 weights sha256, window, hop, front end, runtime).
 
 Resume: run the same command again. Files already committed (same path,
-size and mtime) are skipped before decoding; another model, weights, window,
-hop or outputs is refused, naming what differs. Files that cannot be used
+size and mtime) are skipped before decoding; a file whose size or mtime
+changed since is indexed anew and its old rows retired, so each file is in
+the index once; another model, weights, window, hop or outputs is refused,
+naming what differs. Files that cannot be used
 (missing, empty, unreadable, NaN, too short) land in errors/ and the exit
 status is 1; all others are indexed.
 
