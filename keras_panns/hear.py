@@ -68,7 +68,7 @@ class HearModel(tf.Module):
         self._run_frames = KerasRunner(self._frames)
         self.scene_embedding_size = int(model.output["embedding"].shape[-1])
         self.timestamp_embedding_size = int(pooled.shape[-1])
-        self._stride = model._time_stride
+        self._stride = model.time_stride
         self._hop = model.config["hop_size"]
         self.timestamp_hop_ms = 1000.0 * self._stride * self._hop / self.sample_rate
 

@@ -317,6 +317,39 @@ def export_model(
     print(report.summary())
     ```
     """
+    front_end = _check_options(format, quantize, calibration, front_end)
+    samples = _input_length(model, length)
+    metadata = format == "tflite" and (metadata or mediapipe)
+    outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
+    calibration_clips, clips = _clips(model, samples, calibration, validation, max_calibration_clips)
+    quantized = quantize != "none"
+    batch = 1 if mediapipe else None
+    path = os.fspath(path)
+    tmp = f"{path}.partial"
+    try:
+        ops, runner = _convert(
+            model, tmp, format, samples, quantize, calibration_clips, outputs, front_end, metadata, threads, batch
+        )
+        max_err, mean_err, top5 = _compare(model, runner, clips, quantized, outputs)
+        _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    shapes = {name: (batch,) + tuple(model.output[name].shape[1:]) for name in outputs}
+    report = ExportReport(
+        *(path, format, quantize, "waveform", (batch, samples), model.sample_rate, shapes, os.path.getsize(path)),
+        *(ops, max_err, mean_err, top5, len(clips), path + ".json"),
+        front_end=front_end,
+        tflite_metadata=metadata,
+    )
+    with open(report.metadata_path, "w", encoding="utf-8") as f:
+        json.dump(_metadata(model, report), f, indent=2)
+    return report
+
+
+def _check_options(format, quantize, calibration, front_end):
+    """The front end to export with, after every option is checked (`ExportError` naming the bad one)."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -335,11 +368,11 @@ def export_model(
             "tf2onnx cannot convert the real FFT (its RFFT handler rejects the node); "
             "export ONNX with front_end='conv' (--front_end conv)"
         )
-    samples = _input_length(model, length)
-    metadata = format == "tflite" and (metadata or mediapipe)
-    outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
-    serve = _serving_function(model, outputs)
-    quantized = quantize != "none"
+    return front_end
+
+
+def _clips(model, samples, calibration, validation, max_calibration_clips):
+    """`(calibration clips or None, validation clips)`: real audio where given, else synthetic clips."""
     check_samples = samples or 10 * model.sample_rate
     calibration_clips = (
         audio_clips(model, calibration, check_samples, max_calibration_clips) if calibration is not None else None
@@ -352,63 +385,25 @@ def export_model(
         clips = _synthetic_clips(model.sample_rate, check_samples)
     if samples is None:  # a dynamic length must work at other lengths too
         clips = clips + [clips[0][: max(model.min_samples, int(3.3 * model.sample_rate))]]
+    return calibration_clips, clips
 
-    batch = 1 if mediapipe else None
-    path = os.fspath(path)
-    tmp = f"{path}.partial"
+
+def _convert(model, tmp, format, samples, quantize, calibration_clips, outputs, front_end, metadata, threads, batch):
+    """Writes the converted file to `tmp`; returns `(its op names, a runner of it)`."""
+    serve = _serving_function(model, outputs)
+    # The Keras reference keeps its own DFT; only the traced export uses front_end.
+    previous = set_dft(model, front_end)
     try:
-        # The Keras reference keeps its own DFT; only the traced export uses front_end.
-        previous = set_dft(model, front_end)
-        try:
-            if format == "tflite":
-                from keras_panns.export import tflite
+        if format == "tflite":
+            from keras_panns.export import tflite
 
-                # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
-                # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
-                ops, runner = tflite.convert(
-                    model,
-                    tmp,
-                    samples,
-                    quantize,
-                    calibration_clips,
-                    serve,
-                    metadata=metadata,
-                    threads=threads,
-                    batch=batch,
-                )
-            else:
-                from keras_panns.export import onnx_export
+            # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
+            # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
+            return tflite.convert(
+                model, tmp, samples, quantize, calibration_clips, serve, metadata=metadata, threads=threads, batch=batch
+            )
+        from keras_panns.export import onnx_export
 
-                ops, runner = onnx_export.convert(
-                    model, tmp, samples, quantize, calibration_clips, serve, threads=threads
-                )
-        finally:
-            set_dft(model, previous)
-        max_err, mean_err, top5 = _compare(model, runner, clips, quantized, outputs)
-        _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5)
-        os.replace(tmp, path)
+        return onnx_export.convert(model, tmp, samples, quantize, calibration_clips, serve, threads=threads)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    shapes = {name: (batch,) + tuple(model.output[name].shape[1:]) for name in outputs}
-    report = ExportReport(
-        path,
-        format,
-        quantize,
-        "waveform",
-        (batch, samples),
-        model.sample_rate,
-        shapes,
-        os.path.getsize(path),
-        ops,
-        max_err,
-        mean_err,
-        top5,
-        len(clips),
-        path + ".json",
-        front_end=front_end,
-        tflite_metadata=metadata,
-    )
-    with open(report.metadata_path, "w", encoding="utf-8") as f:
-        json.dump(_metadata(model, report), f, indent=2)
-    return report
+        set_dft(model, previous)

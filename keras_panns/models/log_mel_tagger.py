@@ -10,14 +10,15 @@ from keras_panns.models.panns_model import PANNsModel, check_labels, constructor
 class LogMelTagger(PANNsModel):
     """Waveform -> log-mel -> bn0 -> [SpecAugment] -> `_body` -> PANNs tagging head.
 
-    Subclasses implement `_body(x, dtype, block_dropout, waveform, lengths)` returning a
-    `(batch, time, freq, channels)` feature map, and set `_time_stride` /
-    `_freq_stride` (total pooling, for input checks) and
+    Subclasses implement `_body(x, *, dtype, lengths, block_dropout, waveform)` (the one hook of
+    every family, the waveform ones too) returning a
+    `(batch, time, freq, channels)` feature map, and set `time_stride` /
+    `freq_stride` (total pooling, for input checks) and
     `_default_embedding_size`.
     """
 
-    _time_stride = 32
-    _freq_stride = 32
+    time_stride = 32
+    freq_stride = 32
     _default_embedding_size = 2048
     #: MobileNetV2 has no dropout before fc1 (commented out in the reference).
     _dropout_before_fc1 = True
@@ -49,9 +50,9 @@ class LogMelTagger(PANNsModel):
         if embedding_size is None:
             embedding_size = self._default_embedding_size
         check_labels(labels, num_classes)
-        if mel_bins < self._freq_stride:
+        if mel_bins < self.freq_stride:
             raise ValueError(
-                f"{type(self).__name__} pools frequency by {self._freq_stride}; mel_bins={mel_bins} is too few"
+                f"{type(self).__name__} pools frequency by {self.freq_stride}; mel_bins={mel_bins} is too few"
             )
 
         waveform = blocks.waveform_input(input_length)
@@ -86,14 +87,14 @@ class LogMelTagger(PANNsModel):
             outputs,
             config=constructor_arguments(LogMelTagger.__init__, locals()),
             min_samples=max(
-                blocks.min_samples_for_pooling(self._time_stride, hop_size, window_size),
+                blocks.min_samples_for_pooling(self.time_stride, hop_size, window_size),
                 lengths.min_samples() if lengths.ops else 0,
             ),
             name=name,
             **kwargs,
         )
 
-    def _body(self, x, dtype, block_dropout, waveform, lengths):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         raise NotImplementedError
 
 

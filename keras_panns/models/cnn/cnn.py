@@ -12,14 +12,14 @@ class _PANNsCnn(LogMelTagger):
 
     _num_convs = 2
     _kernel_size = 3
-    _channels = ()
-    _pools = ()
+    block_channels = ()
+    block_pools = ()
 
-    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         return cnn_body(
             x,
-            self._channels,
-            self._pools,
+            self.block_channels,
+            self.block_pools,
             kernel_size=self._kernel_size,
             num_convs=self._num_convs,
             block_dropout=block_dropout,
@@ -86,18 +86,18 @@ class Cnn14(_PANNsCnn):
     ```
     """
 
-    _channels = (64, 128, 256, 512, 1024, 2048)
-    _pools = ((2, 2),) * 5 + ((1, 1),)
-    _time_stride, _freq_stride = _strides(_pools)
+    block_channels = (64, 128, 256, 512, 1024, 2048)
+    block_pools = ((2, 2),) * 5 + ((1, 1),)
+    time_stride, freq_stride = _strides(block_pools)
     _default_embedding_size = 2048
 
 
 class _FourBlockCnn(_PANNsCnn):
     """Cnn6 and Cnn10: four blocks of 64 to 512 channels, each pooling by 2 x 2."""
 
-    _channels = (64, 128, 256, 512)
-    _pools = ((2, 2),) * 4
-    _time_stride, _freq_stride = _strides(_pools)
+    block_channels = (64, 128, 256, 512)
+    block_pools = ((2, 2),) * 4
+    time_stride, freq_stride = _strides(block_pools)
     _default_embedding_size = 512
 
 

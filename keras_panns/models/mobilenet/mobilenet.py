@@ -74,7 +74,7 @@ class MobileNetV1(_Base):
         + ((512, 1024, 2), (1024, 1024, 1))
     )
 
-    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         f = "features"
         # features.0 = conv_bn(1, 32, 2): conv, AvgPool2d(2), BN, ReLU.
         x = _apply(
@@ -147,7 +147,7 @@ class MobileNetV2(_Base):
     )
     _dropout_before_fc1 = False
 
-    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         f = "features"
         x = _apply(
             x,

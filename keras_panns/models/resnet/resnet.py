@@ -59,7 +59,7 @@ class _PANNsResNet(LogMelTagger):
     _stage_blocks = ()
     _expansion = 1
 
-    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         x = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
         x = dropout(block_dropout, "dropout1", dtype)(x)
         channels = 64

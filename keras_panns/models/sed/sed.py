@@ -57,7 +57,7 @@ class _Cnn14DecisionLevel(PANNsModel):
             freq_drop_width=freq_drop_width,
             seed=seed,
         )
-        x = cnn_body(x, Cnn14._channels, Cnn14._pools, block_dropout=block_dropout, dtype=dtype)
+        x = cnn_body(x, Cnn14.block_channels, Cnn14.block_pools, block_dropout=block_dropout, dtype=dtype)
         x = FrequencyMean(name="frequency_mean", dtype=dtype)(x)
         # max_pool1d(3, 1, 1) + avg_pool1d(3, 1, 1): PyTorch pads by 1 and counts the padding in
         # the average, which Keras 'same' pooling does not; zeros are safe for max (inputs >= 0).

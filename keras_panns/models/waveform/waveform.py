@@ -62,7 +62,7 @@ class _WaveformTagger(PANNsModel):
         lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
         x = AddChannelAxis(name="add_channel_axis")(waveform)
-        x = self._body(x, lengths, dtype)
+        x = self._body(x, dtype=dtype, lengths=lengths)
         outputs = blocks.tagging_head(
             x,
             embedding_size=embedding_size,
@@ -83,18 +83,18 @@ class _WaveformTagger(PANNsModel):
             **kwargs,
         )
 
-    def _body(self, x, lengths, dtype):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         raise NotImplementedError
 
 
 class _LeeNet(_WaveformTagger):
-    _channels = ()
-    _pools = ()
+    block_channels = ()
+    block_pools = ()
     _convs_per_block = 1
     _dropout = 0.0
 
-    def _body(self, x, lengths, dtype):
-        for i, (filters, pool) in enumerate(zip(self._channels, self._pools), start=1):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
+        for i, (filters, pool) in enumerate(zip(self.block_channels, self.block_pools), start=1):
             name = f"conv_block{i}"
             stride = 3 if i == 1 else 1
             for j in range(1, self._convs_per_block + 1):
@@ -112,7 +112,7 @@ class _LeeNet(_WaveformTagger):
                 x = _relu(x, module_name(name, f"relu{j}"), dtype)
             if pool != 1:
                 x = max_pool1d(x, pool, module_name(name, "pool"), lengths, dtype, padding=pool // 2)
-            if self._dropout and i < len(self._channels):
+            if self._dropout and i < len(self.block_channels):
                 x = keras.layers.Dropout(self._dropout, name=f"dropout{i}", dtype=dtype)(x)
         return x
 
@@ -140,8 +140,8 @@ class LeeNet11(_LeeNet):
     ```
     """
 
-    _channels = (64, 64, 64, 128, 128, 128, 128, 128, 256)
-    _pools = (1,) + (3,) * 8
+    block_channels = (64, 64, 64, 128, 128, 128, 128, 128, 256)
+    block_pools = (1,) + (3,) * 8
 
 
 @register_architecture
@@ -167,8 +167,8 @@ class LeeNet24(_LeeNet):
     ```
     """
 
-    _channels = (64, 96, 128, 128, 256, 256, 512, 512, 1024)
-    _pools = (1,) + (3,) * 7 + (1,)
+    block_channels = (64, 96, 128, 128, 256, 256, 512, 512, 1024)
+    block_pools = (1,) + (3,) * 7 + (1,)
     _convs_per_block = 2
     _dropout = 0.1
     _default_embedding_size = 1024
@@ -201,7 +201,7 @@ class DaiNet19(_WaveformTagger):
 
     unused_checkpoint_keys = ("conv_block1.downsample.*", "conv_block1.bn_downsample.*")
 
-    def _body(self, x, lengths, dtype):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         x = conv1d(x, 64, 80, "conv0", lengths, dtype, stride=4)
         x = batch_norm("bn0", dtype=dtype)(x)
         channels = 64
@@ -228,7 +228,7 @@ class _Res1dNet(_WaveformTagger):
     _stage_blocks = ()
     _default_embedding_size = 2048
 
-    def _body(self, x, lengths, dtype):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         x = conv1d(x, 64, 11, "conv0", lengths, dtype, stride=5, padding=5)
         x = batch_norm("bn0", dtype=dtype)(x)
         channels = 64

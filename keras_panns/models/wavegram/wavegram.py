@@ -94,7 +94,9 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
         x = wavegram(waveform, lengths, dtype=dtype)
         x = dropout(block_dropout, "dropout1", dtype)(x)
         _add_block_pools(lengths)
-        x = cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
+        x = cnn_body(
+            x, Cnn14.block_channels[1:], Cnn14.block_pools[1:], block_dropout=block_dropout, dtype=dtype, first=2
+        )
         outputs = blocks.tagging_head(
             x,
             embedding_size=embedding_size,
@@ -159,14 +161,16 @@ class Wavegram_Logmel_Cnn14(LogMelTagger):  # noqa: N801
 
     _wave_channels = 128
 
-    def _body(self, x, dtype, block_dropout, waveform=None, lengths=None):
+    def _body(self, x, *, dtype, lengths, block_dropout=None, waveform=None):
         log_mel = blocks.conv_block(x, 64, (2, 2), "conv_block1", dtype=dtype)
         # Both branches must survive the pooling: LogMelTagger takes the stricter minimum.
         wave = wavegram(waveform, lengths, last_channels=self._wave_channels, dtype=dtype)
         _add_block_pools(lengths)
         x = AlignedConcatenate(name="branch_concat", dtype=dtype)([log_mel, wave])
         x = dropout(block_dropout, "dropout1", dtype)(x)
-        return cnn_body(x, Cnn14._channels[1:], Cnn14._pools[1:], block_dropout=block_dropout, dtype=dtype, first=2)
+        return cnn_body(
+            x, Cnn14.block_channels[1:], Cnn14.block_pools[1:], block_dropout=block_dropout, dtype=dtype, first=2
+        )
 
 
 @register_architecture
