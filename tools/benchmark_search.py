@@ -373,6 +373,7 @@ def _keras_panns(folder, vectors, queries, expected, part_rows=50_000, added=10_
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(folder, copy)
     rng = np.random.RandomState(7)
+    added = min(added, n)  # the real set may hold fewer windows than the synthetic set adds
     extra = np.asarray(vectors[np.sort(rng.choice(n, added, replace=False))])
     extra = extra + np.float32(0.01) * rng.standard_normal(extra.shape).astype(np.float32)
     parts["part-extra.parquet"] = (n, n + added)
@@ -417,7 +418,9 @@ def _run(candidate, folder):
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        return [{"candidate": candidate, "error": done.stderr.strip().splitlines()[-1][-300:]}]
+        row = {"candidate": candidate, "error": done.stderr.strip().splitlines()[-1][-300:]}
+        print(f"  {candidate}: {row}", flush=True)
+        return [row]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     for row in rows:
         print(f"  {candidate}: {row}", flush=True)

@@ -116,78 +116,96 @@ def port_state_dict(model, state_dict, skip_prefixes=()):
     print(keras_panns.checkpoint.port_state_dict(model, state).summary())
     ```
     """
-    unused_patterns = tuple(getattr(model, "unused_checkpoint_keys", ()))
     remaining = dict(state_dict)
-    missing, mismatched, front_end_errors = [], [], []
-    assignments = []
-    report = PortReport([], [], [], [])
-
-    def take(key):
-        return remaining.pop(key, None)
-
+    report, misfit, assignments = PortReport([], [], [], []), _Misfit(), []
     for layer in model.layers:
         if not layer.weights:
             continue
         if isinstance(layer, LogMelSpectrogram):
-            for key, attr in _FRONT_END_KEYS.items():
-                value = take(key)
-                if value is None:
-                    missing.append((key, "front end"))
-                    continue
-                ours = keras.ops.convert_to_numpy(getattr(layer, attr))
-                theirs = value[:, 0, :].T if value.ndim == 3 else value
-                if theirs.shape != ours.shape:
-                    mismatched.append((key, value.shape, ours.shape))
-                    continue
-                diff = float(np.max(np.abs(theirs.astype(np.float64) - ours)))
-                if diff > _FRONT_END_ATOL:
-                    front_end_errors.append((key, diff))
-                report.checked.append(key)
-            continue
-        module = torch_module_path(layer.name)
-        skipped = any(module == p or module.startswith(p + ".") for p in skip_prefixes)
-        for leaf, variable, convert in _layer_targets(layer):
-            key = f"{module}.{leaf}"
-            value = take(key)
-            if skipped:
-                if value is not None:
-                    report.skipped.append(key)
-                continue
-            if value is None:
-                missing.append((key, tuple(variable.shape)))
-                continue
-            value = convert(value) if convert else value
-            if tuple(value.shape) != tuple(variable.shape):
-                mismatched.append((key, tuple(state_dict[key].shape), tuple(variable.shape)))
-                continue
-            assignments.append((variable, value))
-            report.loaded.append(key)
-
-    unexpected = []
+            _check_front_end(layer, remaining, report, misfit)
+        else:
+            assignments += _match_layer(layer, remaining, state_dict, skip_prefixes, report, misfit)
+    unused_patterns = tuple(getattr(model, "unused_checkpoint_keys", ()))
     for key in list(remaining):
         if _is_known_unused(key, unused_patterns):
             report.ignored.append(key)
         elif any(key.startswith(p + ".") for p in skip_prefixes):
             report.skipped.append(key)
         else:
-            unexpected.append(key)
-
-    if missing or mismatched or unexpected or front_end_errors:
-        lines = [f"checkpoint does not fit {type(model).__name__} ({model.name}):"]
-        if "model" in unexpected:
-            lines.append(
-                "  hint: this is a whole PANNs checkpoint; pass checkpoint['model'] (read_state_dict does this)"
-            )
-        lines += [f"  missing    {k}  (model expects {s})" for k, s in missing]
-        lines += [f"  shape      {k}  checkpoint {c} vs model {m} (Keras layout)" for k, c, m in mismatched]
-        lines += [f"  unexpected {k}  {tuple(state_dict[k].shape)}" for k in unexpected]
-        lines += [
-            f"  front end  {k}  differs by {d:.3g}: the checkpoint was made for another sample_rate, "
-            f"window_size, mel_bins, fmin or fmax"
-            for k, d in front_end_errors
-        ]
-        raise CheckpointError("\n".join(lines))
-
+            misfit.unexpected.append(key)
+    if misfit:
+        raise misfit.error(model, state_dict)
     for variable, value in assignments:
         variable.assign(value.astype(keras.backend.standardize_dtype(variable.dtype)))
     return report
+
+
+@dataclasses.dataclass
+class _Misfit:
+    """Everything about a checkpoint that does not fit the model, gathered before one error names it all."""
+
+    missing: list = dataclasses.field(default_factory=list)  # (key, expected shape or "front end")
+    mismatched: list = dataclasses.field(default_factory=list)  # (key, checkpoint shape, model shape)
+    unexpected: list = dataclasses.field(default_factory=list)  # keys
+    front_end: list = dataclasses.field(default_factory=list)  # (key, largest difference)
+
+    def __bool__(self):
+        return bool(self.missing or self.mismatched or self.unexpected or self.front_end)
+
+    def error(self, model, state_dict):
+        lines = [f"checkpoint does not fit {type(model).__name__} ({model.name}):"]
+        if "model" in self.unexpected:
+            lines.append(
+                "  hint: this is a whole PANNs checkpoint; pass checkpoint['model'] (read_state_dict does this)"
+            )
+        lines += [f"  missing    {k}  (model expects {s})" for k, s in self.missing]
+        lines += [f"  shape      {k}  checkpoint {c} vs model {m} (Keras layout)" for k, c, m in self.mismatched]
+        lines += [f"  unexpected {k}  {tuple(state_dict[k].shape)}" for k in self.unexpected]
+        lines += [
+            f"  front end  {k}  differs by {d:.3g}: the checkpoint was made for another sample_rate, "
+            f"window_size, mel_bins, fmin or fmax"
+            for k, d in self.front_end
+        ]
+        return CheckpointError("\n".join(lines))
+
+
+def _check_front_end(layer, remaining, report, misfit):
+    """The checkpoint's STFT and mel tensors must equal the layer's own (they are computed, not loaded)."""
+    for key, attr in _FRONT_END_KEYS.items():
+        value = remaining.pop(key, None)
+        if value is None:
+            misfit.missing.append((key, "front end"))
+            continue
+        ours = keras.ops.convert_to_numpy(getattr(layer, attr))
+        theirs = value[:, 0, :].T if value.ndim == 3 else value
+        if theirs.shape != ours.shape:
+            misfit.mismatched.append((key, value.shape, ours.shape))
+            continue
+        diff = float(np.max(np.abs(theirs.astype(np.float64) - ours)))
+        if diff > _FRONT_END_ATOL:
+            misfit.front_end.append((key, diff))
+        report.checked.append(key)
+
+
+def _match_layer(layer, remaining, state_dict, skip_prefixes, report, misfit):
+    """`(variable, value)` pairs that fill one layer from the checkpoint (taken out of `remaining`)."""
+    module = torch_module_path(layer.name)
+    skipped = any(module == p or module.startswith(p + ".") for p in skip_prefixes)
+    assignments = []
+    for leaf, variable, convert in _layer_targets(layer):
+        key = f"{module}.{leaf}"
+        value = remaining.pop(key, None)
+        if skipped:
+            if value is not None:
+                report.skipped.append(key)
+            continue
+        if value is None:
+            misfit.missing.append((key, tuple(variable.shape)))
+            continue
+        value = convert(value) if convert else value
+        if tuple(value.shape) != tuple(variable.shape):
+            misfit.mismatched.append((key, tuple(state_dict[key].shape), tuple(variable.shape)))
+            continue
+        assignments.append((variable, value))
+        report.loaded.append(key)
+    return assignments
