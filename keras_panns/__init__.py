@@ -13,9 +13,16 @@ print(keras_panns.tag(model, "speech.wav", top_k=5))
 ```
 """
 
+from __future__ import annotations
+
 import importlib
+import os
+from typing import TYPE_CHECKING, Any
 
 from keras_panns.version import __version__
+
+if TYPE_CHECKING:
+    from keras_panns.models import PANNsModel
 
 _EXPORTS = {
     "layers": ("keras_panns.layers", None),
@@ -107,7 +114,7 @@ def __dir__():
     return __all__
 
 
-def from_pretrained(source, **kwargs):
+def from_pretrained(source: str | os.PathLike, **kwargs: Any) -> PANNsModel:
     """Loads any PANNs model with pretrained weights; see `PANNsModel.from_pretrained`.
 
     Example:

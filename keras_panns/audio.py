@@ -10,12 +10,20 @@ window at a time; others (mp3, m4a, ...) are decoded once with
 librosa/audioread and served from memory.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import Union
 
 import numpy as np
 
 from keras_panns.errors import AudioError, MissingAudioError
+
+#: What the tagging functions accept as audio: a path, a waveform `(samples,)`, a batch `(clips, samples)`,
+#: or a sequence of paths and waveforms.
+AudioInput = Union[str, os.PathLike, np.ndarray, Sequence[Union[str, os.PathLike, np.ndarray]]]
 
 #: File name endings treated as audio when a directory is given.
 AUDIO_EXTENSIONS = (
@@ -39,7 +47,7 @@ AUDIO_EXTENSIONS = (
 )
 
 
-def resample(waveform, orig_sr, target_sr):
+def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resamples a mono waveform with soxr's high-quality filter (librosa's default).
 
     Args:
@@ -64,7 +72,9 @@ def resample(waveform, orig_sr, target_sr):
     )
 
 
-def check_length(num_samples, min_samples, sample_rate, model_name, source=None):
+def check_length(
+    num_samples: int | None, min_samples: int, sample_rate: int, model_name: str, source: str | None = None
+) -> None:
     """Raises `AudioError` if `num_samples` is shorter than a model's shortest input.
 
     The check of `PANNsModel.check_input_length`, here so that code without
@@ -94,7 +104,7 @@ def check_length(num_samples, min_samples, sample_rate, model_name, source=None)
         )
 
 
-def check_waveform(waveform, name="waveform"):
+def check_waveform(waveform: np.ndarray | Sequence[float], name: str = "waveform") -> np.ndarray:
     """Validates a mono float waveform: 1-D, non-empty, finite.
 
     Args:
@@ -267,7 +277,7 @@ class AudioFile:
         return window[:length]
 
 
-def load_audio(path, sample_rate=32000):
+def load_audio(path: str | os.PathLike, sample_rate: int = 32000) -> np.ndarray:
     """Reads an audio file as a mono float32 waveform at `sample_rate`.
 
     Any format libsndfile reads (wav, flac, ogg, ...) is read directly; others
@@ -293,7 +303,7 @@ def load_audio(path, sample_rate=32000):
     return resample(audio.read(), audio.sample_rate, sample_rate)
 
 
-def expand_audio_paths(paths, recursive=False):
+def expand_audio_paths(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[str]:
     """File arguments with each directory replaced by the audio files inside it (sorted).
 
     Args:

@@ -1,9 +1,13 @@
 """Framewise scores to sound events: onset/offset per class with hysteresis."""
 
+from __future__ import annotations
+
 import csv
 import dataclasses
 import io
 import json
+from collections.abc import Iterable, Sequence
+from typing import TextIO
 
 import numpy as np
 
@@ -52,7 +56,7 @@ class SoundEvent:
         }
 
 
-def median_smooth(framewise, window):
+def median_smooth(framewise: np.ndarray, window: int) -> np.ndarray:
     """Median filter of width `window` frames along time, per class (edges repeat).
 
     Args:
@@ -242,8 +246,16 @@ class EventDetector:
 
 
 def detect_events(
-    framewise, *, frame_rate=100.0, labels=None, high=0.5, low=0.2, median_window=1, min_duration=0.0, start_time=0.0
-):
+    framewise: np.ndarray,
+    *,
+    frame_rate: float = 100.0,
+    labels: Sequence[str] | None = None,
+    high: float = 0.5,
+    low: float = 0.2,
+    median_window: int = 1,
+    min_duration: float = 0.0,
+    start_time: float = 0.0,
+) -> list[SoundEvent]:
     """Turns framewise scores `(frames, classes)` into events, by hysteresis.
 
     An event is a maximal run of frames scoring at least `low` that contains
@@ -294,7 +306,7 @@ def detect_events(
 _CSV_FIELDS = ("onset", "offset", "label", "index", "score")
 
 
-def events_to_csv(events, file=None):
+def events_to_csv(events: Iterable[SoundEvent], file: TextIO | None = None) -> str | None:
     """Writes events as CSV (`onset,offset,label,index,score`); returns the text if `file` is None.
 
     Args:
@@ -319,7 +331,7 @@ def events_to_csv(events, file=None):
     return buffer.getvalue() if file is None else None
 
 
-def events_to_json(events):
+def events_to_json(events: Iterable[SoundEvent]) -> str:
     """Events as a JSON string (a list of objects).
 
     Args:

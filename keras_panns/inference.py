@@ -1,15 +1,22 @@
 """Batch inference helpers: tag files or arrays with a loaded model."""
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from keras_panns.audio import check_waveform, load_audio, resample
+from keras_panns.audio import AudioInput, check_waveform, load_audio, resample
 from keras_panns.errors import AudioError, PANNsError
 from keras_panns.labels import top_k_indices
+
+if TYPE_CHECKING:
+    from keras_panns.models import PANNsModel
 
 
 @dataclasses.dataclass
@@ -54,7 +61,13 @@ class TagResult:
         }
 
 
-def predict_waveforms(model, waveforms, batch_size=8, runtime="keras", precision="auto"):
+def predict_waveforms(
+    model: PANNsModel,
+    waveforms: Sequence[np.ndarray],
+    batch_size: int = 8,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> list[dict[str, np.ndarray]]:
     """Runs `model` on mono waveforms of any lengths; returns one output dict per clip.
 
     Clips are batched only with clips of the same length, so every result is
@@ -100,7 +113,9 @@ def predict_waveforms(model, waveforms, batch_size=8, runtime="keras", precision
     return results
 
 
-def top_k_labels(scores, labels, k, classes=None):
+def top_k_labels(
+    scores: np.ndarray, labels: Sequence[str], k: int, classes: Iterable[int] | None = None
+) -> list[tuple[str, float]]:
     """The `k` best `(label, score)` pairs of a score vector, best first; only `classes` (indices) if given.
 
     Args:
@@ -129,18 +144,18 @@ def _as_items(audio):
 
 
 def iter_tags(
-    model,
-    audio,
+    model: PANNsModel,
+    audio: AudioInput,
     *,
-    top_k=5,
-    sample_rate=None,
-    batch_size=8,
-    chunk_size=64,
-    progress=False,
-    classes=None,
-    runtime="keras",
-    precision="auto",
-):
+    top_k: int = 5,
+    sample_rate: int | None = None,
+    batch_size: int = 8,
+    chunk_size: int = 64,
+    progress: bool = False,
+    classes: Iterable[int] | None = None,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> Iterator[TagResult]:
     """Yields a `TagResult` per input, in order; a bad input yields an error result.
 
     Loads at most `chunk_size` clips at a time, so memory stays bounded for
@@ -212,7 +227,17 @@ def _to_waveform(model, item, source, sample_rate):
     return waveform
 
 
-def tag(model, audio, *, top_k=5, sample_rate=None, batch_size=8, progress=False, runtime="keras", precision="auto"):
+def tag(
+    model: PANNsModel,
+    audio: AudioInput,
+    *,
+    top_k: int = 5,
+    sample_rate: int | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
     """Top-k `(label, score)` pairs for each clip.
 
     Args:

@@ -14,6 +14,8 @@ labels.group_scores(scores, ["Vehicle", "Music"])   # {'Vehicle': 0.71, 'Music':
 ```
 """
 
+from __future__ import annotations
+
 import csv
 import difflib
 import functools
@@ -35,7 +37,7 @@ def _audioset_table():
     return tuple((int(r["index"]), r["mid"], r["display_name"]) for r in rows)
 
 
-def audioset_labels():
+def audioset_labels() -> list[str]:
     """Display names of the 527 AudioSet classes in output order.
 
     Returns:

@@ -7,8 +7,12 @@ combined: per-window clip scores plus their aggregate for tagging, and
 framewise scores averaged where windows overlap for detection.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -17,8 +21,14 @@ from keras_panns.events import EventDetector
 from keras_panns.inference import top_k_labels
 from keras_panns.plotting import SEDOverview
 
+if TYPE_CHECKING:
+    from keras_panns.models import PANNsModel
 
-def window_starts(num_samples, window, hop, align=1):
+#: A long recording: a file path, an open `audio.AudioFile`, or a mono waveform.
+LongSource = Union[str, os.PathLike, AudioFile, np.ndarray]
+
+
+def window_starts(num_samples: int, window: int, hop: int, align: int = 1) -> list[int]:
     """Start samples of windows of `window` samples every `hop` samples covering `num_samples`.
 
     The last window is moved back to end with the audio (rounded down to a
@@ -186,17 +196,17 @@ class LongTagging:
 
 
 def tag_long(
-    model,
-    source,
+    model: PANNsModel,
+    source: LongSource,
     *,
-    window_seconds=10.0,
-    hop_seconds=5.0,
-    batch_size=4,
-    aggregate="max",
-    sample_rate=None,
-    runtime="keras",
-    precision="auto",
-):
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    batch_size: int = 4,
+    aggregate: str = "max",
+    sample_rate: int | None = None,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> LongTagging:
     """Tags a long recording window by window.
 
     Args:
@@ -245,16 +255,16 @@ def _window_outputs(model, source, key, window_seconds, hop_seconds, batch_size,
 
 
 def embed_long(
-    model,
-    source,
+    model: PANNsModel,
+    source: LongSource,
     *,
-    window_seconds=10.0,
-    hop_seconds=10.0,
-    batch_size=4,
-    sample_rate=None,
-    runtime="keras",
-    precision="auto",
-):
+    window_seconds: float = 10.0,
+    hop_seconds: float = 10.0,
+    batch_size: int = 4,
+    sample_rate: int | None = None,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of a recording, one per window.
 
     A recording no longer than one window is embedded in a single pass, which
@@ -285,17 +295,17 @@ def embed_long(
 
 
 def iter_framewise(
-    model,
-    source,
+    model: PANNsModel,
+    source: LongSource,
     *,
-    window_seconds=10.0,
-    hop_seconds=5.0,
-    batch_size=4,
-    sample_rate=None,
-    on_window=None,
-    runtime="keras",
-    precision="auto",
-):
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    batch_size: int = 4,
+    sample_rate: int | None = None,
+    on_window: Callable[[int, np.ndarray, int], None] | None = None,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yields a long recording's stitched framewise scores in order, as `(first_frame, chunk)`.
 
     Frames covered by several windows get the mean of their scores. A chunk
@@ -443,17 +453,17 @@ class FrameStitcher:
 
 
 def sed_long(
-    model,
-    source,
+    model: PANNsModel,
+    source: LongSource,
     *,
-    window_seconds=10.0,
-    hop_seconds=5.0,
-    batch_size=4,
-    sample_rate=None,
-    out=None,
-    runtime="keras",
-    precision="auto",
-):
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    batch_size: int = 4,
+    sample_rate: int | None = None,
+    out: str | os.PathLike | None = None,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> np.ndarray:
     """Framewise scores of a long recording, stitched from overlapping windows.
 
     Frames covered by several windows get the mean of their scores. In memory
@@ -530,22 +540,22 @@ class DetectionResult:
 
 
 def detect_events_long(
-    model,
-    source,
+    model: PANNsModel,
+    source: LongSource,
     *,
-    window_seconds=10.0,
-    hop_seconds=5.0,
-    batch_size=4,
-    sample_rate=None,
-    high=0.5,
-    low=0.2,
-    median_window=1,
-    min_duration=0.0,
-    overview=False,
-    max_columns=2000,
-    runtime="keras",
-    precision="auto",
-):
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    batch_size: int = 4,
+    sample_rate: int | None = None,
+    high: float = 0.5,
+    low: float = 0.2,
+    median_window: int = 1,
+    min_duration: float = 0.0,
+    overview: bool = False,
+    max_columns: int = 2000,
+    runtime: str | Callable = "keras",
+    precision: str = "auto",
+) -> DetectionResult:
     """Detects sound events in a recording of any length with bounded memory.
 
     Streams `iter_framewise` into an `EventDetector`; with `overview=True` it

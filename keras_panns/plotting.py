@@ -6,7 +6,10 @@ hour-long file costs a few megabytes; `plot_sed` draws it with matplotlib's
 headless Agg backend.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -111,7 +114,16 @@ def top_classes(scores, k, classes=None):
     return top_k_indices(np.asarray(scores).max(axis=0), k, classes)
 
 
-def plot_sed(overview, labels, path, *, top_k=5, threshold=None, title=None, classes=None):
+def plot_sed(
+    overview: SEDOverview,
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    top_k: int = 5,
+    threshold: float | None = None,
+    title: str | None = None,
+    classes: Iterable[int] | None = None,
+) -> None:
     """Saves a PNG: log-mel spectrogram on top, the top-k classes' scores over time below.
 
     Args:

@@ -109,3 +109,31 @@ def test_every_public_name_is_documented():
     assert not missing, f"docstring coverage {covered:.1%} of {len(objects)} public names; incomplete:\n" + "\n".join(
         f"  {path}: no {', '.join(problems)}" for path, problems in missing.items()
     )
+
+
+def test_the_top_level_functions_are_typed():
+    """Every function `keras_panns` exports (and the preset API) annotates each parameter and its return."""
+    import inspect
+
+    import keras_panns
+
+    functions = {
+        name: getattr(keras_panns, name)
+        for name, (_, attribute) in keras_panns._EXPORTS.items()
+        if attribute is not None and inspect.isfunction(getattr(keras_panns, name))
+    }
+    functions["from_pretrained"] = keras_panns.from_pretrained
+    for method in ("from_pretrained", "from_preset", "save_to_preset"):
+        functions[f"PANNsModel.{method}"] = getattr(keras_panns.PANNsModel, method)
+    assert len(functions) > 20
+    untyped = []
+    for name, function in sorted(functions.items()):
+        signature = inspect.signature(function)
+        bare = [
+            p.name
+            for p in signature.parameters.values()
+            if p.name not in ("self", "cls") and p.annotation is inspect.Parameter.empty
+        ]
+        if bare or signature.return_annotation is inspect.Signature.empty:
+            untyped.append(f"{name}: {', '.join(bare) or 'the return'}")
+    assert not untyped, "without type hints:\n" + "\n".join(untyped)

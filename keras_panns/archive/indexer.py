@@ -8,6 +8,8 @@ needs keras-panns installed. See `keras_panns.archive.job` for the pipeline
 and `keras_panns.archive.store` for the tables.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import json
@@ -15,6 +17,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from keras_panns.archive import job
 from keras_panns.archive.assemble import FileAssembler
@@ -22,6 +26,9 @@ from keras_panns.archive.sources import list_sources
 from keras_panns.archive.store import IndexStore
 from keras_panns.errors import ArchiveError
 from keras_panns.version import __version__
+
+if TYPE_CHECKING:
+    import keras
 
 OUTPUTS = ("tags", "scores", "embeddings", "events")
 _FRONT_END_KEYS = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax")
@@ -248,35 +255,35 @@ def _todo(files, store):
 
 
 def index(
-    sources,
-    out,
-    model="cnn14",
+    sources: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    model: str | keras.Model = "cnn14",
     *,
-    outputs=("tags",),
-    window_seconds=10.0,
-    hop_seconds=5.0,
-    top_k=5,
-    batch_size=8,
-    model_workers=1,
-    address=None,
-    num_cpus=None,
-    runtime="auto",
-    precision="auto",
-    calibration=None,
-    cache_dir=None,
-    threads=None,
-    high=0.5,
-    low=0.2,
-    median_window=1,
-    min_duration=0.0,
-    recursive=True,
-    s3_endpoint=None,
-    segment_windows=32,
-    commit_every=64,
-    commit_seconds=30.0,
-    progress=None,
-    gpus_per_worker=0,
-):
+    outputs: str | Sequence[str] = ("tags",),
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    top_k: int = 5,
+    batch_size: int = 8,
+    model_workers: int = 1,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    runtime: str = "auto",
+    precision: str = "auto",
+    calibration: str | os.PathLike | Sequence[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    high: float = 0.5,
+    low: float = 0.2,
+    median_window: int = 1,
+    min_duration: float = 0.0,
+    recursive: bool = True,
+    s3_endpoint: str | None = None,
+    segment_windows: int = 32,
+    commit_every: int = 64,
+    commit_seconds: float = 30.0,
+    progress: bool | None = None,
+    gpus_per_worker: float = 0,
+) -> IndexSummary:
     """Indexes every audio file under `sources` into Parquet tables at `out`, on Ray Data.
 
     Rerunning the same call resumes: files already committed (same path, size and mtime) are skipped
@@ -330,9 +337,6 @@ def index(
     windows = pandas.read_parquet("archive.index/windows")
     ```
     """
-    from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import decide
-
     started = time.perf_counter()
     _require_packages()
     outputs = tuple(sorted({o.strip() for o in ([outputs] if isinstance(outputs, str) else outputs) if o.strip()}))
@@ -344,13 +348,7 @@ def index(
         _share_gpus()
     loaded = _load(model, cache_dir)
     _check_outputs(loaded, outputs)
-    old = store.read_manifest()
-    if old is not None and runtime == "auto" and precision == "auto":
-        runtime, precision = old["runtime"]["runtime"], old["runtime"]["precision"]  # resume on the same path
-    try:  # the actors build the runner; here only its Choice is needed (decide builds none when it can)
-        choice = decide(loaded, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
-    except RuntimeUnavailableError as exc:
-        raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
+    choice = _runtime_choice(loaded, store, runtime, precision, calibration, cache_dir, threads)
     events = "events" in outputs
     event_options = (
         {"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
@@ -363,56 +361,56 @@ def index(
     manifest["model_source"] = (
         (os.path.abspath(model) if os.path.exists(model) else model) if isinstance(model, str) else None
     )
-    model = loaded
     store.open(manifest)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     todo, changed = _todo(files, store)
     summary = IndexSummary(
-        os.fspath(out),
-        files.num_rows,
-        files.num_rows - todo.num_rows,
-        0,
-        0,
-        0,
-        0.0,
-        0.0,
-        f"{choice.runtime} {choice.precision} ({choice.reason})",
-        changed,
+        out=os.fspath(out),
+        files=files.num_rows,
+        skipped=files.num_rows - todo.num_rows,
+        indexed=0,
+        failed=0,
+        windows=0,
+        audio_hours=0.0,
+        seconds=0.0,
+        runtime=f"{choice.runtime} {choice.precision} ({choice.reason})",
+        changed=changed,
     )
     if todo.num_rows:
         settings = job.Settings(
-            model.name,
-            model.sample_rate,
-            int(model.min_samples),
+            loaded.name,
+            loaded.sample_rate,
+            int(loaded.min_samples),
             float(window_seconds),
             float(hop_seconds),
-            int(model.config["hop_size"]) if events else 1,
+            int(loaded.config["hop_size"]) if events else 1,
             int(segment_windows),
             outputs,
             s3_endpoint,
         )
         _run(
-            todo,
-            settings,
-            model,
-            choice,
-            manifest,
-            store,
-            summary,
-            address or os.environ.get("RAY_ADDRESS"),
-            num_cpus,
-            model_workers,
-            batch_size,
-            calibration,
-            cache_dir,
-            threads,
-            gpus_per_worker,
-            commit_every,
-            commit_seconds,
-            progress,
-        )
+            todo, settings, loaded, choice, manifest, store, summary,
+            address=address or os.environ.get("RAY_ADDRESS"), num_cpus=num_cpus, model_workers=model_workers,
+            batch_size=batch_size, calibration=calibration, cache_dir=cache_dir, threads=threads,
+            gpus_per_worker=gpus_per_worker, commit_every=commit_every, commit_seconds=commit_seconds,
+            progress=progress,
+        )  # fmt: skip
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _runtime_choice(model, store, runtime, precision, calibration, cache_dir, threads):
+    """The runtime's `Choice` for the job: an index resumed with `auto` keeps the path it was made on."""
+    from keras_panns.errors import RuntimeUnavailableError
+    from keras_panns.runtimes import decide
+
+    old = store.read_manifest()
+    if old is not None and runtime == "auto" and precision == "auto":
+        runtime, precision = old["runtime"]["runtime"], old["runtime"]["precision"]  # resume on the same path
+    try:  # the actors build the runner; here only its Choice is needed (decide builds none when it can)
+        return decide(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
+    except RuntimeUnavailableError as exc:
+        raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
 
 
 def _run(

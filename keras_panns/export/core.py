@@ -1,14 +1,21 @@
 """`export_model`: one call from a Keras PANNs model to a validated TFLite or ONNX file."""
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_panns.audio import expand_audio_paths, load_audio
 from keras_panns.errors import AudioError, ExportError, PANNsError
 from keras_panns.layers import DFT_MODES, set_dft
+
+if TYPE_CHECKING:
+    import keras
 
 FORMATS = ("tflite", "onnx")
 # The fastest DFT each runtime can run: TFLite has a builtin real FFT (MobileNetV1: 1.2x the conv front end
@@ -232,24 +239,24 @@ def _serving_function(model, outputs):
 
 
 def export_model(
-    model,
-    path,
+    model: keras.Model,
+    path: str | os.PathLike,
     *,
-    format="tflite",
-    length=10.0,
-    quantize="none",
-    front_end=None,
-    outputs=None,
-    metadata=True,
-    mediapipe=False,
-    threads=None,
-    calibration=None,
-    validation=None,
-    tolerance=FLOAT_TOLERANCE,
-    max_mean_abs=QUANTIZED_MAX_MEAN_ABS,
-    min_top5=QUANTIZED_MIN_TOP5,
-    max_calibration_clips=100,
-):
+    format: str = "tflite",
+    length: float | str | None = 10.0,
+    quantize: str = "none",
+    front_end: str | None = None,
+    outputs: Sequence[str] | None = None,
+    metadata: bool = True,
+    mediapipe: bool = False,
+    threads: int | None = None,
+    calibration: str | os.PathLike | Sequence[str] | None = None,
+    validation: str | os.PathLike | Sequence[str] | None = None,
+    tolerance: float = FLOAT_TOLERANCE,
+    max_mean_abs: float = QUANTIZED_MAX_MEAN_ABS,
+    min_top5: float = QUANTIZED_MIN_TOP5,
+    max_calibration_clips: int = 100,
+) -> ExportReport:
     """Exports `model` with its front end to TFLite or ONNX, then proves the file reproduces it.
 
     The file gets one input, `waveform` float32 `(batch, samples)` at

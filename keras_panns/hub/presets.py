@@ -14,6 +14,8 @@ keras_panns 0.1 (`config.json` holding `architecture`/`config`, `card.json`)
 are still read.
 """
 
+from __future__ import annotations
+
 import datetime
 import json
 import os
@@ -35,7 +37,9 @@ README_FILE = "README.md"
 _LEGACY_CARD_FILE = "card.json"
 
 
-def save_preset(model, directory, card=None, overwrite=True):
+def save_preset(
+    model: keras.Model, directory: str | os.PathLike, card: ZooCard | None = None, overwrite: bool = True
+) -> pathlib.Path:
     """Writes `model` as a preset directory (see the module docstring); returns its path.
 
     The files are written to a temporary folder beside `directory` and moved

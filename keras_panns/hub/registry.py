@@ -17,6 +17,8 @@ sorted(registry.ARCHITECTURES)[:2]              # ['Cnn10', 'Cnn14']
 ```
 """
 
+from __future__ import annotations
+
 import collections.abc
 
 import keras
@@ -86,7 +88,7 @@ def is_architecture(cls):
     return isinstance(cls, type) and any(issubclass(cls, arch) for arch in architectures().values())
 
 
-def get_architecture(name):
+def get_architecture(name: str) -> type:
     """The registered class of an architecture name, case-insensitive.
 
     Args:

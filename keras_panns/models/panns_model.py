@@ -11,7 +11,12 @@ as keras-hub's `Backbone.from_preset` calls `preset_utils`: the hub sits
 below the models and finds their classes through that registry.
 """
 
+from __future__ import annotations
+
 import inspect
+import os
+import pathlib
+from typing import Any
 
 import keras
 import numpy as np
@@ -161,7 +166,15 @@ class PANNsModel(keras.Model):
     # --- presets ------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, source=None, *, cache_dir=None, force_download=False, progress=True, **overrides):
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        progress: bool = True,
+        **overrides: Any,
+    ) -> PANNsModel:
         """Builds the model and loads pretrained weights.
 
         Args:
@@ -197,7 +210,7 @@ class PANNsModel(keras.Model):
         )
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
+    def from_preset(cls, preset: str | os.PathLike, load_weights: bool = True, **kwargs: Any) -> PANNsModel:
         """keras-hub's name for `from_pretrained`; `load_weights=False` builds the preset's config untrained.
 
         Args:
@@ -221,7 +234,7 @@ class PANNsModel(keras.Model):
             return loaders.build_untrained(cls, preset, overrides=kwargs)
         return cls.from_pretrained(preset, **kwargs)
 
-    def save_to_preset(self, preset_dir):
+    def save_to_preset(self, preset_dir: str | os.PathLike) -> pathlib.Path:
         """Writes this model as a preset directory in keras-hub's layout.
 
         The directory holds `config.json`, `model.weights.h5`, `metadata.json`

@@ -144,71 +144,28 @@ def build_report(index):
     Raises:
         ArchiveError: the index holds neither tags nor scores (nothing to summarise).
     """
-    from keras_panns.errors import ArchiveError
-
-    manifest, files, windows, errors = index.manifest, index.files, index.windows, index.errors
-    if "tags" in index.outputs:
-        top_labels = [names[0] if len(names) else None for names in windows["top_labels"]]
-        top_scores = np.asarray([scores[0] if len(scores) else np.nan for scores in windows["top_scores"]])
-    elif "scores" in index.outputs:
-        scores = index.scores()
-        best = scores.argmax(axis=1)
-        top_labels, top_scores = [index.labels[i] for i in best], scores.max(axis=1)
-    else:
-        raise ArchiveError(f"{index.path} holds no tags or scores to report on")
-    seconds = _seconds_per_window(windows, manifest["hop_seconds"])
-    hours = collections.defaultdict(float)
-    group_hours = collections.defaultdict(float)
-    for label, added in zip(top_labels, seconds):
-        if label is not None:
-            hours[label] += added / 3600
-            group_hours[_top_group(label)] += added / 3600
-    top = sorted(hours.items(), key=lambda item: -item[1])[:TOP_CLASSES]
-    groups = sorted(group_hours.items(), key=lambda item: -item[1])
+    manifest, files, windows = index.manifest, index.files, index.windows
+    top_labels, top_scores = _top_of_windows(index, windows)
     ok = files[files["status"] == "ok"]
     total_hours = float(ok["duration"].sum()) / 3600 if len(ok) else 0.0
     parts = [
         f"<h1>keras-panns index: {html.escape(os.path.basename(os.path.abspath(index.path)))}</h1>",
         f"<p>{len(ok):,} files indexed ({total_hours:,.2f} h of audio, {len(windows):,} windows of "
-        f"{manifest['window_seconds']:g} s every {manifest['hop_seconds']:g} s), {len(errors):,} failed. "
+        f"{manifest['window_seconds']:g} s every {manifest['hop_seconds']:g} s), {len(index.errors):,} failed. "
         f"Model {html.escape(manifest['model'])} ({html.escape(str(manifest.get('zoo_card') or 'local weights'))}"
         f", weights sha256 {manifest['weights_sha256'][:12]}...), keras-panns "
         f"{html.escape(manifest['package_version'])}, {html.escape(manifest['runtime']['runtime'])} "
         f"{html.escape(manifest['runtime']['precision'])}.</p>",
     ]
-    if top:
-        parts += [
-            "<h2>Top classes and groups by hours of audio</h2>",
-            "<p class='muted'>Each window counts for its top class, for the seconds it adds.</p>",
-            "<div class='grid'>",
-            _bars([n for n, _ in top], [h for _, h in top], "hours"),
-            _bars([n for n, _ in groups], [h for _, h in groups], "hours (top-level group)"),
-            "</div>",
-        ]
+    parts += _hours_section(top_labels, _seconds_per_window(windows, manifest["hop_seconds"]))
     finite = top_scores[np.isfinite(top_scores)]
     if len(finite):
         parts += [
             "<h2>Score distribution</h2>",
             _histogram(finite, np.linspace(0, 1, 41), "top score of a window", "windows"),
         ]
-    if "events" in index.outputs:
-        counts = index.events.groupby("path").size().reindex(ok["path"], fill_value=0).to_numpy()
-        parts += [
-            "<h2>Events per file</h2>",
-            _histogram(counts, min(40, max(int(counts.max()) + 1, 2)), "events in a file", "files"),
-        ]
-    else:
-        counts = windows.groupby("path").size().to_numpy()
-        parts += [
-            "<h2>Windows per file</h2>",
-            _histogram(counts, min(40, max(int(counts.max()) + 1, 2)), "windows in a file", "files"),
-        ]
-    parts.append("<h2>Errors</h2>")
-    if len(errors):
-        kinds = errors.groupby("error").size().sort_values(ascending=False)
-        parts += [_table(kinds.rename("files").reset_index()), "<p></p>", _table(errors[["path", "error", "reason"]])]
-    else:
-        parts.append("<p>None: every file was indexed.</p>")
+    parts += _per_file_section(index, windows, ok)
+    parts += _errors_section(index.errors)
     if index.dims and len(windows) >= 3:
         svg, points = _map(index, windows, top_labels)
         parts += [
@@ -222,6 +179,66 @@ def build_report(index):
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>keras-panns index report"
         f"</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
+
+
+def _top_of_windows(index, windows):
+    """Each window's top label (None where it has none) and top score, from its tags or its scores."""
+    from keras_panns.errors import ArchiveError
+
+    if "tags" in index.outputs:
+        top_labels = [names[0] if len(names) else None for names in windows["top_labels"]]
+        top_scores = np.asarray([scores[0] if len(scores) else np.nan for scores in windows["top_scores"]])
+        return top_labels, top_scores
+    if "scores" in index.outputs:
+        scores = index.scores()
+        return [index.labels[i] for i in scores.argmax(axis=1)], scores.max(axis=1)
+    raise ArchiveError(f"{index.path} holds no tags or scores to report on")
+
+
+def _hours_section(top_labels, seconds):
+    """Bars of the hours each top class, and each top-level group, accounts for."""
+    hours = collections.defaultdict(float)
+    group_hours = collections.defaultdict(float)
+    for label, added in zip(top_labels, seconds):
+        if label is not None:
+            hours[label] += added / 3600
+            group_hours[_top_group(label)] += added / 3600
+    top = sorted(hours.items(), key=lambda item: -item[1])[:TOP_CLASSES]
+    groups = sorted(group_hours.items(), key=lambda item: -item[1])
+    if not top:
+        return []
+    return [
+        "<h2>Top classes and groups by hours of audio</h2>",
+        "<p class='muted'>Each window counts for its top class, for the seconds it adds.</p>",
+        "<div class='grid'>",
+        _bars([n for n, _ in top], [h for _, h in top], "hours"),
+        _bars([n for n, _ in groups], [h for _, h in groups], "hours (top-level group)"),
+        "</div>",
+    ]
+
+
+def _per_file_section(index, windows, ok):
+    """A histogram of events per file (an index with events), else of windows per file."""
+    if "events" in index.outputs:
+        counts = index.events.groupby("path").size().reindex(ok["path"], fill_value=0).to_numpy()
+        title, axis = "Events per file", "events in a file"
+    else:
+        counts = windows.groupby("path").size().to_numpy()
+        title, axis = "Windows per file", "windows in a file"
+    return [f"<h2>{title}</h2>", _histogram(counts, min(40, max(int(counts.max()) + 1, 2)), axis, "files")]
+
+
+def _errors_section(errors):
+    """The failed files by kind of error, then each with its reason."""
+    if not len(errors):
+        return ["<h2>Errors</h2>", "<p>None: every file was indexed.</p>"]
+    kinds = errors.groupby("error").size().sort_values(ascending=False)
+    return [
+        "<h2>Errors</h2>",
+        _table(kinds.rename("files").reset_index()),
+        "<p></p>",
+        _table(errors[["path", "error", "reason"]]),
+    ]
 
 
 def write_report(index, out):

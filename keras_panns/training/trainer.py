@@ -231,57 +231,20 @@ def train(config):
                                 out_dir="runs/cnn6", steps=20000))
     ```
     """
-    if config.dtype_policy:
-        keras.config.set_dtype_policy(config.dtype_policy)
-    if config.steps_per_execution < 1 or config.steps_per_epoch % config.steps_per_execution:
-        raise TrainingError(
-            f"steps_per_execution {config.steps_per_execution} must divide steps_per_epoch "
-            f"{config.steps_per_epoch} (checkpoints are written between executions)"
-        )
+    _check_config(config)
     strategy = distribution.make_strategy(config.strategy)  # joins a JAX cluster before any computation
     keras.utils.set_random_seed(config.seed)
     manifest = load_manifest(config.train_dir)
-    process_batch = distribution.per_process_batch(strategy, config.batch_size)
     chief = distribution.is_chief()
-    with strategy.scope():
-        model = build_model(config, manifest)
-        # With feature mixup, fit trains a twin that shares every layer; `model` is what gets saved.
-        fit_model = compile_model(with_feature_mixup(model) if _feature_mixup(config) else model, config)
-        checkpoints = os.path.join(config.out_dir, "checkpoints")
-        try:
-            step = restore(fit_model, checkpoints)
-        except ValueError as exc:
-            raise TrainingError(str(exc)) from exc
-    if step % config.steps_per_epoch:
-        raise TrainingError(
-            f"the checkpoint is at step {step}, not a multiple of steps_per_epoch "
-            f"{config.steps_per_epoch}; resume with the steps_per_epoch it was saved with"
-        )
+    checkpoints = os.path.join(config.out_dir, "checkpoints")
+    model, fit_model, step = _build_and_restore(config, manifest, strategy, checkpoints)
     epochs = math.ceil(config.steps / config.steps_per_epoch)
     initial_epoch = step // config.steps_per_epoch
     if step:
         print(f"resuming from step {step}", file=sys.stderr)
-    callbacks = [keras.callbacks.TerminateOnNaN(), StepCheckpoint(checkpoints, config.steps_per_epoch, is_chief=chief)]
-    if config.eval_dir:
-        callbacks.insert(
-            0,
-            EvaluationCallback(
-                config.eval_dir,
-                batch_size=config.eval_batch_size,
-                report_dir=config.out_dir if chief else None,
-                model=model,
-            ),
-        )
-    if chief:
-        try:
-            import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
-
-            callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.out_dir, "logs"), update_freq=50))
-        except ImportError:
-            print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
     history = {}
     if initial_epoch < epochs:
-        dataset = _train_dataset(config, step, process_batch)
+        dataset = _train_dataset(config, step, distribution.per_process_batch(strategy, config.batch_size))
         distribution.prepare_fit(model, fit_model, strategy, config.batch_size, _zeros_batch(config, manifest))
         verbose = config.verbose if config.verbose is not None else (1 if sys.stderr.isatty() else 2)
         with distribution.fit_scope(strategy):
@@ -290,7 +253,7 @@ def train(config):
                 epochs=epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=config.steps_per_epoch,
-                callbacks=callbacks,
+                callbacks=_callbacks(config, model, checkpoints, chief),
                 verbose=verbose,
                 shuffle=False,
             ).history
@@ -311,3 +274,55 @@ def train(config):
         model=model,
         fit_model=fit_model,
     )
+
+
+def _check_config(config):
+    """Sets the dtype policy; raises `TrainingError` for a config that cannot checkpoint where it says."""
+    if config.dtype_policy:
+        keras.config.set_dtype_policy(config.dtype_policy)
+    if config.steps_per_execution < 1 or config.steps_per_epoch % config.steps_per_execution:
+        raise TrainingError(
+            f"steps_per_execution {config.steps_per_execution} must divide steps_per_epoch "
+            f"{config.steps_per_epoch} (checkpoints are written between executions)"
+        )
+
+
+def _build_and_restore(config, manifest, strategy, checkpoints):
+    """`(model, the model fit trains, the step restored)`, built under the strategy's scope."""
+    with strategy.scope():
+        model = build_model(config, manifest)
+        # With feature mixup, fit trains a twin that shares every layer; `model` is what gets saved.
+        fit_model = compile_model(with_feature_mixup(model) if _feature_mixup(config) else model, config)
+        try:
+            step = restore(fit_model, checkpoints)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
+    if step % config.steps_per_epoch:
+        raise TrainingError(
+            f"the checkpoint is at step {step}, not a multiple of steps_per_epoch "
+            f"{config.steps_per_epoch}; resume with the steps_per_epoch it was saved with"
+        )
+    return model, fit_model, step
+
+
+def _callbacks(config, model, checkpoints, chief):
+    """NaN stop, step checkpoints, evaluation (when `eval_dir` is set) and TensorBoard on the chief."""
+    callbacks = [keras.callbacks.TerminateOnNaN(), StepCheckpoint(checkpoints, config.steps_per_epoch, is_chief=chief)]
+    if config.eval_dir:
+        callbacks.insert(
+            0,
+            EvaluationCallback(
+                config.eval_dir,
+                batch_size=config.eval_batch_size,
+                report_dir=config.out_dir if chief else None,
+                model=model,
+            ),
+        )
+    if chief:
+        try:
+            import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
+
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.out_dir, "logs"), update_freq=50))
+        except ImportError:
+            print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
+    return callbacks
