@@ -4,7 +4,8 @@ end, head, constructor arguments and config; subclasses only build the body."""
 import keras
 
 from keras_panns.models import blocks
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
+from keras_panns.models.config import check_labels, constructor_arguments
+from keras_panns.models.panns_model import PANNsModel
 
 
 class LogMelTagger(PANNsModel):

@@ -13,7 +13,6 @@ below the models and finds their classes through that registry.
 
 from __future__ import annotations
 
-import inspect
 import os
 import pathlib
 from typing import Any
@@ -25,26 +24,6 @@ from keras_panns.audio import check_length
 from keras_panns.hub import loaders
 from keras_panns.hub.presets import save_preset
 from keras_panns.labels import audioset_labels
-
-
-def check_labels(labels, num_classes):
-    """Raises if a `labels` list does not name every output class."""
-    if labels is not None and len(labels) != num_classes:
-        raise ValueError(f"labels has {len(labels)} names but num_classes is {num_classes}")
-
-
-def constructor_arguments(init, values):
-    """The config of a constructor call: `init`'s named parameters (except self and name) looked up in `values`.
-
-    Each family's `__init__` passes its own `locals()`, so the config is
-    exactly the constructor's arguments after defaults are resolved.
-    """
-    names = [
-        p.name
-        for p in inspect.signature(init).parameters.values()
-        if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name")
-    ]
-    return {n: values[n] for n in names}
 
 
 class classproperty:  # noqa: N801 (reads like the builtin `property`)

@@ -14,7 +14,8 @@ from keras_panns.layers import AttentionPooling, FramewiseUpsample, FrequencyMea
 from keras_panns.models import blocks
 from keras_panns.models.blocks import module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
+from keras_panns.models.config import check_labels, constructor_arguments
+from keras_panns.models.panns_model import PANNsModel
 
 _TIME_STRIDE = 32
 

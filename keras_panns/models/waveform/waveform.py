@@ -11,7 +11,8 @@ from keras_panns.hub.registry import register_architecture
 from keras_panns.layers import AddChannelAxis
 from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
+from keras_panns.models.config import check_labels, constructor_arguments
+from keras_panns.models.panns_model import PANNsModel
 
 
 def conv1d(x, filters, kernel, name, lengths, dtype, stride=1, padding=0, dilation=1):

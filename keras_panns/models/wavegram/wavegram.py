@@ -9,8 +9,9 @@ from keras_panns.layers import AddChannelAxis, AlignedConcatenate
 from keras_panns.models import blocks
 from keras_panns.models.blocks import Lengths, batch_norm, module_name
 from keras_panns.models.cnn.cnn import Cnn14, cnn_body
+from keras_panns.models.config import check_labels, constructor_arguments
 from keras_panns.models.log_mel_tagger import LogMelTagger, dropout
-from keras_panns.models.panns_model import PANNsModel, check_labels, constructor_arguments
+from keras_panns.models.panns_model import PANNsModel
 from keras_panns.models.waveform.waveform import conv1d, max_pool1d
 
 _GROUPS = 4  # the wavegram's channels become 4 "channels" x (channels / 4) "frequency bins"
