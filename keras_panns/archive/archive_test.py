@@ -260,6 +260,25 @@ def test_events_across_segment_borders_equal_detect_events_long(ray_local, tmp_p
     np.testing.assert_allclose(events.score, [e.score for e in want], atol=TOLERANCE)
 
 
+def test_events_from_a_cnn14_tagger_use_its_decision_level_forward(ray_local, tmp_path):
+    import soundfile
+
+    small = dict(sample_rate=8000, window_size=256, hop_size=80, mel_bins=32, fmax=4000)
+    tagger = golden.spread_scores(keras_panns.Cnn14(**small, seed=0))
+    speech, rate = _recording("R9_ZSCveAHg_7s.wav")
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, keras_panns.audio.resample(speech, rate, 8000), 8000)
+    options = {"high": 0.3, "low": 0.1}
+    with pytest.warns(UserWarning, match="decision-level forward"):
+        keras_panns.index([str(path)], str(tmp_path / "index"), tagger, outputs=["events"], runtime="keras", **options)
+    offline = keras_panns.detect_events_long(
+        keras_panns.Cnn14_DecisionLevelMax.from_tagger(tagger), str(path), **options
+    )
+    events = _tables(tmp_path / "index")["events"]
+    assert len(events) == len(offline.events) > 0
+    np.testing.assert_allclose(sorted(events.onset), sorted(e.onset for e in offline.events), atol=1e-9)
+
+
 def test_bad_arguments_name_what_is_wrong(ray_local, tagger, mixed, tmp_path):
     with pytest.raises(ArchiveError, match="matches no audio"):
         keras_panns.index([str(tmp_path / "*.wav")], str(tmp_path / "i1"), tagger, runtime="keras")

@@ -24,7 +24,7 @@ from keras_panns.archive import job
 from keras_panns.archive.assemble import FileAssembler
 from keras_panns.archive.sources import list_sources
 from keras_panns.archive.store import IndexStore
-from keras_panns.errors import ArchiveError
+from keras_panns.errors import ArchiveError, CheckpointError
 from keras_panns.version import __version__
 
 if TYPE_CHECKING:
@@ -132,6 +132,26 @@ def _check_outputs(model, outputs):
             f"{model.name} has no framewise output for events: use a SED model "
             "(cnn14_decision_level_max) or Cnn14_DecisionLevelMax.from_tagger(cnn14)"
         )
+
+
+def _frame_scoring(model):
+    """`model`, or for a Cnn14 tagger its decision-level forward, as `keras-panns sed` and `index` run it."""
+    import warnings
+
+    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
+
+    if "framewise_output" in model.output or type(model) is not Cnn14:
+        return model
+    try:
+        sed = Cnn14_DecisionLevelMax.from_tagger(model)
+    except CheckpointError as exc:
+        raise ArchiveError(f"events from {model.name}: {exc}") from exc
+    warnings.warn(
+        f"{model.name} is a tagger: its events come from its decision-level forward (framewise scores from "
+        "tagging weights, not a trained SED head)",
+        stacklevel=3,
+    )
+    return sed
 
 
 def _require_packages():
@@ -347,6 +367,8 @@ def index(
     if gpus_per_worker:
         _share_gpus()
     loaded = _load(model, cache_dir)
+    if "events" in outputs:
+        loaded = _frame_scoring(loaded)
     _check_outputs(loaded, outputs)
     choice = _runtime_choice(loaded, store, runtime, precision, calibration, cache_dir, threads)
     events = "events" in outputs
