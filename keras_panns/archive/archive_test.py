@@ -279,6 +279,26 @@ def test_events_from_a_cnn14_tagger_use_its_decision_level_forward(ray_local, tm
     np.testing.assert_allclose(sorted(events.onset), sorted(e.onset for e in offline.events), atol=1e-9)
 
 
+def _import_fails():
+    import keras_panns_on_no_node  # noqa: F401  (a node without keras-panns installed)
+
+
+def test_a_cluster_that_cannot_run_this_keras_panns_is_refused(ray_local, monkeypatch):
+    from keras_panns.archive import indexer
+
+    indexer._check_cluster(ray_local, "the test cluster")  # this cluster runs this very package
+    with monkeypatch.context() as patch:
+        patch.setattr(indexer, "__version__", "0.0.0+driver")
+        with pytest.raises(ArchiveError, match=r"has keras-panns .*, this driver 0.0.0\+driver"):
+            indexer._check_cluster(ray_local, "the test cluster")
+    with monkeypatch.context() as patch:
+        patch.setattr(indexer, "_remote_version", _import_fails)
+        with pytest.raises(
+            ArchiveError, match=r"cannot run keras-panns .*install keras-panns\[archive\] on every node"
+        ):
+            indexer._check_cluster(ray_local, "the test cluster")
+
+
 def test_bad_arguments_name_what_is_wrong(ray_local, tagger, mixed, tmp_path):
     with pytest.raises(ArchiveError, match="matches no audio"):
         keras_panns.index([str(tmp_path / "*.wav")], str(tmp_path / "i1"), tagger, runtime="keras")
