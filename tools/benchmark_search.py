@@ -137,7 +137,7 @@ def truth(folder):
     return np.load(path)
 
 
-EXPANSIONS = (128, 256, 512, 1024, 2048)  # usearch expansion_search (HNSW's ef), swept on one graph
+EXPANSIONS = (128, 256, 512, 1024, 1536, 2048)  # usearch expansion_search (HNSW's ef), swept on one graph
 NPROBES = (8, 16, 32, 64, 128)  # FAISS nprobe, swept on one IVF
 
 

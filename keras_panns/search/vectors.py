@@ -1,7 +1,7 @@
 """The nearest-neighbour index of an index's window embeddings: usearch HNSW, or exact search when small.
 
 Above `EXACT_BELOW` windows, search runs in two steps (figures on the site's search page,
-`docs/search.md`, and in `benchmarks/search_1m.md`):
+`docs/search.md`, and in `benchmarks/search_1m_projected.md`):
 
 1. a usearch HNSW graph over the embeddings projected onto their `PROJECTED`
    leading principal directions (uncentred, so inner products are kept in that
@@ -10,12 +10,11 @@ Above `EXACT_BELOW` windows, search runs in two steps (figures on the site's sea
    (kept beside the graph as float16), which is what a search returns.
 
 Walking the graph in 256 dimensions instead of 2048 costs an eighth of the
-distance arithmetic; the re-ranking gives the recall back. A prototype of it on
-10^5 synthetic 2048-d embeddings on two cores gave recall@10 0.966 at
-ef 512 with p99 4.0 ms, built in 29 s, where the graph over the full vectors
-reached 0.964 at p99 26 ms and took 170 s to build. At 10^6 the full-vector
-graph needed p99 63 ms for 0.96; the projected graph there is still to be
-measured. FAISS IVF-Flat needed most of its lists for that recall.
+distance arithmetic; the re-ranking gives the recall back. On 10^6 synthetic
+2048-d embeddings on two cores (`tools/benchmark_search.py`) it reaches
+recall@10 0.961 at ef 2048 with p50 22 / p99 41 ms, 3.9 GiB peak memory and
+4.4 GiB on disk, where the graph over the full vectors needed p99 63 ms for
+0.960 and 11.7 GiB. FAISS IVF-Flat needed most of its lists for that recall.
 Below `EXACT_BELOW` windows exact search is as fast and needs nothing on disk.
 
 The files in `INDEX/vectors/`: `windows.usearch` (the graph; keys are the rows
@@ -60,10 +59,21 @@ FORMAT = "keras-panns-vectors/2"
 def expansion_search(vectors):
     """HNSW's ef for a graph of `vectors`: recall@10 about 0.96 where it was measured.
 
-    A prototype of this projected, re-ranked graph reached recall@10 0.966 at ef 512 on
-    tools/benchmark_search.py's 10^5 synthetic 2048-d vectors, and the earlier graph over the full vectors
-    0.96 at ef 2048 for 10^6 (the projected graph at 10^6 is still to be measured); between and beyond,
-    ef grows as n^0.6 through those two points, which errs on the side of recall.
+    This projected, re-ranked graph reached recall@10 0.966 at ef 512 on tools/benchmark_search.py's 10^5
+    synthetic 2048-d vectors (a prototype run) and 0.961 at ef 2048 on 10^6 (p99 41 ms on two cores;
+    ef 1536 gave 0.939, ef 1024 0.891); between and beyond, ef grows as n^0.6 through those two points,
+    which errs on the side of recall.
+
+    Args:
+        vectors: int. Vectors in the graph.
+
+    Returns:
+        int, between 128 and 4096.
+
+    Example:
+    ```python
+    expansion_search(1_000_000)  # 2038
+    ```
     """
     return int(min(4096, max(128, 512 * (max(vectors, 1) / 100_000) ** 0.6)))
 
