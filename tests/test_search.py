@@ -8,6 +8,7 @@ this process through `keras_panns.cli.main.main`, the report is opened in headle
 hoplite is the real perch-hoplite package.
 """
 
+import ast
 import json
 import os
 import shutil
@@ -442,4 +443,11 @@ def test_the_search_benchmark_measures_every_candidate(index_path, tmp_path):
         assert {r["candidate"] for r in rows} == {"exact", "usearch-hnsw-f16", "usearch-hnsw-i8", "faiss-ivf-flat"}
         assert all("error" not in r and 0 <= r["recall_at_10"] <= 1 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows)
         assert [r["recall_at_10"] for r in rows if r["candidate"] == "exact"] == [1.0]
-    assert (tmp_path / "search.md").read_text().count("| usearch-hnsw-f16 |") == 10
+    tool = ast.parse((REPO / "tools" / "benchmark_search.py").read_text())
+    (expansions,) = [
+        ast.literal_eval(node.value)
+        for node in tool.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "EXPANSIONS"
+    ]
+    # One row per ef swept, in each of the two sets.
+    assert (tmp_path / "search.md").read_text().count("| usearch-hnsw-f16 |") == 2 * len(expansions)

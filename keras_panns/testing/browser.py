@@ -70,9 +70,19 @@ def chromium(extra_args=()):
 def open_page(driver, url):
     """Loads the page and waits until it is ready; returns `{"tenSecondMs": ...}` or `{"error": ...}`."""
     driver.get(url)
+    # The page's script may not have run yet when a loaded machine hands control back: wait for it too.
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "pannsDemo.ready.then(done, (e) => done({error: String(e.message || e)}));"
+        "const started = Date.now();"
+        "(function wait() {"
+        "  if (typeof pannsDemo !== 'undefined') {"
+        "    pannsDemo.ready.then(done, (e) => done({error: String(e.message || e)}));"
+        "  } else if (Date.now() - started > 60000) {"
+        "    done({error: 'the page defined no pannsDemo within 60 s'});"
+        "  } else {"
+        "    setTimeout(wait, 50);"
+        "  }"
+        "})();"
     )
 
 
