@@ -135,22 +135,20 @@ def _check_outputs(model, outputs):
 
 
 def _frame_scoring(model):
-    """`model`, or for a Cnn14 tagger its decision-level forward, as `keras-panns sed` and `index` run it."""
+    """`models.sed.frame_scoring_model`, with a warning when it converted a tagger."""
     import warnings
 
-    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
+    from keras_panns.models.sed.sed import FROM_TAGGER_NOTE, frame_scoring_model
 
-    if "framewise_output" in model.output or type(model) is not Cnn14:
-        return model
     try:
-        sed = Cnn14_DecisionLevelMax.from_tagger(model)
+        sed = frame_scoring_model(model)
     except CheckpointError as exc:
         raise ArchiveError(f"events from {model.name}: {exc}") from exc
-    warnings.warn(
-        f"{model.name} is a tagger: its events come from its decision-level forward (framewise scores from "
-        "tagging weights, not a trained SED head)",
-        stacklevel=3,
-    )
+    if sed is not model:
+        warnings.warn(
+            f"{model.name} is a tagger: its events come from its decision-level forward ({FROM_TAGGER_NOTE})",
+            stacklevel=3,
+        )
     return sed
 
 
@@ -268,7 +266,8 @@ def _todo(files, store):
     if done.num_rows == 0:
         return files, 0
     todo = files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
-    changed = todo.join(done.select(["path"]), keys="path", join_type="inner")
+    # Paths are unique among the sources, so joining on path alone counts each changed file once.
+    changed = todo.join(done.select(["path"]).group_by("path").aggregate([]), keys="path", join_type="inner")
     if changed.num_rows:
         store.retire(changed.column("path").to_pylist())
     return todo, changed.num_rows

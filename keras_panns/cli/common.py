@@ -113,21 +113,20 @@ def check_audioset_model(model, classes):
 
 
 def frame_scoring_model(model, command):
-    """`model`, or for a Cnn14 tagger its decision-level forward (framewise scores from tagging weights)."""
+    """`models.sed.frame_scoring_model`, saying on stderr when it converted a tagger."""
     from keras_panns.errors import CheckpointError
-    from keras_panns.models import Cnn14, Cnn14_DecisionLevelMax
+    from keras_panns.models.sed.sed import FROM_TAGGER_NOTE
+    from keras_panns.models.sed.sed import frame_scoring_model as framewise
 
-    if "framewise_output" in model.output or not isinstance(model, Cnn14):
-        return model
     try:
-        sed = Cnn14_DecisionLevelMax.from_tagger(model)
+        sed = framewise(model)
     except CheckpointError as exc:
         raise app.UsageError(str(exc)) from exc
-    print(
-        f"keras-panns {command}: {model.name} is a tagger; running its decision-level forward (framewise "
-        "scores from tagging weights, not a trained SED head)",
-        file=sys.stderr,
-    )
+    if sed is not model:
+        print(
+            f"keras-panns {command}: {model.name} is a tagger; running its decision-level forward ({FROM_TAGGER_NOTE})",
+            file=sys.stderr,
+        )
     return sed
 
 

@@ -266,3 +266,34 @@ class Cnn14_DecisionLevelAtt(_Cnn14DecisionLevel):  # noqa: N801
         )(x)
         clipwise = AttentionPooling(name="attention_pooling", dtype="float32")([attention, segmentwise])
         return segmentwise, clipwise
+
+
+#: What frame scores from a tagger's decision-level forward are, for whoever reports that it ran.
+FROM_TAGGER_NOTE = "framewise scores from tagging weights, not a trained SED head"
+
+
+def frame_scoring_model(model):
+    """`model` when it scores frames; for a Cnn14 tagger, its decision-level forward.
+
+    The one rule of every command and API that needs framewise scores (`sed`, `listen`, `index` with
+    events): a SED model is used as it is, a Cnn14 tagger through `Cnn14_DecisionLevelMax.from_tagger`
+    (see `FROM_TAGGER_NOTE`), and any other model is returned unchanged for the caller to refuse.
+
+    Args:
+        model: a `PANNsModel`.
+
+    Returns:
+        A model; not `model` itself exactly when it was converted.
+
+    Raises:
+        CheckpointError: a Cnn14 that `from_tagger` cannot convert (no 2048-d embedding or no classifier).
+
+    Example:
+    ```python
+    sed = frame_scoring_model(keras_panns.Cnn14.from_pretrained("cnn14_16k"))
+    sed.output["framewise_output"].shape  # (None, None, 527)
+    ```
+    """
+    if "framewise_output" in model.output or not isinstance(model, Cnn14):
+        return model
+    return Cnn14_DecisionLevelMax.from_tagger(model)
