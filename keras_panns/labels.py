@@ -158,9 +158,9 @@ def ancestors(name_or_mid, include_self=False, mids=False):
     """Every class above it in the ontology (nearest first), as names (or mids).
 
     Args:
-        name_or_mid: str, a class or group name or mid.
-        include_self: bool. Whether the class itself comes first.
-        mids: bool. Mids instead of display names.
+        name_or_mid: as `descendants`.
+        include_self: as `descendants`.
+        mids: as `descendants`.
 
     Returns:
         A list of str.

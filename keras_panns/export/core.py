@@ -345,8 +345,20 @@ def export_model(
             os.remove(tmp)
     shapes = {name: (batch,) + tuple(model.output[name].shape[1:]) for name in outputs}
     report = ExportReport(
-        *(path, format, quantize, "waveform", (batch, samples), model.sample_rate, shapes, os.path.getsize(path)),
-        *(ops, max_err, mean_err, top5, len(clips), path + ".json"),
+        path=path,
+        format=format,
+        quantize=quantize,
+        input_name="waveform",
+        input_shape=(batch, samples),
+        sample_rate=model.sample_rate,
+        outputs=shapes,
+        size_bytes=os.path.getsize(path),
+        ops=ops,
+        max_abs_error=max_err,
+        mean_abs_error=mean_err,
+        top5_overlap=top5,
+        validation_clips=len(clips),
+        metadata_path=path + ".json",
         front_end=front_end,
         tflite_metadata=metadata,
     )

@@ -239,12 +239,12 @@ def decide(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     in every actor; an `auto` not decided yet is measured and cached as `choose` does.
 
     Args:
-        model: a `PANNsModel`.
-        runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
-        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
-        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
-        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
-        threads: int or None. CPU threads the runtime may use; None: its default.
+        model: as `choose`.
+        runtime: as `choose`.
+        precision: as `choose`.
+        calibration: as `choose`.
+        cache_dir: as `choose`.
+        threads: as `choose`.
 
     Returns:
         `Choice`.
@@ -413,12 +413,12 @@ def runner_for(
     (checked by a cheap fingerprint of every variable at each call of this function).
 
     Args:
-        model: a `PANNsModel`.
-        runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
-        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
-        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
-        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
-        threads: int or None. CPU threads the runtime may use; None: its default.
+        model: as `choose`.
+        runtime: as `choose`.
+        precision: as `choose`.
+        calibration: as `choose`.
+        cache_dir: as `choose`.
+        threads: as `choose`.
         verbose: bool. Print the choice and its measured candidates to stderr.
 
     Returns:

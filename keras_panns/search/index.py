@@ -321,11 +321,11 @@ class Index:
         file, on the index's runtime and precision; a query of several windows is their mean.
 
         Args:
-            path: str. An audio file.
-            start: float or None. Seconds; None: its beginning.
-            end: float or None. Seconds; None: its end.
-            checkpoint: str or None. The model's source when the manifest does not say.
-            cache_dir: str or None. The keras_panns cache.
+            path: as `query_audio`.
+            start: as `query_audio`.
+            end: as `query_audio`.
+            checkpoint: as `query_audio`.
+            cache_dir: as `query_audio`.
 
         Returns:
             float32 array `(embedding_size,)`, unit length.
