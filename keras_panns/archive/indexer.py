@@ -379,13 +379,40 @@ def index(
     manifest = _manifest(loaded, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
     # Not part of the fingerprint (the same weights may come from another path): where `search --like` finds
     # the model to embed a query with, checked there against weights_sha256.
-    manifest["model_source"] = (
-        (os.path.abspath(model) if os.path.exists(model) else model) if isinstance(model, str) else None
-    )
+    manifest["model_source"] = _model_source(model)
     store.open(manifest)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     todo, changed = _todo(files, store)
-    summary = IndexSummary(
+    summary = _starting_summary(out, files, todo, choice, changed)
+    if todo.num_rows:
+        settings = _settings(loaded, window_seconds, hop_seconds, events, segment_windows, outputs, s3_endpoint)
+        options = _JobOptions(
+            address=address or os.environ.get("RAY_ADDRESS"),
+            num_cpus=num_cpus,
+            model_workers=model_workers,
+            batch_size=batch_size,
+            calibration=calibration,
+            cache_dir=cache_dir,
+            threads=threads,
+            gpus_per_worker=gpus_per_worker,
+            commit_every=commit_every,
+            commit_seconds=commit_seconds,
+            progress=progress,
+        )
+        _run(todo, settings, loaded, choice, manifest, store, summary, options)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _model_source(model):
+    """Where `search --like` finds the model again: an absolute path, a card name, or None for a model object."""
+    if not isinstance(model, str):
+        return None
+    return os.path.abspath(model) if os.path.exists(model) else model
+
+
+def _starting_summary(out, files, todo, choice, changed):
+    return IndexSummary(
         out=os.fspath(out),
         files=files.num_rows,
         skipped=files.num_rows - todo.num_rows,
@@ -397,27 +424,20 @@ def index(
         runtime=f"{choice.runtime} {choice.precision} ({choice.reason})",
         changed=changed,
     )
-    if todo.num_rows:
-        settings = job.Settings(
-            loaded.name,
-            loaded.sample_rate,
-            int(loaded.min_samples),
-            float(window_seconds),
-            float(hop_seconds),
-            int(loaded.config["hop_size"]) if events else 1,
-            int(segment_windows),
-            outputs,
-            s3_endpoint,
-        )
-        _run(
-            todo, settings, loaded, choice, manifest, store, summary,
-            address=address or os.environ.get("RAY_ADDRESS"), num_cpus=num_cpus, model_workers=model_workers,
-            batch_size=batch_size, calibration=calibration, cache_dir=cache_dir, threads=threads,
-            gpus_per_worker=gpus_per_worker, commit_every=commit_every, commit_seconds=commit_seconds,
-            progress=progress,
-        )  # fmt: skip
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+
+def _settings(model, window_seconds, hop_seconds, events, segment_windows, outputs, s3_endpoint):
+    return job.Settings(
+        model.name,
+        model.sample_rate,
+        int(model.min_samples),
+        float(window_seconds),
+        float(hop_seconds),
+        int(model.config["hop_size"]) if events else 1,
+        int(segment_windows),
+        outputs,
+        s3_endpoint,
+    )
 
 
 def _runtime_choice(model, store, runtime, precision, calibration, cache_dir, threads):
@@ -434,74 +454,84 @@ def _runtime_choice(model, store, runtime, precision, calibration, cache_dir, th
         raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc
 
 
-def _run(
-    todo,
-    settings,
-    model,
-    choice,
-    manifest,
-    store,
-    summary,
-    address,
-    num_cpus,
-    model_workers,
-    batch_size,
-    calibration,
-    cache_dir,
-    threads,
-    gpus_per_worker,
-    commit_every,
-    commit_seconds,
-    progress,
-):
+@dataclasses.dataclass(frozen=True)
+class _JobOptions:
+    """How the job runs on Ray; none of it changes what the tables hold (see `index` for each field)."""
+
+    address: str | None
+    num_cpus: int | None
+    model_workers: int
+    batch_size: int
+    calibration: object
+    cache_dir: object
+    threads: int | None
+    gpus_per_worker: float
+    commit_every: int
+    commit_seconds: float
+    progress: bool | None
+
+
+class _Committer:
+    """Gathers finished files and commits them as one part once enough files or seconds have gone by."""
+
+    def __init__(self, store, summary, bar, options):
+        self.store, self.summary, self.bar = store, summary, bar
+        self.every, self.seconds = options.commit_every, options.commit_seconds
+        self.pending, self.last = [], time.monotonic()
+
+    def add(self, finished):
+        self.pending.extend(finished)
+        if len(self.pending) >= self.every or (self.pending and time.monotonic() - self.last >= self.seconds):
+            self.commit()
+
+    def commit(self):
+        if not self.pending:
+            return
+        rows = {}
+        for finished in self.pending:
+            for table, table_rows in finished.items():
+                rows.setdefault(table, []).extend(table_rows)
+        self.store.commit(rows)
+        summary = self.summary
+        for finished in self.pending:
+            file_row = finished["files"][0]
+            if file_row["status"] == "ok":
+                summary.indexed += 1
+                summary.windows += file_row["windows"]
+                summary.audio_hours += file_row["duration"] / 3600
+            else:
+                summary.failed += 1
+        self.bar.update(len(self.pending))
+        self.bar.set_postfix_str(f"{summary.audio_hours:.2f} h, {summary.failed} failed", refresh=False)
+        self.pending, self.last = [], time.monotonic()
+
+
+def _run(todo, settings, model, choice, manifest, store, summary, options):
     from tqdm.auto import tqdm
 
     labels = model.labels
     payload = job.model_payload(model)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = sys.stderr.isatty() if options.progress is None else options.progress
     bar = tqdm(total=todo.num_rows, unit="file", desc="indexing", file=sys.stderr, disable=not show)
-    with _RaySession(address, num_cpus) as ray:
+    with _RaySession(options.address, options.num_cpus) as ray:
         dataset = job.build_dataset(
             todo,
             settings,
             ray.put(payload),
             choice,
-            model_workers=model_workers,
-            batch_size=batch_size,
-            calibration=calibration,
-            cache_dir=cache_dir,
-            threads=threads,
-            gpus_per_worker=gpus_per_worker,
+            model_workers=options.model_workers,
+            batch_size=options.batch_size,
+            calibration=options.calibration,
+            cache_dir=options.cache_dir,
+            threads=options.threads,
+            gpus_per_worker=options.gpus_per_worker,
         )
         del payload
         assembler = FileAssembler(manifest, labels)
-        pending, last_commit = [], time.monotonic()
-
-        def commit():
-            nonlocal pending, last_commit
-            rows = {}
-            for finished in pending:
-                for table, table_rows in finished.items():
-                    rows.setdefault(table, []).extend(table_rows)
-            store.commit(rows)
-            for finished in pending:
-                file_row = finished["files"][0]
-                if file_row["status"] == "ok":
-                    summary.indexed += 1
-                    summary.windows += file_row["windows"]
-                    summary.audio_hours += file_row["duration"] / 3600
-                else:
-                    summary.failed += 1
-            bar.update(len(pending))
-            bar.set_postfix_str(f"{summary.audio_hours:.2f} h, {summary.failed} failed", refresh=False)
-            pending, last_commit = [], time.monotonic()
-
+        committer = _Committer(store, summary, bar, options)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            pending.extend(assembler.add(batch))
-            if len(pending) >= commit_every or (pending and time.monotonic() - last_commit >= commit_seconds):
-                commit()
-        if pending:
-            commit()
+            committer.add(assembler.add(batch))
+        committer.commit()
     bar.close()
     if assembler.open:
         raise ArchiveError(

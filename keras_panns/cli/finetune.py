@@ -134,28 +134,15 @@ def _model_config(pairs):
 def run(args, fv):
     import keras
 
-    from keras_panns.training.finetune import cross_validate, embed_waveforms, embedding_classifier, make_classifier
+    from keras_panns.training.finetune import cross_validate, embed_waveforms
 
     no_arguments(args)
     mode = "full" if fv.from_scratch else fv.mode
     keras.utils.set_random_seed(fv.seed)
     probe = _base(fv)
     waveforms, labels, folds, names = _load(fv, probe.sample_rate)
-    optimizer = lambda: keras.optimizers.Adam(fv.learning_rate)  # noqa: E731
-    if mode == "embeddings":
-        features = embed_waveforms(probe, waveforms, fv.batch_size)
-
-        def build():
-            model = embedding_classifier(features.shape[1], len(names))
-            model.compile(optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
-            return model
-    else:
-        features = waveforms
-
-        def build():
-            model = make_classifier(_base(fv), len(names), freeze_base=False)
-            model.compile(optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
-            return model
+    features = embed_waveforms(probe, waveforms, fv.batch_size) if mode == "embeddings" else waveforms
+    build = _builder(fv, mode, features.shape[1] if mode == "embeddings" else None, len(names))
 
     def fit(model, x, y):
         # A progress bar per fold on a terminal: from-scratch folds take minutes.
@@ -170,17 +157,38 @@ def run(args, fv):
     print(f"{len(scores)} folds in {(time.perf_counter() - start) / 60:.1f} min on {os.cpu_count()} cores")
     print(f"mean accuracy over {len(scores)} folds: {mean:.3f} ({mode}, {len(labels)} clips, {len(names)} classes)")
     if fv.out:
+        model = build()
+        fit(model, features, labels)
         if mode == "embeddings":
-            head = build()
-            fit(head, features, labels)
-            waveform = keras.Input(shape=(None,), name="waveform")
-            probe.trainable = False
-            model = keras.Model(waveform, head(probe(waveform)["embedding"]), name="finetuned_classifier")
-        else:
-            model = build()
-            fit(model, features, labels)
+            model = _on_waveforms(probe, model)
         tmp = fv.out[: -len(".keras")] + ".partial.keras"
         model.save(tmp)
         os.replace(tmp, fv.out)
         print(f"saved {fv.out} (classes: {', '.join(names)})")
     return 0
+
+
+def _builder(fv, mode, embedding_size, num_classes):
+    """A function building a fresh compiled classifier: a head on embeddings, or the whole network."""
+    import keras
+
+    from keras_panns.training.finetune import embedding_classifier, make_classifier
+
+    def build():
+        if mode == "embeddings":
+            model = embedding_classifier(embedding_size, num_classes)
+        else:
+            model = make_classifier(_base(fv), num_classes, freeze_base=False)
+        model.compile(keras.optimizers.Adam(fv.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    return build
+
+
+def _on_waveforms(probe, head):
+    """The frozen embedding model and a trained head as one model from waveforms to classes."""
+    import keras
+
+    waveform = keras.Input(shape=(None,), name="waveform")
+    probe.trainable = False
+    return keras.Model(waveform, head(probe(waveform)["embedding"]), name="finetuned_classifier")

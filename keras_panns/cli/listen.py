@@ -215,12 +215,7 @@ def run(args, fv):
     from keras_panns.errors import PANNsError
     from keras_panns.streaming import Stream
 
-    if args:
-        raise app.UsageError(f"unexpected arguments {' '.join(args)} (the input is --input FILE or -)")
-    if fv.input not in (None, "-") and fv.sample_rate:
-        raise app.UsageError("--sample_rate is for raw PCM on stdin or the microphone; a file has its own rate")
-    if fv.input == "-" and not fv.sample_rate:
-        raise app.UsageError("raw PCM on stdin needs --sample_rate (and --channels if not mono)")
+    _check_input_flags(args, fv)
     classes = group_classes(fv)
     model = frame_scoring_model(load_model(fv), "listen")
     check_audioset_model(model, classes)
@@ -236,21 +231,10 @@ def run(args, fv):
         classes=classes,
         runtime=runtime_runner(model, fv),
     )
-    if fv.input == "-":
-        blocks = _stdin_blocks(fv.sample_rate, fv.channels, fv.dtype)
-    elif fv.input:
-        blocks = _file_blocks(fv.input, fv.realtime)
-    else:
-        blocks = _microphone_blocks(fv.sample_rate or model.sample_rate, fv.channels, fv.device)
+    blocks = _blocks(fv, model.sample_rate)
     show = _Printer(fv.format)
     if fv.format == "live":
-        source = fv.input if fv.input not in (None, "-") else ("stdin" if fv.input else "the microphone")
-        print(
-            f"listening to {source} with {model.name}: {stream.window_seconds:g}-s windows every "
-            f"{stream.hop_seconds:g} s "
-            f"(Ctrl-C to stop)",
-            file=sys.stderr,
-        )
+        _announce(fv, model, stream)
     failure = None
     try:
         for block, rate in blocks:
@@ -266,3 +250,30 @@ def run(args, fv):
     if failure is not None:
         raise failure
     return 0
+
+
+def _check_input_flags(args, fv):
+    if args:
+        raise app.UsageError(f"unexpected arguments {' '.join(args)} (the input is --input FILE or -)")
+    if fv.input not in (None, "-") and fv.sample_rate:
+        raise app.UsageError("--sample_rate is for raw PCM on stdin or the microphone; a file has its own rate")
+    if fv.input == "-" and not fv.sample_rate:
+        raise app.UsageError("raw PCM on stdin needs --sample_rate (and --channels if not mono)")
+
+
+def _blocks(fv, model_rate):
+    """(block, sample rate) pairs from stdin, a file or the microphone, as the flags say."""
+    if fv.input == "-":
+        return _stdin_blocks(fv.sample_rate, fv.channels, fv.dtype)
+    if fv.input:
+        return _file_blocks(fv.input, fv.realtime)
+    return _microphone_blocks(fv.sample_rate or model_rate, fv.channels, fv.device)
+
+
+def _announce(fv, model, stream):
+    source = fv.input if fv.input not in (None, "-") else ("stdin" if fv.input else "the microphone")
+    print(
+        f"listening to {source} with {model.name}: {stream.window_seconds:g}-s windows every "
+        f"{stream.hop_seconds:g} s (Ctrl-C to stop)",
+        file=sys.stderr,
+    )

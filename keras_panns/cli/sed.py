@@ -94,37 +94,16 @@ def _write(records, out):
 
 def run(args, fv):
     from keras_panns.errors import PANNsError
-    from keras_panns.long_audio import detect_events_long
-    from keras_panns.plotting import plot_sed
 
     files = audio_arguments(args, fv)
     classes = group_classes(fv)
     classes = None if classes is None else set(classes)
-    model = load_model(fv)
-    check_audioset_model(model, classes)
-    model = frame_scoring_model(model, "sed")
-    if "framewise_output" not in model.output:
-        raise app.UsageError(
-            f"{model.name} is a tagging model without framewise output; use a SED model such as "
-            "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)"
-        )
+    model = _framewise_model(fv, classes)
     runner = runtime_runner(model, fv)
     records, failures = [], 0
     for path in files:
         try:
-            result = detect_events_long(
-                model,
-                path,
-                window_seconds=fv.window,
-                hop_seconds=fv.hop,
-                batch_size=fv.batch_size,
-                high=fv.high,
-                low=fv.low,
-                median_window=fv.median,
-                min_duration=fv.min_duration,
-                overview=bool(fv.plot),
-                runtime=runner,
-            )
+            result = _detect(model, path, fv, runner)
         except (PANNsError, ValueError) as exc:
             failures += 1
             report_file_error("sed", path, exc)
@@ -135,15 +114,7 @@ def run(args, fv):
         ]
         records.extend(rows)
         if fv.plot:
-            plot_sed(
-                result.overview,
-                model.labels,
-                _plot_path(fv, path, len(files) > 1),
-                top_k=fv.top_k,
-                threshold=fv.high,
-                title=os.path.basename(path),
-                classes=classes,
-            )
+            _plot(result, model, path, fv, classes, several=len(files) > 1)
         if not fv.out:
             print(f"{path}  ({result.duration:.1f} s, {len(rows)} events)")
             for row in rows:
@@ -153,3 +124,48 @@ def run(args, fv):
     if failures:
         print(f"keras-panns sed: {failures} of {len(files)} files failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _framewise_model(fv, classes):
+    """The flags' model, as a model with framewise output (a Cnn14 tagger: its decision-level forward)."""
+    model = load_model(fv)
+    check_audioset_model(model, classes)
+    model = frame_scoring_model(model, "sed")
+    if "framewise_output" not in model.output:
+        raise app.UsageError(
+            f"{model.name} is a tagging model without framewise output; use a SED model such as "
+            "cnn14_decision_level_max, or a Cnn14 checkpoint (its decision-level forward)"
+        )
+    return model
+
+
+def _detect(model, path, fv, runner):
+    from keras_panns.long_audio import detect_events_long
+
+    return detect_events_long(
+        model,
+        path,
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        batch_size=fv.batch_size,
+        high=fv.high,
+        low=fv.low,
+        median_window=fv.median,
+        min_duration=fv.min_duration,
+        overview=bool(fv.plot),
+        runtime=runner,
+    )
+
+
+def _plot(result, model, path, fv, classes, *, several):
+    from keras_panns.plotting import plot_sed
+
+    plot_sed(
+        result.overview,
+        model.labels,
+        _plot_path(fv, path, several),
+        top_k=fv.top_k,
+        threshold=fv.high,
+        title=os.path.basename(path),
+        classes=classes,
+    )

@@ -255,29 +255,48 @@ def make_dataset(
         return itertools.islice(indices, start_batch * per_step, None)  # resuming: skip indices, not audio
 
     parts = max(1, int(parallel_reads))
-    generator = _batch_reader(index, stream, per_step, parts, full_batches, strict, seed)
-    rows = per_step if full_batches else None  # a static batch dimension keeps XLA from recompiling
+    reader = _batch_reader(index, stream, per_step, parts, full_batches, strict, seed)
+    batches = _read_in_parallel(reader, index, per_step if full_batches else None, parts)
+    batches = _to_training_batches(batches, mixup_alpha, mixup_mode, seed, start_batch)
+    return batches.with_options(_options(input_context, mode)).prefetch(tf.data.AUTOTUNE)
+
+
+def _read_in_parallel(reader, index, rows, parts):
+    """Interleaves `parts` generator readers into one deterministic stream of (pcm int16, target) batches."""
+    import tensorflow as tf
+
+    # rows: a static batch dimension keeps XLA from recompiling (None only for eval's short last batch).
     signature = (
         tf.TensorSpec((rows, index.clip_samples), tf.int16),
         tf.TensorSpec((rows, index.num_classes), tf.float32),
     )
-    batches = tf.data.Dataset.range(parts).interleave(
-        lambda part: tf.data.Dataset.from_generator(generator, args=(part,), output_signature=signature),
+    return tf.data.Dataset.range(parts).interleave(
+        lambda part: tf.data.Dataset.from_generator(reader, args=(part,), output_signature=signature),
         cycle_length=parts,
         block_length=1,
         num_parallel_calls=parts,
         deterministic=True,
     )
+
+
+def _to_training_batches(batches, mixup_alpha, mixup_mode, seed, start_batch):
+    """Turns int16 batches into float32 ones, mixed up when `mixup_alpha` is set."""
+    import tensorflow as tf
+
     if mixup_alpha:
         mix = _mix(float(mixup_alpha), mixup_mode, seed)
-        batches = batches.enumerate(start=start_batch).map(
+        return batches.enumerate(start=start_batch).map(
             lambda step, batch: mix(step, *batch), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    else:
-        to_float = _to_float()
-        batches = batches.map(
-            lambda pcm, target: (to_float(pcm), target), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+    to_float = _to_float()
+    return batches.map(
+        lambda pcm, target: (to_float(pcm), target), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def _options(input_context, mode):
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.deterministic = True
     # Pipelines already read their own share or seed; tf.distribute must not shard again.
@@ -286,4 +305,4 @@ def make_dataset(
         if input_context is not None or mode != "eval"
         else tf.data.experimental.AutoShardPolicy.DATA
     )
-    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return options

@@ -152,16 +152,12 @@ def pack(
     manifest = pack(examples, "/data/esc10_packed", label_names=names, clip_seconds=5.0)
     ```
     """
-    import tensorflow as tf
-
     if not examples:
         raise DataError("nothing to pack: the example list is empty")
-    clip_samples = int(round(clip_seconds * sample_rate))
-    count = (len(examples) + shard_size - 1) // shard_size
     config = {
         "format": FORMAT,
         "sample_rate": int(sample_rate),
-        "clip_samples": clip_samples,
+        "clip_samples": int(round(clip_seconds * sample_rate)),
         "shard_size": int(shard_size),
         "num_examples": len(examples),
         "labels": list(label_names),
@@ -169,6 +165,30 @@ def pack(
         "last_id": examples[-1].id,
     }
     _check_config(directory, config)
+    jobs, done = _plan_shards(examples, directory, config)
+    bar = _progress_bar(len(examples), done) if progress else None
+    try:
+        for job, index in _run_shards(jobs, workers or os.cpu_count() or 1):
+            done[job["name"]] = index
+            if bar is not None:
+                bar.update(len(job["examples"]))
+    finally:
+        if bar is not None:
+            bar.close()
+    count = _shard_count(len(examples), shard_size)
+    return _write_manifest(directory, [done[shard_name(k, count)] for k in range(count)], config)
+
+
+def _shard_count(num_examples, shard_size):
+    return (num_examples + shard_size - 1) // shard_size
+
+
+def _plan_shards(examples, directory, config):
+    """Splits the examples into shard jobs; returns (jobs still to run, indexes of the shards already done)."""
+    import tensorflow as tf
+
+    shard_size = config["shard_size"]
+    count = _shard_count(len(examples), shard_size)
     jobs, done = [], {}
     for k in range(count):
         name = shard_name(k, count)
@@ -182,37 +202,27 @@ def pack(
             {
                 "name": name,
                 "directory": directory,
-                "sample_rate": int(sample_rate),
-                "clip_samples": clip_samples,
+                "sample_rate": config["sample_rate"],
+                "clip_samples": config["clip_samples"],
                 "examples": [(e.id, e.path, tuple(e.labels)) for e in chunk],
             }
         )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    return jobs, done
 
-        bar = tqdm(
-            total=len(examples),
-            initial=sum(len(d["ids"]) + len(d["skipped"]) for d in done.values()),
-            unit="clip",
-            desc="packing",
-            file=sys.stderr,
-        )
-    workers = workers or os.cpu_count() or 1
-    try:
-        if workers == 1 or len(jobs) <= 1:
-            finished = ((job, pack_shard(job)) for job in jobs)
-        else:
-            # spawn: TensorFlow is not fork-safe once initialised in the parent.
-            finished = _as_completed(min(workers, len(jobs)), jobs)
-        for job, index in finished:
-            done[job["name"]] = index
-            if bar is not None:
-                bar.update(len(job["examples"]))
-    finally:
-        if bar is not None:
-            bar.close()
-    return _write_manifest(directory, [done[shard_name(k, count)] for k in range(count)], config)
+
+def _progress_bar(total, done):
+    from tqdm.auto import tqdm
+
+    already = sum(len(d["ids"]) + len(d["skipped"]) for d in done.values())
+    return tqdm(total=total, initial=already, unit="clip", desc="packing", file=sys.stderr)
+
+
+def _run_shards(jobs, workers):
+    """Yields (job, index) as each shard is written, in worker processes when there is more than one."""
+    if workers == 1 or len(jobs) <= 1:
+        return ((job, pack_shard(job)) for job in jobs)
+    # spawn: TensorFlow is not fork-safe once initialised in the parent.
+    return _as_completed(min(workers, len(jobs)), jobs)
 
 
 def _as_completed(workers, jobs):

@@ -130,36 +130,12 @@ def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progre
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     tmp = pathlib.Path(tmp_name)
-    md5_hash, sha_hash = hashlib.md5(), hashlib.sha256()
-    written = 0
-    bar = None
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "keras-panns"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else size_bytes
-            bar = _progress_bar(expected, destination.name, progress)
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                md5_hash.update(chunk)
-                sha_hash.update(chunk)
-                written += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-            if length and length.isdigit() and written != int(length):
-                raise DownloadError(f"connection closed after {written} of {length} bytes")
-        if size_bytes is not None and written != size_bytes:
-            raise ChecksumError(f"downloaded {written} bytes from {url}, expected {size_bytes}; the file was discarded")
-        if md5 and md5_hash.hexdigest() != md5.lower():
-            raise ChecksumError(
-                f"md5 of {url} is {md5_hash.hexdigest()}, expected {md5}; the file was "
-                "discarded (a corrupt transfer or a changed file on the server)"
+        with os.fdopen(fd, "wb") as out:
+            written, digests = _transfer(
+                url, out, timeout=timeout, size_bytes=size_bytes, desc=destination.name, progress=progress
             )
-        if sha256 and sha_hash.hexdigest() != sha256.lower():
-            raise ChecksumError(f"sha256 of {url} is {sha_hash.hexdigest()}, expected {sha256}; the file was discarded")
+        _check_transfer(url, written, digests, md5=md5, sha256=sha256, size_bytes=size_bytes)
         os.replace(tmp, destination)
         return destination
     except DownloadError as exc:
@@ -173,9 +149,44 @@ def download(url, destination, *, md5=None, sha256=None, size_bytes=None, progre
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        if bar is not None:
-            bar.close()
+
+
+def _transfer(url, out, *, timeout, size_bytes, desc, progress):
+    """Copies the response body to `out`, hashing as it goes; returns (bytes written, (md5, sha256) hex)."""
+    md5_hash, sha_hash = hashlib.md5(), hashlib.sha256()
+    written = 0
+    request = urllib.request.Request(url, headers={"User-Agent": "keras-panns"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        declared = int(length) if length and length.isdigit() else None
+        bar = _progress_bar(declared or size_bytes, desc, progress)
+        try:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                md5_hash.update(chunk)
+                sha_hash.update(chunk)
+                written += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if declared is not None and written != declared:
+        raise DownloadError(f"connection closed after {written} of {length} bytes")
+    return written, (md5_hash.hexdigest(), sha_hash.hexdigest())
+
+
+def _check_transfer(url, written, digests, *, md5, sha256, size_bytes):
+    got_md5, got_sha = digests
+    if size_bytes is not None and written != size_bytes:
+        raise ChecksumError(f"downloaded {written} bytes from {url}, expected {size_bytes}; the file was discarded")
+    if md5 and got_md5 != md5.lower():
+        raise ChecksumError(
+            f"md5 of {url} is {got_md5}, expected {md5}; the file was "
+            "discarded (a corrupt transfer or a changed file on the server)"
+        )
+    if sha256 and got_sha != sha256.lower():
+        raise ChecksumError(f"sha256 of {url} is {got_sha}, expected {sha256}; the file was discarded")
 
 
 def _advice(url, destination, exc):

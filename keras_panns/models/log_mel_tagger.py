@@ -1,6 +1,8 @@
 """Base of the 2-D log-mel taggers (Cnn*, ResNet*, MobileNet*): shared front
 end, head, constructor arguments and config; subclasses only build the body."""
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_panns.models import blocks
@@ -26,28 +28,28 @@ class LogMelTagger(PANNsModel):
 
     def __init__(
         self,
-        sample_rate=32000,
-        window_size=1024,
-        hop_size=320,
-        mel_bins=64,
-        fmin=50,
-        fmax=14000,
-        num_classes=527,
-        embedding_size=None,
-        include_top=True,
-        classifier_activation="sigmoid",
-        pooling="avg+max",
-        spec_augment=True,
-        freq_drop_width=None,
-        block_dropout=0.2,
-        head_dropout=0.5,
-        input_length=None,
-        labels=None,
-        seed=None,
-        name=None,
-        dtype=None,
-        **kwargs,
-    ):
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        num_classes: int = 527,
+        embedding_size: int | None = None,
+        include_top: bool = True,
+        classifier_activation: str | None = "sigmoid",
+        pooling: str = "avg+max",
+        spec_augment: bool = True,
+        freq_drop_width: int | None = None,
+        block_dropout: float = 0.2,
+        head_dropout: float = 0.5,
+        input_length: int | None = None,
+        labels: Sequence[str] | None = None,
+        seed: int | None = None,
+        name: str | None = None,
+        dtype: str | keras.DTypePolicy | None = None,
+        **kwargs: object,
+    ) -> None:
         if embedding_size is None:
             embedding_size = self._default_embedding_size
         check_labels(labels, num_classes)

@@ -352,56 +352,56 @@ def _measure(model, paths, clips, calibration, cache_dir, threads, key, runtime,
     reference_runner = KerasRunner(model)
     audio = reference_clips(model, clips)
     reference = [reference_runner(clip[None]) for clip in audio]
+    build = dict(cache_dir=cache_dir, calibration_clips=clips, calibration_paths=calibration, threads=threads, key=key)
     candidates, runners = [], {}
     for name, p in paths:
         record = {"runtime": name, "precision": p}
         try:
-            runner = (
-                reference_runner
-                if name == "keras"
-                else build_runner(
-                    model,
-                    name,
-                    p,
-                    cache_dir=cache_dir,
-                    calibration_clips=clips,
-                    calibration_paths=calibration,
-                    threads=threads,
-                    key=key,
-                )
-            )
+            runner = reference_runner if name == "keras" else build_runner(model, name, p, **build)
         except RuntimeUnavailableError as exc:
             if runtime != "auto" and len(paths) == 1:
                 raise
             candidates.append({**record, "error": str(exc)})
             continue
-        worst, same = agreement(reference, [runner(clip[None]) for clip in audio])
-        record.update(
-            clips_per_s=round(_clips_per_second(runner, audio[0]), 3),
-            max_abs_delta=worst,
-            top5_equal=same,
-            agrees=bool(same and worst <= MAX_ABS_DELTA),
-            error=None,
-        )
-        candidates.append(record)
+        candidates.append({**record, **_trial(runner, audio, reference)})
         runners[(name, p)] = runner
+    best = _fastest_agreeing(candidates, runtime, precision)
+    chosen = (best["runtime"], best["precision"])
+    return Choice(*chosen, _reason(best, candidates), candidates), runners[chosen]
+
+
+def _trial(runner, audio, reference):
+    """How fast `runner` is at batch 1 and how closely it agrees with the Keras float32 reference."""
+    worst, same = agreement(reference, [runner(clip[None]) for clip in audio])
+    return {
+        "clips_per_s": round(_clips_per_second(runner, audio[0]), 3),
+        "max_abs_delta": worst,
+        "top5_equal": same,
+        "agrees": bool(same and worst <= MAX_ABS_DELTA),
+        "error": None,
+    }
+
+
+def _fastest_agreeing(candidates, runtime, precision):
     agreeing = [c for c in candidates if c.get("agrees")]
     if not agreeing:
         raise RuntimeUnavailableError(
             f"no {runtime} {precision} path agrees with Keras float32 within max|d| <= {MAX_ABS_DELTA} and the "
             f"same top-{TOP_K} on the reference audio:\n" + "\n".join(Choice("", "", "", candidates).table())
         )
-    best = max(agreeing, key=lambda c: c["clips_per_s"])
+    return max(agreeing, key=lambda c: c["clips_per_s"])
+
+
+def _reason(best, candidates):
     others = ", ".join(
         f"{c['runtime']} {c['precision']} {c['clips_per_s']:.2f}"
         for c in candidates
         if c is not best and not c.get("error")
     )
-    reason = (
+    return (
         f"fastest agreeing path measured on this CPU: {best['clips_per_s']:.2f} clips/s at batch 1"
         f"{' (others: ' + others + ')' if others else ''}; agreement max|d| {best['max_abs_delta']:.4f}"
     )
-    return Choice(best["runtime"], best["precision"], reason, candidates), runners[(best["runtime"], best["precision"])]
 
 
 def runner_for(

@@ -5,6 +5,8 @@ classifies each segment and pools them into clip scores. Framewise output is
 the reference's repeat-and-pad upsampling to the log-mel frame count.
 """
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_panns.checkpoint import transfer_weights
@@ -25,24 +27,24 @@ class _Cnn14DecisionLevel(PANNsModel):
 
     def __init__(
         self,
-        sample_rate=32000,
-        window_size=1024,
-        hop_size=320,
-        mel_bins=64,
-        fmin=50,
-        fmax=14000,
-        num_classes=527,
-        spec_augment=True,
-        freq_drop_width=None,
-        block_dropout=0.2,
-        head_dropout=0.5,
-        input_length=None,
-        labels=None,
-        seed=None,
-        name=None,
-        dtype=None,
-        **kwargs,
-    ):
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50,
+        fmax: float = 14000,
+        num_classes: int = 527,
+        spec_augment: bool = True,
+        freq_drop_width: int | None = None,
+        block_dropout: float = 0.2,
+        head_dropout: float = 0.5,
+        input_length: int | None = None,
+        labels: Sequence[str] | None = None,
+        seed: int | None = None,
+        name: str | None = None,
+        dtype: str | keras.DTypePolicy | None = None,
+        **kwargs: object,
+    ) -> None:
         check_labels(labels, num_classes)
 
         waveform = blocks.waveform_input(input_length)

@@ -5,6 +5,8 @@ p1, max-pool 3 p1), which Keras 'same' gets wrong for strides > 1; every
 padding here is an explicit `ZeroPadding1D` before a 'valid' layer.
 """
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_panns.hub.registry import register_architecture
@@ -44,19 +46,19 @@ class _WaveformTagger(PANNsModel):
 
     def __init__(
         self,
-        sample_rate=32000,
-        num_classes=527,
-        embedding_size=None,
-        include_top=True,
-        classifier_activation="sigmoid",
-        pooling="avg+max",
-        head_dropout=0.5,
-        input_length=None,
-        labels=None,
-        name=None,
-        dtype=None,
-        **kwargs,
-    ):
+        sample_rate: int = 32000,
+        num_classes: int = 527,
+        embedding_size: int | None = None,
+        include_top: bool = True,
+        classifier_activation: str | None = "sigmoid",
+        pooling: str = "avg+max",
+        head_dropout: float = 0.5,
+        input_length: int | None = None,
+        labels: Sequence[str] | None = None,
+        name: str | None = None,
+        dtype: str | keras.DTypePolicy | None = None,
+        **kwargs: object,
+    ) -> None:
         if embedding_size is None:
             embedding_size = self._default_embedding_size
         check_labels(labels, num_classes)

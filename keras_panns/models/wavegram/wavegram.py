@@ -2,6 +2,8 @@
 log-mel map, alone (Wavegram_Cnn14) or beside the log-mel (Wavegram_Logmel_Cnn14,
 Wavegram_Logmel128_Cnn14, AudioSet mAP 0.439)."""
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_panns.hub.registry import register_architecture
@@ -75,20 +77,20 @@ class Wavegram_Cnn14(PANNsModel):  # noqa: N801 (the reference's class name)
 
     def __init__(
         self,
-        sample_rate=32000,
-        num_classes=527,
-        embedding_size=2048,
-        include_top=True,
-        classifier_activation="sigmoid",
-        pooling="avg+max",
-        block_dropout=0.2,
-        head_dropout=0.5,
-        input_length=None,
-        labels=None,
-        name=None,
-        dtype=None,
-        **kwargs,
-    ):
+        sample_rate: int = 32000,
+        num_classes: int = 527,
+        embedding_size: int = 2048,
+        include_top: bool = True,
+        classifier_activation: str | None = "sigmoid",
+        pooling: str = "avg+max",
+        block_dropout: float = 0.2,
+        head_dropout: float = 0.5,
+        input_length: int | None = None,
+        labels: Sequence[str] | None = None,
+        name: str | None = None,
+        dtype: str | keras.DTypePolicy | None = None,
+        **kwargs: object,
+    ) -> None:
         check_labels(labels, num_classes)
         lengths = Lengths()
         waveform = blocks.waveform_input(input_length)
@@ -218,7 +220,14 @@ class Wavegram_Logmel128_Cnn14(Wavegram_Logmel_Cnn14):  # noqa: N801
 
     _wave_channels = 256
 
-    def __init__(self, sample_rate=32000, window_size=1024, hop_size=320, mel_bins=128, **kwargs):
+    def __init__(
+        self,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 128,
+        **kwargs: object,
+    ) -> None:
         super().__init__(
             sample_rate=sample_rate, window_size=window_size, hop_size=hop_size, mel_bins=mel_bins, **kwargs
         )
