@@ -143,7 +143,7 @@ def test_the_architecture_constructors_are_typed():
     """Every architecture's constructor, where its ~20 options are read in an IDE, annotates each of them."""
     import inspect
 
-    import keras_panns  # noqa: F401  (registers the architectures)
+    import keras_panns.models  # noqa: F401  (registers the architectures)
     from keras_panns.hub.registry import architectures
 
     classes = architectures()
@@ -155,3 +155,47 @@ def test_the_architecture_constructors_are_typed():
         if bare or signature.return_annotation is signature.empty:
             untyped.append(f"{name}.__init__: {', '.join(bare) or 'the return'}")
     assert not untyped, "without type hints:\n" + "\n".join(untyped)
+
+
+def _documented_args(cls):
+    import inspect
+
+    sections = griffe.Docstring(inspect.cleandoc(cls.__doc__ or ""), parser="google").parse(warnings=False)
+    return {p.name: " ".join(p.description.split()) for s in sections if s.kind.value == "parameters" for p in s.value}
+
+
+def _no_options():
+    pass
+
+
+def test_architectures_sharing_a_constructor_document_it_alike():
+    """The Args written into each architecture's docstring (so IDEs show them) stay the same text wherever
+    the classes share one constructor, e.g. the log-mel front end of Cnn6 ... ResNet54 ... Wavegram_Logmel;
+    and each documents every parameter of that constructor."""
+    import inspect
+
+    import keras_panns.models  # noqa: F401  (registers the architectures)
+    from keras_panns.hub.registry import architectures
+
+    classes = architectures()
+    groups = {}
+    for name, cls in classes.items():
+        # The constructor that takes the options (not one that only changes defaults, as Wavegram_Logmel128's).
+        owner = next(
+            c for c in cls.__mro__ if "dtype" in inspect.signature(vars(c).get("__init__", _no_options)).parameters
+        )
+        groups.setdefault(owner, []).append(name)
+    assert max(len(names) for names in groups.values()) >= 10  # the log-mel family shares one constructor
+    problems = []
+    for owner, names in groups.items():
+        wanted = [p for p in inspect.signature(owner.__init__).parameters if p not in ("self", "kwargs")]
+        first, reference = names[0], _documented_args(classes[names[0]])
+        for name in names:
+            documented = _documented_args(classes[name])
+            problems += [f"{name}: no Args entry for {p}" for p in wanted if p not in documented]
+            problems += [
+                f"{name}.{p} differs from {first}.{p}: {text!r} vs {reference.get(p)!r}"
+                for p, text in documented.items()
+                if p in wanted and text != reference.get(p)
+            ]
+    assert not problems, "\n".join(problems)
