@@ -1,4 +1,4 @@
-"""The layer harness: every layer of `keras_panns.layers` through the same checks, on any backend.
+"""The layer harness: every layer keras-panns registers through the same checks, on any backend.
 
 As keras-hub's `TestCase.run_layer_test`: a layer's config round trip, its
 `.keras` round trip (`safe_mode=True`), and its dtype under each policy
@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_panns import layers
+from keras_panns.training.mixup import PairMixup
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -36,6 +37,7 @@ class LayerCase:
         input_shapes: one shape per input; a layer called on a list has several.
         float32_front_end: the layer computes in float32 under any dtype policy.
         positive: inputs drawn in [0, 1) instead of [-0.5, 0.5) (e.g. scores).
+        positional: several inputs are separate call arguments (`PairMixup()(x, mixup_lambda)`), not a list.
     """
 
     cls: type
@@ -43,6 +45,7 @@ class LayerCase:
     input_shapes: tuple
     float32_front_end: bool = False
     positive: bool = False
+    positional: bool = False
 
 
 CASES = {
@@ -59,6 +62,8 @@ CASES = {
     "AlignedConcatenate": LayerCase(layers.AlignedConcatenate, {}, ((1, 11, 4, 3), (1, 10, 4, 2))),
     "FramewiseUpsample": LayerCase(layers.FramewiseUpsample, dict(ratio=4, hop_size=80), ((1, 5, 3), (1, 1600))),
     "AttentionPooling": LayerCase(layers.AttentionPooling, {}, ((1, 7, 3), (1, 7, 3)), positive=True),
+    # Not a model layer: mixes pairs of a batch in training graphs (training.with_feature_mixup).
+    "PairMixup": LayerCase(PairMixup, {}, ((4, 6, 3), (4,)), positive=True, positional=True),
 }
 
 
@@ -81,12 +86,13 @@ def case_inputs(case):
     return [rng.uniform(low, high, shape).astype("float32") for shape in case.input_shapes]
 
 
-def call(layer, inputs):
+def call(layer, inputs, positional=False):
     """The layer's output on the case's inputs, as numpy (one input is passed alone, several as a list).
 
     Args:
         layer: a built or unbuilt layer.
         inputs: the list from `case_inputs`.
+        positional: pass several inputs as separate arguments (`LayerCase.positional`).
 
     Returns:
         A numpy array.
@@ -96,8 +102,14 @@ def call(layer, inputs):
     call(layers.AddChannelAxis(), [np.ones((2, 5, 3), "float32")]).shape  # (2, 5, 3, 1)
     ```
     """
-    out = layer(inputs[0] if len(inputs) == 1 else inputs)
+    out = _apply(layer, inputs, positional)
     return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+
+
+def _apply(layer, inputs, positional):
+    if positional:
+        return layer(*inputs)
+    return layer(inputs[0] if len(inputs) == 1 else inputs)
 
 
 def check_config_round_trip(case):
@@ -119,11 +131,11 @@ def check_config_round_trip(case):
     """
     layer = case.cls(**case.kwargs)
     inputs = case_inputs(case)
-    expected = call(layer, inputs)
+    expected = call(layer, inputs, case.positional)
     config = layer.get_config()
     again = case.cls.from_config(config)
     assert again.get_config() == config, f"{case.cls.__name__}: config changes in a round trip"
-    np.testing.assert_allclose(call(again, inputs), expected, atol=1e-6, err_msg=case.cls.__name__)
+    np.testing.assert_allclose(call(again, inputs, case.positional), expected, atol=1e-6, err_msg=case.cls.__name__)
     return expected
 
 
@@ -143,9 +155,8 @@ def check_keras_file_round_trip(case, directory):
     ```
     """
     symbolic = [keras.Input(shape[1:], batch_size=shape[0]) for shape in case.input_shapes]
-    symbolic = symbolic[0] if len(symbolic) == 1 else symbolic
     layer = case.cls(**case.kwargs)
-    model = keras.Model(symbolic, layer(symbolic))
+    model = keras.Model(symbolic[0] if len(symbolic) == 1 else symbolic, _apply(layer, symbolic, case.positional))
     inputs = case_inputs(case)
     path = os.path.join(directory, f"{case.cls.__name__}.keras")
     model.save(path)
@@ -180,7 +191,7 @@ def check_dtype_policies(case):
             keras.config.set_dtype_policy(policy)
             layer = case.cls(**case.kwargs)
             inputs = case_inputs(case)
-            out = layer(inputs[0] if len(inputs) == 1 else inputs)
+            out = _apply(layer, inputs, case.positional)
             expected = "float32" if case.float32_front_end else keras.config.dtype_policy().compute_dtype
             assert layer.compute_dtype == expected, (
                 f"{case.cls.__name__} computes in {layer.compute_dtype} under {policy}"
