@@ -16,6 +16,7 @@ LAYERS = [
     {
         "keras_panns.version",
         "keras_panns.errors",
+        "keras_panns.atomic",
         "keras_panns.labels",
         "keras_panns.audio",
         "keras_panns.events",

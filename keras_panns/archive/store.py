@@ -34,6 +34,7 @@ import os
 import shutil
 import uuid
 
+from keras_panns.atomic import atomic_write
 from keras_panns.errors import ArchiveError
 
 FORMAT = "keras-panns-index/1"
@@ -230,10 +231,8 @@ class IndexStore:
                 f"{self.root}: not empty and not a keras-panns index (no manifest.json); choose an empty or new --out"
             )
         else:
-            partial = self.manifest_path + ".partial"
-            with open(partial, "w", encoding="utf-8") as f:
+            with atomic_write(self.manifest_path) as f:
                 json.dump(manifest, f, indent=2, sort_keys=True)
-            os.replace(partial, self.manifest_path)
         self.manifest = manifest
         self._schemas = _schemas(manifest["num_classes"], manifest["embedding_size"], manifest["outputs"])
         self._remove_uncommitted()

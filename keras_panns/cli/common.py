@@ -197,7 +197,6 @@ def define_runtime_flags(fv):
 
     The `--runtime` default is `$KERAS_PANNS_RUNTIME`, else auto.
     """
-    import os
 
     from keras_panns.runtimes import PRECISIONS, RUNTIMES
 
@@ -250,17 +249,3 @@ def runtime_runner(model, fv):
         )
     except RuntimeUnavailableError as exc:
         raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc
-
-
-def write_text_atomic(path, text):
-    """Writes `text` to `path` through `<path>.partial`, so an interrupted run never leaves half a file.
-
-    Example:
-    ```python
-    write_text_atomic("results.csv", frame.to_csv(index=False))
-    ```
-    """
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, path)

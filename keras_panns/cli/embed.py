@@ -22,12 +22,12 @@ Examples:
 """
 
 import csv
-import os
 import sys
 
 import numpy as np
 from absl import app
 
+from keras_panns.atomic import atomic_write
 from keras_panns.cli.common import (
     audio_arguments,
     define_input_flags,
@@ -59,15 +59,12 @@ def define_flags(fv):
 
 
 def _save(out, vectors, index):
-    # Write both files under temporary names first so an interrupted run leaves no half-written pair.
-    with open(out + ".partial", "wb") as f:
+    # Both files are written whole before either is renamed, so an interrupted run leaves no half-written pair.
+    with atomic_write(out, "wb") as f, atomic_write(out + ".csv", newline="") as rows:
         np.save(f, vectors)
-    with open(out + ".csv.partial", "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csv.writer(rows, lineterminator="\n")
         writer.writerow(["row", "file", "start", "end"])
         writer.writerows([i, *entry] for i, entry in enumerate(index))
-    os.replace(out + ".partial", out)
-    os.replace(out + ".csv.partial", out + ".csv")
 
 
 def run(args, fv):

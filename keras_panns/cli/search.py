@@ -77,7 +77,7 @@ def _render(frame, fmt):
 
 
 def run(args, fv):
-    from keras_panns.cli.common import write_text_atomic
+    from keras_panns.atomic import write_text_atomic
     from keras_panns.search import Index
 
     if len(args) != 1:

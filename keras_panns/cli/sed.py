@@ -31,6 +31,7 @@ import sys
 
 from absl import app
 
+from keras_panns.atomic import atomic_write
 from keras_panns.cli.common import (
     audio_arguments,
     check_audioset_model,
@@ -80,8 +81,7 @@ def _plot_path(fv, path, several):
 
 
 def _write(records, out):
-    tmp = out + ".partial"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with atomic_write(out, newline="") as f:
         if out.lower().endswith(".json"):
             json.dump(records, f, indent=2)
             f.write("\n")
@@ -89,7 +89,6 @@ def _write(records, out):
             writer = csv.DictWriter(f, ["file", "onset", "offset", "label", "index", "score"], lineterminator="\n")
             writer.writeheader()
             writer.writerows(records)
-    os.replace(tmp, out)
 
 
 def run(args, fv):

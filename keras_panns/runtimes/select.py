@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from keras_panns.atomic import atomic_write
 from keras_panns.errors import RuntimeUnavailableError
 
 RUNTIMES = ("auto", "keras", "onnxruntime", "litert", "openvino")
@@ -338,10 +339,8 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
             return runner
     choice, runner = _measure(model, paths, clips, calibration, cache_dir, threads, key, runtime, precision)
     os.makedirs(os.path.dirname(decision_path), exist_ok=True)
-    partial = decision_path + ".partial"
-    with open(partial, "w", encoding="utf-8") as f:
+    with atomic_write(decision_path) as f:
         json.dump(dataclasses.asdict(choice), f, indent=2)
-    os.replace(partial, decision_path)
     runner.choice = choice
     return runner
 

@@ -26,6 +26,8 @@ import pathlib
 
 import numpy as np
 
+from keras_panns.atomic import write_text_atomic
+
 #: Points of the embedding map at most (a sample of windows, spread evenly over the index).
 MAP_POINTS = 4000
 TOP_CLASSES = 15
@@ -243,9 +245,5 @@ def _errors_section(errors):
 
 def write_report(index, out):
     """Writes `build_report(index)` to `out` (atomically); returns `out`."""
-    text = build_report(index)
-    partial = f"{out}.partial"
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, out)
+    write_text_atomic(out, build_report(index))
     return out

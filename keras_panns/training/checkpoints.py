@@ -6,6 +6,8 @@ import os
 import keras
 import numpy as np
 
+from keras_panns.atomic import atomic_write
+
 LATEST = "latest.json"
 
 
@@ -85,13 +87,10 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.model.save_weights(target + ".partial.weights.h5", overwrite=True)
         os.replace(target + ".partial.weights.h5", target)
         seeds = os.path.join(self.directory, f"ckpt-{step}.seeds.npz")
-        with open(seeds + ".partial", "wb") as f:
+        with atomic_write(seeds, "wb") as f:
             np.savez(f, **{f"s{i}": np.asarray(v) for i, v in enumerate(_seed_states(self.model))})
-        os.replace(seeds + ".partial", seeds)
-        tmp = os.path.join(self.directory, LATEST + ".partial")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(os.path.join(self.directory, LATEST)) as f:
             json.dump({"step": step, "weights": name, "model": self.model.name}, f)
-        os.replace(tmp, os.path.join(self.directory, LATEST))
         self.last_saved = step
         steps = sorted(
             int(n[5:-11])

@@ -9,9 +9,10 @@ a fixed threshold grid and is not the same metric.
 
 import csv
 import dataclasses
-import os
 
 import numpy as np
+
+from keras_panns.atomic import atomic_write
 
 
 def _ranked(scores, positives):
@@ -117,8 +118,7 @@ class AudioSetMetrics:
         ```
         """
         order = np.argsort(-self.average_precision, kind="stable")
-        tmp = f"{os.fspath(path)}.partial"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_write(path, newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["index", "label", "positives", "average_precision", "auc"])
             for i in order:
@@ -131,7 +131,6 @@ class AudioSetMetrics:
                         "" if np.isnan(self.auc[i]) else f"{self.auc[i]:.6f}",
                     ]
                 )
-        os.replace(tmp, path)
 
 
 def audioset_metrics(target, scores):
