@@ -32,7 +32,6 @@ Example:
 import glob
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -548,38 +547,24 @@ def _markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def _gpu():
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
-        )
-        return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-
-
 def main(argv):
     del argv
     if WORKER.value:
         print(json.dumps(parts(WORKER.value, corpus(FILES.value))))
         return
+    from machine import gpu_name
+
+    from keras_panns.runtimes.cpu import cpu_info
+
     folder = corpus(FILES.value)
     result = {
-        "cpu": _cpu(),
+        "cpu": cpu_info()[0],
         "cores": os.cpu_count(),
         "runtime": RUNTIME.value,
         "precision": PRECISION.value,
         "batch_size": BATCH.value,
         "corpus": CORPUS.value,
-        "gpu": _gpu(),
+        "gpu": gpu_name(),
         "model_workers": MODEL_WORKERS.value,
         "gpus_per_worker": GPUS.value,
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),

@@ -27,21 +27,6 @@ MODELS = flags.DEFINE_string("models", "Cnn14", "Comma-separated architectures (
 REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per configuration.")
 WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration as JSON and print clips/s.")
 
-CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2")
-
-
-def cpu_description():
-    """The CPU's model name and which matrix-engine flags it has (Linux `/proc/cpuinfo`)."""
-    try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
-        return "unknown CPU", []
-    name = next(
-        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown CPU"
-    )
-    present = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
-    return name, [f for f in CPU_FLAGS if f in present]
-
 
 def _run_worker(config):
     import numpy as np
@@ -87,9 +72,10 @@ def main(argv):
         _run_worker(json.loads(WORKER.value))
         return
     from keras_panns.export.threads import available_cores
+    from keras_panns.runtimes.cpu import MATRIX_FLAGS, cpu_info, matrix_flags
 
-    name, present = cpu_description()
-    print(f"CPU: {name}; {available_cores()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(CPU_FLAGS)}")
+    name, present = cpu_info()[0], matrix_flags()
+    print(f"CPU: {name}; {available_cores()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(MATRIX_FLAGS)}")
     print(f"{'model':<8} {'dft':<5} {'path':<17} {'oneDNN':<7} {'clips/s':>8} {'vs default':>10}")
     for model in MODELS.value.split(","):
         baseline = None

@@ -32,7 +32,6 @@ Example:
 import functools
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -480,12 +479,9 @@ def main(argv):
     sets = {"real": real}
     if VECTORS.value:
         sets["synthetic"] = synthetic_set(_load(real)[1].shape[1])
-    result = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "sets": {}}
-    try:
-        with open("/proc/cpuinfo") as f:
-            result["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from keras_panns.runtimes.cpu import cpu_info
+
+    result = {"cpu": cpu_info()[0], "cores": os.cpu_count(), "sets": {}}
     for name, folder in sets.items():
         print(f"{name}: {folder}", flush=True)
         truth(folder)

@@ -363,15 +363,9 @@ def _training(worker, backend, size, **extra):
 
 
 def _device_name():
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
-        )
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.strip().splitlines()[0]
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    from machine import gpu_name
+
+    return gpu_name() or f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def markdown(report):
