@@ -173,6 +173,35 @@ def test_rerun_skips_what_is_done_and_refuses_other_settings(ray_local, tagger, 
     assert len(_tables(out)["files"]) == total  # the refused runs changed nothing
 
 
+def test_a_finished_rerun_is_answered_without_loading_the_model(ray_local, tagger, mixed, tmp_path, monkeypatch):
+    from keras_panns.archive import indexer
+
+    preset = str(keras_panns.save_preset(tagger, tmp_path / "preset"))
+    out = str(tmp_path / "index")
+    first = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")
+    assert keras_panns.archive.IndexStore(out).read_manifest()["model_source"] == os.path.abspath(preset)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded for a finished rerun")
+
+    monkeypatch.setattr(indexer, "_load", no_model)
+    done = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")
+    assert done.skipped == first.indexed and done.indexed == 0 and "nothing left to run" in done.runtime
+    assert indexer.finished_rerun([str(mixed / "a")], out, preset, runtime="keras") is not None
+    # Anything that could change the fingerprint or leave work sends the run the usual way (the model loaded).
+    assert indexer.finished_rerun([str(mixed / "a")], out, preset, hop_seconds=2.0) is None
+    assert indexer.finished_rerun([str(mixed / "a")], out, preset, outputs=["tags", "scores"]) is None
+    assert indexer.finished_rerun([str(mixed / "a")], out, preset, runtime="onnxruntime") is None
+    assert indexer.finished_rerun([str(mixed)], out, preset) is None  # files not indexed yet
+    assert indexer.finished_rerun([str(mixed / "a")], str(tmp_path / "new"), preset) is None
+    weights = next(p for p in (tmp_path / "preset").rglob("*") if p.is_file())
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 60))  # the checkpoint touched
+    assert indexer.finished_rerun([str(mixed / "a")], out, preset) is None
+    monkeypatch.undo()
+    again = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")  # loaded, fingerprinted, skipped
+    assert again.skipped == first.indexed and "nothing left to run" not in again.runtime
+
+
 def test_a_file_changed_since_it_was_indexed_is_there_once_as_it_is_now(ray_local, tagger, mixed, tmp_path):
     import shutil
 

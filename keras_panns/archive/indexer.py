@@ -152,10 +152,12 @@ def _frame_scoring(model):
     return sed
 
 
-def _require_packages():
+def _require_packages(ray=True):
     try:
         import pyarrow  # noqa: F401
-        import ray.data  # noqa: F401
+
+        if ray:  # a finished rerun reads the index with pyarrow alone; importing Ray Data takes seconds
+            import ray.data  # noqa: F401
     except ImportError as exc:
         raise ArchiveError(
             f"indexing an archive needs Ray Data and pyarrow ({exc.name} is missing): "
@@ -302,6 +304,7 @@ def index(
     commit_seconds: float = 30.0,
     progress: bool | None = None,
     gpus_per_worker: float = 0,
+    model_source: str | os.PathLike | None = None,
 ) -> IndexSummary:
     """Indexes every audio file under `sources` into Parquet tables at `out`, on Ray Data.
 
@@ -341,6 +344,9 @@ def index(
             or seconds, whichever comes first (what a crash can cost).
         progress: bool or None. A progress bar (default: when stderr is a terminal).
         gpus_per_worker: float. GPUs per model actor (0: CPU).
+        model_source: str or None. Where `model`, when given as a model object, was loaded from (a local
+            path or card name): recorded for `search --like`, and with it a rerun over a finished index
+            returns without loading the model (see `finished_rerun`). A `model` given as a str is its own.
 
     Returns:
         `IndexSummary`.
@@ -358,11 +364,19 @@ def index(
     """
     started = time.perf_counter()
     _require_packages()
-    outputs = tuple(sorted({o.strip() for o in ([outputs] if isinstance(outputs, str) else outputs) if o.strip()}))
+    outputs = _outputs(outputs)
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not sources:
         raise ArchiveError("no sources given")
+    source = model if isinstance(model, (str, os.PathLike)) else model_source
     store = IndexStore(out)
+    event_options = _event_options(outputs, high, low, median_window, min_duration)
+    files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
+    resume = _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options)
+    finished = _finished_without_model(store, files, source, resume, runtime, precision)
+    if finished is not None:
+        finished.seconds = time.perf_counter() - started
+        return finished
     if gpus_per_worker:
         _share_gpus()
     loaded = _load(model, cache_dir)
@@ -370,22 +384,19 @@ def index(
         loaded = _frame_scoring(loaded)
     _check_outputs(loaded, outputs)
     choice = _runtime_choice(loaded, store, runtime, precision, calibration, cache_dir, threads)
-    events = "events" in outputs
-    event_options = (
-        {"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
-        if events
-        else None
-    )
     manifest = _manifest(loaded, outputs, window_seconds, hop_seconds, top_k, event_options, choice)
     # Not part of the fingerprint (the same weights may come from another path): where `search --like` finds
-    # the model to embed a query with, checked there against weights_sha256.
-    manifest["model_source"] = _model_source(model)
+    # the model to embed a query with, checked there against weights_sha256; and what the model file was when
+    # its weights were hashed, so that a rerun with nothing left to do need not load it again.
+    manifest["model_source"] = _model_source(source)
+    manifest["model_source_stat"] = source_stat(source)
     store.open(manifest)
-    files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     todo, changed = _todo(files, store)
     summary = _starting_summary(out, files, todo, choice, changed)
     if todo.num_rows:
-        settings = _settings(loaded, window_seconds, hop_seconds, events, segment_windows, outputs, s3_endpoint)
+        settings = _settings(
+            loaded, window_seconds, hop_seconds, bool(event_options), segment_windows, outputs, s3_endpoint
+        )
         options = _JobOptions(
             address=address or os.environ.get("RAY_ADDRESS"),
             num_cpus=num_cpus,
@@ -404,11 +415,174 @@ def index(
     return summary
 
 
+def _outputs(outputs):
+    return tuple(sorted({o.strip() for o in ([outputs] if isinstance(outputs, str) else outputs) if o.strip()}))
+
+
+def _event_options(outputs, high, low, median_window, min_duration):
+    if "events" not in outputs:
+        return None
+    return {"high": high, "low": low, "median_window": int(median_window), "min_duration": min_duration}
+
+
+def _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options):
+    """The fingerprint's entries that the arguments decide (the model's come from its weights)."""
+    return {
+        "window_seconds": float(window_seconds),
+        "hop_seconds": float(hop_seconds),
+        "outputs": list(outputs),
+        "top_k": int(top_k),
+        "events": event_options,
+    }
+
+
+def finished_rerun(
+    sources: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    model_source: str | os.PathLike,
+    *,
+    outputs: str | Sequence[str] = ("tags",),
+    window_seconds: float = 10.0,
+    hop_seconds: float = 5.0,
+    top_k: int = 5,
+    runtime: str = "auto",
+    precision: str = "auto",
+    high: float = 0.5,
+    low: float = 0.2,
+    median_window: int = 1,
+    min_duration: float = 0.0,
+    recursive: bool = True,
+    s3_endpoint: str | None = None,
+) -> IndexSummary | None:
+    """The summary of an `index` rerun that has nothing left to do, found without loading the model.
+
+    The rerun of a finished job (the same command again) costs a listing of the sources and a read of
+    the index's file table: no Keras, no Ray. It applies only when the index was made from this same
+    local checkpoint or preset, unchanged since (its files' sizes and mtimes, recorded in the manifest
+    beside the weights' sha256), with these window, hop, outputs, top-k, events and runtime, and when
+    every listed file is already in the index. Otherwise it returns None and `index` does the job,
+    loading and fingerprinting the model as usual. `keras-panns index` calls it first.
+
+    Args:
+        sources: as `index`.
+        out: as `index`.
+        model_source: the local checkpoint file or preset directory the model is loaded from.
+        outputs: as `index`.
+        window_seconds: as `index`.
+        hop_seconds: as `index`.
+        top_k: as `index`.
+        runtime: as `index`.
+        precision: as `index`.
+        high: as `index`.
+        low: as `index`.
+        median_window: as `index`.
+        min_duration: as `index`.
+        recursive: as `index`.
+        s3_endpoint: as `index`.
+
+    Returns:
+        `IndexSummary` (nothing indexed, every file skipped), or None.
+
+    Raises:
+        ArchiveError: the sources hold no audio, or the index's manifest is unreadable.
+
+    Example:
+    ```python
+    summary = finished_rerun(["archive/"], "archive.index", "Cnn14_mAP=0.431.pth")
+    if summary is None:
+        summary = keras_panns.index(["archive/"], "archive.index", "Cnn14_mAP=0.431.pth")
+    ```
+    """
+    started = time.perf_counter()
+    _require_packages(ray=False)
+    if not os.path.exists(os.path.join(os.fspath(out), "manifest.json")) or source_stat(model_source) is None:
+        return None
+    outputs = _outputs(outputs)
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
+    event_options = _event_options(outputs, high, low, median_window, min_duration)
+    options = _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options)
+    finished = _finished_without_model(IndexStore(out), files, model_source, options, runtime, precision)
+    if finished is not None:
+        finished.seconds = time.perf_counter() - started
+    return finished
+
+
+def source_stat(model):
+    """(name, size, mtime_ns) of a local checkpoint file, or of every file of a preset directory; else None.
+
+    Recorded in the manifest beside the weights' sha256: while it is the same, so are the weights.
+
+    Args:
+        model: what `index` was given as its model (a path, a card name or a model object).
+
+    Returns:
+        A list of `[relative name, size, mtime_ns]`, or None when `model` is not a local path.
+
+    Example:
+    ```python
+    source_stat("Cnn14_mAP=0.431.pth")  # [['Cnn14_mAP=0.431.pth', 327428481, 1733...]]
+    ```
+    """
+    if not isinstance(model, (str, os.PathLike)) or not os.path.exists(model):
+        return None
+    root = os.path.abspath(model)
+    if os.path.isfile(root):
+        stat = os.stat(root)
+        return [[os.path.basename(root), stat.st_size, stat.st_mtime_ns]]
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            stat = os.stat(os.path.join(folder, name))
+            found.append([os.path.relpath(os.path.join(folder, name), root), stat.st_size, stat.st_mtime_ns])
+    return sorted(found)
+
+
+def _finished_without_model(store, files, model, options, runtime, precision):
+    """The summary of a rerun with nothing left to do, found without loading the model; else None.
+
+    Only when the index was made from this same local model file (unchanged: `source_stat`) with these
+    window, hop, outputs, top-k, events and runtime: then its fingerprint is this run's, and every
+    listed file is already in it. In every other case the model is loaded and checked as usual.
+    """
+    old = store.read_manifest()
+    stat = source_stat(model)
+    if old is None or stat is None or old.get("model_source_stat") != stat:
+        return None
+    if any(old.get(key) != value for key, value in options.items()):
+        return None
+    if not _same_runtime(old["runtime"], runtime, precision):
+        return None
+    if files.join(store.done_keys(), keys=["path", "size", "mtime"], join_type="left anti").num_rows:
+        return None
+    runtime_used = old["runtime"]
+    return IndexSummary(
+        out=store.root,
+        files=files.num_rows,
+        skipped=files.num_rows,
+        indexed=0,
+        failed=0,
+        windows=0,
+        audio_hours=0.0,
+        seconds=0.0,
+        runtime=f"{runtime_used['runtime']} {runtime_used['precision']} (as the index was made; nothing left to run)",
+    )
+
+
+def _same_runtime(made_on, runtime, precision):
+    """Whether these flags are sure to run on the path the index was made on (which `store.open` checks)."""
+    if (runtime, precision) == ("auto", "auto"):
+        return True  # a resumed auto job keeps the path it was made on (_runtime_choice)
+    if runtime == "keras" and precision in ("auto", "float32"):
+        return made_on == {"runtime": "keras", "precision": "float32"}  # Keras runs float32 only
+    return made_on == {"runtime": runtime, "precision": precision}
+
+
 def _model_source(model):
     """Where `search --like` finds the model again: an absolute path, a card name, or None for a model object."""
-    if not isinstance(model, str):
+    if not isinstance(model, (str, os.PathLike)):
         return None
-    return os.path.abspath(model) if os.path.exists(model) else model
+    return os.path.abspath(model) if os.path.exists(model) else os.fspath(model)
 
 
 def _starting_summary(out, files, todo, choice, changed):

@@ -121,14 +121,50 @@ def define_flags(fv):
 
 
 def run(args, fv):
-    from keras_panns.archive import index
+    from keras_panns.archive.indexer import finished_rerun
 
     if not args:
         raise app.UsageError("no sources given (directories, globs, lists of paths or s3:// URLs)")
+    source = fv.checkpoint or fv.model
+    # The same command over a finished index: answered from the index, without loading the model.
+    summary = finished_rerun(
+        args,
+        fv.out,
+        source,
+        outputs=fv.outputs,
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        top_k=fv.top_k,
+        runtime=fv.runtime,
+        precision=fv.precision,
+        high=fv.high,
+        low=fv.low,
+        median_window=fv.median,
+        min_duration=fv.min_duration,
+        recursive=fv.recursive,
+        s3_endpoint=fv.s3_endpoint,
+    )
+    if summary is None:
+        summary = _index(args, fv, source)
+    if fv.verbose:
+        print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
+    print(summary)
+    if summary.failed:
+        print(
+            f"keras-panns index: {summary.failed} of {summary.files} files failed; "
+            f"their reasons are in {fv.out}/errors",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed else 0
+
+
+def _index(args, fv, source):
+    from keras_panns.archive import index
+
     model = load_model(fv)
     if "events" in fv.outputs:
         model = frame_scoring_model(model, "index")
-    summary = index(
+    return index(
         args,
         fv.out,
         model,
@@ -154,14 +190,5 @@ def run(args, fv):
         commit_every=fv.commit_every,
         progress=fv.progress,
         gpus_per_worker=fv.gpus_per_worker,
+        model_source=source,
     )
-    if fv.verbose:
-        print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
-    print(summary)
-    if summary.failed:
-        print(
-            f"keras-panns index: {summary.failed} of {summary.files} files failed; "
-            f"their reasons are in {fv.out}/errors",
-            file=sys.stderr,
-        )
-    return 1 if summary.failed else 0
