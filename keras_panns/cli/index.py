@@ -121,7 +121,7 @@ def define_flags(fv):
 
 
 def run(args, fv):
-    from keras_panns.archive.indexer import finished_rerun
+    from keras_panns.archive import finished_rerun
 
     if not args:
         raise app.UsageError("no sources given (directories, globs, lists of paths or s3:// URLs)")
