@@ -10,6 +10,7 @@ and `keras_panns.archive.store` for the tables.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -680,6 +681,30 @@ class _Committer:
         self.pending, self.last = [], time.monotonic()
 
 
+@contextlib.contextmanager
+def _quiet_ray_data():
+    """Ray Data's console notes (execution plan, "progress bars disabled", "finished in N s") off for the job.
+
+    The job has its own progress bar and summary line; Ray Data's log files under the session keep every
+    note, and errors still reach the console.
+    """
+    import logging
+
+    consoles = [
+        handler
+        for handler in logging.getLogger("ray.data").handlers
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+    ]
+    levels = [handler.level for handler in consoles]
+    for handler in consoles:
+        handler.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler, level in zip(consoles, levels):
+            handler.setLevel(level)
+
+
 def _run(todo, settings, model, choice, manifest, store, summary, options):
     from tqdm.auto import tqdm
 
@@ -687,7 +712,7 @@ def _run(todo, settings, model, choice, manifest, store, summary, options):
     payload = job.model_payload(model)
     show = sys.stderr.isatty() if options.progress is None else options.progress
     bar = tqdm(total=todo.num_rows, unit="file", desc="indexing", file=sys.stderr, disable=not show)
-    with _RaySession(options.address, options.num_cpus) as ray:
+    with _RaySession(options.address, options.num_cpus) as ray, _quiet_ray_data():
         dataset = job.build_dataset(
             todo,
             settings,
