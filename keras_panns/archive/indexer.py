@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from keras_panns.archive import job
 from keras_panns.archive.assemble import FileAssembler
 from keras_panns.archive.sources import list_sources
-from keras_panns.archive.store import IndexStore
+from keras_panns.archive.store import MANIFEST, IndexStore
 from keras_panns.errors import ArchiveError, CheckpointError
 from keras_panns.version import __version__
 
@@ -259,6 +259,11 @@ def _load(model, cache_dir):
     return loaders.load(PANNsModel, model, cache_dir=cache_dir)
 
 
+def _not_done(files, done):
+    """The rows of `files` whose (path, size, mtime) is not among `done`'s."""
+    return files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
+
+
 def _todo(files, store):
     """The files to index: those not in the index with the same path, size and mtime.
 
@@ -268,7 +273,7 @@ def _todo(files, store):
     done = store.done_keys()
     if done.num_rows == 0:
         return files, 0
-    todo = files.join(done, keys=["path", "size", "mtime"], join_type="left anti")
+    todo = _not_done(files, done)
     # Paths are unique among the sources, so joining on path alone counts each changed file once.
     changed = todo.join(done.select(["path"]).group_by("path").aggregate([]), keys="path", join_type="inner")
     if changed.num_rows:
@@ -374,7 +379,8 @@ def index(
     event_options = _event_options(outputs, high, low, median_window, min_duration)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     resume = _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options)
-    finished = _finished_without_model(store, files, source, resume, runtime, precision)
+    stat = source_stat(source)
+    finished = _finished_without_model(store, files, stat, resume, runtime, precision)
     if finished is not None:
         finished.seconds = time.perf_counter() - started
         return finished
@@ -390,7 +396,7 @@ def index(
     # the model to embed a query with, checked there against weights_sha256; and what the model file was when
     # its weights were hashed, so that a rerun with nothing left to do need not load it again.
     manifest["model_source"] = _model_source(source)
-    manifest["model_source_stat"] = source_stat(source)
+    manifest["model_source_stat"] = stat
     store.open(manifest)
     todo, changed = _todo(files, store)
     summary = _starting_summary(out, files, todo, choice, changed)
@@ -496,14 +502,15 @@ def finished_rerun(
     """
     started = time.perf_counter()
     _require_packages(ray=False)
-    if not os.path.exists(os.path.join(os.fspath(out), "manifest.json")) or source_stat(model_source) is None:
+    stat = source_stat(model_source)
+    if stat is None or not os.path.exists(os.path.join(os.fspath(out), MANIFEST)):
         return None
     outputs = _outputs(outputs)
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     event_options = _event_options(outputs, high, low, median_window, min_duration)
     options = _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options)
-    finished = _finished_without_model(IndexStore(out), files, model_source, options, runtime, precision)
+    finished = _finished_without_model(IndexStore(out), files, stat, options, runtime, precision)
     if finished is not None:
         finished.seconds = time.perf_counter() - started
     return finished
@@ -539,22 +546,21 @@ def source_stat(model):
     return sorted(found)
 
 
-def _finished_without_model(store, files, model, options, runtime, precision):
+def _finished_without_model(store, files, stat, options, runtime, precision):
     """The summary of a rerun with nothing left to do, found without loading the model; else None.
 
-    Only when the index was made from this same local model file (unchanged: `source_stat`) with these
+    Only when the index was made from this same local model file (`stat`: its `source_stat` now) with these
     window, hop, outputs, top-k, events and runtime: then its fingerprint is this run's, and every
     listed file is already in it. In every other case the model is loaded and checked as usual.
     """
     old = store.read_manifest()
-    stat = source_stat(model)
     if old is None or stat is None or old.get("model_source_stat") != stat:
         return None
     if any(old.get(key) != value for key, value in options.items()):
         return None
     if not _same_runtime(old["runtime"], runtime, precision):
         return None
-    if files.join(store.done_keys(), keys=["path", "size", "mtime"], join_type="left anti").num_rows:
+    if _not_done(files, store.done_keys()).num_rows:
         return None
     runtime_used = old["runtime"]
     return IndexSummary(

@@ -42,6 +42,9 @@ TABLES = ("windows", "events", "errors", "files")  # commit order: files last
 STAGING = "_staging"
 
 #: Manifest keys that must be equal for a rerun to extend an index.
+#: The manifest's file name inside an index directory.
+MANIFEST = "manifest.json"
+
 FINGERPRINT_KEYS = (
     "model",
     "weights_sha256",
@@ -173,7 +176,7 @@ class IndexStore:
 
     @property
     def manifest_path(self):
-        return os.path.join(self.root, "manifest.json")
+        return os.path.join(self.root, MANIFEST)
 
     def read_manifest(self):
         """The manifest there, or None for a new index.

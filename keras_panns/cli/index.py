@@ -126,11 +126,26 @@ def run(args, fv):
     if not args:
         raise app.UsageError("no sources given (directories, globs, lists of paths or s3:// URLs)")
     source = fv.checkpoint or fv.model
+    job = _job_arguments(fv)
     # The same command over a finished index: answered from the index, without loading the model.
-    summary = finished_rerun(
-        args,
-        fv.out,
-        source,
+    summary = finished_rerun(args, fv.out, source, **job)
+    if summary is None:
+        summary = _index(args, fv, source, job)
+    if fv.verbose:
+        print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
+    print(summary)
+    if summary.failed:
+        print(
+            f"keras-panns index: {summary.failed} of {summary.files} files failed; "
+            f"their reasons are in {fv.out}/errors",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed else 0
+
+
+def _job_arguments(fv):
+    """The flags that decide what the index holds, as `index` and `finished_rerun` both take them."""
+    return dict(
         outputs=fv.outputs,
         window_seconds=fv.window,
         hop_seconds=fv.hop,
@@ -144,21 +159,9 @@ def run(args, fv):
         recursive=fv.recursive,
         s3_endpoint=fv.s3_endpoint,
     )
-    if summary is None:
-        summary = _index(args, fv, source)
-    if fv.verbose:
-        print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
-    print(summary)
-    if summary.failed:
-        print(
-            f"keras-panns index: {summary.failed} of {summary.files} files failed; "
-            f"their reasons are in {fv.out}/errors",
-            file=sys.stderr,
-        )
-    return 1 if summary.failed else 0
 
 
-def _index(args, fv, source):
+def _index(args, fv, source, job):
     from keras_panns.archive import index
 
     model = load_model(fv)
@@ -168,24 +171,13 @@ def _index(args, fv, source):
         args,
         fv.out,
         model,
-        outputs=fv.outputs,
-        window_seconds=fv.window,
-        hop_seconds=fv.hop,
-        top_k=fv.top_k,
+        **job,
         batch_size=fv.batch_size,
         model_workers=fv.model_workers,
         address=fv.address,
         num_cpus=fv.cpus,
-        runtime=fv.runtime,
-        precision=fv.precision,
         calibration=fv.calibration or None,
         cache_dir=fv.cache_dir,
-        high=fv.high,
-        low=fv.low,
-        median_window=fv.median,
-        min_duration=fv.min_duration,
-        recursive=fv.recursive,
-        s3_endpoint=fv.s3_endpoint,
         segment_windows=fv.segment_windows,
         commit_every=fv.commit_every,
         progress=fv.progress,
