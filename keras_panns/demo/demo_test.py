@@ -20,6 +20,7 @@ import keras_panns
 from keras_panns.cli.main import main
 from keras_panns.demo import runtime
 from keras_panns.errors import ExportError
+from keras_panns.runtimes import select
 from keras_panns.testing import REPO, SHARED, golden
 from keras_panns.testing import browser as page
 
@@ -103,7 +104,11 @@ def _check_against_onnxruntime(driver, session, samples, starts, window_scores, 
         [session.run(["clipwise_output"], {"waveform": samples[None, s : s + length]})[0][0] for s in starts]
     )
     np.testing.assert_allclose(window_scores, want, atol=tolerance, rtol=0)
-    aggregate = want.max(axis=0)
+    _check_display(driver, want.max(axis=0), tolerance)
+
+
+def _check_display(driver, aggregate, tolerance=TOLERANCE):
+    """The page shows the top 5 of `aggregate` (the windows' maximum), each with its score to 3 decimals."""
     shown = page.displayed_tags(driver)
     # The shown classes are the top 5 (up to ties within the tolerance), in order.
     np.testing.assert_allclose(
@@ -263,7 +268,7 @@ def _calibration(every):
 
 
 def _output_step(path):
-    """The quantization step of the int8 graph's clipwise output (its last QuantizeLinear's scale)."""
+    """The quantization step of the int8 graph's clipwise output (its last DequantizeLinear's scale)."""
     import onnx
     from onnx import numpy_helper
 
@@ -273,6 +278,22 @@ def _output_step(path):
     assert node.op_type == "DequantizeLinear", node.op_type
     scales = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     return float(np.max(scales[node.input[1]]))
+
+
+#: How closely an int8 run must follow Keras float32's scores across the 527 classes (Pearson correlation).
+#: Measured on the spread MobileNetV1 and the 7-s recording: the page 0.992 and Python's onnxruntime int8
+#: 0.990 (AVX2-only EPYC); the same int8 graph with its head's classes shuffled 0.09, MobileNetV2's 0.38.
+INT8_MIN_CORRELATION = 0.9
+
+
+def _check_int8_scores(scores, float32_scores, step):
+    """What an int8 run of the demo model keeps on any CPU; the reasons are in the test below."""
+    on_grid = np.abs(scores / step - np.round(scores / step)) < 1e-3
+    assert on_grid.all(), f"{np.sum(~on_grid)} scores are off the int8 output's grid (step {step:.3g})"
+    worst, _ = select.agreement([{"clipwise_output": float32_scores}], [{"clipwise_output": scores}])
+    assert worst <= select.MAX_ABS_DELTA, worst
+    correlation = float(np.corrcoef(scores, float32_scores)[0, 1])
+    assert correlation >= INT8_MIN_CORRELATION, correlation
 
 
 def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
@@ -291,13 +312,36 @@ def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
             assert "int8 quantized" in driver.find_element("id", "model-info").text
             assert page.tag_file(driver, EXAMPLES / "R9_ZSCveAHg_7s.wav") == "done", page.status(driver)
             samples, starts, scores, _ = page.last_result(driver)
-            # onnxruntime-web's wasm int8 kernels and x86's (VNNI or not) may round an intermediate apart,
-            # which moves an output by one quantization step: that step, and no more, is allowed.
-            step = _output_step(tmp_path / "site" / "model.onnx")
-            assert step < 0.01, step
-            _check_against_onnxruntime(driver, session, samples, starts, scores, TOLERANCE + 1.01 * step)
+            _check_display(driver, np.max(scores, axis=0))
     finally:
         driver.quit()
+    # Why not "equal to Python's onnxruntime int8 within k steps": the page (onnxruntime-web's wasm kernels)
+    # and x86 (AVX2's u8s8 without VNNI, AVX-512, VNNI, AMX) accumulate and requantize every intermediate
+    # their own way, and a value rounded one step apart deep in the network grows through the layers after
+    # it; no k holds on every CPU (an AVX2-only EPYC: 2 steps on 1 score in 527, 133 scores a step apart).
+    # What the page must keep, on any CPU, checked on its own samples:
+    # - it runs this int8 model: every score lies on the grid of the int8 output ((q - zero point) x step);
+    #   float32 weights land there by chance on 0.6% of the scores, a model with another output scale not;
+    # - it agrees with Keras float32 by `auto`'s bound on scores, max |delta| <= MAX_ABS_DELTA (measured
+    #   0.0023; the shuffled-head model 0.0275). `auto`'s top-5 rule cannot apply: the golden weights' top 5
+    #   are near-ties 3e-4 apart, under one output step (2.3e-3), which int8 reorders on every CPU;
+    # - so the shape of the 527 scores is checked instead, by their correlation with float32's.
+    # Python's int8 run on this CPU keeps the same bounds: they are the model's, not the page's kernels'.
+    step = _output_step(tmp_path / "site" / "model.onnx")
+    assert step < 0.01, step
+    model = spread_model()
+    length = min(WINDOW, len(samples))
+    for start, window_scores in zip(starts, scores):
+        clip = samples[None, start : start + length]
+        float32_scores = model.predict_on_batch(clip)["clipwise_output"][0]
+        _check_int8_scores(np.asarray(window_scores), float32_scores, step)
+        _check_int8_scores(session.run(["clipwise_output"], {"waveform": clip})[0][0], float32_scores, step)
+    # The check has teeth: float32 scores, and int8 scores of other classes (the page's own, shuffled), fail it.
+    with pytest.raises(AssertionError, match="off the int8 output's grid"):
+        _check_int8_scores(float32_scores, float32_scores, step)
+    shuffled = np.asarray(scores[-1])[np.random.RandomState(0).permutation(len(float32_scores))]
+    with pytest.raises(AssertionError):
+        _check_int8_scores(shuffled, float32_scores, step)
 
 
 def test_auto_falls_back_to_float32_when_int8_breaks_its_bounds(tmp_path, tarball):
