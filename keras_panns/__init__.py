@@ -57,7 +57,7 @@ _EXPORTS = {
     "iter_framewise": ("keras_panns.long_audio", "iter_framewise"),
     "embed_long": ("keras_panns.long_audio", "embed_long"),
     "archive": ("keras_panns.archive", None),
-    "index": ("keras_panns.archive", "index"),
+    "index_archive": ("keras_panns.archive", "index_archive"),
     "ArchiveError": ("keras_panns.errors", "ArchiveError"),
     "Index": ("keras_panns.search", "Index"),
     "search": ("keras_panns.search", None),
@@ -97,8 +97,20 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__", "from_pretrained"]
 
+#: Old names that still work, with a warning: name -> the name to use. Not public (not in `__all__`).
+_RENAMED = {
+    "index": "index_archive",  # was one letter's case away from `Index`, the index reader
+}
+
 
 def __getattr__(name):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(
+            f"keras_panns.{name} is now keras_panns.{_RENAMED[name]}; the old name will go", FutureWarning, stacklevel=2
+        )
+        return __getattr__(_RENAMED[name])
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_panns' has no attribute {name!r}")
     module_name, attribute = _EXPORTS[name]

@@ -209,7 +209,7 @@ class ArchiveError(PANNsError):
     Example:
     ```python
     try:
-        keras_panns.index("s3://bucket/audio", out="archive.index")
+        keras_panns.index_archive("s3://bucket/audio", out="archive.index")
     except keras_panns.ArchiveError as exc:
         print(exc)  # e.g. the index was made with another model
     ```

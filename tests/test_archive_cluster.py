@@ -102,7 +102,7 @@ def test_a_killed_worker_node_loses_nothing(clips, tmp_path):
 
         def run():
             try:
-                result["summary"] = keras_panns.index(
+                result["summary"] = keras_panns.index_archive(
                     clips,
                     out,
                     tagger,

@@ -199,3 +199,20 @@ def test_architectures_sharing_a_constructor_document_it_alike():
                 if p in wanted and text != reference.get(p)
             ]
     assert not problems, "\n".join(problems)
+
+
+def test_no_two_public_names_differ_only_by_case():
+    import warnings
+
+    import keras_panns
+
+    by_case = {}
+    for name in keras_panns.__all__:
+        by_case.setdefault(name.lower(), []).append(name)
+    assert not [names for names in by_case.values() if len(names) > 1]
+    # A renamed name still works for old scripts, says what to use, and is not public.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert keras_panns.index is keras_panns.index_archive
+    assert "keras_panns.index is now keras_panns.index_archive" in str(caught[0].message)
+    assert "index" not in keras_panns.__all__ and "index" not in dir(keras_panns)

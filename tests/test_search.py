@@ -1,4 +1,4 @@
-"""Search, report and perch-hoplite over a real index: made by `keras_panns.index` on its own local Ray.
+"""Search, report and perch-hoplite over a real index: made by `keras_panns.index_archive` on its own local Ray.
 
 The index holds ESC-10 clips of four classes (1-s windows every 0.5 s, on hoplite's grid), a clip too
 short for the model and a file that is not audio; the model is MobileNetV1 with the golden fixture's
@@ -71,7 +71,7 @@ def archive(tmp_path_factory):
 def index_path(archive, tmp_path_factory):
     root, _, preset = archive
     out = tmp_path_factory.mktemp("index") / "esc.index"
-    summary = keras_panns.index(
+    summary = keras_panns.index_archive(
         [str(root)],
         out,
         preset,

@@ -1,7 +1,7 @@
 """The archive index on a real local Ray (127.0.0.1 only): equal to the offline functions, resumable, errors kept.
 
 One Ray is started for the module (2 CPUs, loopback, no dashboard) and
-stopped by its own handle at the end; `keras_panns.index` runs its jobs on it.
+stopped by its own handle at the end; `keras_panns.index_archive` runs its jobs on it.
 The small MobileNetV1 (golden fixture weights, scores spread) runs the
 tagging tests; Cnn14_DecisionLevelMax runs the events test on one file.
 """
@@ -117,7 +117,7 @@ def _tables(out):
 
 def test_index_equals_the_offline_functions_on_mixed_files(ray_local, tagger, mixed, tmp_path):
     out = tmp_path / "index"
-    summary = keras_panns.index(
+    summary = keras_panns.index_archive(
         [str(mixed)],
         str(out),
         tagger,
@@ -155,21 +155,21 @@ def test_index_equals_the_offline_functions_on_mixed_files(ray_local, tagger, mi
 
 def test_rerun_skips_what_is_done_and_refuses_other_settings(ray_local, tagger, mixed, tmp_path):
     out = str(tmp_path / "index")
-    first = keras_panns.index([str(mixed / "a")], out, tagger, runtime="keras")
+    first = keras_panns.index_archive([str(mixed / "a")], out, tagger, runtime="keras")
     assert first.indexed == 2
     total = _count(mixed)
-    again = keras_panns.index([str(mixed)], out, tagger, runtime="keras")  # two done, the others new
+    again = keras_panns.index_archive([str(mixed)], out, tagger, runtime="keras")  # two done, the others new
     assert again.skipped == 2 and again.indexed == total - 2 and again.windows > 0
-    done = keras_panns.index([str(mixed)], out, tagger, runtime="keras")
+    done = keras_panns.index_archive([str(mixed)], out, tagger, runtime="keras")
     assert done.skipped == total and done.indexed == 0 and done.windows == 0
     tables = _tables(out)
     assert sorted(tables["files"].path) == sorted(set(tables["files"].path))  # each file once
     assert len(tables["windows"]) == len(tables["windows"][["path", "window"]].drop_duplicates())
     with pytest.raises(ArchiveError, match=r"hop_seconds: 5.0 -> 2.0"):
-        keras_panns.index([str(mixed)], out, tagger, runtime="keras", hop_seconds=2.0)
+        keras_panns.index_archive([str(mixed)], out, tagger, runtime="keras", hop_seconds=2.0)
     changed = golden.spread_scores(golden.fixture_model("MobileNetV1"), factor=0.03)
     with pytest.raises(ArchiveError, match="weights_sha256"):
-        keras_panns.index([str(mixed)], out, changed, runtime="keras")
+        keras_panns.index_archive([str(mixed)], out, changed, runtime="keras")
     assert len(_tables(out)["files"]) == total  # the refused runs changed nothing
 
 
@@ -178,14 +178,14 @@ def test_a_finished_rerun_is_answered_without_loading_the_model(ray_local, tagge
 
     preset = str(keras_panns.save_preset(tagger, tmp_path / "preset"))
     out = str(tmp_path / "index")
-    first = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")
+    first = keras_panns.index_archive([str(mixed / "a")], out, preset, runtime="keras")
     assert keras_panns.archive.IndexStore(out).read_manifest()["model_source"] == os.path.abspath(preset)
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded for a finished rerun")
 
     monkeypatch.setattr(indexer, "_load", no_model)
-    done = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")
+    done = keras_panns.index_archive([str(mixed / "a")], out, preset, runtime="keras")
     assert done.skipped == first.indexed and done.indexed == 0 and "nothing left to run" in done.runtime
     assert indexer.finished_rerun([str(mixed / "a")], out, preset, runtime="keras") is not None
     # Anything that could change the fingerprint or leave work sends the run the usual way (the model loaded).
@@ -198,7 +198,8 @@ def test_a_finished_rerun_is_answered_without_loading_the_model(ray_local, tagge
     os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 60))  # the checkpoint touched
     assert indexer.finished_rerun([str(mixed / "a")], out, preset) is None
     monkeypatch.undo()
-    again = keras_panns.index([str(mixed / "a")], out, preset, runtime="keras")  # loaded, fingerprinted, skipped
+    # Loaded, fingerprinted, skipped:
+    again = keras_panns.index_archive([str(mixed / "a")], out, preset, runtime="keras")
     assert again.skipped == first.indexed and "nothing left to run" not in again.runtime
 
 
@@ -208,12 +209,12 @@ def test_a_file_changed_since_it_was_indexed_is_there_once_as_it_is_now(ray_loca
     folder = tmp_path / "a"
     shutil.copytree(mixed / "a", folder)
     out = str(tmp_path / "index")
-    first = keras_panns.index([str(folder)], out, tagger, runtime="keras")
+    first = keras_panns.index_archive([str(folder)], out, tagger, runtime="keras")
     speech, other = folder / "speech.wav", folder / "other_44k_stereo.flac"
     before = _tables(out)["windows"].set_index("path")
     shutil.copyfile(mixed / "b" / "long_3min.flac", speech)  # rewritten with other audio: more windows now
     os.utime(other, (other.stat().st_atime, other.stat().st_mtime + 60))  # copied anew: same bytes, new mtime
-    again = keras_panns.index([str(folder)], out, tagger, runtime="keras")
+    again = keras_panns.index_archive([str(folder)], out, tagger, runtime="keras")
     assert again.changed == 2 and again.indexed == 2 and again.skipped == first.indexed - 2
     tables = _tables(out)
     assert tables["files"].path.is_unique and len(tables["files"]) == first.indexed
@@ -221,7 +222,7 @@ def test_a_file_changed_since_it_was_indexed_is_there_once_as_it_is_now(ray_loca
     assert len(windows) == len(windows[["path", "window"]].drop_duplicates())
     assert (windows.path == str(speech)).sum() > (before.index == str(speech)).sum()  # the longer audio's windows
     assert (windows.path == str(other)).sum() == (before.index == str(other)).sum()
-    assert keras_panns.index([str(folder)], out, tagger, runtime="keras").changed == 0
+    assert keras_panns.index_archive([str(folder)], out, tagger, runtime="keras").changed == 0
 
 
 def test_bad_files_land_in_errors_and_the_rest_is_indexed(ray_local, tagger, mixed, tmp_path):
@@ -241,7 +242,7 @@ def test_bad_files_land_in_errors_and_the_rest_is_indexed(ray_local, tagger, mix
     good = mixed / "a" / "speech.wav"
     listing = tmp_path / "list.txt"
     listing.write_text(f"{good}\n{bad / 'missing.wav'}\n" + "".join(f"{p}\n" for p in sorted(bad.iterdir())))
-    summary = keras_panns.index([str(listing)], str(tmp_path / "index"), tagger, runtime="keras")
+    summary = keras_panns.index_archive([str(listing)], str(tmp_path / "index"), tagger, runtime="keras")
     tables = _tables(tmp_path / "index")
     errors = tables["errors"].set_index("path")
     assert summary.indexed + summary.failed == summary.files == 8
@@ -268,7 +269,7 @@ def test_events_across_segment_borders_equal_detect_events_long(ray_local, tmp_p
     path = tmp_path / "forty_seconds.wav"
     soundfile.write(path, np.concatenate([speech, other, speech, other, speech])[: 38 * rate], rate)
     options = {"high": 0.3, "low": 0.1, "median_window": 5}
-    summary = keras_panns.index(
+    summary = keras_panns.index_archive(
         [str(path)],
         str(tmp_path / "index"),
         sed,
@@ -299,7 +300,9 @@ def test_events_from_a_cnn14_tagger_use_its_decision_level_forward(ray_local, tm
     soundfile.write(path, keras_panns.audio.resample(speech, rate, 8000), 8000)
     options = {"high": 0.3, "low": 0.1}
     with pytest.warns(UserWarning, match="decision-level forward"):
-        keras_panns.index([str(path)], str(tmp_path / "index"), tagger, outputs=["events"], runtime="keras", **options)
+        keras_panns.index_archive(
+            [str(path)], str(tmp_path / "index"), tagger, outputs=["events"], runtime="keras", **options
+        )
     offline = keras_panns.detect_events_long(
         keras_panns.Cnn14_DecisionLevelMax.from_tagger(tagger), str(path), **options
     )
@@ -330,18 +333,18 @@ def test_a_cluster_that_cannot_run_this_keras_panns_is_refused(ray_local, monkey
 
 def test_bad_arguments_name_what_is_wrong(ray_local, tagger, mixed, tmp_path):
     with pytest.raises(ArchiveError, match="matches no audio"):
-        keras_panns.index([str(tmp_path / "*.wav")], str(tmp_path / "i1"), tagger, runtime="keras")
+        keras_panns.index_archive([str(tmp_path / "*.wav")], str(tmp_path / "i1"), tagger, runtime="keras")
     with pytest.raises(ArchiveError, match="no framewise output"):
-        keras_panns.index([str(mixed)], str(tmp_path / "i2"), tagger, outputs=["events"], runtime="keras")
+        keras_panns.index_archive([str(mixed)], str(tmp_path / "i2"), tagger, outputs=["events"], runtime="keras")
     with pytest.raises(ArchiveError, match="choose from"):
-        keras_panns.index([str(mixed)], str(tmp_path / "i3"), tagger, outputs=["colours"], runtime="keras")
+        keras_panns.index_archive([str(mixed)], str(tmp_path / "i3"), tagger, outputs=["colours"], runtime="keras")
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "mine.txt").write_text("keep")
     with pytest.raises(ArchiveError, match="not a keras-panns index"):
-        keras_panns.index([str(mixed)], str(occupied), tagger, runtime="keras")
+        keras_panns.index_archive([str(mixed)], str(occupied), tagger, runtime="keras")
     assert os.listdir(occupied) == ["mine.txt"]
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ArchiveError, match="cannot write the index"):
-        keras_panns.index([str(mixed)], str(blocker / "index"), tagger, runtime="keras")
+        keras_panns.index_archive([str(mixed)], str(blocker / "index"), tagger, runtime="keras")

@@ -9,15 +9,13 @@ are in, or at once when one of its segments failed.
 
 import numpy as np
 
+from keras_panns.archive import schema
 from keras_panns.inference import top_k_labels
 
 
 class _File:
     def __init__(self, row):
-        self.meta = {
-            key: row[key]
-            for key in ("path", "size", "mtime", "total", "num_samples", "duration", "sample_rate", "channels")
-        }
+        self.meta = {key: row[key] for key in schema.in_flight()}
         self.windows = {}
         self.framewise = {}
         self.next_window = 0

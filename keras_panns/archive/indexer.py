@@ -1,4 +1,4 @@
-"""`keras_panns.index`: tag, detect and embed a whole archive on Ray Data, resumable, nothing lost.
+"""`keras_panns.index_archive`: tag, detect and embed a whole archive on Ray Data, resumable, nothing lost.
 
 With no cluster named, a local Ray is started for the job on this machine's
 cores, with every socket on 127.0.0.1 and no dashboard (an exposed Ray runs
@@ -21,23 +21,24 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from keras_panns.archive import job
+from keras_panns.archive import job, schema
 from keras_panns.archive.assemble import FileAssembler
+from keras_panns.archive.reader import MANIFEST, IndexReader
 from keras_panns.archive.sources import list_sources
-from keras_panns.archive.store import MANIFEST, IndexStore
+from keras_panns.archive.store import IndexStore
 from keras_panns.errors import ArchiveError, CheckpointError
 from keras_panns.version import __version__
 
 if TYPE_CHECKING:
     import keras
 
-OUTPUTS = ("tags", "scores", "embeddings", "events")
+OUTPUTS = tuple(schema.OUTPUTS)
 _FRONT_END_KEYS = ("sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax")
 
 
 @dataclasses.dataclass
 class IndexSummary:
-    """What one `index` run did.
+    """What one `index_archive` run did.
 
     Attributes:
         out: str. The index directory.
@@ -53,7 +54,7 @@ class IndexSummary:
 
     Example:
     ```python
-    summary = keras_panns.index("recordings/", out="recordings.index")
+    summary = keras_panns.index_archive("recordings/", out="recordings.index")
     print(summary.indexed, summary.failed, f"{summary.audio_hours:.1f} h in {summary.seconds:.0f} s")
     ```
     """
@@ -281,7 +282,7 @@ def _todo(files, store):
     return todo, changed.num_rows
 
 
-def index(
+def index_archive(
     sources: str | os.PathLike | Sequence[str | os.PathLike],
     out: str | os.PathLike,
     model: str | keras.Model = "cnn14",
@@ -363,7 +364,7 @@ def index(
 
     Example:
     ```python
-    summary = keras_panns.index(["archive/"], "archive.index", "cnn14", outputs=["tags", "embeddings"])
+    summary = keras_panns.index_archive(["archive/"], "archive.index", "cnn14", outputs=["tags", "embeddings"])
     print(summary)
     windows = pandas.read_parquet("archive.index/windows")
     ```
@@ -461,31 +462,31 @@ def finished_rerun(
     recursive: bool = True,
     s3_endpoint: str | None = None,
 ) -> IndexSummary | None:
-    """The summary of an `index` rerun that has nothing left to do, found without loading the model.
+    """The summary of an `index_archive` rerun that has nothing left to do, found without loading the model.
 
     The rerun of a finished job (the same command again) costs a listing of the sources and a read of
     the index's file table: no Keras, no Ray. It applies only when the index was made from this same
     local checkpoint or preset, unchanged since (its files' sizes and mtimes, recorded in the manifest
     beside the weights' sha256), with these window, hop, outputs, top-k, events and runtime, and when
-    every listed file is already in the index. Otherwise it returns None and `index` does the job,
+    every listed file is already in the index. Otherwise it returns None and `index_archive` does the job,
     loading and fingerprinting the model as usual. `keras-panns index` calls it first.
 
     Args:
-        sources: as `index`.
-        out: as `index`.
+        sources: as `index_archive`.
+        out: as `index_archive`.
         model_source: the local checkpoint file or preset directory the model is loaded from.
-        outputs: as `index`.
-        window_seconds: as `index`.
-        hop_seconds: as `index`.
-        top_k: as `index`.
-        runtime: as `index`.
-        precision: as `index`.
-        high: as `index`.
-        low: as `index`.
-        median_window: as `index`.
-        min_duration: as `index`.
-        recursive: as `index`.
-        s3_endpoint: as `index`.
+        outputs: as `index_archive`.
+        window_seconds: as `index_archive`.
+        hop_seconds: as `index_archive`.
+        top_k: as `index_archive`.
+        runtime: as `index_archive`.
+        precision: as `index_archive`.
+        high: as `index_archive`.
+        low: as `index_archive`.
+        median_window: as `index_archive`.
+        min_duration: as `index_archive`.
+        recursive: as `index_archive`.
+        s3_endpoint: as `index_archive`.
 
     Returns:
         `IndexSummary` (nothing indexed, every file skipped), or None.
@@ -497,7 +498,7 @@ def finished_rerun(
     ```python
     summary = finished_rerun(["archive/"], "archive.index", "Cnn14_mAP=0.431.pth")
     if summary is None:
-        summary = keras_panns.index(["archive/"], "archive.index", "Cnn14_mAP=0.431.pth")
+        summary = keras_panns.index_archive(["archive/"], "archive.index", "Cnn14_mAP=0.431.pth")
     ```
     """
     started = time.perf_counter()
@@ -510,7 +511,7 @@ def finished_rerun(
     files = list_sources(sources, recursive=recursive, s3_endpoint=s3_endpoint)
     event_options = _event_options(outputs, high, low, median_window, min_duration)
     options = _resume_options(outputs, window_seconds, hop_seconds, top_k, event_options)
-    finished = _finished_without_model(IndexStore(out), files, stat, options, runtime, precision)
+    finished = _finished_without_model(IndexReader(out), files, stat, options, runtime, precision)
     if finished is not None:
         finished.seconds = time.perf_counter() - started
     return finished

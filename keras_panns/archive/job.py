@@ -25,6 +25,7 @@ import numpy as np
 # Ray reads this when it is first imported: 0 keeps every socket of a local Ray on 127.0.0.1.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
+from keras_panns.archive import schema  # noqa: E402
 from keras_panns.errors import AudioError, PANNsError  # noqa: E402
 
 #: The least of Ray's object store a job may hold in flight (decoded windows waiting for the model, outputs).
@@ -39,7 +40,7 @@ def object_store_budget(settings, model_workers, batch_size):
     return max(OBJECT_STORE_BUDGET, model_workers * BATCHES_IN_FLIGHT * batch_size * window_bytes)
 
 
-_META = ("path", "size", "mtime", "total", "num_samples", "duration", "sample_rate", "channels")
+_META = schema.in_flight()
 # Typed defaults of an error row, so every block of a stage has the same column types.
 _UNKNOWN = {"total": 0, "num_samples": 0, "duration": 0.0, "sample_rate": 0, "channels": 0}
 

@@ -6,14 +6,16 @@ as one table by pandas, DuckDB, Polars, Spark or `pyarrow.dataset`):
 ```
 INDEX/
   manifest.json          what made the index (package, model, weights sha256, window, hop, ...)
-  files/part-*.parquet   one row per source file: path, size, mtime, duration, sample_rate,
-                         channels, windows, status ("ok" or "error")
-  windows/part-*.parquet one row per window: path, window, start, end, [top_labels, top_scores],
-                         [scores], [embedding]
-  events/part-*.parquet  one row per sound event: path, label, class_index, onset, offset, score
-  errors/part-*.parquet  one row per failed file: path, reason, error (the exception's class)
+  files/part-*.parquet   one row per source file (ok or error)
+  windows/part-*.parquet one row per window
+  events/part-*.parquet  one row per sound event
+  errors/part-*.parquet  one row per failed file
   _staging/              parts being written (readers skip names that start with "_")
 ```
+
+Each table's columns are declared in `keras_panns.archive.schema`; reading
+without writing is `keras_panns.archive.reader.IndexReader`, which this
+module's `IndexStore` extends with open, commit and retire.
 
 A part is written under `_staging/` and renamed into place table by table,
 `files` last: a file counts as done only once its `files` row is in place,
@@ -34,17 +36,16 @@ import os
 import shutil
 import uuid
 
+from keras_panns.archive import schema
+from keras_panns.archive.reader import FORMAT, MANIFEST, STAGING, IndexReader, part_names
 from keras_panns.atomic import atomic_write
 from keras_panns.errors import ArchiveError
 
-FORMAT = "keras-panns-index/1"
-TABLES = ("windows", "events", "errors", "files")  # commit order: files last
-STAGING = "_staging"
+__all__ = ["FORMAT", "MANIFEST", "STAGING", "TABLES", "COLUMNS", "FINGERPRINT_KEYS", "IndexStore", "part_names"]
+
+TABLES = schema.table_names()  # commit order: files last
 
 #: Manifest keys that must be equal for a rerun to extend an index.
-#: The manifest's file name inside an index directory.
-MANIFEST = "manifest.json"
-
 FINGERPRINT_KEYS = (
     "model",
     "weights_sha256",
@@ -58,84 +59,8 @@ FINGERPRINT_KEYS = (
     "runtime",
 )
 
-#: Column name -> description, for the docs and `--help`.
-COLUMNS = {
-    "files": {
-        "path": "string: the file as listed (local path or s3:// URL)",
-        "size": "int64: bytes",
-        "mtime": "float64: modification time (Unix seconds)",
-        "duration": "float64: seconds (null for a file that could not be read)",
-        "sample_rate": "int32: the file's own rate",
-        "channels": "int32",
-        "windows": "int32: windows indexed",
-        "status": "string: ok or error",
-    },
-    "windows": {
-        "path": "string",
-        "window": "int32: index within the file",
-        "start": "float64: seconds",
-        "end": "float64: seconds",
-        "top_labels": "list<string>: the top-k classes, best first",
-        "top_scores": "list<float32>: their scores",
-        "scores": "fixed_size_list<float32>[classes]",
-        "embedding": "fixed_size_list<float32>[embedding size]",
-    },
-    "events": {
-        "path": "string",
-        "label": "string",
-        "class_index": "int32",
-        "onset": "float64: seconds",
-        "offset": "float64: seconds",
-        "score": "float32: the event's peak (smoothed) score",
-    },
-    "errors": {"path": "string", "reason": "string: the message", "error": "string: the exception's class"},
-}
-
-
-def _schemas(num_classes, embedding_size, outputs):
-    import pyarrow as pa
-
-    windows = [("path", pa.string()), ("window", pa.int32()), ("start", pa.float64()), ("end", pa.float64())]
-    if "tags" in outputs:
-        windows += [("top_labels", pa.list_(pa.string())), ("top_scores", pa.list_(pa.float32()))]
-    if "scores" in outputs:
-        windows.append(("scores", pa.list_(pa.float32(), num_classes)))
-    if "embeddings" in outputs:
-        windows.append(("embedding", pa.list_(pa.float32(), embedding_size)))
-    return {
-        "files": pa.schema(
-            [
-                ("path", pa.string()),
-                ("size", pa.int64()),
-                ("mtime", pa.float64()),
-                ("duration", pa.float64()),
-                ("sample_rate", pa.int32()),
-                ("channels", pa.int32()),
-                ("windows", pa.int32()),
-                ("status", pa.string()),
-            ]
-        ),
-        "windows": pa.schema(windows),
-        "events": pa.schema(
-            [
-                ("path", pa.string()),
-                ("label", pa.string()),
-                ("class_index", pa.int32()),
-                ("onset", pa.float64()),
-                ("offset", pa.float64()),
-                ("score", pa.float32()),
-            ]
-        ),
-        "errors": pa.schema([("path", pa.string()), ("reason", pa.string()), ("error", pa.string())]),
-    }
-
-
-def part_names(root, table):
-    """The Parquet parts of one table of the index at `root`, sorted (none for a table not written yet)."""
-    folder = os.path.join(root, table)
-    if not os.path.isdir(folder):
-        return []
-    return sorted(name for name in os.listdir(folder) if name.startswith("part-") and name.endswith(".parquet"))
+#: Column name -> "type: description", for the docs and `--help` (derived from `schema.TABLES`).
+COLUMNS = schema.describe()
 
 
 def manifest_differences(old, new):
@@ -143,8 +68,8 @@ def manifest_differences(old, new):
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in FINGERPRINT_KEYS if old.get(key) != new.get(key)]
 
 
-class IndexStore:
-    """Writes and reads the tables of one index directory.
+class IndexStore(IndexReader):
+    """Writes the tables of one index directory (and reads them, as `IndexReader`).
 
     Args:
         root: str. The index directory (created if missing).
@@ -162,8 +87,7 @@ class IndexStore:
     """
 
     def __init__(self, root):
-        self.root = os.fspath(root)
-        self.manifest = None
+        super().__init__(root)
         self._schemas = None
         try:
             os.makedirs(self.root, exist_ok=True)
@@ -173,37 +97,6 @@ class IndexStore:
             os.remove(probe)
         except OSError as exc:
             raise ArchiveError(f"{self.root}: cannot write the index here ({exc.strerror or exc})") from exc
-
-    @property
-    def manifest_path(self):
-        return os.path.join(self.root, MANIFEST)
-
-    def read_manifest(self):
-        """The manifest there, or None for a new index.
-
-        Returns:
-            dict or None.
-
-        Raises:
-            ArchiveError: the manifest is unreadable or of another format.
-
-        Example:
-        ```python
-        IndexStore("recordings.index").read_manifest()["model_name"]  # 'cnn14'
-        ```
-        """
-        if not os.path.exists(self.manifest_path):
-            return None
-        try:
-            with open(self.manifest_path, encoding="utf-8") as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(
-                f"{self.manifest_path}: unreadable manifest ({exc}); is this a keras-panns index?"
-            ) from exc
-        if manifest.get("format") != FORMAT:
-            raise ArchiveError(f"{self.manifest_path}: not a {FORMAT} manifest (format {manifest.get('format')!r})")
-        return manifest
 
     def open(self, manifest):
         """Starts or resumes writing with `manifest`; an index made with another fingerprint is refused.
@@ -236,17 +129,17 @@ class IndexStore:
         else:
             with atomic_write(self.manifest_path) as f:
                 json.dump(manifest, f, indent=2, sort_keys=True)
-        self.manifest = manifest
-        self._schemas = _schemas(manifest["num_classes"], manifest["embedding_size"], manifest["outputs"])
+        self._manifest, self._manifest_read = manifest, True
+        self._schemas = schema.arrow_schemas(manifest)
         self._remove_uncommitted()
 
     def _parts(self, table):
-        return part_names(self.root, table)
+        return self.parts(table)
 
     def _remove_uncommitted(self):
         shutil.rmtree(os.path.join(self.root, STAGING), ignore_errors=True)
         committed = set(self._parts("files"))
-        for table in TABLES[:-1]:
+        for table in schema.table_names()[:-1]:
             for name in self._parts(table):
                 if name not in committed:
                     os.remove(os.path.join(self.root, table, name))
@@ -288,7 +181,7 @@ class IndexStore:
                 continue
             retired += hits
             renamed = f"part-{uuid.uuid4().hex}.parquet" if hits < len(listed) else None
-            for table in TABLES if renamed else ():
+            for table in schema.table_names() if renamed else ():
                 source = os.path.join(self.root, table, name)
                 if not os.path.exists(source):
                     continue
@@ -297,45 +190,17 @@ class IndexStore:
                 if kept.num_rows:
                     os.makedirs(os.path.join(staging, table), exist_ok=True)
                     pq.write_table(kept, os.path.join(staging, table, renamed))
-            for table in TABLES[:-1] if renamed else ():
+            for table in schema.table_names()[:-1] if renamed else ():
                 if os.path.exists(os.path.join(staging, table, renamed)):
                     os.makedirs(os.path.join(self.root, table), exist_ok=True)
                     os.replace(os.path.join(staging, table, renamed), os.path.join(self.root, table, renamed))
             os.remove(os.path.join(self.root, "files", name))  # from here the old part counts for nothing
             if renamed:
                 os.replace(os.path.join(staging, "files", renamed), os.path.join(self.root, "files", renamed))
-            for table in TABLES[:-1]:
+            for table in schema.table_names()[:-1]:
                 if os.path.exists(os.path.join(self.root, table, name)):
                     os.remove(os.path.join(self.root, table, name))
         return retired
-
-    def done_keys(self):
-        """`pyarrow.Table` (path, size, mtime) of every file already committed (ok or failed).
-
-        Returns:
-            `pyarrow.Table`.
-
-        Example:
-        ```python
-        done = store.done_keys()  # the resume skips these before decoding
-        ```
-        """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parts = [
-            pq.read_table(os.path.join(self.root, "files", name), columns=["path", "size", "mtime"])
-            for name in self._parts("files")
-        ]
-        if not parts:
-            return pa.table(
-                {
-                    "path": pa.array([], pa.string()),
-                    "size": pa.array([], pa.int64()),
-                    "mtime": pa.array([], pa.float64()),
-                }
-            )
-        return pa.concat_tables(parts)
 
     def commit(self, rows):
         """Writes one part: `rows` maps a table name to a list of row dicts; `files` must be non-empty.
@@ -360,41 +225,16 @@ class IndexStore:
         name = f"part-{uuid.uuid4().hex}.parquet"
         staging = os.path.join(self.root, STAGING)
         written = []
-        for table in TABLES:
-            schema = self._schemas[table]
+        for table in schema.table_names():
+            arrow = self._schemas[table]
             data = rows.get(table) or []
             if not data and table != "files":
                 continue
-            columns = {field.name: [row[field.name] for row in data] for field in schema}
+            columns = {field.name: [row[field.name] for row in data] for field in arrow}
             os.makedirs(os.path.join(staging, table), exist_ok=True)
             path = os.path.join(staging, table, name)
-            pq.write_table(pa.table(columns, schema=schema), path)
+            pq.write_table(pa.table(columns, schema=arrow), path)
             written.append(table)
         for table in written:  # "files" comes last: the part counts as done once it is in place
             os.makedirs(os.path.join(self.root, table), exist_ok=True)
             os.replace(os.path.join(staging, table, name), os.path.join(self.root, table, name))
-
-    def read(self, table):
-        """One table as a `pyarrow.Table` (empty with its schema when no part holds rows).
-
-        Args:
-            table: str, one of `files`, `windows`, `events`, `errors`.
-
-        Returns:
-            `pyarrow.Table`.
-
-        Example:
-        ```python
-        windows = IndexStore("recordings.index").read("windows").to_pandas()
-        ```
-        """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parts = [pq.read_table(os.path.join(self.root, table, name)) for name in self._parts(table)]
-        if not parts:
-            manifest = self.manifest or self.read_manifest()
-            return _schemas(manifest["num_classes"], manifest["embedding_size"], manifest["outputs"])[
-                table
-            ].empty_table()
-        return pa.concat_tables(parts)

@@ -56,6 +56,7 @@ USAGE = "--out INDEX [--outputs tags,scores,embeddings,events] [--model NAME] [-
 def define_flags(fv):
     from absl import flags
 
+    from keras_panns.archive import schema
     from keras_panns.archive.indexer import OUTPUTS
 
     define_model_flags(fv, "cnn14", "Zoo name of the model (a SED model such as cnn14_decision_level_max for events).")
@@ -64,10 +65,7 @@ def define_flags(fv):
     flags.DEFINE_list(
         "outputs",
         ["tags"],
-        f"What to store per window, comma-separated: {', '.join(OUTPUTS)}. "
-        "tags: the top-k labels and scores; scores: all classes; embeddings: the embedding; "
-        "events: sound events with onset and offset (SED models, or a Cnn14 tagger's "
-        "decision-level forward).",
+        schema.outputs_help() + " Every table and column: docs/archive.md.",
         flag_values=fv,
     )
     flags.register_validator(
@@ -144,7 +142,7 @@ def run(args, fv):
 
 
 def _job_arguments(fv):
-    """The flags that decide what the index holds, as `index` and `finished_rerun` both take them."""
+    """The flags that decide what the index holds, as `index_archive` and `finished_rerun` both take them."""
     return dict(
         outputs=fv.outputs,
         window_seconds=fv.window,
@@ -162,12 +160,12 @@ def _job_arguments(fv):
 
 
 def _index(args, fv, source, job):
-    from keras_panns.archive import index
+    from keras_panns.archive import index_archive
 
     model = load_model(fv)
     if "events" in fv.outputs:
         model = frame_scoring_model(model, "index")
-    return index(
+    return index_archive(
         args,
         fv.out,
         model,

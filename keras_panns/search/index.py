@@ -11,12 +11,12 @@ archive.search(like="dog.wav", label="Dog", min_score=0.3)   # like it, and scor
 ```
 """
 
-import json
 import os
 
 import numpy as np
 
-from keras_panns.archive.store import FORMAT, TABLES, part_names
+from keras_panns.archive import schema
+from keras_panns.archive.reader import IndexReader, part_names
 from keras_panns.errors import ArchiveError, AudioError
 from keras_panns.search.vectors import EXACT_BELOW, WindowVectors, exact_search, unit
 
@@ -59,21 +59,15 @@ class Index:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        manifest_path = os.path.join(self.path, "manifest.json")
         if not os.path.isdir(self.path):
             raise ArchiveError(f"{self.path}: no such index directory")
-        if not os.path.exists(manifest_path):
+        self._reader = IndexReader(self.path)
+        if self._reader.manifest is None:
             raise ArchiveError(
                 f"{self.path}: not a keras-panns index (no manifest.json); make one with "
                 "keras-panns index SOURCE --out INDEX"
             )
-        try:
-            with open(manifest_path, encoding="utf-8") as f:
-                self.manifest = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
-            raise ArchiveError(f"{manifest_path}: not a {FORMAT} manifest")
+        self.manifest = self._reader.manifest
         self._tables, self._model, self._vectors, self._unit = {}, None, None, None
         self._committed = set(part_names(self.path, "files"))
         self._window_parts = WindowVectors(self._vector_folder, self.dims).order(
@@ -102,17 +96,7 @@ class Index:
         return [p for p in part_names(self.path, table) if p in self._committed]
 
     def _read_part(self, table, part, columns=None):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path = os.path.join(self.path, table, part)
-        try:
-            return pq.read_table(path, columns=columns)
-        except (OSError, pa.ArrowException) as exc:
-            raise ArchiveError(
-                f"{path}: unreadable table part ({exc}); delete it and its files/ part, then "
-                "rerun keras-panns index to redo those files"
-            ) from exc
+        return self._reader.read_part(table, part, columns)
 
     def arrow(self, table, columns=None):
         """One table as a `pyarrow.Table` (windows in search-key order).
@@ -134,25 +118,19 @@ class Index:
         """
         import pyarrow as pa
 
-        if table not in TABLES:
-            raise ArchiveError(f"no table {table!r}; the tables are {', '.join(TABLES)}")
+        if table not in schema.table_names():
+            raise ArchiveError(f"no table {table!r}; the tables are {', '.join(schema.table_names())}")
         parts = [self._read_part(table, part, columns) for part in self._parts(table)]
         if parts:
             return pa.concat_tables(parts)
-        from keras_panns.archive.store import _schemas
-
-        schema = _schemas(self.manifest["num_classes"], self.manifest["embedding_size"], self.outputs)[table]
-        return schema.empty_table() if columns is None else pa.schema([schema.field(c) for c in columns]).empty_table()
+        empty = self._reader.schema(table)
+        return empty.empty_table() if columns is None else pa.schema([empty.field(c) for c in columns]).empty_table()
 
     def _table(self, table):
         if table not in self._tables:
             columns = None
             if table == "windows":  # the wide columns are read on demand (scores(), embeddings())
-                columns = [
-                    c
-                    for c in ("path", "window", "start", "end", "top_labels", "top_scores")
-                    if c in ("path", "window", "start", "end") or "tags" in self.outputs
-                ]
+                columns = schema.table("windows").names(self.outputs, wide=False)
             self._tables[table] = self.arrow(table, columns).to_pandas()
         return self._tables[table]
 

@@ -86,7 +86,7 @@ def usearch_index():
 
     usearch's compiled module, loaded first, breaks a later `ray.init` in the same process (Ray's
     raylet client dies with `std::regex_error`: seen with usearch 2.26 and Ray 2.60), so a search followed by
-    `keras_panns.index` would abort; loaded after Ray, both work.
+    `keras_panns.index_archive` would abort; loaded after Ray, both work.
     """
     import importlib.util
 
