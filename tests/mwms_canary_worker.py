@@ -1,4 +1,4 @@
-"""One worker of keras_panns/training/keras_compat_test.py's multi-worker canary: a tiny model trained with `fit`.
+"""One worker of the multi-worker canary of keras_compat (tests/test_distributed.py): a tiny model fit.
 
 argv: index, comma-separated ports, scenario (`both`, `no_scalar_reduce` or `no_build`).
 Prints FIT_OK, or FIT_FAILED and the error.

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from keras_panns.testing import layer_harness
 
 SCRIPT = r"""
 import numpy as np, keras
@@ -42,3 +45,24 @@ def test_cnn14_parity_on_backend(backend):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "PARITY_OK" in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_layer_passes_and_agrees_on_another_backend(backend, tmp_path):
+    pytest.importorskip(backend)
+    expected = {name: layer_harness.check_config_round_trip(case) for name, case in layer_harness.CASES.items()}
+    out = tmp_path / f"{backend}.npz"
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run(
+        [sys.executable, "-m", "keras_panns.testing.layer_harness", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"{backend}: {len(expected)} layers passed" in run.stdout
+    with np.load(out) as got:
+        assert set(got.files) == set(expected)
+        for name, value in expected.items():
+            np.testing.assert_allclose(got[name], value, atol=1e-4, rtol=1e-4, err_msg=f"{name} on {backend}")

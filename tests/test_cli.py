@@ -615,3 +615,28 @@ def test_an_interrupted_tag_leaves_no_partial_out(shared_data, preset, tmp_path,
             ]
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_tag_command_says_what_auto_picked(tmp_path):
+    # OpenVINO converts the TensorFlow forward; auto measures it beside Keras on this CPU.
+    pytest.importorskip("openvino")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        pytest.skip("OpenVINO converts the TensorFlow forward")
+    from keras_panns.testing import SHARED
+
+    cnn6 = golden.spread_scores(golden.fixture_model("Cnn6"))
+    model_file = tmp_path / "cnn6.keras"
+    cnn6.save(model_file)
+    env = dict(os.environ, KERAS_PANNS_RUNTIME="auto", KERAS_PANNS_CACHE=str(tmp_path / "cache"))
+    wav = str(SHARED / "data" / "examples" / "R9_ZSCveAHg_7s.wav")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", str(model_file), "--verbose", wav],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fastest agreeing path measured on this CPU" in result.stderr
+    assert "keras     float32" in result.stderr and "openvino  float32" in result.stderr
+    assert wav in result.stdout

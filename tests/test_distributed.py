@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from keras_panns.data import pack
+from keras_panns.testing import REPO
 from keras_panns.testing.workers import run_workers
+
+CANARY_WORKER = str(REPO / "tests" / "mwms_canary_worker.py")  # a canary of keras_panns.training.keras_compat
 
 
 @pytest.mark.slow
@@ -30,3 +33,18 @@ def test_two_workers_train_to_identical_weights(esc10_examples, tmp_path):
     trained = [k for k in first.files if k.endswith("kernel")]
     assert trained and all(np.array_equal(first[k], second[k]) for k in first.files)  # BN statistics included
     assert (tmp_path / "run" / "checkpoints" / "latest.json").exists()  # written by the chief only
+
+
+def _two_workers(scenario):
+    _, logs = run_workers(CANARY_WORKER, [scenario], timeout=300)
+    return [next((line for line in log.splitlines() if line.startswith("FIT_")), log[-2000:]) for log in logs]
+
+
+@pytest.mark.slow
+def test_multi_worker_fit_still_needs_the_workarounds():
+    """Two local workers on 127.0.0.1: fit works with both workarounds and fails without either one."""
+    assert _two_workers("both") == ["FIT_OK", "FIT_OK"]
+    without_reduce = _two_workers("no_scalar_reduce")
+    assert all("Invalid reduction dimension 0" in line for line in without_reduce), without_reduce
+    without_build = _two_workers("no_build")
+    assert all("PerReplica" in line for line in without_build), without_build

@@ -3,7 +3,7 @@
 Each command is driven through the bad inputs a user meets (a missing or unreadable file, a flag value
 out of range, a checkpoint that is not one, an output that cannot be written, data that is not data),
 in this process through `main`: an exception that escaped would fail the test with its traceback. (A
-missing file given to `index` is an error row of the index, exit 1: `archive/archive_test.py` checks it.)
+missing file given to `index` is an error row of the index, exit 1: `tests/test_archive.py` checks it.)
 """
 
 import os

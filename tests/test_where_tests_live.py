@@ -15,7 +15,24 @@ PACKAGE = REPO / "keras_panns"
 # Imports that say nothing about which module a test is about.
 _NEUTRAL = ("keras_panns", "keras_panns.testing", "keras_panns.errors")
 # What makes a test in tests/ more than one module's unit test.
-_END_TO_END = ("subprocess", "keras_panns.testing.workers", "keras_panns.testing.golden", "keras_panns.cli")
+_END_TO_END = (
+    "subprocess",
+    "ray",
+    "selenium",
+    "keras_panns.testing.browser",
+    "keras_panns.testing.workers",
+    "keras_panns.testing.golden",
+    "keras_panns.cli",
+)
+#: What a unit test beside its module never starts: another process, a Ray, a browser (CONTRIBUTING.md).
+_PROCESSES = (
+    "subprocess",
+    "multiprocessing",
+    "ray",
+    "selenium",
+    "keras_panns.testing.browser",
+    "keras_panns.testing.workers",
+)
 
 
 def _imports(path):
@@ -44,6 +61,22 @@ def test_every_unit_test_sits_beside_the_module_it_is_named_after():
         if not ((path.parent / f"{subject}.py").is_file() or path.parent.name == subject):
             astray.append(str(path.relative_to(REPO)))
     assert not astray, f"no module or package of the same name beside: {astray}"
+
+
+def test_unit_tests_start_no_process_and_no_ray():
+    starting = []
+    for path in sorted(PACKAGE.rglob("*_test.py")):
+        found = sorted(
+            {
+                prefix
+                for name in _imports(path)
+                for prefix in _PROCESSES
+                if name == prefix or name.startswith(prefix + ".")
+            }
+        )
+        if found:
+            starting.append(f"{path.relative_to(REPO)} imports {', '.join(found)}: move that test under tests/")
+    assert not starting, "\n".join(starting)
 
 
 def test_tests_folder_holds_no_unit_test_of_one_module():

@@ -129,3 +129,13 @@ def test_installed_wheel_resolves_presets(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["16000", str(len(list((REPO / "zoo").glob("*.json")))), "527"]
+
+
+def test_before_the_models_are_imported_the_error_says_how_to_register_them():
+    code = (
+        "from keras_panns.hub import zoo\n"
+        "try:\n    zoo.get_card('cnn14').get_model()\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("UnknownModelError") and "import keras_panns.models" in out

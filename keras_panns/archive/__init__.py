@@ -16,8 +16,8 @@ print(summary)
 
 from keras_panns.archive import schema
 from keras_panns.archive.indexer import OUTPUTS, IndexSummary, finished_rerun, index_archive
-from keras_panns.archive.sources import list_sources
 from keras_panns.archive.reader import IndexReader
+from keras_panns.archive.sources import list_sources
 from keras_panns.archive.store import COLUMNS, IndexStore
 
 __all__ = [

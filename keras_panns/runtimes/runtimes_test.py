@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -183,24 +182,3 @@ def test_onnxruntime_runs_the_validated_export(cnn6, recordings, tmp_path):
         cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
         atol=1e-4,
     )
-
-
-def test_tag_command_says_what_auto_picked(tmp_path, recordings):
-    from keras_panns.testing import SHARED
-
-    cnn6 = golden.spread_scores(golden.fixture_model("Cnn6"))
-    model_file = tmp_path / "cnn6.keras"
-    cnn6.save(model_file)
-    env = dict(os.environ, KERAS_PANNS_RUNTIME="auto", KERAS_PANNS_CACHE=str(tmp_path / "cache"))
-    wav = str(SHARED / "data" / "examples" / "R9_ZSCveAHg_7s.wav")
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_panns.cli.main", "tag", "--checkpoint", str(model_file), "--verbose", wav],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "fastest agreeing path measured on this CPU" in result.stderr
-    assert "keras     float32" in result.stderr and "openvino  float32" in result.stderr
-    assert wav in result.stdout

@@ -1,7 +1,8 @@
 """Every workaround keras_panns needs for Keras internals or Keras bugs, in one module.
 
 Each function names the Keras version it was written against, the bug or the
-missing public API, and the test in `keras_panns/training/keras_compat_test.py` that fails
+missing public API, and the test in `keras_panns/training/keras_compat_test.py` (or, for the
+multi-worker one, `tests/test_distributed.py`) that fails
 once Keras no longer needs it (then delete the workaround and its test).
 Nothing else in keras_panns touches a private Keras attribute.
 """

@@ -1,18 +1,15 @@
 """Canaries for `keras_panns.training.keras_compat`: each test fails once Keras no longer needs a workaround.
 
 When one fails, Keras fixed the bug or gained the public API: delete the
-workaround, use the public way, and delete its canary.
+workaround, use the public way, and delete its canary. The multi-worker canary runs processes, so it lives in
+tests/test_distributed.py.
 """
 
 import keras
 import numpy as np
 import pytest
 
-from keras_panns.testing import REPO
-from keras_panns.testing.workers import run_workers
 from keras_panns.training import keras_compat, with_feature_mixup
-
-WORKER = str(REPO / "tests" / "mwms_canary_worker.py")  # a script of its own process, kept out of the package
 
 
 def test_clone_model_still_cannot_add_an_input():
@@ -47,18 +44,3 @@ def test_feature_mixup_twin_is_built_through_the_compat_module():
     twin = with_feature_mixup(model)
     assert {layer.name for layer in twin.layers} >= {"feature_mixup", "fc_audioset"}
     assert twin.get_layer("fc_audioset") is model.get_layer("fc_audioset")
-
-
-def _two_workers(scenario):
-    _, logs = run_workers(WORKER, [scenario], timeout=300)
-    return [next((line for line in log.splitlines() if line.startswith("FIT_")), log[-2000:]) for log in logs]
-
-
-@pytest.mark.slow
-def test_multi_worker_fit_still_needs_the_workarounds():
-    """Two local workers on 127.0.0.1: fit works with both workarounds and fails without either one."""
-    assert _two_workers("both") == ["FIT_OK", "FIT_OK"]
-    without_reduce = _two_workers("no_scalar_reduce")
-    assert all("Invalid reduction dimension 0" in line for line in without_reduce), without_reduce
-    without_build = _two_workers("no_build")
-    assert all("PerReplica" in line for line in without_build), without_build
