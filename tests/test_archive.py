@@ -316,19 +316,19 @@ def _import_fails():
 
 
 def test_a_cluster_that_cannot_run_this_keras_panns_is_refused(ray_local, monkeypatch):
-    from keras_panns.archive import indexer
+    from keras_panns.archive import ray_session
 
-    indexer._check_cluster(ray_local, "the test cluster")  # this cluster runs this very package
+    ray_session.check_cluster(ray_local, "the test cluster")  # this cluster runs this very package
     with monkeypatch.context() as patch:
-        patch.setattr(indexer, "__version__", "0.0.0+driver")
+        patch.setattr(ray_session, "__version__", "0.0.0+driver")
         with pytest.raises(ArchiveError, match=r"has keras-panns .*, this driver 0.0.0\+driver"):
-            indexer._check_cluster(ray_local, "the test cluster")
+            ray_session.check_cluster(ray_local, "the test cluster")
     with monkeypatch.context() as patch:
-        patch.setattr(indexer, "_remote_version", _import_fails)
+        patch.setattr(ray_session, "_remote_version", _import_fails)
         with pytest.raises(
             ArchiveError, match=r"cannot run keras-panns .*install keras-panns\[archive\] on every node"
         ):
-            indexer._check_cluster(ray_local, "the test cluster")
+            ray_session.check_cluster(ray_local, "the test cluster")
 
 
 def test_bad_arguments_name_what_is_wrong(ray_local, tagger, mixed, tmp_path):

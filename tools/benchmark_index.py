@@ -9,7 +9,7 @@ wav 16 kHz; 5-s clips, one window each), every figure from this one run:
 - `tag`: `keras-panns tag` over the same files in one process (its batches of
   equal-length clips): clips/s over its wall time (ratio (a) = index / tag);
 - `parts`: the decode of every file exactly as the index's tasks do it
-  (`archive.job.plan_segments` + `decode_segment`, one process, one core)
+  (`archive.stages.plan_segments` + `decode_segment`, one process, one core)
   plus the model alone on decoded windows (`runtimes.choose`, `--batch_size`,
   timed on `--sample_windows` windows and scaled to all): clips/s of their
   summed time (ratio (b) = index / parts; the index may exceed 1.0 because it
@@ -310,13 +310,13 @@ def _common(name):
 
 def parts(name, folder):
     """Decode time of every file (as the index's tasks) and the model's time alone, scaled to all windows."""
-    from keras_panns.archive import job
+    from keras_panns.archive import stages
     from keras_panns.hub import loaders
     from keras_panns.models import PANNsModel
     from keras_panns.runtimes import choose
 
     model = loaders.load(PANNsModel, preset(name))
-    settings = job.Settings(model.name, model.sample_rate, int(model.min_samples), 10.0, 5.0, 1, 32, ("tags",))
+    settings = stages.Settings(model.name, model.sample_rate, int(model.min_samples), 10.0, 5.0, 1, 32, ("tags",))
     every = sorted(glob.glob(os.path.join(folder, "*", "*.*")))
     step = max(1, len(every) // PARTS_FILES.value) if PARTS_FILES.value else 1
     paths = sorted(every[::step], key=lambda path: os.path.basename(path))  # the variants interleaved
@@ -325,8 +325,8 @@ def parts(name, folder):
     for path in paths:
         stat = os.stat(path)
         entry = {"path": path, "size": stat.st_size, "mtime": stat.st_mtime}
-        for segment in job.plan_segments(entry, settings):
-            for row in job.decode_segment(segment, settings):
+        for segment in stages.plan_segments(entry, settings):
+            for row in stages.decode_segment(segment, settings):
                 if row["error_reason"]:
                     raise RuntimeError(row["error_reason"])
                 windows += 1

@@ -25,7 +25,7 @@ def _listing(root):
 def test_an_index_written_before_the_declared_schema_reads_the_same():
     before = _listing(INDEX_V1)
     reader = IndexReader(INDEX_V1)
-    assert reader.manifest["outputs"] == ["tags", "scores", "embeddings", "events"]
+    assert reader.manifest["outputs"] == ["embeddings", "events", "scores", "tags"]
     files = reader.read("files").to_pylist()
     assert [(f["path"], f["status"], f["windows"]) for f in sorted(files, key=lambda f: f["path"])] == [
         ("a.wav", "ok", 2),

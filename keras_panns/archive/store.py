@@ -38,26 +38,13 @@ import uuid
 
 from keras_panns.archive import schema
 from keras_panns.archive.reader import FORMAT, MANIFEST, STAGING, IndexReader, part_names
+from keras_panns.archive.spec import FINGERPRINT_KEYS
 from keras_panns.atomic import atomic_write
 from keras_panns.errors import ArchiveError
 
 __all__ = ["FORMAT", "MANIFEST", "STAGING", "TABLES", "COLUMNS", "FINGERPRINT_KEYS", "IndexStore", "part_names"]
 
 TABLES = schema.table_names()  # commit order: files last
-
-#: Manifest keys that must be equal for a rerun to extend an index.
-FINGERPRINT_KEYS = (
-    "model",
-    "weights_sha256",
-    "window_seconds",
-    "hop_seconds",
-    "sample_rate",
-    "front_end",
-    "outputs",
-    "top_k",
-    "events",
-    "runtime",
-)
 
 #: Column name -> "type: description", for the docs and `--help` (derived from `schema.TABLES`).
 COLUMNS = schema.describe()

@@ -119,16 +119,14 @@ def define_flags(fv):
 
 
 def run(args, fv):
-    from keras_panns.archive import finished_rerun
+    from keras_panns.archive import index_archive
 
     if not args:
         raise app.UsageError("no sources given (directories, globs, lists of paths or s3:// URLs)")
-    source = fv.checkpoint or fv.model
-    job = _job_arguments(fv)
-    # The same command over a finished index: answered from the index, without loading the model.
-    summary = finished_rerun(args, fv.out, source, **job)
-    if summary is None:
-        summary = _index(args, fv, source, job)
+    spec, resources = job_description(fv)
+    # The model is loaded only when there is work: the same command over a finished index is answered from
+    # the index alone.
+    summary = index_archive(args, fv.out, lambda: _model(fv), spec, resources, model_source=fv.checkpoint or fv.model)
     if fv.verbose:
         print(f"keras-panns index: the model ran on {summary.runtime}", file=sys.stderr)
     print(summary)
@@ -141,44 +139,45 @@ def run(args, fv):
     return 1 if summary.failed else 0
 
 
-def _job_arguments(fv):
-    """The flags that decide what the index holds, as `index_archive` and `finished_rerun` both take them."""
-    return dict(
-        outputs=fv.outputs,
+def job_description(fv):
+    """`(IndexSpec, JobResources)` from the flags: what the index holds, and how the job runs.
+
+    Example:
+    ```python
+    spec, resources = job_description(flags.FLAGS)
+    ```
+    """
+    from keras_panns.archive.spec import IndexSpec, JobResources
+
+    spec = IndexSpec(
+        outputs=tuple(fv.outputs),
         window_seconds=fv.window,
         hop_seconds=fv.hop,
         top_k=fv.top_k,
-        runtime=fv.runtime,
-        precision=fv.precision,
         high=fv.high,
         low=fv.low,
         median_window=fv.median,
         min_duration=fv.min_duration,
-        recursive=fv.recursive,
-        s3_endpoint=fv.s3_endpoint,
+        runtime=fv.runtime,
+        precision=fv.precision,
     )
-
-
-def _index(args, fv, source, job):
-    from keras_panns.archive import index_archive
-
-    model = load_model(fv)
-    if "events" in fv.outputs:
-        model = frame_scoring_model(model, "index")
-    return index_archive(
-        args,
-        fv.out,
-        model,
-        **job,
+    resources = JobResources(
         batch_size=fv.batch_size,
         model_workers=fv.model_workers,
+        gpus_per_worker=fv.gpus_per_worker,
         address=fv.address,
         num_cpus=fv.cpus,
-        calibration=fv.calibration or None,
-        cache_dir=fv.cache_dir,
         segment_windows=fv.segment_windows,
         commit_every=fv.commit_every,
         progress=fv.progress,
-        gpus_per_worker=fv.gpus_per_worker,
-        model_source=source,
+        calibration=fv.calibration or None,
+        cache_dir=fv.cache_dir,
+        recursive=fv.recursive,
+        s3_endpoint=fv.s3_endpoint,
     )
+    return spec, resources
+
+
+def _model(fv):
+    model = load_model(fv)
+    return frame_scoring_model(model, "index") if "events" in fv.outputs else model

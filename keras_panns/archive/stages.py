@@ -1,4 +1,6 @@
-"""The archive job on Ray Data: decode as CPU tasks, the model in a pool of actors, the driver commits.
+"""The stages of an index job on Ray Data: decoding as CPU tasks, the model in a pool of actors.
+
+What runs in the driver is `keras_panns.archive.driver`.
 
 The pipeline streams, so memory stays flat whatever the archive's size:
 
