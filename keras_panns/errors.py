@@ -196,7 +196,7 @@ class RuntimeUnavailableError(PANNsError):
     Example:
     ```python
     try:
-        runner = runner_for(model, runtime="openvino-bf16")
+        runner = get_runner(model, runtime="openvino-bf16")
     except RuntimeUnavailableError as exc:
         print(exc)  # e.g. this CPU has no AVX512_BF16
     ```

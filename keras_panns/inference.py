@@ -73,7 +73,7 @@ def predict_waveforms(
     Clips are batched only with clips of the same length, so every result is
     what the clip gives alone (zero padding would change PANNs' max/mean
     pooling). `runtime`/`precision` choose where the forward pass runs (see
-    `keras_panns.runtimes.runner_for`; a runner it built is accepted too).
+    `keras_panns.runtimes.get_runner`; a runner it built is accepted too).
 
     Args:
         model: a `PANNsModel`.
@@ -95,9 +95,9 @@ def predict_waveforms(
     outs[0]["clipwise_output"].shape   # (527,)
     ```
     """
-    from keras_panns.runtimes import resolve
+    from keras_panns.runtimes import get_runner
 
-    run = resolve(model, runtime, precision) if waveforms else None
+    run = get_runner(model, runtime, precision) if waveforms else None
     results = [None] * len(waveforms)
     by_length = defaultdict(list)
     for i, w in enumerate(waveforms):
@@ -251,7 +251,7 @@ def tag(
         runtime: str or runner. `"keras"` (XLA-compiled float32 on TensorFlow),
             `"openvino"`, `"onnxruntime"`, `"litert"`, `"auto"` (the fastest path
             that agrees with Keras float32, measured once and cached), or a
-            runner from `keras_panns.runtimes.runner_for`.
+            runner from `keras_panns.runtimes.get_runner`.
         precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
 
     Returns:

@@ -139,10 +139,10 @@ def _batches(
     runtime="keras",
     precision="auto",
 ):
-    from keras_panns.runtimes import resolve
+    from keras_panns.runtimes import get_runner
 
     src, starts, length = plan_windows(model, source, window_seconds, hop_seconds, sample_rate, align)
-    run = resolve(model, runtime, precision)
+    run = get_runner(model, runtime, precision)
     for i in range(0, len(starts), batch_size):
         chunk = starts[i : i + batch_size]
         batch = np.stack([src.read(s, length) for s in chunk])

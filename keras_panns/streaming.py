@@ -188,10 +188,10 @@ class Stream:
         window_seconds = default_window if window_seconds is None else window_seconds
         hop_seconds = default_hop if hop_seconds is None else hop_seconds
         self.window_seconds, self.hop_seconds = float(window_seconds), float(hop_seconds)
-        from keras_panns.runtimes import resolve
+        from keras_panns.runtimes import get_runner
 
         self.model = model
-        self._run = resolve(model, runtime, precision)
+        self._run = get_runner(model, runtime, precision)
         self.sample_rate = model.sample_rate
         self.labels = model.labels
         self.top_k = int(top_k)

@@ -7,7 +7,7 @@ golden-fixture weights (`keras_panns.testing.golden`, heads spread so int8 agree
 - `torch`: PyTorch eager float32 (panns-inference's Cnn14 under `torch.no_grad`; it ships no Cnn6 or
   MobileNetV1, so those models have no PyTorch row and their ratios are against Keras predict_on_batch);
 - `keras_eager`: `model.predict_on_batch`, the default of every path before `keras_panns.runtimes`;
-- `keras float32`, `openvino float32|bfloat16|int8`, `onnxruntime|litert float32`: `runtimes.choose`,
+- `keras float32`, `openvino float32|bfloat16|int8`, `onnxruntime|litert float32`: `runtimes.get_runner`,
   exactly what `--runtime X --precision Y` runs (int8 calibrated on `--calibration` audio).
 
 For each row: clips/s, the ratio to PyTorch (or Keras predict_on_batch) in the same run, the model's
@@ -125,7 +125,7 @@ def _worker(config):
                 model(tensor)
 
         return {"rate": _median_rate(run, batch, config["repeats"]), "threads": torch.get_num_threads()}
-    from keras_panns.runtimes import choose
+    from keras_panns.runtimes import get_runner
     from keras_panns.runtimes.select import agreement
     from keras_panns.testing import golden
 
@@ -135,7 +135,7 @@ def _worker(config):
     runtime, precision = config["path"].split(":")
     calibration = config["calibration"] if precision == "int8" else None
     started = time.perf_counter()
-    runner = choose(model, runtime, precision, cache_dir=config["cache"], calibration=calibration)
+    runner = get_runner(model, runtime, precision, cache_dir=config["cache"], calibration=calibration)
     build = time.perf_counter() - started
     rate = _median_rate(lambda: runner(x), batch, config["repeats"])
     from keras_panns.audio import load_audio

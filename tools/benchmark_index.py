@@ -10,7 +10,7 @@ wav 16 kHz; 5-s clips, one window each), every figure from this one run:
   equal-length clips): clips/s over its wall time (ratio (a) = index / tag);
 - `parts`: the decode of every file exactly as the index's tasks do it
   (`archive.stages.plan_segments` + `decode_segment`, one process, one core)
-  plus the model alone on decoded windows (`runtimes.choose`, `--batch_size`,
+  plus the model alone on decoded windows (`runtimes.get_runner`, `--batch_size`,
   timed on `--sample_windows` windows and scaled to all): clips/s of their
   summed time (ratio (b) = index / parts; the index may exceed 1.0 because it
   decodes while the model runs);
@@ -313,7 +313,7 @@ def parts(name, folder):
     from keras_panns.archive import stages
     from keras_panns.hub import loaders
     from keras_panns.models import PANNsModel
-    from keras_panns.runtimes import choose
+    from keras_panns.runtimes import get_runner
 
     model = loaders.load(PANNsModel, preset(name))
     settings = stages.Settings(model.name, model.sample_rate, int(model.min_samples), 10.0, 5.0, 1, 32, ("tags",))
@@ -334,7 +334,7 @@ def parts(name, folder):
                     sample.append(np.frombuffer(row["wave"], np.float32))
     decode = (time.perf_counter() - started) * len(every) / len(paths)
     windows = round(windows * len(every) / len(paths))
-    runner = choose(model, RUNTIME.value, PRECISION.value)
+    runner = get_runner(model, RUNTIME.value, PRECISION.value)
     batch = BATCH.value
     sample = np.stack(sample)
     runner(sample[:batch])  # warm-up (and the XLA compilation of a shape that comes again)

@@ -56,6 +56,16 @@ class Committer:
 
 
 def run_job(todo, settings, model, choice, manifest, store, summary, resources):
+    """Runs the job over `todo` on Ray and commits every finished file to `store`, counting into `summary`.
+
+    Raises:
+        ArchiveError: files whose windows never all came back (run the same command again for them).
+
+    Example:
+    ```python
+    run_job(todo, settings, model, choice, manifest, store, summary, JobResources())
+    ```
+    """
     from tqdm.auto import tqdm
 
     labels = model.labels
@@ -70,9 +80,7 @@ def run_job(todo, settings, model, choice, manifest, store, summary, resources):
             choice,
             model_workers=resources.model_workers,
             batch_size=resources.batch_size,
-            calibration=resources.calibration,
-            cache_dir=resources.cache_dir,
-            threads=resources.threads,
+            options=resources.runtime_options(),
             gpus_per_worker=resources.gpus_per_worker,
         )
         del payload

@@ -30,6 +30,7 @@ from keras_panns.archive.sources import list_sources
 from keras_panns.archive.spec import IndexSpec, JobResources, from_keywords
 from keras_panns.archive.store import IndexStore
 from keras_panns.errors import ArchiveError, CheckpointError
+from keras_panns.runtimes.fingerprint import weights_sha256
 from keras_panns.version import __version__
 
 if TYPE_CHECKING:
@@ -85,20 +86,6 @@ class IndexSummary:
             f"{self.failed} failed{f', {self.changed} changed since indexed (indexed anew)' if self.changed else ''}; "
             f"on {self.runtime}; index: {self.out}"
         )
-
-
-def weights_sha256(model):
-    """sha256 over every weight's path, shape and bytes, in order: the manifest's weights fingerprint."""
-    import keras
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
-        digest.update(str(getattr(weight, "path", weight.name)).encode())
-        digest.update(str(value.shape).encode())
-        digest.update(value.data)
-    return digest.hexdigest()
 
 
 def _manifest(model, spec, choice, source, stat):
@@ -371,17 +358,10 @@ def _settings(model, spec, resources):
 def _runtime_choice(model, prior, spec, resources):
     """The runtime's `Choice` for the job: an index resumed with `auto` keeps the path it was made on."""
     from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import decide
+    from keras_panns.runtimes import plan_runtime
 
     runtime, precision = prior.runtime_request(spec)
-    try:  # the actors build the runner; here only its Choice is needed (decide builds none when it can)
-        return decide(
-            model,
-            runtime,
-            precision,
-            calibration=resources.calibration,
-            cache_dir=resources.cache_dir,
-            threads=resources.threads,
-        )
+    try:  # the actors build the runner; here only its Choice is needed (plan_runtime builds none when it can)
+        return plan_runtime(model, runtime, precision, resources.runtime_options())
     except RuntimeUnavailableError as exc:
         raise ArchiveError(f"runtime {runtime} {precision}: {exc}") from exc

@@ -188,6 +188,21 @@ class JobResources:
     recursive: bool = True
     s3_endpoint: str | None = None
 
+    def runtime_options(self):
+        """The `runtimes.RuntimeOptions` of the model workers: calibration, cache folder and threads.
+
+        Returns:
+            `runtimes.RuntimeOptions`.
+
+        Example:
+        ```python
+        JobResources(threads=2).runtime_options().threads  # 2
+        ```
+        """
+        from keras_panns.runtimes.registry import RuntimeOptions
+
+        return RuntimeOptions(calibration=self.calibration, cache_dir=self.cache_dir, threads=self.threads)
+
     @property
     def ray_address(self):
         """`address`, else `$RAY_ADDRESS`, else None (a local Ray for the job)."""

@@ -12,7 +12,7 @@ The pipeline streams, so memory stays flat whatever the archive's size:
    with the one audio reader (`AudioFile.read_window`, exactly what the offline
    functions read); a file that cannot be read becomes one error row;
 3. `ModelWorker` (actors, `model_workers` of them): batches of windows through
-   the same runner as the other commands (`runtimes.choose`);
+   the same runner as the other commands (`runtimes.get_runner`);
 4. the driver (`FileAssembler`): gathers each file's windows (in any order,
    each window once even when Ray retries a task), stitches framewise scores
    into events in file order (`FrameStitcher` + `EventDetector`, as
@@ -196,27 +196,23 @@ class ModelWorker:
 
     Args:
         payload: a `model_payload` (or an `ObjectRef` of one).
-        runtime, precision: str. The concrete path the driver chose (`runtimes.choose`).
-        calibration: list of paths or None (int8).
-        cache_dir: str or None. Where compiled runtimes are cached.
-        threads: int or None. Threads of the runtime (default: all cores).
+        runtime, precision: str. The concrete path the driver planned (`runtimes.plan_runtime`).
+        options: `runtimes.RuntimeOptions` (calibration audio for int8, the cache folder, threads).
         batch_size: int or None. Windows of one length are run in batches of this many, a smaller rest padded
             with silence (outputs dropped) to the next power of two: a few input shapes per window length,
             which the runtimes compile once, whatever sizes Ray Data's batches come in (at most 2x the work
             of the rest, never more).
     """
 
-    def __init__(self, payload, runtime, precision, calibration=None, cache_dir=None, threads=None, batch_size=None):
+    def __init__(self, payload, runtime, precision, options=None, batch_size=None):
         import ray
 
-        from keras_panns.runtimes import choose
+        from keras_panns.runtimes import get_runner
 
         if isinstance(payload, ray.ObjectRef):
             payload = ray.get(payload)
         self.model = rebuild_model(payload)
-        self.runner = choose(
-            self.model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads
-        )
+        self.runner = get_runner(self.model, runtime, precision, options)
         self.has_embedding = "embedding" in self.model.output
         self.has_framewise = "framewise_output" in self.model.output
         self.batch_size = batch_size
@@ -271,9 +267,7 @@ def build_dataset(
     *,
     model_workers,
     batch_size,
-    calibration,
-    cache_dir,
-    threads,
+    options,
     gpus_per_worker=0,
 ):
     """The streaming Ray Dataset of model outputs for the files of `todo` (a `pyarrow.Table`)."""
@@ -301,9 +295,7 @@ def build_dataset(
             "payload": payload_ref,
             "runtime": choice.runtime,
             "precision": choice.precision,
-            "calibration": calibration,
-            "cache_dir": cache_dir,
-            "threads": threads,
+            "options": options,
             "batch_size": batch_size,
         },
         batch_size=batch_size,

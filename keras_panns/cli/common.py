@@ -236,10 +236,10 @@ def define_runtime_flags(fv):
 def runtime_runner(model, fv):
     """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error."""
     from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import runner_for
+    from keras_panns.runtimes import get_runner
 
     try:
-        return runner_for(
+        return get_runner(
             model,
             fv.runtime,
             fv.precision,

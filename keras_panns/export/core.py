@@ -97,8 +97,25 @@ def _input_length(model, length):
     return samples
 
 
-def _synthetic_clips(sample_rate, samples, count=3, seed=0):
-    """Deterministic test audio: a chirp, noise bursts and tones (for files with no audio given)."""
+def synthetic_clips(sample_rate, samples, count=3, seed=0):
+    """Deterministic test audio: a chirp, noise bursts and tones (for files with no audio given).
+
+    Export validates on them when no audio is given, and `auto` checks a runtime's agreement on them.
+
+    Args:
+        sample_rate: int. The clips' rate.
+        samples: int. Each clip's length.
+        count: int. How many clips (up to 3).
+        seed: int. The noise's seed.
+
+    Returns:
+        list of float32 arrays.
+
+    Example:
+    ```python
+    synthetic_clips(32000, 320000)  # three 10-s clips at 32 kHz
+    ```
+    """
     rng = np.random.RandomState(seed)
     t = np.arange(samples) / sample_rate
     chirp = 0.5 * np.sin(2 * np.pi * (100 + 2000 * t / max(t[-1], 1e-3)) * t)
@@ -401,7 +418,7 @@ def _clips(model, samples, calibration, validation, max_calibration_clips):
     elif calibration_clips is not None:
         clips = calibration_clips[:8]
     else:
-        clips = _synthetic_clips(model.sample_rate, check_samples)
+        clips = synthetic_clips(model.sample_rate, check_samples)
     if samples is None:  # a dynamic length must work at other lengths too
         clips = clips + [clips[0][: max(model.min_samples, int(3.3 * model.sample_rate))]]
     return calibration_clips, clips

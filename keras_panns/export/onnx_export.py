@@ -73,7 +73,7 @@ def convert(model, path, samples, quantize, calibration_clips, serve, threads=No
             raise ExportError(f"the ONNX model is invalid: {exc}") from exc
         onnx.save(proto, path)
     ops = sorted({node.op_type for node in proto.graph.node})
-    return ops, _runner(path, threads)
+    return ops, session_runner(path, threads)
 
 
 def _tf2onnx(model, serve, samples, scratch, target):
@@ -137,7 +137,21 @@ def _quantize(proto, model, source, target, quantize, clips, scratch):
         )
 
 
-def _runner(path, threads=None):
+def session_runner(path, threads=None):
+    """`batch -> {output name: array}`: the onnxruntime session of an ONNX export, as the runtimes run it.
+
+    Args:
+        path: str. The exported file.
+        threads: int or None. Threads (None: the runtime's default).
+
+    Returns:
+        A function of a float32 batch `(clips, samples)`.
+
+    Example:
+    ```python
+    session_runner("model.onnx")(np.zeros((1, 320000), "float32"))["clipwise_output"]
+    ```
+    """
     session = load_session(path, threads)
     names = [o.name for o in session.get_outputs()]
 

@@ -187,7 +187,7 @@ def convert(model, path, samples, quantize, calibration_clips, serve, metadata=T
         )
     with open(path, "wb") as f:
         f.write(buffer)
-    return ops, _runner(path, threads)
+    return ops, session_runner(path, threads)
 
 
 def _int8(converter, clips, front_end_nodes):
@@ -210,7 +210,21 @@ def _int8(converter, clips, front_end_nodes):
     return debugger.get_nondebug_quantized_model()
 
 
-def _runner(path, threads=None):
+def session_runner(path, threads=None):
+    """`batch -> {output name: array}`: the LiteRT signature of a TFLite export, as the runtimes run it.
+
+    Args:
+        path: str. The exported file.
+        threads: int or None. Threads (None: the runtime's default).
+
+    Returns:
+        A function of a float32 batch `(clips, samples)`.
+
+    Example:
+    ```python
+    session_runner("model.tflite")(np.zeros((1, 320000), "float32"))["clipwise_output"]
+    ```
+    """
     signature = load_signature(path, threads)
 
     def run(batch):

@@ -1,8 +1,9 @@
-"""onnxruntime and LiteRT forward passes through the project's validated exports, cached by weights hash."""
+"""onnxruntime and LiteRT forward passes through the project's validated exports, cached by the model's key."""
 
 import os
 
 from keras_panns.errors import RuntimeUnavailableError
+from keras_panns.runtimes.fingerprint import cache_key
 
 _FORMATS = {"onnxruntime": ("onnx", "onnxruntime"), "litert": ("tflite", "ai_edge_litert")}
 _QUANTIZE = {"float32": "none", "int8": "int8"}
@@ -33,30 +34,25 @@ class ExportedRunner:
     """
 
     def __init__(self, model, runtime, precision, cache_dir, calibration=None, threads=None, key=None):
-        from keras_panns.runtimes.openvino_runner import weights_hash
+        from keras_panns.runtimes import registry
 
-        fmt, package = _FORMATS[runtime]
-        try:
-            __import__(package)
-        except ImportError as exc:
-            raise RuntimeUnavailableError(
-                f"runtime {runtime!r} needs the {package} package: pip install 'keras-panns[export]'"
-            ) from exc
+        fmt, _ = _FORMATS[runtime]
+        missing = registry.get(runtime).missing()
+        if missing:
+            raise RuntimeUnavailableError(missing)
         if precision not in _QUANTIZE:
-            raise RuntimeUnavailableError(
-                f"runtime {runtime!r} runs float32 or int8; bfloat16 is offered by --runtime openvino"
-            )
+            raise RuntimeUnavailableError(registry.get(runtime).precision_error(precision))
         if precision == "int8" and not calibration:
             raise RuntimeUnavailableError(
                 "int8 needs calibration audio (--calibration DIR_OR_FILE, or calibration=[paths])"
             )
         from keras_panns.export import export_model
-        from keras_panns.export.onnx_export import _runner as onnx_runner
-        from keras_panns.export.tflite import _runner as tflite_runner
+        from keras_panns.export.onnx_export import session_runner as onnx_runner
+        from keras_panns.export.tflite import session_runner as tflite_runner
 
         self.model, self.runtime, self.precision = model, runtime, precision
         suffix = "" if precision == "float32" else f"-{_files_key(calibration)}"
-        self.path = os.path.join(cache_dir, "exports", key or weights_hash(model), f"{precision}{suffix}.{fmt}")
+        self.path = os.path.join(cache_dir, "exports", key or cache_key(model), f"{precision}{suffix}.{fmt}")
         if not os.path.exists(self.path):
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             export_model(
@@ -80,3 +76,16 @@ class ExportedRunner:
 
     def describe(self):
         return f"{self.runtime} {self.precision} ({self.path})"
+
+
+def build(model, precision, options, context):
+    """The registry's builder for onnxruntime and LiteRT (`registry.Runtime.build`): an `ExportedRunner`.
+
+    Example:
+    ```python
+    registry.get("onnxruntime").build(model, "float32", RuntimeOptions(), context)
+    ```
+    """
+    return ExportedRunner(
+        model, context.runtime, precision, context.cache_root, options.calibration_paths(), options.threads, context.key
+    )

@@ -80,3 +80,14 @@ class KerasRunner:
     def describe(self):
         how = "XLA-compiled TensorFlow" if self._xla else f"{keras.backend.backend()} predict_on_batch"
         return f"keras float32 ({how})"
+
+
+def build(model, precision, options, context):
+    """The registry's builder (`registry.Runtime.build`): a `KerasRunner` (float32 only).
+
+    Example:
+    ```python
+    registry.get("keras").build(model, "float32", RuntimeOptions(), context)
+    ```
+    """
+    return KerasRunner(model)

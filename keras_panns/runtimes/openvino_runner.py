@@ -7,7 +7,6 @@ as OpenVINO IR under the cache keyed by the weights' hash, and compiled for each
 
 import collections
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ import tempfile
 import numpy as np
 
 from keras_panns.errors import RuntimeUnavailableError
+from keras_panns.runtimes.fingerprint import cache_key
 
 #: How many Convolution/MatMul nodes, in graph order, int8 leaves in float: the DFT and mel projections
 #: of the front end (power spectra from 1e-10 to 1e6 do not survive int8) and the first conv block.
@@ -24,37 +24,14 @@ _OV_TYPES = {"float32": "f32", "bfloat16": "bf16"}
 
 
 def import_openvino():
+    """The `openvino` module, or a `RuntimeUnavailableError` naming the extra that installs it."""
+    from keras_panns.runtimes import registry
+
     try:
         import openvino
     except ImportError as exc:
-        raise RuntimeUnavailableError(
-            "runtime 'openvino' needs the openvino package: pip install 'keras-panns[openvino]'"
-        ) from exc
+        raise RuntimeUnavailableError(registry.get("openvino").missing() or str(exc)) from exc
     return openvino
-
-
-def weights_hash(model):
-    """A hex digest of the model's config and every weight: the key of its compiled files.
-
-    Example:
-    ```python
-    weights_hash(model)[:12]   # changes whenever any weight does
-    ```
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
-    for weight in model.weights:
-        value = np.ascontiguousarray(keras_to_numpy(weight))
-        digest.update(weight.path.encode() if hasattr(weight, "path") else weight.name.encode())
-        digest.update(str(value.shape).encode())
-        digest.update(value.data)
-    return digest.hexdigest()
-
-
-def keras_to_numpy(variable):
-    import keras
-
-    return keras.ops.convert_to_numpy(variable)
 
 
 def bfloat16_supported(core):
@@ -95,7 +72,7 @@ def float_model(model, cache_dir, key=None):
             "runtime 'openvino' converts the TensorFlow forward; run with "
             "KERAS_BACKEND=tensorflow (or use --runtime keras)"
         )
-    key = key or weights_hash(model)
+    key = key or cache_key(model)
     path = os.path.join(cache_dir, "openvino", f"{key}-{openvino.__version__.split('-')[0]}", "float32.xml")
     if os.path.exists(path):
         return openvino.Core().read_model(path), path
@@ -210,3 +187,16 @@ class OpenVINORunner:
 
     def describe(self):
         return f"openvino {self.precision} ({self.path})"
+
+
+def build(model, precision, options, context):
+    """The registry's builder (`registry.Runtime.build`): an `OpenVINORunner`.
+
+    Example:
+    ```python
+    registry.get("openvino").build(model, "float32", RuntimeOptions(), context)
+    ```
+    """
+    return OpenVINORunner(
+        model, precision, context.cache_root, list(context.calibration_clips), options.threads, context.key
+    )

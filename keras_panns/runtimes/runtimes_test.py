@@ -9,8 +9,9 @@ import pytest
 
 from keras_panns.checkpoint import port_state_dict
 from keras_panns.errors import RuntimeUnavailableError
-from keras_panns.runtimes import MAX_ABS_DELTA, choose, cpu, keras_runner, runner_for
-from keras_panns.runtimes.openvino_runner import weights_hash
+from keras_panns.runtimes import MAX_ABS_DELTA, cpu, get_runner, keras_runner
+from keras_panns.runtimes.fingerprint import cache_key
+from keras_panns.runtimes.select import choose
 from keras_panns.testing import golden, parity_cases
 
 pytestmark = pytest.mark.skipif(
@@ -93,13 +94,13 @@ def test_openvino_float32_agrees_on_real_audio_and_reuses_its_cached_file(cnn6, 
 
 
 def test_changed_weights_rebuild_the_compiled_model(cnn6, recordings, tmp_path):
-    first = runner_for(cnn6, "openvino", "float32", cache_dir=tmp_path)
-    assert runner_for(cnn6, "openvino", "float32", cache_dir=tmp_path) is first
-    key = weights_hash(cnn6)
+    first = get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path)
+    assert get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path) is first
+    key = cache_key(cnn6)
     head = cnn6.get_layer("fc_audioset")
     head.set_weights([w * 3 for w in head.get_weights()])
-    second = runner_for(cnn6, "openvino", "float32", cache_dir=tmp_path)
-    assert second is not first and weights_hash(cnn6) != key and second.path != first.path
+    second = get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path)
+    assert second is not first and cache_key(cnn6) != key and second.path != first.path
     np.testing.assert_allclose(
         second(recordings[0][None])["clipwise_output"],
         cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
@@ -125,10 +126,10 @@ def test_auto_picks_the_fastest_agreeing_path_and_caches_the_decision(cnn6, tmp_
 
     monkeypatch.setattr(select, "_measure", lambda *a, **k: pytest.fail("the cached decision was not reused"))
     assert choose(cnn6, "auto", "auto", cache_dir=tmp_path, calibration=esc10_files).choice == choice
-    # decide: the same Choice, and no runner built to know it (the archive driver's case).
-    monkeypatch.setattr(select, "build_runner", lambda *a, **k: pytest.fail("decide built a runner"))
-    assert select.decide(cnn6, "auto", "auto", cache_dir=tmp_path, calibration=esc10_files) == choice
-    assert select.decide(cnn6, "keras", "auto").reason == select.KERAS_ASKED
+    # plan_runtime: the same Choice, and no runner built to know it (the archive driver's case).
+    monkeypatch.setattr(select, "build_runner", lambda *a, **k: pytest.fail("plan_runtime built a runner"))
+    assert select.plan_runtime(cnn6, "auto", "auto", cache_dir=tmp_path, calibration=esc10_files) == choice
+    assert select.plan_runtime(cnn6, "keras", "auto").reason == select.KERAS_ASKED
 
 
 def test_int8_is_calibrated_on_audio_and_its_agreement_is_measured(cnn6, tmp_path, esc10_files, recordings):

@@ -1,9 +1,14 @@
 """`get_runner`: the forward pass of a model on the runtime and precision asked for, or the fastest that agrees.
 
-`runtime="auto"` measures, once per model weights and CPU, each path this CPU can run (Keras float32,
-OpenVINO float32, OpenVINO bfloat16 where the CPU has AMX or AVX-512 BF16, OpenVINO int8 when calibration
-audio is given) on reference audio, keeps those whose scores agree with Keras float32 (`agrees`), and
-picks the fastest of them. The decision is written next to the compiled files and reused.
+Two verbs: `get_runner` builds (or reuses) the runner; `plan_runtime` says which path `get_runner` would
+take without building one where it can (for a driver whose runners run elsewhere). Both read the runtimes
+from `registry.REGISTRY` and take one `RuntimeOptions` (or its fields as keywords).
+
+`runtime="auto"` measures, once per model weights and CPU, each path this CPU can run among the runtimes
+that `auto` considers (Keras float32, OpenVINO float32, OpenVINO bfloat16 where the CPU has AMX or AVX-512
+BF16, OpenVINO int8 when calibration audio is given) on reference audio, keeps those whose scores agree with
+Keras float32 (`agreement`), and picks the fastest of them. The decision is written next to the compiled
+files, under the model's `fingerprint.cache_key`, and reused.
 """
 
 import dataclasses
@@ -17,21 +22,18 @@ import numpy as np
 
 from keras_panns.atomic import atomic_write
 from keras_panns.errors import RuntimeUnavailableError
+from keras_panns.runtimes import registry
+from keras_panns.runtimes.fingerprint import cache_key
+from keras_panns.runtimes.registry import BuildContext, RuntimeOptions
 
-RUNTIMES = ("auto", "keras", "onnxruntime", "litert", "openvino")
-PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+RUNTIMES = registry.names()
+PRECISIONS = registry.precisions()
 #: The agreement a path needs for `auto` to pick it: on every reference clip, the same top-5 classes as
 #: Keras float32 and no score further than MAX_ABS_DELTA from it.
 MAX_ABS_DELTA = 0.02
 TOP_K = 5
 #: Calibration clips used for int8 and for the agreement check (10 s each).
 MAX_CALIBRATION_CLIPS = 32
-_PRECISIONS_OF = {
-    "keras": ("float32",),
-    "openvino": ("float32", "bfloat16", "int8"),
-    "onnxruntime": ("float32", "int8"),
-    "litert": ("float32", "int8"),
-}
 
 
 @dataclasses.dataclass
@@ -90,13 +92,13 @@ def _cache_root(cache_dir):
     return os.fspath(default_cache_dir(cache_dir))
 
 
-def _calibration_clips(model, calibration):
-    if not calibration:
+def _calibration_clips(model, options):
+    paths = options.calibration_paths()
+    if not paths:
         return []
     from keras_panns.errors import ExportError
     from keras_panns.export.core import audio_clips
 
-    paths = [calibration] if isinstance(calibration, (str, os.PathLike)) else list(calibration)
     try:
         return audio_clips(model, paths, 10 * model.sample_rate, MAX_CALIBRATION_CLIPS)
     except ExportError as exc:
@@ -105,15 +107,29 @@ def _calibration_clips(model, calibration):
 
 def reference_clips(model, calibration_clips=()):
     """The audio `auto` checks agreement on: three synthetic 10-s signals and up to 8 calibration clips."""
-    from keras_panns.export.core import _synthetic_clips
+    from keras_panns.export.core import synthetic_clips
 
-    return _synthetic_clips(model.sample_rate, 10 * model.sample_rate) + list(calibration_clips)[:8]
+    return synthetic_clips(model.sample_rate, 10 * model.sample_rate) + list(calibration_clips)[:8]
 
 
 def agreement(reference, outputs):
     """`(max |score difference|, top-5 sets equal)` of a path's outputs against Keras float32's.
 
+    The rule `auto` keeps a path by (with `MAX_ABS_DELTA`), and export and the browser page's tests check.
     Scores are `clipwise_output` and, for SED models, `framewise_output`.
+
+    Args:
+        reference: list of output dicts of Keras float32, one per clip.
+        outputs: list of output dicts of the path, on the same clips.
+
+    Returns:
+        `(float, bool)`.
+
+    Example:
+    ```python
+    worst, same_top5 = agreement([keras_out], [runner(clip[None])])
+    agrees = same_top5 and worst <= MAX_ABS_DELTA
+    ```
     """
     worst, same = 0.0, True
     for ref, out in zip(reference, outputs):
@@ -136,30 +152,28 @@ def _clips_per_second(runner, clip, repeats=3):
     return 1.0 / float(np.median(times))
 
 
-def build_runner(
-    model, runtime, precision, *, cache_dir=None, calibration_clips=(), calibration_paths=None, threads=None, key=None
-):
-    """The runner of one explicit path; raises `RuntimeUnavailableError` when it cannot run here."""
-    if runtime not in _PRECISIONS_OF:
-        raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-    if precision not in _PRECISIONS_OF[runtime]:
-        other = "openvino" if precision == "bfloat16" else "openvino, onnxruntime or litert"
-        raise RuntimeUnavailableError(
-            f"runtime {runtime!r} runs {' or '.join(_PRECISIONS_OF[runtime])}; "
-            f"{precision} is offered by --runtime {other}"
-        )
-    if runtime == "keras":
-        from keras_panns.runtimes.keras_runner import KerasRunner
+def build_runner(model, runtime, precision, options=None, calibration_clips=(), key=None):
+    """The runner of one explicit path, from the registry; raises `RuntimeUnavailableError` when it cannot run here.
 
-        return KerasRunner(model)
-    root = _cache_root(cache_dir)
-    if runtime == "openvino":
-        from keras_panns.runtimes.openvino_runner import OpenVINORunner
+    Args:
+        model: a `PANNsModel`.
+        runtime: str. A registered runtime.
+        precision: str. One of its precisions.
+        options: `RuntimeOptions` or None.
+        calibration_clips: decoded calibration clips (int8), when already decoded.
+        key: the model's `fingerprint.cache_key`, when already computed.
 
-        return OpenVINORunner(model, precision, root, list(calibration_clips), threads, key)
-    from keras_panns.runtimes.exported_runner import ExportedRunner
+    Returns:
+        `registry.Runner`.
 
-    return ExportedRunner(model, runtime, precision, root, calibration_paths, threads, key)
+    Example:
+    ```python
+    build_runner(model, "onnxruntime", "float32", RuntimeOptions(cache_dir="/tmp/cache"))
+    ```
+    """
+    options = options or RuntimeOptions()
+    context = BuildContext(_cache_root(options.cache_dir), list(calibration_clips), key)
+    return registry.get(runtime).build(model, precision, options, context)
 
 
 def _decision_path(model, root, key, runtime, precision, calibration_clips):
@@ -192,10 +206,10 @@ def _decision_path(model, root, key, runtime, precision, calibration_clips):
 
 
 def _candidates(runtime, precision, has_calibration):
-    runtimes = ("keras", "openvino") if runtime == "auto" else (runtime,)
+    runtimes = [r.name for r in registry.REGISTRY.values() if r.in_auto] if runtime == "auto" else [runtime]
     paths = []
     for name in runtimes:
-        for p in _PRECISIONS_OF[name]:
+        for p in registry.get(name).precisions:
             if precision not in ("auto", p) or (p == "int8" and precision == "auto" and not has_calibration):
                 continue
             paths.append((name, p))
@@ -203,49 +217,46 @@ def _candidates(runtime, precision, has_calibration):
 
 
 KERAS_ASKED = "asked for: Keras float32"
-#: The package each runtime needs (what `decide` checks before trusting a cached decision).
-_PACKAGE_OF = {"keras": "keras", "openvino": "openvino", "onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}
 
 
-def _check_arguments(runtime, precision, calibration):
-    if runtime not in RUNTIMES:
-        raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+def _check_arguments(runtime, precision, options):
+    if runtime != "auto":
+        registry.get(runtime)  # an unknown runtime is named, with the known ones
     if precision not in PRECISIONS:
         raise RuntimeUnavailableError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    if precision == "int8" and not calibration:
+    if runtime != "auto" and precision != "auto" and precision not in registry.get(runtime).precisions:
+        raise RuntimeUnavailableError(registry.get(runtime).precision_error(precision))
+    if precision == "int8" and not options.calibration:
         raise RuntimeUnavailableError(
             "int8 needs calibration audio (--calibration DIR_OR_FILE, or "
             "calibration=[paths]): a few dozen clips like those you will run on"
         )
 
 
-def _cached_decision(model, cache_dir, runtime, precision, clips):
-    """`(weights key, decision file, Choice or None)`: what `auto` decided before for these weights here."""
-    from keras_panns.runtimes.openvino_runner import weights_hash
-
-    key = weights_hash(model)
-    decision_path = _decision_path(model, _cache_root(cache_dir), key, runtime, precision, clips)
+def _cached_decision(model, options, runtime, precision, clips):
+    """`(model key, decision file, Choice or None)`: what `auto` decided before for these weights here."""
+    key = cache_key(model)
+    decision_path = _decision_path(model, _cache_root(options.cache_dir), key, runtime, precision, clips)
     if not os.path.exists(decision_path):
         return key, decision_path, None
     with open(decision_path, encoding="utf-8") as f:
         return key, decision_path, Choice(**json.load(f))
 
 
-def decide(model, runtime="auto", precision="auto", *, calibration=None, cache_dir=None, threads=None):
-    """The `Choice` that `choose` makes, building a runner only where that is the way to know it.
+def plan_runtime(model, runtime="auto", precision="auto", options=None, **option_fields):
+    """The `Choice` that `get_runner` makes, building a runner only where that is the way to know it.
 
     For a driver whose runners run elsewhere (the archive job's model actors). Keras float32, and an
     `auto` decided before for these weights on this CPU (cached, its runtime's package importable), are
     answered without building anything; an explicit other path is built once, to fail here rather than
-    in every actor; an `auto` not decided yet is measured and cached as `choose` does.
+    in every actor; an `auto` not decided yet is measured and cached as `get_runner` does.
 
     Args:
-        model: as `choose`.
-        runtime: as `choose`.
-        precision: as `choose`.
-        calibration: as `choose`.
-        cache_dir: as `choose`.
-        threads: as `choose`.
+        model: as `get_runner`.
+        runtime: as `get_runner`.
+        precision: as `get_runner`.
+        options: as `get_runner`.
+        **option_fields: as `get_runner`.
 
     Returns:
         `Choice`.
@@ -255,23 +266,30 @@ def decide(model, runtime="auto", precision="auto", *, calibration=None, cache_d
 
     Example:
     ```python
-    choice = decide(model)          # Choice(runtime="openvino", precision="bfloat16", reason=...)
+    choice = plan_runtime(model)          # Choice(runtime="openvino", precision="bfloat16", reason=...)
     ```
     """
-    import importlib.util
-
-    _check_arguments(runtime, precision, calibration)
+    options = _options(options, option_fields)
+    _check_arguments(runtime, precision, options)
     if runtime == "keras" and precision in ("auto", "float32"):
         return Choice("keras", "float32", KERAS_ASKED)
     if runtime == "auto" or precision == "auto":
-        choice = _cached_decision(model, cache_dir, runtime, precision, _calibration_clips(model, calibration))[2]
-        if choice is not None and importlib.util.find_spec(_PACKAGE_OF[choice.runtime]) is not None:
+        choice = _cached_decision(model, options, runtime, precision, _calibration_clips(model, options))[2]
+        if choice is not None and registry.get(choice.runtime).missing() is None:
             return choice
-    return choose(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads).choice
+    return choose(model, runtime, precision, options).choice
 
 
-def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_dir=None, threads=None):
-    """The runner `runtime`/`precision` mean for `model` here, with its `Choice` as `runner.choice`.
+def _options(options, fields):
+    if options is not None and fields:
+        raise TypeError(f"give RuntimeOptions or its fields ({', '.join(sorted(fields))}), not both")
+    return options or RuntimeOptions(**fields)
+
+
+def choose(model, runtime="auto", precision="auto", options=None, **option_fields):
+    """The runner `runtime`/`precision` mean for `model` here, with its `Choice` as `runner.choice`; not kept.
+
+    The core of `get_runner`, which keeps the runner on the model; call `get_runner`.
 
     An explicit runtime and precision are built as asked (errors say what is missing). Otherwise each
     candidate path is built, checked against Keras float32 on `reference_clips` and timed at batch 1;
@@ -283,9 +301,8 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
         model: a `PANNsModel`.
         runtime: str. `"auto"`, `"keras"`, `"openvino"`, `"onnxruntime"` or `"litert"`.
         precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
-        calibration: a folder, file or list of files of real clips, for int8 (and `auto`'s agreement check).
-        cache_dir: str or None. Where decisions and converted files are kept; None: the keras_panns cache.
-        threads: int or None. CPU threads the runtime may use; None: its default.
+        options: `RuntimeOptions` or None (the defaults).
+        **option_fields: the fields of `RuntimeOptions` (calibration, cache_dir, threads), instead of `options`.
 
     Returns:
         A runner: called on a float32 batch `(clips, samples)`, it returns the model's output dict.
@@ -300,44 +317,28 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     scores = runner(batch)["clipwise_output"]
     ```
     """
-    _check_arguments(runtime, precision, calibration)
+    options = _options(options, option_fields)
+    _check_arguments(runtime, precision, options)
     if runtime == "keras" and precision in ("auto", "float32"):
-        runner = build_runner(model, "keras", "float32")
+        runner = build_runner(model, "keras", "float32", options)
         runner.choice = Choice("keras", "float32", KERAS_ASKED)
         return runner
-    clips = _calibration_clips(model, calibration)
+    clips = _calibration_clips(model, options)
     paths = _candidates(runtime, precision, bool(clips))
     if runtime != "auto" and precision != "auto":
-        runner = build_runner(
-            model,
-            runtime,
-            precision,
-            cache_dir=cache_dir,
-            calibration_clips=clips,
-            calibration_paths=calibration,
-            threads=threads,
-        )
+        runner = build_runner(model, runtime, precision, options, clips)
         runner.choice = Choice(runtime, precision, f"asked for: {runtime} {precision}")
         return runner
-    key, decision_path, choice = _cached_decision(model, cache_dir, runtime, precision, clips)
+    key, decision_path, choice = _cached_decision(model, options, runtime, precision, clips)
     if choice is not None:
         try:
-            runner = build_runner(
-                model,
-                choice.runtime,
-                choice.precision,
-                cache_dir=cache_dir,
-                calibration_clips=clips,
-                calibration_paths=calibration,
-                threads=threads,
-                key=key,
-            )
+            runner = build_runner(model, choice.runtime, choice.precision, options, clips, key)
         except RuntimeUnavailableError:
             pass  # e.g. a package removed since: measure again
         else:
             runner.choice = choice
             return runner
-    choice, runner = _measure(model, paths, clips, calibration, cache_dir, threads, key, runtime, precision)
+    choice, runner = _measure(model, paths, clips, options, key, runtime, precision)
     os.makedirs(os.path.dirname(decision_path), exist_ok=True)
     with atomic_write(decision_path) as f:
         json.dump(dataclasses.asdict(choice), f, indent=2)
@@ -345,18 +346,15 @@ def choose(model, runtime="auto", precision="auto", *, calibration=None, cache_d
     return runner
 
 
-def _measure(model, paths, clips, calibration, cache_dir, threads, key, runtime, precision):
-    from keras_panns.runtimes.keras_runner import KerasRunner
-
-    reference_runner = KerasRunner(model)
+def _measure(model, paths, clips, options, key, runtime, precision):
+    reference_runner = build_runner(model, "keras", "float32", options)
     audio = reference_clips(model, clips)
     reference = [reference_runner(clip[None]) for clip in audio]
-    build = dict(cache_dir=cache_dir, calibration_clips=clips, calibration_paths=calibration, threads=threads, key=key)
     candidates, runners = [], {}
     for name, p in paths:
         record = {"runtime": name, "precision": p}
         try:
-            runner = reference_runner if name == "keras" else build_runner(model, name, p, **build)
+            runner = reference_runner if name == "keras" else build_runner(model, name, p, options, clips, key)
         except RuntimeUnavailableError as exc:
             if runtime != "auto" and len(paths) == 1:
                 raise
@@ -403,81 +401,61 @@ def _reason(best, candidates):
     )
 
 
-def runner_for(
-    model, runtime="keras", precision="auto", *, calibration=None, cache_dir=None, threads=None, verbose=False
-):
-    """`choose`, remembered on the model object, so each call of `tag`/`sed`/... builds a path only once.
+def get_runner(model, runtime="keras", precision="auto", options=None, *, verbose=False, **option_fields):
+    """The forward pass of `model` on `runtime`/`precision`, built once per model and options and kept on it.
 
-    A runner other than Keras holds a copy of the weights; it is rebuilt when the model's weights change
-    (checked by a cheap fingerprint of every variable at each call of this function).
+    An explicit runtime and precision are built as asked (errors say what is missing). With `auto`, each
+    candidate path is built, checked against Keras float32 on `reference_clips` and timed at batch 1;
+    the fastest that agrees (`MAX_ABS_DELTA`, same top-5) wins, and Keras float32 is always a candidate,
+    so `auto` is never slower than it. The decision is cached per weights, CPU and options under
+    `cache_dir/runtimes/`. A runner other than Keras holds a copy of the weights; it is rebuilt when the
+    model's weights change (checked by a cheap fingerprint of every variable at each call). A runner given
+    as `runtime` (anything callable) is returned as it is, so the inference functions take either.
 
     Args:
-        model: as `choose`.
-        runtime: as `choose`.
-        precision: as `choose`.
-        calibration: as `choose`.
-        cache_dir: as `choose`.
-        threads: as `choose`.
+        model: a `PANNsModel`.
+        runtime: str (`"auto"` or a registered runtime: `"keras"`, `"openvino"`, `"onnxruntime"`,
+            `"litert"`), or a runner.
+        precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
+        options: `RuntimeOptions` or None (the defaults).
         verbose: bool. Print the choice and its measured candidates to stderr.
+        **option_fields: the fields of `RuntimeOptions` (calibration, cache_dir, threads), instead of `options`.
 
     Returns:
-        A runner, as `choose`.
+        `registry.Runner`, with its `Choice` as `runner.choice`.
 
     Raises:
-        RuntimeUnavailableError: the path asked for cannot run here.
+        RuntimeUnavailableError: the path asked for cannot run here (the message says what is missing).
 
     Example:
     ```python
-    run = runner_for(model, "auto", verbose=True)
+    run = get_runner(model, "auto", calibration="clips/", verbose=True)
     keras_panns.tag(model, "speech.wav", runtime=run)
     ```
     """
     import keras
 
+    if callable(runtime):
+        return runtime
+    options = _options(options, option_fields)
     cache = model.__dict__.setdefault("_panns_runners", {})
-    options = (
+    key = (
         runtime,
         precision,
-        None
-        if calibration is None
-        else json.dumps(
-            [os.fspath(c) for c in ([calibration] if isinstance(calibration, (str, os.PathLike)) else calibration)]
-        ),
-        None if cache_dir is None else os.fspath(cache_dir),
-        threads,
+        None if options.calibration is None else json.dumps(options.calibration_paths()),
+        None if options.cache_dir is None else os.fspath(options.cache_dir),
+        options.threads,
     )
     fingerprint = None
     if runtime != "keras":
         fingerprint = tuple(float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.abs(w)))) for w in model.weights)
-    cached = cache.get(options)
+    cached = cache.get(key)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
-    runner = choose(model, runtime, precision, calibration=calibration, cache_dir=cache_dir, threads=threads)
-    cache[options] = (fingerprint, runner)
+    runner = choose(model, runtime, precision, options)
+    cache[key] = (fingerprint, runner)
     if verbose:
         print(f"keras-panns: running {model.name} on {runner.describe()}: {runner.choice.reason}", file=sys.stderr)
         for line in runner.choice.table():
             print(line, file=sys.stderr)
     return runner
-
-
-def resolve(model, runtime="keras", precision="auto"):
-    """A runner from what the inference functions accept as `runtime`: a name, or a runner already built.
-
-    Args:
-        model: a `PANNsModel`.
-        runtime: str or a runner (any callable, returned as it is).
-        precision: str, for a runtime given by name.
-
-    Returns:
-        A runner.
-
-    Example:
-    ```python
-    run = resolve(model, "keras")                                  # XLA-compiled Keras float32
-    run = resolve(model, runner_for(model, "openvino", "int8", calibration="clips/"))
-    ```
-    """
-    if callable(runtime):
-        return runtime
-    return runner_for(model, runtime, precision)

@@ -233,9 +233,9 @@ class Index:
         """
         if self._model is not None and checkpoint is None:
             return self._model
-        from keras_panns.archive.indexer import weights_sha256
         from keras_panns.hub import loaders
         from keras_panns.models import PANNsModel
+        from keras_panns.runtimes.fingerprint import weights_sha256
 
         source = checkpoint or self.manifest.get("model_source") or self.manifest.get("zoo_card")
         if not source:

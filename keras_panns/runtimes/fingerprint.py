@@ -1,0 +1,62 @@
+"""The one fingerprint of a model's weights, and the cache key derived from it.
+
+`weights_sha256` is what an archive index records (`manifest.json`'s
+`weights_sha256`), what `search --like` checks a model against, and the core
+of `cache_key`, under which the runtimes keep their compiled files and `auto`
+its decisions. `cache_key` adds the model's configuration, since a compiled
+file also holds what the config decides (the front end's constants).
+
+Example:
+```python
+weights_sha256(model)[:12]  # the same in the index's manifest and here
+cache_key(model)            # '3f1c...-9a0b...': the compiled files' folder
+```
+"""
+
+import hashlib
+import json
+
+
+def weights_sha256(model):
+    """sha256 over every weight's path, shape and bytes, in order.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        str, 64 hex digits.
+
+    Example:
+    ```python
+    weights_sha256(model) == json.load(open("archive.index/manifest.json"))["weights_sha256"]
+    ```
+    """
+    import keras
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(str(getattr(weight, "path", weight.name)).encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.data)
+    return digest.hexdigest()
+
+
+def cache_key(model, weights_digest=None):
+    """The key of a model's compiled files and runtime decisions: its weights' sha256 and config's digest.
+
+    Args:
+        model: a Keras model.
+        weights_digest: str or None. `weights_sha256(model)`, when already computed.
+
+    Returns:
+        str.
+
+    Example:
+    ```python
+    cache_key(model)  # changes whenever any weight or any config value does
+    ```
+    """
+    config = hashlib.blake2b(json.dumps(model.get_config(), sort_keys=True, default=str).encode(), digest_size=8)
+    return f"{(weights_digest or weights_sha256(model))[:32]}-{config.hexdigest()}"
