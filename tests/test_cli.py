@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -640,3 +641,30 @@ def test_tag_command_says_what_auto_picked(tmp_path):
     assert "fastest agreeing path measured on this CPU" in result.stderr
     assert "keras     float32" in result.stderr and "openvino  float32" in result.stderr
     assert wav in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models"],
+        ["search", "{index}", "--label", "Dog"],
+        ["search", "{index}", "--group", "Animal"],
+        ["report", "{index}", "--out", "{tmp}/report.html"],
+    ],
+)
+def test_commands_that_need_no_model_import_no_ml_framework(args, tmp_path):
+    index = str(pathlib.Path(__file__).parent / "data" / "index_v1")
+    args = [a.format(index=index, tmp=tmp_path) for a in args]
+    code = (
+        "import sys\n"
+        "from keras_panns.cli.main import main\n"
+        f"code = main(['keras-panns'] + {args!r})\n"
+        "heavy = ('tensorflow', 'keras', 'jax', 'torch', 'openvino', 'ray')\n"
+        "print('IMPORTED', [m for m in heavy if m in sys.modules])\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "IMPORTED []" in result.stdout
+    if args == ["models"]:
+        assert "cnn14 " in result.stdout and "not yet" not in result.stdout  # every card's architecture is built

@@ -21,3 +21,9 @@ def test_a_subclass_of_an_architecture_counts_and_the_base_class_does_not():
     assert registry.is_architecture(Wider) and registry.is_architecture(Cnn14)
     assert not registry.is_architecture(PANNsModel) and not registry.is_architecture(keras.Model)
     assert not registry.is_architecture("Cnn14")
+
+
+def test_the_architectures_read_from_the_source_are_those_registered():
+    from keras_panns.hub import zoo
+
+    assert zoo.built_architectures() == set(registry.ARCHITECTURES)

@@ -6,6 +6,7 @@ Cards are JSON files. Their source of truth is the repository's top-level
 package resolves every preset without the repository.
 """
 
+import ast
 import dataclasses
 import functools
 import json
@@ -263,6 +264,35 @@ def all_cards():
     cards = dict(_builtin_cards())
     cards.update(_EXTRA_CARDS)
     return cards
+
+
+@functools.lru_cache(maxsize=1)
+def built_architectures():
+    """The architectures keras_panns builds: the classes its models register, read from their source.
+
+    What `keras-panns models` shows as built, without importing Keras (a listing of the zoo starts no ML
+    framework). The source is the truth: the classes decorated with `register_architecture` in
+    `keras_panns/models`, the same that `keras_panns.models.ARCHITECTURES` holds once imported.
+
+    Returns:
+        frozenset of class names.
+
+    Example:
+    ```python
+    "Cnn14" in built_architectures()  # True
+    ```
+    """
+    root = pathlib.Path(__file__).resolve().parent.parent / "models"
+    names = set()
+    for path in root.rglob("*.py"):
+        if path.name.endswith("_test.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ClassDef) and any(
+                getattr(d, "id", getattr(d, "attr", None)) == "register_architecture" for d in node.decorator_list
+            ):
+                names.add(node.name)
+    return frozenset(names)
 
 
 def list_models(architecture=None):

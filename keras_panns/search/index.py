@@ -25,7 +25,7 @@ LEVELS = ("windows", "files", "events")
 
 def _classes(labels, label, group):
     """`(class indices, what)`: the output classes a --label or --group asks for (ontology names or mids)."""
-    from keras_panns.labels import find_class, group_indices, ontology
+    from keras_panns.labels import audioset_labels, descendants, find_class, group_indices, ontology
 
     if label is not None and group is not None:
         raise ArchiveError("give --label or --group, not both")
@@ -34,7 +34,15 @@ def _classes(labels, label, group):
         if name not in labels:
             raise ArchiveError(f"{label!r} is an AudioSet group, not one of the model's classes: use --group")
         return [labels.index(name)], name
-    return group_indices(group), ontology()[find_class(group)]["name"]
+    name = ontology()[find_class(group)]["name"]
+    if list(labels) == audioset_labels():
+        return group_indices(group), name
+    # A model with classes of its own (fine-tuned): the group's members among them, by name.
+    members = {ontology()[mid]["name"] for mid in descendants(group, mids=True)}
+    indices = [i for i, label in enumerate(labels) if label in members]
+    if not indices:
+        raise ArchiveError(f"no class of the group {name!r} is among this index's {len(labels)} classes")
+    return indices, name
 
 
 class Index:
