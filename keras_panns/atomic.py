@@ -1,17 +1,19 @@
 """Atomic local writes: a file appears whole under its name, or not at all.
 
 Every result keras-panns writes (tables, reports, decisions, checkpoints' companions) goes through
-`<path>.partial` and is renamed into place once complete, so an interrupted run, a full disk or an
-exception leaves the previous file (or none) and never half a file.
+a partial file beside it (`<name>.<unique>.partial`) and is renamed into place once complete, so an
+interrupted run, a full disk or an exception leaves the previous file (or none) and never half a file,
+and two processes writing the same file at once each rename a whole file of their own (the last wins).
 """
 
 import contextlib
 import os
+import uuid
 
 
 @contextlib.contextmanager
 def atomic_write(path, mode="w", *, encoding="utf-8", newline=None):
-    """Opens `<path>.partial` for writing and renames it to `path` when the block ends without error.
+    """Opens a partial file beside `path` for writing and renames it to `path` when the block ends without error.
 
     On an error the partial file is removed and the error goes on; `path` keeps what it held before.
 
@@ -36,10 +38,12 @@ def atomic_write(path, mode="w", *, encoding="utf-8", newline=None):
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write writes a whole file: mode must be 'w' or 'wb', not {mode!r}")
     path = os.fspath(path)
-    partial = f"{path}.partial"
+    # A name of its own per writer: a shared `<path>.partial` would be renamed away under a concurrent writer.
+    # (Not mkstemp: its files are 0600, and a result keeps the permissions the umask gives any new file.)
+    partial = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
     text = {} if mode == "wb" else {"encoding": encoding, "newline": newline}
     try:
-        with open(partial, mode, **text) as f:
+        with open(partial, mode.replace("w", "x"), **text) as f:
             yield f
         os.replace(partial, path)
     finally:
@@ -48,7 +52,7 @@ def atomic_write(path, mode="w", *, encoding="utf-8", newline=None):
 
 
 def write_text_atomic(path, text):
-    """Writes `text` to `path` through `<path>.partial`, so an interrupted run never leaves half a file.
+    """Writes `text` to `path` through a partial file, so an interrupted run never leaves half a file.
 
     Args:
         path: str or path-like.

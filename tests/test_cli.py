@@ -668,3 +668,34 @@ def test_commands_that_need_no_model_import_no_ml_framework(args, tmp_path):
     assert "IMPORTED []" in result.stdout
     if args == ["models"]:
         assert "cnn14 " in result.stdout and "not yet" not in result.stdout  # every card's architecture is built
+
+
+def test_tag_runs_a_cached_compiled_model_without_tensorflow(shared_data, tmp_path):
+    pytest.importorskip("openvino")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        pytest.skip("OpenVINO converts the TensorFlow forward")
+    preset = keras_panns.save_preset(golden.spread_scores(golden.fixture_model("MobileNetV1")), tmp_path / "mnv1")
+    wav = str(shared_data / "examples" / EXAMPLES[0])
+    code = (
+        "import sys\n"
+        "from keras_panns.cli.main import main\n"
+        f"code = main(['keras-panns', 'tag', '--runtime', 'openvino', '--checkpoint', {str(preset)!r}, "
+        f"'--format', 'json', {wav!r}])\n"
+        "heavy = ('tensorflow', 'keras', 'jax', 'torch')\n"
+        "print('IMPORTED', [m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, KERAS_PANNS_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-c", code]
+    # Two processes building the same compiled model and entry at once: both answer, with the same scores.
+    racing = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)]
+    racing.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    built = [process.communicate(timeout=600) for process in racing]
+    assert [process.returncode for process in racing] == [0, 0], [err[-2000:] for _, err in built]
+    first = json.loads(built[0][0])["results"][0]["tags"]
+    assert json.loads(built[1][0])["results"][0]["tags"] == first
+    # Then the command answers from the compiled file alone.
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "IMPORTED []" in again.stderr
+    assert json.loads(again.stdout)["results"][0]["tags"] == first

@@ -75,7 +75,7 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def session(site):
-    from keras_panns.export.onnx_export import load_session
+    from keras_panns.runtimes.sessions import load_session
 
     return load_session(str(site / "model.onnx"), threads=1)
 
@@ -297,7 +297,7 @@ def _check_int8_scores(scores, float32_scores, step):
 
 
 def test_int8_site_keeps_its_bounds_and_runs_in_the_browser(tmp_path, tarball):
-    from keras_panns.export.onnx_export import load_session
+    from keras_panns.runtimes.sessions import load_session
 
     report = keras_panns.demo.build_demo(
         spread_model(), tmp_path / "site", calibration=_calibration(20), runtime_source=tarball

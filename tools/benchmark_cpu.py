@@ -176,8 +176,8 @@ def main(argv):
     if WORKER.value:
         print(json.dumps(_worker(json.loads(WORKER.value))))
         return
-    from keras_panns.export.threads import available_cores
     from keras_panns.runtimes import cpu
+    from keras_panns.runtimes.threads import available_cores
 
     cores = available_cores()
     print(f"CPU: {cpu.describe()}")

@@ -53,7 +53,7 @@ def _noise(samples):
 def _onnxruntime_worker(path, runs):
     import time
 
-    from keras_panns.export.onnx_export import load_session
+    from keras_panns.runtimes.sessions import load_session
 
     session = load_session(path, threads=1)
     clip = _noise(320000)[None]

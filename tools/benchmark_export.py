@@ -140,11 +140,11 @@ def _worker():
 
     x = _clip(FLAGS.batch, zoo.get_card(FLAGS.model).sample_rate)
     if FLAGS.worker == "onnx":
-        from keras_panns.export.onnx_export import load_session
+        from keras_panns.runtimes.sessions import load_session
 
         session = load_session(FLAGS.path, threads)
         return {"rate": _rate(lambda: session.run(["clipwise_output"], {"waveform": x}), FLAGS.batch, FLAGS.repeats)}
-    from keras_panns.export.tflite import load_signature
+    from keras_panns.runtimes.sessions import load_signature
 
     signature = load_signature(FLAGS.path, threads)
     return {"rate": _rate(lambda: signature(waveform=x), FLAGS.batch, FLAGS.repeats)}
@@ -172,8 +172,8 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(_worker()))
         return
-    from keras_panns.export.threads import resolve_threads
     from keras_panns.hub import zoo
+    from keras_panns.runtimes.threads import resolve_threads
 
     scratch = tempfile.mkdtemp(prefix="keras_panns_export_bench_")
     rows = []

@@ -71,8 +71,8 @@ def main(argv):
     if WORKER.value:
         _run_worker(json.loads(WORKER.value))
         return
-    from keras_panns.export.threads import available_cores
     from keras_panns.runtimes.cpu import MATRIX_FLAGS, cpu_info, matrix_flags
+    from keras_panns.runtimes.threads import available_cores
 
     name, present = cpu_info()[0], matrix_flags()
     print(f"CPU: {name}; {available_cores()} cores; flags: {' '.join(present) or 'none of ' + ' '.join(MATRIX_FLAGS)}")

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 from keras_panns.archive import schema, stages
 from keras_panns.archive.ray_session import share_gpus
 from keras_panns.archive.reader import FORMAT
-from keras_panns.archive.resume import PriorIndex, source_stat
+from keras_panns.archive.resume import PriorIndex
 from keras_panns.archive.sources import list_sources
 from keras_panns.archive.spec import IndexSpec, JobResources, from_keywords
 from keras_panns.archive.store import IndexStore
 from keras_panns.errors import ArchiveError, CheckpointError
+from keras_panns.hub.identity import source_stat
 from keras_panns.runtimes.fingerprint import weights_sha256
 from keras_panns.version import __version__
 
@@ -259,7 +260,7 @@ def finished_rerun(
     `index_archive` tries this first; on its own it answers "is this index finished?" for a script. The rerun
     of a finished job costs a listing of the sources and a read of the index's file table: no Keras, no Ray.
     It applies only when the index was made from this same local checkpoint or preset, unchanged since
-    (`resume.source_stat`, recorded in the manifest beside the weights' sha256), with the same `spec`
+    (`hub.identity.source_stat`, recorded in the manifest beside the weights' sha256), with the same `spec`
     fingerprint and a runtime the spec runs on, and when every listed file is in it
     (`resume.PriorIndex.finished`).
 

@@ -7,7 +7,7 @@ answers a rerun with nothing left to do from the same entries, with the
 model's entries (`spec.MODEL_KEYS`) stood in for by the model source's
 fingerprint below.
 
-The model source's fingerprint (`source_stat`): for a local checkpoint file,
+The model source's fingerprint (`hub.identity.source_stat`): for a local checkpoint file,
 its name, size and modification time in nanoseconds; for a preset folder,
 those of every file in it. It is recorded in the manifest (`model_source_stat`)
 when the weights are hashed, so while it is unchanged the weights are the ones
@@ -26,37 +26,8 @@ if prior.finished(files, spec, source_stat("Cnn14_mAP=0.431.pth")):
 ```
 """
 
-import os
-
 from keras_panns.archive.reader import IndexReader
-
-
-def source_stat(model):
-    """(name, size, mtime_ns) of a local checkpoint file, or of every file of a preset directory; else None.
-
-    Args:
-        model: what `index_archive` was given as its model (a path, a card name or a model object).
-
-    Returns:
-        A list of `[relative name, size, mtime_ns]`, or None when `model` is not a local path.
-
-    Example:
-    ```python
-    source_stat("Cnn14_mAP=0.431.pth")  # [['Cnn14_mAP=0.431.pth', 327428481, 1733...]]
-    ```
-    """
-    if not isinstance(model, (str, os.PathLike)) or not os.path.exists(model):
-        return None
-    root = os.path.abspath(model)
-    if os.path.isfile(root):
-        stat = os.stat(root)
-        return [[os.path.basename(root), stat.st_size, stat.st_mtime_ns]]
-    found = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            stat = os.stat(os.path.join(folder, name))
-            found.append([os.path.relpath(os.path.join(folder, name), root), stat.st_size, stat.st_mtime_ns])
-    return sorted(found)
+from keras_panns.hub.identity import source_stat  # noqa: F401 (re-exported: resume_test and scripts use it here)
 
 
 def not_done(files, done):

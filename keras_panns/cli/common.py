@@ -233,19 +233,39 @@ def define_runtime_flags(fv):
     )
 
 
-def runtime_runner(model, fv):
-    """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error."""
-    from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import get_runner
+def _runtime_options(fv):
+    from keras_panns.runtimes import RuntimeOptions
 
+    return RuntimeOptions(calibration=fv.calibration or None, cache_dir=fv.cache_dir)
+
+
+def runtime_runner(model, fv):
+    """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error.
+
+    A runner with a compiled file is recorded (`runtimes.compiled`), so that the next command with the same
+    model and flags runs it without Keras (`compiled_model`).
+    """
+    from keras_panns.errors import RuntimeUnavailableError
+    from keras_panns.runtimes import compiled, get_runner
+
+    options = _runtime_options(fv)
     try:
-        return get_runner(
-            model,
-            fv.runtime,
-            fv.precision,
-            calibration=fv.calibration or None,
-            cache_dir=fv.cache_dir,
-            verbose=fv.verbose,
-        )
+        runner = get_runner(model, fv.runtime, fv.precision, options, verbose=fv.verbose)
     except RuntimeUnavailableError as exc:
         raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc
+    compiled.record(fv.checkpoint or fv.model, fv.runtime, fv.precision, options, model, runner)
+    return runner
+
+
+def compiled_model(fv):
+    """`(model, runner)` of a compiled model cached for these flags (no Keras imported), or None.
+
+    See `keras_panns.runtimes.compiled` for when a cached file is used and when the model is built again.
+    """
+    from keras_panns.runtimes import compiled
+
+    found = compiled.load(fv.checkpoint or fv.model, fv.runtime, fv.precision, _runtime_options(fv))
+    if found is not None and fv.verbose:
+        model, runner = found
+        print(f"keras-panns: running {model.name} on {runner.describe()} (compiled, cached)", file=sys.stderr)
+    return found

@@ -23,6 +23,7 @@ import sys
 from keras_panns.cli.common import (
     audio_arguments,
     check_audioset_model,
+    compiled_model,
     define_group_flags,
     define_input_flags,
     define_model_flags,
@@ -71,9 +72,11 @@ def run(args, fv):
 
     files = audio_arguments(args, fv)
     classes = group_classes(fv)
-    model = load_model(fv)
+    # A model compiled by an earlier run with these flags runs without Keras; else it is loaded and built.
+    found = compiled_model(fv)
+    model = found[0] if found else load_model(fv)
     check_audioset_model(model, classes)
-    runner = runtime_runner(model, fv)
+    runner = found[1] if found else runtime_runner(model, fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []

@@ -6,7 +6,8 @@ import pytest
 
 import keras_panns
 from keras_panns.export import ExportError, export_model
-from keras_panns.export.tflite import load_signature, op_names
+from keras_panns.export.tflite import op_names
+from keras_panns.runtimes.sessions import load_signature
 from keras_panns.testing import golden
 
 

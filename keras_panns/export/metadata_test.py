@@ -8,7 +8,7 @@ import pytest
 import keras_panns
 from keras_panns.export import ExportError, export_model
 from keras_panns.export.metadata import label_file, minimum_parser_version, read_metadata
-from keras_panns.export.tflite import load_signature
+from keras_panns.runtimes.sessions import load_signature
 from keras_panns.testing import SHARED, golden
 
 pytest.importorskip("mediapipe")

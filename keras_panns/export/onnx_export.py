@@ -3,10 +3,9 @@
 import os
 import tempfile
 
-import numpy as np
-
 from keras_panns.errors import ExportError
 from keras_panns.layers import log_mel_layers
+from keras_panns.runtimes.sessions import onnx_runner
 
 OPSET = 17
 
@@ -73,7 +72,7 @@ def convert(model, path, samples, quantize, calibration_clips, serve, threads=No
             raise ExportError(f"the ONNX model is invalid: {exc}") from exc
         onnx.save(proto, path)
     ops = sorted({node.op_type for node in proto.graph.node})
-    return ops, session_runner(path, threads)
+    return ops, onnx_runner(path, threads)
 
 
 def _tf2onnx(model, serve, samples, scratch, target):
@@ -135,46 +134,3 @@ def _quantize(proto, model, source, target, quantize, clips, scratch):
             weight_type=quantization.QuantType.QInt8,
             calibrate_method=quantization.CalibrationMethod.Percentile,
         )
-
-
-def session_runner(path, threads=None):
-    """`batch -> {output name: array}`: the onnxruntime session of an ONNX export, as the runtimes run it.
-
-    Args:
-        path: str. The exported file.
-        threads: int or None. Threads (None: the runtime's default).
-
-    Returns:
-        A function of a float32 batch `(clips, samples)`.
-
-    Example:
-    ```python
-    session_runner("model.onnx")(np.zeros((1, 320000), "float32"))["clipwise_output"]
-    ```
-    """
-    session = load_session(path, threads)
-    names = [o.name for o in session.get_outputs()]
-
-    def run(batch):
-        return dict(zip(names, session.run(names, {"waveform": np.asarray(batch, np.float32)})))
-
-    return run
-
-
-def load_session(path, threads=None):
-    """An onnxruntime CPU session for an exported file.
-
-    Args:
-        path: str. An `.onnx` file.
-        threads: int or None. Intra-op threads; None uses every core.
-    """
-    import onnxruntime
-
-    from keras_panns.export.threads import resolve_threads
-
-    if not os.path.exists(path):
-        raise ExportError(f"{path}: no such file")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = resolve_threads(threads)
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])

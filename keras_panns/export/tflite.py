@@ -1,14 +1,13 @@
 """TFLite (LiteRT) conversion with builtin ops only and a float32 front end."""
 
-import os
 import tempfile
 
 import numpy as np
 
 from keras_panns.errors import ExportError
 from keras_panns.layers import log_mel_layers
+from keras_panns.runtimes.sessions import SIGNATURE, tflite_runner
 
-SIGNATURE = "serving_default"
 # Op types of the log-mel front end (both DFTs); PANNs bodies use none of them on their int8 path.
 FLOAT_OPS = (
     "MIRROR_PAD",
@@ -187,7 +186,7 @@ def convert(model, path, samples, quantize, calibration_clips, serve, metadata=T
         )
     with open(path, "wb") as f:
         f.write(buffer)
-    return ops, session_runner(path, threads)
+    return ops, tflite_runner(path, threads)
 
 
 def _int8(converter, clips, front_end_nodes):
@@ -208,44 +207,3 @@ def _int8(converter, clips, front_end_nodes):
         converter=converter, debug_dataset=representative, debug_options=options
     )
     return debugger.get_nondebug_quantized_model()
-
-
-def session_runner(path, threads=None):
-    """`batch -> {output name: array}`: the LiteRT signature of a TFLite export, as the runtimes run it.
-
-    Args:
-        path: str. The exported file.
-        threads: int or None. Threads (None: the runtime's default).
-
-    Returns:
-        A function of a float32 batch `(clips, samples)`.
-
-    Example:
-    ```python
-    session_runner("model.tflite")(np.zeros((1, 320000), "float32"))["clipwise_output"]
-    ```
-    """
-    signature = load_signature(path, threads)
-
-    def run(batch):
-        return signature(waveform=np.asarray(batch, np.float32))
-
-    return run
-
-
-def load_signature(path, threads=None):
-    """The `serving_default` signature runner of an exported file (ai_edge_litert).
-
-    Args:
-        path: str. A `.tflite` file.
-        threads: int or None. Interpreter threads; None uses every core
-            (LiteRT's own default is one thread, 1.8x slower for Cnn14 on 2 cores).
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    from keras_panns.export.threads import resolve_threads
-
-    if not os.path.exists(path):
-        raise ExportError(f"{path}: no such file")
-    interpreter = Interpreter(model_path=path, num_threads=resolve_threads(threads))
-    return interpreter.get_signature_runner(SIGNATURE)

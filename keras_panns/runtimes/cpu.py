@@ -79,7 +79,7 @@ def peak_gflops(precision, cores=None):
     peak_gflops("bfloat16", cores=2)   # about 6000 on a 2.9 GHz Sapphire Rapids
     ```
     """
-    from keras_panns.export.threads import available_cores
+    from keras_panns.runtimes.threads import available_cores
 
     flags = cpu_info()[1]
     ghz = _ghz()
@@ -99,7 +99,7 @@ def peak_gflops(precision, cores=None):
 
 def describe():
     """One line: the CPU's name, its cores and matrix-engine flags (what benchmarks and `--verbose` print)."""
-    from keras_panns.export.threads import available_cores
+    from keras_panns.runtimes.threads import available_cores
 
     name = cpu_info()[0]
     flags = matrix_flags()

@@ -33,7 +33,7 @@ class ExportedRunner:
     ```
     """
 
-    def __init__(self, model, runtime, precision, cache_dir, calibration=None, threads=None, key=None):
+    def __init__(self, model, runtime, precision, cache_dir, calibration=None, threads=None, key=None, path=None):
         from keras_panns.runtimes import registry
 
         fmt, _ = _FORMATS[runtime]
@@ -42,18 +42,20 @@ class ExportedRunner:
             raise RuntimeUnavailableError(missing)
         if precision not in _QUANTIZE:
             raise RuntimeUnavailableError(registry.get(runtime).precision_error(precision))
-        if precision == "int8" and not calibration:
+        if precision == "int8" and not calibration and path is None:
             raise RuntimeUnavailableError(
                 "int8 needs calibration audio (--calibration DIR_OR_FILE, or calibration=[paths])"
             )
-        from keras_panns.export import export_model
-        from keras_panns.export.onnx_export import session_runner as onnx_runner
-        from keras_panns.export.tflite import session_runner as tflite_runner
+        from keras_panns.runtimes.sessions import onnx_runner, tflite_runner
 
         self.model, self.runtime, self.precision = model, runtime, precision
-        suffix = "" if precision == "float32" else f"-{_files_key(calibration)}"
-        self.path = os.path.join(cache_dir, "exports", key or cache_key(model), f"{precision}{suffix}.{fmt}")
+        if path is None:
+            suffix = "" if precision == "float32" else f"-{_files_key(calibration)}"
+            path = os.path.join(cache_dir, "exports", key or cache_key(model), f"{precision}{suffix}.{fmt}")
+        self.path = path  # given: a compiled file found without the Keras model (runtimes.compiled)
         if not os.path.exists(self.path):
+            from keras_panns.export import export_model
+
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             export_model(
                 model,
@@ -89,3 +91,15 @@ def build(model, precision, options, context):
     return ExportedRunner(
         model, context.runtime, precision, context.cache_root, options.calibration_paths(), options.threads, context.key
     )
+
+
+def load_compiled(path, precision, options, model):
+    """The registry's loader for onnxruntime and LiteRT: an `ExportedRunner` of a cached export, no Keras.
+
+    Example:
+    ```python
+    load_compiled("/cache/exports/k/float32.onnx", "float32", RuntimeOptions(), compiled_model)
+    ```
+    """
+    runtime = "onnxruntime" if path.endswith(".onnx") else "litert"
+    return ExportedRunner(model, runtime, precision, None, threads=options.threads, path=path)

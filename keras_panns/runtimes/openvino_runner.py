@@ -143,16 +143,18 @@ class OpenVINORunner:
 
     runtime = "openvino"
 
-    def __init__(self, model, precision, cache_dir, calibration=None, threads=None, key=None):
+    def __init__(self, model, precision, cache_dir, calibration=None, threads=None, key=None, ir_path=None):
         openvino = import_openvino()
-        from keras_panns.export.threads import resolve_threads
+        from keras_panns.runtimes.threads import resolve_threads
 
         self.model = model
         self.precision = precision
         self._core = openvino.Core()
         check_precision(self._core, precision)
         self._core.set_property({"CACHE_DIR": os.path.join(cache_dir, "openvino", "compiled")})
-        if precision == "int8":
+        if ir_path is not None:  # a compiled file found without the Keras model (runtimes.compiled)
+            self._ov_model, self.path = self._core.read_model(ir_path), ir_path
+        elif precision == "int8":
             self._ov_model, self.path = int8_model(model, cache_dir, calibration, key)
         else:
             self._ov_model, self.path = float_model(model, cache_dir, key)
@@ -200,3 +202,15 @@ def build(model, precision, options, context):
     return OpenVINORunner(
         model, precision, context.cache_root, list(context.calibration_clips), options.threads, context.key
     )
+
+
+def load_compiled(path, precision, options, model):
+    """The registry's loader (`registry.Runtime.load_compiled`): an `OpenVINORunner` of a cached IR, no Keras.
+
+    Example:
+    ```python
+    load_compiled("/cache/openvino/k-2025/float32.xml", "float32", RuntimeOptions(), compiled_model)
+    ```
+    """
+    cache_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))  # <root>/openvino/<key>/
+    return OpenVINORunner(model, precision, cache_root, threads=options.threads, ir_path=path)

@@ -112,6 +112,9 @@ class Runtime:
         builder: str. `"module:function"`; the function takes `(model, precision, options, context)` and
             returns a `Runner`.
         in_auto: bool. Whether `runtime="auto"` measures it.
+        loader: str or None. `"module:function"` that runs a compiled file of this runtime without the Keras
+            model (`compiled.load`'s fast path): it takes `(path, precision, options, model)` with a
+            `compiled.CompiledModel`; None for a runtime with no compiled file (Keras).
 
     Example:
     ```python
@@ -125,6 +128,7 @@ class Runtime:
     extra: str
     builder: str
     in_auto: bool = False
+    loader: str | None = None
 
     def missing(self):
         """None when the runtime's package is importable here, else the message that says how to install it.
@@ -166,6 +170,31 @@ class Runtime:
         except ImportError as exc:
             raise RuntimeUnavailableError(self.missing() or f"runtime {self.name!r}: {exc}") from exc
         return build(model, precision, options, dataclasses.replace(context, runtime=self.name))
+
+    def load_compiled(self, path, precision, options, model):
+        """A `Runner` of the compiled file at `path`, made without Keras (see `compiled`).
+
+        Args:
+            path: str. The compiled file (an IR's .xml, an .onnx or a .tflite).
+            precision: str. The precision it was compiled at.
+            options: `RuntimeOptions` (threads).
+            model: `compiled.CompiledModel`.
+
+        Returns:
+            `Runner`.
+
+        Raises:
+            RuntimeUnavailableError: the runtime has no compiled files.
+
+        Example:
+        ```python
+        get("openvino").load_compiled("/cache/openvino/k-2025/float32.xml", "float32", RuntimeOptions(), model)
+        ```
+        """
+        if self.loader is None:
+            raise RuntimeUnavailableError(f"runtime {self.name!r} has no compiled files to load")
+        module_name, function = self.loader.split(":")
+        return getattr(importlib.import_module(module_name), function)(path, precision, options, model)
 
     def precision_error(self, precision):
         """The message for a precision this runtime does not run, naming those that do.
@@ -268,11 +297,17 @@ register(
         "openvino",
         "keras_panns.runtimes.openvino_runner:build",
         in_auto=True,
+        loader="keras_panns.runtimes.openvino_runner:load_compiled",
     )
 )
-register(
-    Runtime("onnxruntime", ("float32", "int8"), "onnxruntime", "export", "keras_panns.runtimes.exported_runner:build")
-)
-register(
-    Runtime("litert", ("float32", "int8"), "ai_edge_litert", "export", "keras_panns.runtimes.exported_runner:build")
-)
+for _name, _package in (("onnxruntime", "onnxruntime"), ("litert", "ai_edge_litert")):
+    register(
+        Runtime(
+            _name,
+            ("float32", "int8"),
+            _package,
+            "export",
+            "keras_panns.runtimes.exported_runner:build",
+            loader="keras_panns.runtimes.exported_runner:load_compiled",
+        )
+    )

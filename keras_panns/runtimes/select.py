@@ -177,8 +177,8 @@ def build_runner(model, runtime, precision, options=None, calibration_clips=(), 
 
 
 def _decision_path(model, root, key, runtime, precision, calibration_clips):
-    from keras_panns.export.threads import available_cores
     from keras_panns.runtimes import cpu
+    from keras_panns.runtimes.threads import available_cores
 
     try:
         import openvino
@@ -433,10 +433,10 @@ def get_runner(model, runtime="keras", precision="auto", options=None, *, verbos
     keras_panns.tag(model, "speech.wav", runtime=run)
     ```
     """
+    if callable(runtime):
+        return runtime  # a runner built already (or a compiled model's): no framework to import
     import keras
 
-    if callable(runtime):
-        return runtime
     options = _options(options, option_fields)
     cache = model.__dict__.setdefault("_panns_runners", {})
     key = (

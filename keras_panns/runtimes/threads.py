@@ -1,4 +1,4 @@
-"""How many threads the runtimes that run exported files get."""
+"""How many threads a runtime gets: every core this process may use, unless told otherwise."""
 
 import os
 
