@@ -699,3 +699,22 @@ def test_tag_runs_a_cached_compiled_model_without_tensorflow(shared_data, tmp_pa
     assert again.returncode == 0, again.stderr[-2000:]
     assert "IMPORTED []" in again.stderr
     assert json.loads(again.stdout)["results"][0]["tags"] == first
+
+
+def test_a_warning_is_one_line(monkeypatch, capsys):
+    import warnings
+
+    import keras_panns.cli.models as models_command
+
+    listing = models_command.run
+
+    def warns_then_lists(args, fv):
+        warnings.warn("the card has no md5: provenance is not claimed", stacklevel=1)
+        return listing(args, fv)
+
+    monkeypatch.setattr(models_command, "run", warns_then_lists)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["keras-panns", "models"]) == 0
+    err = capsys.readouterr().err
+    assert err == "keras-panns: warning: the card has no md5: provenance is not claimed\n"

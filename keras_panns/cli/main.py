@@ -9,10 +9,12 @@ work failed (a `PANNsError`, or some input files failed), 2 a usage error
 keras_panns inside `run`, so `--help` answers without starting Keras.
 """
 
+import contextlib
 import importlib
 import os
 import sys
 import textwrap
+import warnings
 
 from absl import app, flags
 
@@ -49,6 +51,21 @@ def _usage():
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Python warnings as `keras-panns: warning: ...`, one line each, without the source line behind them."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"keras-panns: warning: {message}", file=file or sys.stderr)
+
+    shown = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
@@ -71,7 +88,8 @@ def main(argv=None):
         return 0
     try:
         args = flag_values([f"keras-panns {command}"] + argv[2:])[1:]
-        return module.run(args, flag_values)
+        with _one_line_warnings():
+            return module.run(args, flag_values)
     except (flags.Error, app.UsageError) as exc:
         print(f"keras-panns {command}: {exc}\nRun 'keras-panns {command} --help' for usage.", file=sys.stderr)
         return 2
