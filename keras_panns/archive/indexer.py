@@ -224,7 +224,6 @@ def index_archive(
     files = _list(sources, resources)
     stat = source_stat(model_source)
     if prior.finished(files, spec, stat):
-        _require_packages(ray=False)
         return _finished_summary(out, files, prior, started)
     _require_packages()
     store = IndexStore(out)  # an unwritable --out is said before the model is loaded
@@ -238,7 +237,10 @@ def index_archive(
     manifest = _manifest(loaded, spec, choice, model_source, stat)
     store.open(manifest)
     todo, changed = prior.todo(files, store)
-    summary = _starting_summary(out, files, todo, choice, changed)
+    runtime = f"{choice.runtime} {choice.precision} ({choice.reason})"
+    summary = _summary_before_the_job(
+        out, files, skipped=files.num_rows - todo.num_rows, runtime=runtime, changed=changed
+    )
     if todo.num_rows:
         from keras_panns.archive.driver import run_job
 
@@ -292,7 +294,6 @@ def finished_rerun(
     prior = PriorIndex(out)
     if stat is None or prior.manifest is None:
         return None
-    _require_packages(ray=False)
     files = _list(sources, resources)
     return _finished_summary(out, files, prior, started) if prior.finished(files, spec, stat) else None
 
@@ -307,17 +308,10 @@ def _list(sources, resources):
 
 def _finished_summary(out, files, prior, started):
     made_on = prior.manifest["runtime"]
-    return IndexSummary(
-        out=os.fspath(out),
-        files=files.num_rows,
-        skipped=files.num_rows,
-        indexed=0,
-        failed=0,
-        windows=0,
-        audio_hours=0.0,
-        seconds=time.perf_counter() - started,
-        runtime=f"{made_on['runtime']} {made_on['precision']} (as the index was made; nothing left to run)",
-    )
+    runtime = f"{made_on['runtime']} {made_on['precision']} (as the index was made; nothing left to run)"
+    summary = _summary_before_the_job(out, files, skipped=files.num_rows, runtime=runtime, changed=0)
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
 def _model_source(model):
@@ -327,17 +321,18 @@ def _model_source(model):
     return os.path.abspath(model) if os.path.exists(model) else os.fspath(model)
 
 
-def _starting_summary(out, files, todo, choice, changed):
+def _summary_before_the_job(out, files, *, skipped, runtime, changed):
+    """A run's summary before the job counts anything: what the sources hold and what was done already."""
     return IndexSummary(
         out=os.fspath(out),
         files=files.num_rows,
-        skipped=files.num_rows - todo.num_rows,
+        skipped=skipped,
         indexed=0,
         failed=0,
         windows=0,
         audio_hours=0.0,
         seconds=0.0,
-        runtime=f"{choice.runtime} {choice.precision} ({choice.reason})",
+        runtime=runtime,
         changed=changed,
     )
 

@@ -240,21 +240,23 @@ def _runtime_options(fv):
 
 
 def runtime_runner(model, fv):
-    """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error.
-
-    A runner with a compiled file is recorded (`runtimes.compiled`), so that the next command with the same
-    model and flags runs it without Keras (`compiled_model`).
-    """
+    """The forward pass `--runtime`/`--precision` ask for; a path that cannot run here is a usage error."""
     from keras_panns.errors import RuntimeUnavailableError
-    from keras_panns.runtimes import compiled, get_runner
+    from keras_panns.runtimes import get_runner
 
-    options = _runtime_options(fv)
     try:
-        runner = get_runner(model, fv.runtime, fv.precision, options, verbose=fv.verbose)
+        return get_runner(model, fv.runtime, fv.precision, _runtime_options(fv), verbose=fv.verbose)
     except RuntimeUnavailableError as exc:
         raise app.UsageError(f"--runtime {fv.runtime} --precision {fv.precision}: {exc}") from exc
-    compiled.record(fv.checkpoint or fv.model, fv.runtime, fv.precision, options, model, runner)
-    return runner
+
+
+def record_compiled(model, runner, fv):
+    """Records `runner`'s compiled file (`runtimes.compiled`), so that the next command with the same model and
+    flags runs it without Keras (`compiled_model`). Only commands that look for it record it: the record hashes
+    the weights."""
+    from keras_panns.runtimes import compiled
+
+    compiled.record(fv.checkpoint or fv.model, fv.runtime, fv.precision, _runtime_options(fv), model, runner)
 
 
 def compiled_model(fv):

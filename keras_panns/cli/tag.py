@@ -31,6 +31,7 @@ from keras_panns.cli.common import (
     define_runtime_flags,
     group_classes,
     load_model,
+    record_compiled,
     runtime_runner,
 )
 
@@ -76,7 +77,11 @@ def run(args, fv):
     found = compiled_model(fv)
     model = found[0] if found else load_model(fv)
     check_audioset_model(model, classes)
-    runner = found[1] if found else runtime_runner(model, fv)
+    if found:
+        runner = found[1]
+    else:
+        runner = runtime_runner(model, fv)
+        record_compiled(model, runner, fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     out = open(fv.out + ".partial", "w", encoding="utf-8") if fv.out else sys.stdout
     failures, records = 0, []

@@ -165,14 +165,15 @@ def record(source, runtime, precision, options, model, runner):
     ```
     """
     identity = source_identity(source)
-    if identity is None:
-        return None
-    runner = _compiled_runner(model, runner, runtime, options)
+    if identity is None or (getattr(runner, "runtime", "keras") == "keras" and runtime != "auto"):
+        return None  # Keras asked for: it runs through Keras
+    from keras_panns.runtimes.fingerprint import cache_key, weights_sha256
+
+    digest = weights_sha256(model)  # once: the entry records it, and the cache key is made of it
+    runner = _compiled_runner(model, runner, options, cache_key(model, digest))
     path = getattr(runner, "path", None)
     if path is None:
         return None
-    from keras_panns.runtimes.fingerprint import weights_sha256
-
     key, request = _key(identity, runtime, precision, options)
     card = getattr(model, "card", None)
     entry = {
@@ -189,7 +190,7 @@ def record(source, runtime, precision, options, model, runner):
             "min_samples": int(model.min_samples),
             "labels": list(model.labels),
             "outputs": sorted(model.output),
-            "weights_sha256": weights_sha256(model),
+            "weights_sha256": digest,
         },
     }
     target = _entry_path(options, key)
@@ -206,7 +207,7 @@ def record(source, runtime, precision, options, model, runner):
     return target
 
 
-def _compiled_runner(model, runner, runtime, options):
+def _compiled_runner(model, runner, options, key):
     """The runner whose compiled file a command will start from: `runner`, or, when `auto` picked Keras by its
     steady-state speed, the fastest compiled path that agreed too (a command would pay seconds to import
     TensorFlow); None when there is none.
@@ -214,8 +215,8 @@ def _compiled_runner(model, runner, runtime, options):
     if getattr(runner, "runtime", "keras") != "keras":
         return runner
     choice = getattr(runner, "choice", None)
-    if runtime != "auto" or choice is None:
-        return None  # Keras asked for: it runs through Keras
+    if choice is None:
+        return None
     agreeing = [
         c
         for c in choice.candidates
@@ -226,7 +227,7 @@ def _compiled_runner(model, runner, runtime, options):
     best = max(agreeing, key=lambda c: c["clips_per_s"])
     from keras_panns.runtimes.select import Choice, build_runner
 
-    built = build_runner(model, best["runtime"], best["precision"], options)  # its file is cached from auto's trial
+    built = build_runner(model, best["runtime"], best["precision"], options, key=key)  # cached by auto's trial
     built.choice = Choice(
         best["runtime"],
         best["precision"],
