@@ -144,13 +144,14 @@ def main(argv):
     audio = AUDIO.value or os.path.join(_repo(), "..", "shared", "data", "examples", "R9_ZSCveAHg_7s.wav")
     checkpoint = os.path.join(work, "Cnn14_mAP=0.431.pth")
     subprocess.run([sys.executable, os.path.abspath(__file__), "--write_checkpoint", checkpoint], check=True)
-    cpu_name = subprocess.run(
-        [sys.executable, "-c", "from keras_panns.runtimes import cpu; print(cpu.cpu_info()[0])"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=_repo(),
-    ).stdout.strip()
+    # The CPU's name and its vector and matrix flags (what the kernels of every runtime depend on).
+    code = (
+        "from keras_panns.runtimes import cpu; name, flags = cpu.cpu_info(); print(name); "
+        "print(' '.join(sorted(f for f in flags if f.startswith(('avx', 'amx', 'fma')) or 'vnni' in f)))"
+    )
+    cpu_name, cpu_flags = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=_repo()
+    ).stdout.splitlines()[:2]
     cases, home = _cases(work, checkpoint, audio)
     # The cached case needs its cache: one unmeasured run fills it.
     _run(cases["tag cached"][0], _env("shared", work, home, 0))
@@ -179,6 +180,7 @@ def main(argv):
     ratio = rows["panns_inference"]["wall_s"]["median"] / rows["tag cached"]["wall_s"]["median"]
     result = {
         "cpu": cpu_name,
+        "cpu_flags": cpu_flags,
         "own_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "cores": os.cpu_count(),
         "repeats": REPEATS.value,
@@ -198,6 +200,8 @@ def main(argv):
 def _markdown(result):
     lines = [
         f"# Start-up: whole processes ({result['cpu']}, {result['cores']} cores, {result['repeats']} runs each)",
+        "",
+        f"CPU flags: {result['cpu_flags']}.",
         "",
         f"Model: {result['model']}; audio: {result['audio']}. Median (min-max). Peak memory is each process's "
         f"own (ru_maxrss; the benchmark itself held {result['own_peak_mib']} MiB, a floor of every figure).",
