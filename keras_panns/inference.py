@@ -16,6 +16,7 @@ from keras_panns.errors import AudioError, PANNsError
 from keras_panns.labels import top_k_indices
 
 if TYPE_CHECKING:
+    from keras_panns.decisions import OperatingPoints
     from keras_panns.models import PANNsModel
 
 
@@ -155,12 +156,17 @@ def iter_tags(
     classes: Iterable[int] | None = None,
     runtime: str | Callable = "keras",
     precision: str = "auto",
+    operating_points: OperatingPoints | None = None,
+    calibrated: bool = False,
 ) -> Iterator[TagResult]:
     """Yields a `TagResult` per input, in order; a bad input yields an error result.
 
     Loads at most `chunk_size` clips at a time, so memory stays bounded for
     any number of files. `classes` (output indices, e.g.
     `labels.group_union(["Vehicle"])`) limits the top-k to those classes.
+    With `operating_points`, a clip's tags are every class at or above its
+    own threshold, best first (`top_k` does not apply), and `calibrated`
+    gives the tags' calibrated scores (`TagResult.scores` stay the model's).
 
     Args:
         model: a `PANNsModel`.
@@ -173,6 +179,9 @@ def iter_tags(
         classes: iterable of int or None. Output indices the tags are chosen among.
         runtime: as `predict_waveforms`.
         precision: as `predict_waveforms`.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None. Per-class thresholds
+            (`keras-panns calibrate`), checked against the model.
+        calibrated: bool. Tags carry calibrated scores (needs `operating_points`).
 
     Yields:
         `TagResult`, one per input, in order.
@@ -185,6 +194,7 @@ def iter_tags(
     """
     items, _ = _as_items(audio)
     labels = model.labels
+    choose = _tag_chooser(model, labels, top_k, classes, operating_points, calibrated, runtime, precision)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -208,7 +218,7 @@ def iter_tags(
                 results.append(result)
             for result, output in zip(slots, predict_waveforms(model, waveforms, batch_size, runtime, precision)):
                 result.scores = output["clipwise_output"]
-                result.tags = top_k_labels(result.scores, labels, top_k, classes)
+                result.tags = choose(result.scores)
             for result in results:
                 if bar is not None:
                     bar.update(1)
@@ -216,6 +226,47 @@ def iter_tags(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _tag_chooser(model, labels, top_k, classes, operating_points, calibrated, runtime, precision):
+    """`scores -> tags`: the top-k, or every class over its operating point."""
+    if operating_points is None:
+        if calibrated:
+            raise ValueError("calibrated scores need operating_points (made by keras-panns calibrate)")
+        return lambda scores: top_k_labels(scores, labels, top_k, classes)
+    operating_points.check_model(model_fingerprint(model, getattr(runtime, "precision", precision)))
+    thresholds = operating_points.thresholds(labels)
+    allowed = np.zeros(len(labels), bool)
+    allowed[list(classes) if classes is not None else slice(None)] = True
+
+    def choose(scores):
+        shown = operating_points.calibrate(scores, labels) if calibrated else scores
+        present = np.flatnonzero((scores >= thresholds) & allowed)
+        return [(labels[i], float(shown[i])) for i in present[np.argsort(-scores[present], kind="stable")]]
+
+    return choose
+
+
+def model_fingerprint(model, precision="float32"):
+    """What an operating-points file is checked against: the model's class, weights, classes and precision.
+
+    Args:
+        model: a keras_panns model, or a compiled one (`runtimes.compiled.CompiledModel`).
+        precision: str. The precision its scores come at (`"auto"` counts as float32, auto's reference).
+
+    Returns:
+        dict (see `keras_panns.decisions.model_fingerprint`).
+
+    Example:
+    ```python
+    points.check_model(model_fingerprint(model))
+    ```
+    """
+    from keras_panns.decisions import model_fingerprint as fingerprint
+    from keras_panns.runtimes.fingerprint import weights_sha256
+
+    digest = getattr(model, "weights_sha256", None) or weights_sha256(model)
+    return fingerprint(model, digest, precision="float32" if precision == "auto" else precision)
 
 
 def _to_waveform(model, item, source, sample_rate):
@@ -237,6 +288,8 @@ def tag(
     progress: bool = False,
     runtime: str | Callable = "keras",
     precision: str = "auto",
+    operating_points: OperatingPoints | None = None,
+    calibrated: bool = False,
 ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
     """Top-k `(label, score)` pairs for each clip.
 
@@ -253,6 +306,9 @@ def tag(
             that agrees with Keras float32, measured once and cached), or a
             runner from `keras_panns.runtimes.get_runner`.
         precision: str. `"auto"`, `"float32"`, `"bfloat16"` or `"int8"`.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None: tags are then every class at
+            or above its own threshold (see `iter_tags`).
+        calibrated: bool. Calibrated scores in the tags (with `operating_points`).
 
     Returns:
         For a single path or 1-D waveform, its list of `(label, score)`;
@@ -280,6 +336,8 @@ def tag(
             progress=progress,
             runtime=runtime,
             precision=precision,
+            operating_points=operating_points,
+            calibrated=calibrated,
         )
     )
     for result in results:

@@ -650,6 +650,7 @@ def test_tag_command_says_what_auto_picked(tmp_path):
         ["search", "{index}", "--label", "Dog"],
         ["search", "{index}", "--group", "Animal"],
         ["report", "{index}", "--out", "{tmp}/report.html"],
+        ["label", "{index}", "--export", "{tmp}/labels.csv"],
     ],
 )
 def test_commands_that_need_no_model_import_no_ml_framework(args, tmp_path):
@@ -718,3 +719,39 @@ def test_a_warning_is_one_line(monkeypatch, capsys):
         assert main(["keras-panns", "models"]) == 0
     err = capsys.readouterr().err
     assert err == "keras-panns: warning: the card has no md5: provenance is not claimed\n"
+
+
+def test_tag_with_operating_points_keeps_each_class_over_its_own_threshold(shared_data, tmp_path, capsys):
+    from keras_panns.decisions import OperatingPoints, logit
+    from keras_panns.inference import iter_tags, model_fingerprint
+
+    wav = str(shared_data / "examples" / EXAMPLES[0])
+    # Scores spread inside (0, 1): the golden weights' saturate at 1.
+    preset = str(keras_panns.save_preset(golden.spread_scores(golden.fixture_model("Cnn6")), tmp_path / "cnn6"))
+    model = keras_panns.from_pretrained(preset)
+    scores = next(iter_tags(model, wav)).scores
+    first, second = np.argsort(-scores)[:2]
+    labels = model.labels
+    points = OperatingPoints(
+        model=model_fingerprint(model),
+        target="f1",
+        classes={
+            labels[first]: {"threshold": float(scores[first]) - 1e-3, "calibration": [2.0, 0.5]},
+            labels[second]: {"threshold": float(scores[second]) + 1e-3, "calibration": None},
+        },
+        default_threshold=1.0,
+    )
+    path = tmp_path / "points.json"
+    points.save(path)
+    args = ["keras-panns", "tag", "--checkpoint", preset, "--format", "json", "--operating_points", str(path)]
+    assert main(args + ["--calibrated", wav]) == 0
+    tags = json.loads(capsys.readouterr().out)["results"][0]["tags"]
+    expected = 1 / (1 + np.exp(-(2.0 * logit(scores[first]) + 0.5)))
+    assert [t["label"] for t in tags] == [labels[first]]
+    assert tags[0]["score"] == pytest.approx(float(expected), abs=1e-5)
+    assert keras_panns.tag(model, wav, operating_points=points) == [(labels[first], pytest.approx(scores[first]))]
+    # Points chosen for other weights are refused, naming the difference.
+    OperatingPoints(**{**points.__dict__, "model": dict(points.model, weights_sha256="0" * 64)}).save(path)
+    assert main(args + [wav]) == 1
+    assert "weights_sha256 000000000000... there" in capsys.readouterr().err
+    assert main(["keras-panns", "tag", "--checkpoint", preset, "--calibrated", wav]) == 2

@@ -21,6 +21,8 @@ LAYERS = [
         "keras_panns.audio",
         "keras_panns.events",
         "keras_panns.plotting",
+        "keras_panns.decisions",
+        "keras_panns.calibration",
     },
     {"keras_panns.layers"},
     {"keras_panns.checkpoint"},

@@ -15,8 +15,6 @@ before, `driver.run_job` runs `stages` on the `ray_session.RaySession`, and
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +27,7 @@ from keras_panns.archive.resume import PriorIndex
 from keras_panns.archive.sources import list_sources
 from keras_panns.archive.spec import IndexSpec, JobResources, from_keywords
 from keras_panns.archive.store import IndexStore
+from keras_panns.decisions import labels_sha256
 from keras_panns.errors import ArchiveError, CheckpointError
 from keras_panns.hub.identity import source_stat
 from keras_panns.runtimes.fingerprint import weights_sha256
@@ -105,7 +104,7 @@ def _manifest(model, spec, choice, source, stat):
         **spec.fingerprint(),
         "num_classes": len(model.labels),
         "embedding_size": int(embedding or 0),
-        "labels_sha256": hashlib.sha256(json.dumps(model.labels).encode()).hexdigest(),
+        "labels_sha256": labels_sha256(model.labels),
         "labels": list(model.labels),
         "runtime": {"runtime": choice.runtime, "precision": choice.precision},
         # Not part of the fingerprint (the same weights may come from another path): where `search --like`

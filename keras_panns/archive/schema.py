@@ -8,7 +8,10 @@ table (`markdown`, kept equal to docs/archive.md by a test). A new column is
 one `Column` here plus the code that fills it; a new table is one `Table`.
 
 Tables are listed in commit order: `files` last, since a file counts as done
-once its `files` row is in place (see `keras_panns.archive.store`).
+once its `files` row is in place (see `keras_panns.archive.store`). What
+people add to an index afterwards (`annotations`, by `keras-panns label`)
+is declared in `ADDED_TABLES`: each import is one part of its own, never
+tied to a `files` part, so the job's clean-up leaves it alone.
 
 Example:
 ```python
@@ -209,6 +212,26 @@ def _event_columns():
     )
 
 
+#: What an annotation says about its span and class (`label_type`).
+LABEL_TYPES = ("positive", "negative", "uncertain")
+
+
+def _annotation_columns():
+    imported = "the imported file (`keras-panns label --import`)"
+    return (
+        Column("path", "string", "the file (as in files)", imported),
+        Column(
+            "start", "float64", "seconds from the file's start (null: the whole file, a clip-level label)", imported
+        ),
+        Column("end", "float64", "seconds from the file's start (null: the whole file)", imported),
+        Column("label", "string", "the class's name (one of the model's classes)", imported),
+        Column("label_type", "string", f"{', '.join(LABEL_TYPES)}", imported),
+        Column(
+            "provenance", "string", "who or what said so: the import's file name and sha256, or a reviewer", imported
+        ),
+    )
+
+
 def _error_columns():
     task = "the decoding task or the model worker that failed"
     return (
@@ -224,6 +247,11 @@ TABLES = (
     Table("events", "one row per sound event", _event_columns(), output="events"),
     Table("errors", "one row per file that could not be indexed", _error_columns()),
     Table("files", "one row per source file, ok or failed: a file is done once its row is here", _file_columns()),
+)
+
+#: Tables that commands add to a finished index, one part per import (not tied to the files table).
+ADDED_TABLES = (
+    Table("annotations", "one row per label on a span (or a whole file) of an indexed file", _annotation_columns()),
 )
 
 #: What travels with each window of a file through the job beside the files table's in-flight columns:
@@ -242,10 +270,10 @@ def table(name):
     table("files").names()  # ['path', 'size', 'mtime', 'duration', 'sample_rate', 'channels', ...]
     ```
     """
-    for declared in TABLES:
+    for declared in TABLES + ADDED_TABLES:
         if declared.name == name:
             return declared
-    raise KeyError(f"no table {name!r}; the tables are {', '.join(table_names())}")
+    raise KeyError(f"no table {name!r}; the tables are {', '.join(table_names() + added_table_names())}")
 
 
 def table_names():
@@ -257,6 +285,17 @@ def table_names():
     ```
     """
     return tuple(t.name for t in TABLES)
+
+
+def added_table_names():
+    """The tables commands add to an index after the job (one part per import).
+
+    Example:
+    ```python
+    added_table_names()  # ('annotations',)
+    ```
+    """
+    return tuple(t.name for t in ADDED_TABLES)
 
 
 def in_flight():
@@ -297,7 +336,7 @@ def arrow_schemas(manifest):
     """
     return {
         t.name: arrow_schema(t.name, manifest["num_classes"], manifest["embedding_size"], manifest["outputs"])
-        for t in TABLES
+        for t in TABLES + ADDED_TABLES
     }
 
 
@@ -309,7 +348,7 @@ def describe():
     describe()["events"]["onset"]  # 'float64: seconds from the file's start'
     ```
     """
-    return {t.name: {c.name: f"{c.type}: {c.description}" for c in t.columns} for t in TABLES}
+    return {t.name: {c.name: f"{c.type}: {c.description}" for c in t.columns} for t in TABLES + ADDED_TABLES}
 
 
 def outputs_help():
@@ -333,9 +372,10 @@ def markdown():
     ```
     """
     lines = ["| table | column | type | stored with | meaning | from |", "|---|---|---|---|---|---|"]
-    for declared in TABLES:
+    for declared in TABLES + ADDED_TABLES:
         for c in declared.columns:
             stored = f"`--outputs {c.output}`" if c.output else "always"
+            stored = "`keras-panns label`" if declared in ADDED_TABLES else stored
             lines.append(f"| `{declared.name}` | `{c.name}` | {c.type} | {stored} | {c.description} | {c.source} |")
     return "\n".join(lines)
 

@@ -27,6 +27,8 @@ COMMANDS = {
     "embed": ("keras_panns.cli.embed", "compute embeddings of audio files (per file or per window)"),
     "index": ("keras_panns.cli.index", "index a whole archive on Ray: tags, embeddings, events in Parquet"),
     "search": ("keras_panns.cli.search", "find sounds in an index: like a sound, by label or group, or both"),
+    "label": ("keras_panns.cli.label", "add labels to an index (CSV, Raven, AudioSet) or write them out"),
+    "calibrate": ("keras_panns.cli.calibrate", "per-class thresholds and calibration chosen on an index's labels"),
     "report": ("keras_panns.cli.report", "an HTML overview of an index: classes, hours, scores, errors, a map"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),
@@ -46,7 +48,7 @@ def _usage():
         "",
         "commands:",
     ]
-    lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<9} {summary}" for name, (_, summary) in COMMANDS.items()]
     lines += ["", "Run 'keras-panns COMMAND --help' for a command's flags."]
     return "\n".join(lines)
 

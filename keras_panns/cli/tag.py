@@ -14,6 +14,11 @@ Examples:
   keras-panns tag --recursive --format json --out tags.json recordings/
   keras-panns tag --group Vehicle --group_scores street.wav        # vehicle classes only, plus "any vehicle?"
   keras-panns tag --checkpoint ~/Downloads/Cnn14_mAP=0.431.pth a.wav
+  keras-panns tag --operating_points points.json --calibrated clips/  # classes over their own thresholds
+
+With --operating_points (a file from `keras-panns calibrate`, made on an index
+of the same model), each file's tags are every class at or above its own
+threshold instead of the top-k; --calibrated prints calibrated scores.
 """
 
 import json
@@ -50,6 +55,15 @@ def define_flags(fv):
         "group_scores", False, "Also print each --group's score: the maximum over its classes.", flag_values=fv
     )
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string(
+        "operating_points",
+        None,
+        "Per-class thresholds from keras-panns calibrate: tag every class over its own threshold.",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "calibrated", False, "With --operating_points: print calibrated scores (probabilities).", flag_values=fv
+    )
     define_runtime_flags(fv)
     define_out_flag(fv, "Write the results to this file (complete or not at all) instead of stdout.")
     flags.DEFINE_boolean(
@@ -68,11 +82,17 @@ def _print_text(result, groups, out):
 
 
 def run(args, fv):
+    from absl import app
+
+    from keras_panns.decisions import OperatingPoints
     from keras_panns.inference import iter_tags
     from keras_panns.labels import group_scores
 
     files = audio_arguments(args, fv)
     classes = group_classes(fv)
+    if fv.calibrated and not fv.operating_points:
+        raise app.UsageError("--calibrated needs --operating_points (a file from keras-panns calibrate)")
+    points = OperatingPoints.load(fv.operating_points) if fv.operating_points else None
     # A model compiled by an earlier run with these flags runs without Keras; else it is loaded and built.
     found = compiled_model(fv)
     model = found[0] if found else load_model(fv)
@@ -87,7 +107,15 @@ def run(args, fv):
     failures, records = 0, []
     try:
         for result in iter_tags(
-            model, files, top_k=fv.top_k, batch_size=fv.batch_size, progress=progress, classes=classes, runtime=runner
+            model,
+            files,
+            top_k=fv.top_k,
+            batch_size=fv.batch_size,
+            progress=progress,
+            classes=classes,
+            runtime=runner,
+            operating_points=points,
+            calibrated=fv.calibrated,
         ):
             groups = {}
             if fv.group_scores and result.error is None:

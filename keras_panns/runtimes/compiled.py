@@ -69,6 +69,7 @@ class CompiledModel:
         labels: list of str.
         outputs: tuple of str. The output names (`clipwise_output`, `embedding`, ...).
         weights_sha256: str. The weights the compiled file was made from.
+        architecture: str or None. The Keras model's class (`Cnn14`); None in entries of older versions.
 
     Example:
     ```python
@@ -84,6 +85,7 @@ class CompiledModel:
     labels: list
     outputs: tuple
     weights_sha256: str
+    architecture: str | None = None
 
     def check_input_length(self, num_samples, source=None):
         """Raises `AudioError` if `num_samples` is too short, as `PANNsModel.check_input_length`.
@@ -191,6 +193,7 @@ def record(source, runtime, precision, options, model, runner):
             "labels": list(model.labels),
             "outputs": sorted(model.output),
             "weights_sha256": digest,
+            "architecture": type(model).__name__,
         },
     }
     target = _entry_path(options, key)
@@ -296,6 +299,7 @@ def load(source, runtime, precision, options):
         labels=entry["model"]["labels"],
         outputs=tuple(entry["model"]["outputs"]),
         weights_sha256=entry["model"]["weights_sha256"],
+        architecture=entry["model"].get("architecture"),
     )
     try:
         runner = runtime_used.load_compiled(files[0], entry["precision_used"], options, model)

@@ -1,0 +1,237 @@
+"""The index's annotations table: labels people give to spans of indexed files, added one import at a time.
+
+Each import is checked whole, then written as one Parquet part under
+`_staging/` and renamed into `annotations/`: an interrupted import leaves
+nothing, a finished one is all there. An import records its provenance (the
+file's name and sha256), so importing the same file again is refused rather
+than doubled.
+
+Checks, each a clear error naming the rows: a class the model does not have
+(with close names), a positive and a negative for the same class on the same
+span (within the import or against what the index holds). Labels for files
+the index does not hold are kept (the file may be indexed later) and listed.
+
+Example:
+```python
+from keras_panns.archive.annotations import Annotations
+
+annotations = Annotations("recordings.index", labels=index.labels, files=index.files.path)
+report = annotations.add(read_label_file("review.csv"), provenance="review.csv sha256:...")
+annotations.read()  # pandas DataFrame of every label
+```
+"""
+
+import dataclasses
+import difflib
+import os
+import uuid
+
+from keras_panns.archive.reader import STAGING, IndexReader
+from keras_panns.errors import ArchiveError
+
+TABLE = "annotations"  # declared in schema.ADDED_TABLES
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What one import added.
+
+    Attributes:
+        rows: int. Labels written.
+        by_type: dict label_type -> count.
+        classes: int. Distinct classes.
+        resolved: int. Labels whose path was matched to an indexed file by name (see `resolve_paths`).
+        missing_files: list of str. Paths the index does not hold (kept; listed here).
+        part: str or None. The part written.
+
+    Example:
+    ```python
+    print(report.summary())
+    ```
+    """
+
+    rows: int
+    by_type: dict
+    classes: int
+    resolved: int
+    missing_files: list
+    part: str = None
+
+    def summary(self):
+        kinds = ", ".join(f"{count:,} {kind}" for kind, count in sorted(self.by_type.items()))
+        line = f"{self.rows:,} labels ({kinds}) of {self.classes} classes"
+        if self.resolved:
+            line += f"; {self.resolved:,} paths matched to indexed files by name"
+        if self.missing_files:
+            shown = ", ".join(self.missing_files[:5]) + (" ..." if len(self.missing_files) > 5 else "")
+            line += f"; {len(self.missing_files):,} files are not in the index (kept): {shown}"
+        return line
+
+
+def resolve_paths(paths, indexed):
+    """Matches label paths to the index's files: the same path, else the same file name, else the same stem.
+
+    AudioSet's files name a clip by its YouTube id (and start): a stem `Y<ytid>` or `<ytid>_<start ms>`
+    matches its label too. A name that fits several indexed files is not guessed.
+
+    Args:
+        paths: iterable of str, as the label file spells them.
+        indexed: iterable of str, the index's `files.path`.
+
+    Returns:
+        dict label path -> indexed path (only the paths matched).
+
+    Example:
+    ```python
+    resolve_paths(["dog.wav"], ["/data/esc10/dog.wav"])  # {'dog.wav': '/data/esc10/dog.wav'}
+    ```
+    """
+    indexed = list(indexed)
+    exact = set(indexed)
+    keys = {}
+    for path in indexed:
+        base = os.path.basename(path)
+        stem = os.path.splitext(base)[0]
+        for key in {base, stem, stem[1:] if stem.startswith("Y") else stem}:
+            keys.setdefault(key, set()).add(path)
+    matched = {}
+    for path in set(paths):
+        if path in exact:
+            matched[path] = path
+            continue
+        base = os.path.basename(path)
+        for key in (base, os.path.splitext(base)[0]):
+            hits = keys.get(key, ())
+            if len(hits) == 1:
+                matched[path] = next(iter(hits))
+                break
+    return matched
+
+
+class Annotations:
+    """The annotations of one index: read them, add an import.
+
+    Args:
+        root: str or path-like. The index directory.
+        labels: sequence of str. The model's classes (`Index.labels`).
+        files: iterable of str or None. The indexed paths, to resolve and list label paths against.
+
+    Example:
+    ```python
+    Annotations("recordings.index", labels=index.labels, files=index.files.path).read()
+    ```
+    """
+
+    def __init__(self, root, labels, files=None):
+        self.reader = IndexReader(root)
+        if self.reader.manifest is None:
+            raise ArchiveError(f"{self.reader.root}: not a keras-panns index (no manifest.json)")
+        self.labels = list(labels)
+        self.files = None if files is None else list(files)
+
+    def read(self):
+        """Every label in the index, as a pandas DataFrame (the table's columns), in import order.
+
+        Example:
+        ```python
+        annotations.read().groupby("label").size()
+        ```
+        """
+        return self.reader.read(TABLE).to_pandas()
+
+    def provenances(self):
+        """The provenance of every import so far (a set of str)."""
+        if not self.reader.parts(TABLE):
+            return set()
+        return set(self.reader.read(TABLE, ["provenance"]).column("provenance").to_pylist())
+
+    def _check_classes(self, frame, source):
+        known = set(self.labels)
+        unknown = sorted(set(frame.label) - known)
+        if unknown:
+            lines = []
+            for name in unknown[:10]:
+                close = difflib.get_close_matches(name, self.labels, n=3, cutoff=0.6)
+                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+                rows = ", ".join(str(i + 2) for i in frame.index[frame.label == name][:5])
+                lines.append(f"{name!r}, rows {rows}{hint}")
+            raise ArchiveError(
+                f"{source}: {len(unknown)} labels are not classes of this index's model:\n  " + "\n  ".join(lines)
+            )
+
+    @staticmethod
+    def _check_conflicts(frame, existing, source):
+        import pandas as pd
+
+        both = pd.concat([existing.assign(_row=-1), frame.assign(_row=frame.index + 2)], ignore_index=True)
+        both = both[both.label_type != "uncertain"]
+        key = ["path", "start", "end", "label"]
+        spans = both.fillna({"start": -1.0, "end": -1.0}).groupby(key, dropna=False)["label_type"].nunique()
+        clashes = spans[spans > 1]
+        if len(clashes):
+            lines = []
+            for path, start, end, label in clashes.index[:10]:
+                span = "the whole file" if start < 0 else f"{start:g}-{end:g} s"
+                rows = both[(both.path == path) & (both.label == label) & (both.start.fillna(-1.0) == start)]
+                where = ", ".join("the index" if r < 0 else f"row {r}" for r in sorted(set(rows._row)))
+                lines.append(f"{path} {span} {label!r}: positive and negative ({where})")
+            raise ArchiveError(
+                f"{source}: {len(clashes)} spans are labelled both positive and negative; keep one of each:\n  "
+                + "\n  ".join(lines)
+            )
+
+    def add(self, frame, provenance):
+        """Checks one import and writes it as one part (nothing is written if a check fails).
+
+        Args:
+            frame: pandas DataFrame with `label_files.COLUMNS`.
+            provenance: str. Where the labels come from (file name and sha256, reviewer, ...).
+
+        Returns:
+            `ImportReport`.
+
+        Raises:
+            ArchiveError: unknown classes, contradicting labels, an import already made, or an unwritable index.
+
+        Example:
+        ```python
+        annotations.add(read_label_file("labels.csv"), provenance="labels.csv sha256:1f2e...")
+        ```
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if provenance in self.provenances():
+            raise ArchiveError(f"{provenance}: already imported into {self.reader.root} (nothing added)")
+        if frame.empty:
+            raise ArchiveError(f"{provenance}: no labels to import")
+        frame = frame.reset_index(drop=True)
+        self._check_classes(frame, provenance)
+        resolved, missing = 0, []
+        if self.files is not None:
+            matched = resolve_paths(frame.path, self.files)
+            resolved = sum(1 for path, target in matched.items() if path != target)
+            missing = sorted(set(frame.path) - set(matched))
+            frame = frame.assign(path=[matched.get(p, p) for p in frame.path])
+        self._check_conflicts(frame, self.read(), provenance)
+        arrow = self.reader.schema(TABLE)
+        columns = {name: list(frame[name]) if name in frame else [provenance] * len(frame) for name in arrow.names}
+        columns["start"] = [None if v != v else float(v) for v in columns["start"]]  # NaN: the whole file
+        columns["end"] = [None if v != v else float(v) for v in columns["end"]]
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        staging = os.path.join(self.reader.root, STAGING, TABLE)
+        try:
+            os.makedirs(staging, exist_ok=True)
+            pq.write_table(pa.table(columns, schema=arrow), os.path.join(staging, name))
+            os.makedirs(os.path.join(self.reader.root, TABLE), exist_ok=True)
+            os.replace(os.path.join(staging, name), os.path.join(self.reader.root, TABLE, name))
+        except OSError as exc:
+            raise ArchiveError(f"{self.reader.root}: cannot write the annotations ({exc.strerror or exc})") from exc
+        return ImportReport(
+            rows=len(frame),
+            by_type=frame.label_type.value_counts().to_dict(),
+            classes=frame.label.nunique(),
+            resolved=resolved,
+            missing_files=missing,
+            part=name,
+        )

@@ -1,0 +1,132 @@
+"""Labels joined to the index's scores, and per-class operating points chosen on them (`keras-panns calibrate`).
+
+A label on a span covers every window of its file that overlaps it by at least
+half of the shorter of the two (a 1-s bark labels the 1-s window around it,
+and a 60-s stretch labels each window inside it). A label on a whole file (no
+start and end) is an example of the file's best window for that class, as a
+clip's score is its best window's. Uncertain labels are left out. A window
+that both a positive and a negative span of the same class cover counts as
+positive: the sound is in it.
+
+Example:
+```python
+points = calibrate_index(Index("recordings.index"), "precision=0.9")
+points.save("points.json")
+```
+"""
+
+import numpy as np
+
+from keras_panns.archive.annotations import Annotations
+from keras_panns.calibration import MIN_LABELS, choose_point, parse_target
+from keras_panns.decisions import OperatingPoints
+from keras_panns.errors import ArchiveError
+
+
+def _span_examples(windows, spans):
+    """`{window row: any positive}` for the windows the spans of one class cover."""
+    merged = spans.merge(windows, on="path", suffixes=("", "_w"))
+    overlap = np.minimum(merged.end, merged.end_w) - np.maximum(merged.start, merged.start_w)
+    shorter = np.minimum(merged.end - merged.start, merged.end_w - merged.start_w)
+    merged = merged[overlap >= 0.5 * shorter]
+    return merged.groupby("row")["positive"].any()
+
+
+def labelled_examples(index, annotations=None):
+    """Per class, the scores of its labelled examples and whether each is positive.
+
+    Args:
+        index: `keras_panns.Index` with scores (`--outputs scores`).
+        annotations: pandas DataFrame or None (the index's annotations table).
+
+    Returns:
+        dict class name -> `(scores float32 (n,), truth bool (n,))`, classes in the model's order.
+
+    Raises:
+        ArchiveError: the index holds no scores (the message names `--outputs scores`) or no labels.
+
+    Example:
+    ```python
+    scores, truth = labelled_examples(index)["Dog"]
+    ```
+    """
+    if "scores" not in index.outputs:
+        raise ArchiveError(
+            f"{index.path} holds no per-class scores; index again with --outputs scores (and tags, embeddings as "
+            "you wish) to calibrate on it"
+        )
+    if annotations is None:
+        annotations = Annotations(index.path, index.labels).read()
+    annotations = annotations[annotations.label_type != "uncertain"]
+    if annotations.empty:
+        raise ArchiveError(f"{index.path} holds no positive or negative labels; add some with keras-panns label")
+    windows = index.windows[["path", "start", "end"]].assign(row=np.arange(len(index.windows)))
+    scores = index.scores()
+    labels = list(index.labels)
+    examples = {}
+    for name, group in annotations.groupby("label", sort=False):
+        column = labels.index(name)
+        group = group.assign(positive=group.label_type == "positive")
+        rows, truth = [], []
+        spans = group[group.start.notna() & group.end.notna()]
+        if len(spans):
+            covered = _span_examples(windows, spans)
+            rows.append(scores[covered.index.to_numpy(), column])
+            truth.append(covered.to_numpy())
+        clips = group[group.start.isna() | group.end.isna()]
+        if len(clips):
+            by_file = clips.groupby("path")["positive"].any()
+            best = windows.assign(score=scores[:, column]).groupby("path")["score"].max()
+            present = by_file[by_file.index.isin(best.index)]
+            rows.append(best.loc[present.index].to_numpy(np.float32))
+            truth.append(present.to_numpy())
+        if rows:
+            examples[name] = (np.concatenate(rows).astype(np.float32), np.concatenate(truth).astype(bool))
+    return {name: examples[name] for name in labels if name in examples}
+
+
+def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_threshold=0.5, progress=None):
+    """Operating points for every class with enough labels in `index`, for `index`'s model.
+
+    Args:
+        index: `keras_panns.Index` with scores and annotations.
+        target: str. `precision=P`, `recall=R` or `f1`.
+        min_labels: int. Fewest positives and fewest negatives a class needs; others keep the default.
+        folds: int. Cross-validation folds.
+        default_threshold: float. The threshold of classes without a point.
+        progress: callable(done, total) or None.
+
+    Returns:
+        `keras_panns.decisions.OperatingPoints`, its model the index's.
+
+    Raises:
+        ArchiveError: no scores or labels in the index. ValueError: a bad target.
+
+    Example:
+    ```python
+    points = calibrate_index(index, "recall=0.8", min_labels=10)
+    ```
+    """
+    parsed = parse_target(target)
+    examples = labelled_examples(index)
+    manifest = index.manifest
+    classes, too_few = {}, []
+    for done, (name, (scores, truth)) in enumerate(examples.items(), start=1):
+        if truth.sum() < max(2, min_labels) or (~truth).sum() < max(2, min_labels):
+            too_few.append(name)
+        else:
+            classes[name] = choose_point(scores, truth, parsed, folds=folds)
+        if progress is not None:
+            progress(done, len(examples))
+    model = {
+        "model": manifest.get("model"),
+        "model_name": manifest.get("model_name"),
+        "zoo_card": manifest.get("zoo_card"),
+        "weights_sha256": manifest.get("weights_sha256"),
+        "labels_sha256": manifest.get("labels_sha256"),
+        "runtime": (manifest.get("runtime") or {}).get("runtime"),
+        "precision": (manifest.get("runtime") or {}).get("precision"),
+    }
+    return OperatingPoints(
+        model=model, target=target, classes=classes, default_threshold=default_threshold, too_few_labels=too_few
+    )
