@@ -94,6 +94,15 @@ CASES = {
     ],
     "evaluate": [
         (["--checkpoint", "{preset}", "--data", "{empty_dir}"], 1, "empty"),
+        (["--index", "{empty_dir}"], 1, "no manifest.json"),
+    ],
+    "label": [
+        (["{empty_dir}", "--import", "{csv}"], 1, "no manifest.json"),
+        (["{empty_dir}"], 2, "--import FILE or --export FILE"),
+    ],
+    "calibrate": [
+        (["{empty_dir}", "--out", "{root}/points.json"], 1, "no manifest.json"),
+        (["{empty_dir}", "--out", "{root}/points.txt"], 2, "--out must end in .json"),
     ],
     "finetune": [
         (["--checkpoint", "{preset}", "--csv", "{missing}", "--out", "{root}/f.keras"], 1, "missing.wav"),

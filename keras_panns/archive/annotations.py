@@ -108,6 +108,36 @@ def resolve_paths(paths, indexed):
     return matched
 
 
+def check_classes(frame, labels, source):
+    """Refuses labels that are not among `labels`, naming each with its rows and close names.
+
+    Args:
+        frame: pandas DataFrame with a `label` column (rows numbered as in their file: index + 2).
+        labels: sequence of str. The model's classes.
+        source: str. The labels' file, for the message.
+
+    Raises:
+        ArchiveError: some labels are unknown.
+
+    Example:
+    ```python
+    check_classes(read_label_file("labels.csv"), index.labels, "labels.csv")
+    ```
+    """
+    labels = list(labels)
+    unknown = sorted(set(frame.label) - set(labels))
+    if unknown:
+        lines = []
+        for name in unknown[:10]:
+            close = difflib.get_close_matches(name, labels, n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            rows = ", ".join(str(i + 2) for i in frame.index[frame.label == name][:5])
+            lines.append(f"{name!r}, rows {rows}{hint}")
+        raise ArchiveError(
+            f"{source}: {len(unknown)} labels are not classes of this index's model:\n  " + "\n  ".join(lines)
+        )
+
+
 class Annotations:
     """The annotations of one index: read them, add an import.
 
@@ -144,20 +174,6 @@ class Annotations:
         if not self.reader.parts(TABLE):
             return set()
         return set(self.reader.read(TABLE, ["provenance"]).column("provenance").to_pylist())
-
-    def _check_classes(self, frame, source):
-        known = set(self.labels)
-        unknown = sorted(set(frame.label) - known)
-        if unknown:
-            lines = []
-            for name in unknown[:10]:
-                close = difflib.get_close_matches(name, self.labels, n=3, cutoff=0.6)
-                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-                rows = ", ".join(str(i + 2) for i in frame.index[frame.label == name][:5])
-                lines.append(f"{name!r}, rows {rows}{hint}")
-            raise ArchiveError(
-                f"{source}: {len(unknown)} labels are not classes of this index's model:\n  " + "\n  ".join(lines)
-            )
 
     @staticmethod
     def _check_conflicts(frame, existing, source):
@@ -206,7 +222,7 @@ class Annotations:
         if frame.empty:
             raise ArchiveError(f"{provenance}: no labels to import")
         frame = frame.reset_index(drop=True)
-        self._check_classes(frame, provenance)
+        check_classes(frame, self.labels, provenance)
         resolved, missing = 0, []
         if self.files is not None:
             matched = resolve_paths(frame.path, self.files)

@@ -1,35 +1,127 @@
-"""Evaluates a model on packed shards: mAP, mean AUC and d-prime as PANNs reports them.
+"""Evaluates scores against labels: an index with labels, or a model on packed shards.
 
-Runs every clip of --data once, then prints mAP (mean over classes of
-average precision, scikit-learn's definition), mean AUC and d', plus the
-best and worst classes by AP. --report writes one CSV row per class.
+On an index (`keras-panns evaluate --index INDEX`): per class with labels, average
+precision and ROC-AUC (scikit-learn) over its labelled windows, and
+precision, recall and F1 at the operating points (--operating_points, from
+`keras-panns calibrate`; else every class at --threshold) with 95% bootstrap
+intervals. The labels are the index's own (`keras-panns label`) or those of
+--labels FILE, read without importing them: points chosen on the index's
+labels look better on them than on new audio, so keep a test file aside.
+--format json gives one record per class (name, positives, negatives, ap,
+roc_auc, threshold, precision, recall, f1 and their intervals); csv one row.
+
+On packed shards (--data DIR): runs the model over every clip and prints mAP
+(mean over classes of average precision, scikit-learn's definition), mean
+AUC and d', plus the best and worst classes by AP; --report writes one CSV
+row per class.
 
 Examples:
+  keras-panns evaluate --index recordings.index --labels test_labels.csv --operating_points points.json
+  keras-panns evaluate --index recordings.index --format json > per_class.json
   keras-panns evaluate --model cnn14 --data packed/eval --report per_class.csv
   keras-panns evaluate --checkpoint runs/cnn6/model.keras --data packed/eval
 """
 
+import csv
 import json
 import sys
 
+from absl import app
+
 from keras_panns.cli.common import define_model_flags, load_model, no_arguments
 
-USAGE = "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv] [--format text|json]"
+USAGE = (
+    "--index INDEX [--labels FILE] [--operating_points FILE] [--format text|json|csv]  |  "
+    "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv]"
+)
+FIELDS = ("name", "positives", "negatives", "ap", "roc_auc", "threshold", "precision", "recall", "f1")
 
 
 def define_flags(fv):
     from absl import flags
 
-    define_model_flags(fv, "cnn14", "Zoo name of the model.")
+    define_model_flags(fv, "cnn14", "Zoo name of the model (with --data).")
     flags.DEFINE_string("data", None, "Packed evaluation shards.", flag_values=fv)
-    flags.mark_flag_as_required("data", flag_values=fv)
-    flags.DEFINE_string("report", None, "Per-class CSV report.", flag_values=fv)
-    flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("index", None, "An index with labels (instead of --data).", flag_values=fv)
+    flags.DEFINE_string("report", None, "Per-class CSV report (with --data).", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 16, "Clips per forward pass (with --data).", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("top", 5, "Best and worst classes to print.", lower_bound=0, flag_values=fv)
-    flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.", flag_values=fv)
+    flags.DEFINE_enum("format", "text", ["text", "json", "csv"], "Output format (csv: INDEX only).", flag_values=fv)
+    flags.DEFINE_string(
+        "labels", None, "With --index: a label file to evaluate on instead of the index's own.", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "operating_points", None, "With --index: per-class thresholds from keras-panns calibrate.", flag_values=fv
+    )
+    flags.DEFINE_float(
+        "threshold",
+        0.5,
+        "With --index: the threshold of every class without --operating_points.",
+        lower_bound=0,
+        upper_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "resamples", 1000, "With --index: bootstrap resamples for the intervals.", lower_bound=10, flag_values=fv
+    )
+
+
+def _interval(values):
+    return "" if values is None else f" [{values[0]:.2f}, {values[1]:.2f}]"
+
+
+def _number(value, digits=3):
+    return "  n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _print_index_records(records, fmt, out):
+    if fmt == "json":
+        json.dump(records, out, indent=2)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        columns = list(FIELDS) + ["precision_ci", "recall_ci", "f1_ci"]
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, **{k: json.dumps(record[k]) for k in ("precision_ci", "recall_ci", "f1_ci")}})
+        return
+    out.write(f"{'class':<28} {'pos':>5} {'neg':>5}    AP  ROC-AUC  thresh  precision [95%]    recall [95%]\n")
+    for r in records:
+        out.write(
+            f"{r['name'][:28]:<28} {r['positives']:>5} {r['negatives']:>5} {_number(r['ap'])} {_number(r['roc_auc'])}"
+            f"    {r['threshold']:.3f}  {r['precision']:.2f}{_interval(r['precision_ci'])}  "
+            f"{r['recall']:.2f}{_interval(r['recall_ci'])}\n"
+        )
+    aps = [r["ap"] for r in records if r["ap"] is not None]
+    if aps:
+        out.write(f"mAP over {len(aps)} labelled classes: {sum(aps) / len(aps):.3f}\n")
+
+
+def _evaluate_index(path, fv):
+    from keras_panns.archive.label_files import read_label_file
+    from keras_panns.decisions import OperatingPoints
+    from keras_panns.search import Index
+    from keras_panns.search.labelled import evaluate_index
+
+    if fv.data or fv.report:
+        raise app.UsageError("give --index INDEX or --data DIR, not both (--report goes with --data)")
+    index = Index(path)
+    points = OperatingPoints.load(fv.operating_points, model=index.manifest) if fv.operating_points else None
+    labels = read_label_file(fv.labels) if fv.labels else None
+    records = evaluate_index(index, labels, points, default_threshold=fv.threshold, resamples=fv.resamples)
+    _print_index_records(records, fv.format, sys.stdout)
+    return 0
 
 
 def run(args, fv):
+    if fv.index is not None:
+        no_arguments(args)
+        return _evaluate_index(fv.index, fv)
+    if fv.data is None:
+        raise app.UsageError("--data must have a value (packed shards), or give --index INDEX to evaluate its labels")
+    if fv.format == "csv":
+        raise app.UsageError("--format csv is for an INDEX; with --data, --report writes the per-class CSV")
     from keras_panns.training import evaluate
 
     no_arguments(args)

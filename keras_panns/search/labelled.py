@@ -130,3 +130,85 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
     return OperatingPoints(
         model=model, target=target, classes=classes, default_threshold=default_threshold, too_few_labels=too_few
     )
+
+
+def _bootstrap(predicted, truth, resamples, seed):
+    """95% percentile intervals of precision, recall and F1 over `resamples` bootstrap resamples."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(truth), size=(resamples, len(truth)))
+    hit, pos, said = (predicted & truth)[picks], truth[picks], predicted[picks]
+    tp, positives, predictions = hit.sum(1), pos.sum(1), said.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predictions > 0, tp / np.maximum(predictions, 1), np.nan)
+        recall = np.where(positives > 0, tp / np.maximum(positives, 1), np.nan)
+        f1 = np.where(predictions + positives > 0, 2 * tp / np.maximum(predictions + positives, 1), np.nan)
+
+    def interval(values):
+        values = values[np.isfinite(values)]
+        return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if len(values) else None
+
+    return interval(precision), interval(recall), interval(f1)
+
+
+def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, resamples=1000, seed=0):
+    """Per-class AP, ROC-AUC, and precision, recall and F1 at the operating points, on labelled windows.
+
+    Args:
+        index: `keras_panns.Index` with scores.
+        annotations: pandas DataFrame (a label file read with `read_label_file`) or None: the index's own labels.
+            Points chosen by `calibrate` on the same labels score better here than on new audio: evaluate
+            on labels kept aside (`--labels FILE`), or read `calibrate`'s held-out figures.
+        points: `OperatingPoints` or None (every class at `default_threshold`).
+        default_threshold: float. The threshold without points.
+        resamples: int. Bootstrap resamples for the intervals.
+        seed: int.
+
+    Returns:
+        list of dict, one per labelled class in the model's order: name, positives, negatives, ap, roc_auc
+        (None with a single label value), threshold, precision, recall, f1 and their `_ci` intervals.
+
+    Example:
+    ```python
+    records = evaluate_index(index, points=OperatingPoints.load("points.json", model=index.manifest))
+    ```
+    """
+    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+
+    if points is not None:
+        points.check_model(index.manifest)
+    if annotations is not None:
+        annotations = _resolved(index, annotations)
+    examples = labelled_examples(index, annotations)
+    thresholds = points.thresholds(index.labels) if points is not None else None
+    records = []
+    for name, (scores, truth) in examples.items():
+        threshold = float(thresholds[index.labels.index(name)]) if thresholds is not None else default_threshold
+        predicted = scores >= threshold
+        both = 0 < truth.sum() < len(truth)
+        precision_ci, recall_ci, f1_ci = _bootstrap(predicted, truth, resamples, seed)
+        records.append(
+            {
+                "name": name,
+                "positives": int(truth.sum()),
+                "negatives": int((~truth).sum()),
+                "ap": float(average_precision_score(truth, scores)) if truth.any() else None,
+                "roc_auc": float(roc_auc_score(truth, scores)) if both else None,
+                "threshold": threshold,
+                "precision": float(precision_score(truth, predicted, zero_division=0)),
+                "recall": float(recall_score(truth, predicted, zero_division=0)),
+                "f1": float(f1_score(truth, predicted, zero_division=0)),
+                "precision_ci": precision_ci,
+                "recall_ci": recall_ci,
+                "f1_ci": f1_ci,
+            }
+        )
+    return records
+
+
+def _resolved(index, annotations):
+    """A label file's rows with their paths matched to the index's files, checked as an import would be."""
+    from keras_panns.archive.annotations import check_classes, resolve_paths
+
+    check_classes(annotations, index.labels, "the labels")
+    matched = resolve_paths(annotations.path, index.files.path)
+    return annotations.assign(path=[matched.get(p, p) for p in annotations.path])

@@ -265,3 +265,46 @@ def test_the_label_and_calibrate_commands(tmp_path, capsys):
     assert len(again) == FILES * (WINDOWS // 2) + FILES + 1 and set(again.path) == set(Index(index).files.path)
     assert main(["keras-panns", "calibrate", str(index), "--target", "precision=2", "--out", str(points)]) == 2
     assert "target must be precision=P" in capsys.readouterr().err
+
+
+def test_evaluate_reports_scikit_learns_metrics_at_the_operating_points(labelled, tmp_path, capsys):
+    from sklearn.metrics import average_precision_score, recall_score, roc_auc_score
+
+    from keras_panns.cli.main import main
+    from keras_panns.search.labelled import evaluate_index
+
+    index, _, _ = labelled
+    points = calibrate_index(index, "f1")
+    records = {r["name"]: r for r in evaluate_index(index, points=points)}
+    scores, truth = labelled_examples(index)["Dog"]
+    dog = records["Dog"]
+    assert dog["ap"] == pytest.approx(average_precision_score(truth, scores))
+    assert dog["roc_auc"] == pytest.approx(roc_auc_score(truth, scores))
+    assert dog["threshold"] == pytest.approx(points.classes["Dog"]["threshold"])
+    assert dog["recall"] == pytest.approx(recall_score(truth, scores >= dog["threshold"]))
+    for kind in ("precision", "recall", "f1"):
+        low, high = dog[f"{kind}_ci"]
+        assert low <= dog[kind] <= high and high - low < 0.3
+    assert records["Speech"]["roc_auc"] is None  # one positive, no negative: no ROC
+    # A label file kept aside, not imported: evaluated as given, paths matched by file name.
+    held_out = _labels_csv(
+        tmp_path / "test.csv", [("rec03.wav", 0.0, 1.0, "Dog", "positive"), ("rec03.wav", 1.0, 2.0, "Dog", "negative")]
+    )
+    path = tmp_path / "points.json"
+    points.save(path)
+    argv = [
+        "keras-panns",
+        "evaluate",
+        "--index",
+        index.path,
+        "--labels",
+        str(held_out),
+        "--operating_points",
+        str(path),
+    ]
+    assert main(argv + ["--format", "json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert (record["name"], record["positives"], record["negatives"]) == ("Dog", 1, 1)
+    assert main(argv) == 0 and "mAP over 1 labelled classes" in capsys.readouterr().out
+    assert main(argv + ["--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("name,positives,negatives,ap,roc_auc,threshold,precision,recall,f1")
