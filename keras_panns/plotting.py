@@ -191,3 +191,58 @@ def plot_sed(
         plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def plot_operating_points(examples, points, path, max_classes=12):
+    """Per-class precision-recall curves with each class's chosen operating point, as one PNG.
+
+    Curves are scikit-learn's (`PrecisionRecallDisplay.from_predictions`); the point is the precision and
+    recall that the class's threshold gives on the same labels, with its threshold written beside it.
+
+    Args:
+        examples: dict class -> `(scores, truth)` (`keras_panns.search.labelled.labelled_examples`).
+        points: `keras_panns.decisions.OperatingPoints`. Classes without a point are drawn without one.
+        path: str. The PNG to write.
+        max_classes: int. The classes with the most labels, at most this many.
+
+    Returns:
+        list of str, the classes drawn.
+
+    Example:
+    ```python
+    plot_operating_points(labelled_examples(index), points, "points.png")
+    ```
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: servers and CI have no display
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import PrecisionRecallDisplay, precision_score, recall_score
+
+    drawable = {name: (s, t) for name, (s, t) in examples.items() if t.any() and (~t).any()}
+    names = sorted(drawable, key=lambda name: -len(drawable[name][1]))[:max_classes]
+    if not names:
+        raise ValueError("no class has both positive and negative labels to draw")
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        scores, truth = drawable[name]
+        PrecisionRecallDisplay.from_predictions(truth, scores, ax=ax, name="labels", plot_chance_level=True)
+        point = points.classes.get(name)
+        if point is not None:
+            predicted = scores >= point["threshold"]
+            recall = recall_score(truth, predicted, zero_division=0)
+            precision = precision_score(truth, predicted, zero_division=0)
+            ax.plot([recall], [precision], "o", color="crimson", markersize=7)
+            ax.annotate(f"t={point['threshold']:.2f}", (recall, precision), textcoords="offset points", xytext=(6, -12))
+        ax.set_title(f"{name[:28]} ({int(truth.sum())}+/{int((~truth).sum())}-)", fontsize=9)
+        ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
+        ax.legend().remove()
+    figure.suptitle(f"Precision-recall on the labels, operating points for {points.target}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return names

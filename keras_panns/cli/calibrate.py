@@ -16,6 +16,10 @@ per-class scores (`keras-panns index --outputs scores`).
 Examples:
   keras-panns calibrate recordings.index --target precision=0.9 --out points.json
   keras-panns calibrate recordings.index --target f1 --min_labels 10 --out points.json --format json
+  keras-panns calibrate recordings.index --target recall=0.8 --out points.json --plot points.png
+
+--plot draws each class's precision-recall curve on its labels with the
+chosen point marked (the 12 classes with the most labels).
 """
 
 import json
@@ -45,6 +49,7 @@ def define_flags(fv):
         upper_bound=1,
         flag_values=fv,
     )
+    flags.DEFINE_string("plot", None, "Also draw precision-recall curves and points to this PNG.", flag_values=fv)
     flags.DEFINE_enum(
         "format", "text", ["text", "json"], "What to print: a table, or one record per class.", flag_values=fv
     )
@@ -78,6 +83,12 @@ def run(args, fv):
     except ValueError as exc:
         raise app.UsageError(str(exc)) from exc
     points.save(fv.out)
+    if fv.plot:
+        from keras_panns.plotting import plot_operating_points
+        from keras_panns.search.labelled import labelled_examples
+
+        drawn = plot_operating_points(labelled_examples(Index(args[0])), points, fv.plot)
+        print(f"wrote {fv.plot}: precision-recall of {len(drawn)} classes", file=sys.stderr)
     if fv.format == "json":
         records = [
             {"name": name, **point["support"], "threshold": point["threshold"], **point["held_out"]}

@@ -20,6 +20,10 @@ Examples:
   keras-panns search recordings.index --like street.wav --start 12 --end 22 --format csv --out similar.csv
   keras-panns search recordings.index --group Vehicle --min_score 0.4 --level files
   keras-panns search recordings.index --like bark.wav --label Dog --min_score 0.3 --format json
+  keras-panns search recordings.index --group Animal --operating_points points.json --level files
+
+--operating_points (from `keras-panns calibrate` on this index's model) gives
+each class its own threshold in place of --min_score.
 """
 
 import sys
@@ -58,6 +62,12 @@ def define_flags(fv):
         flag_values=fv,
     )
     flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
+    flags.DEFINE_string(
+        "operating_points",
+        None,
+        "Per-class thresholds from keras-panns calibrate: each class's own instead of --min_score.",
+        flag_values=fv,
+    )
     flags.register_multi_flags_validator(
         ["start", "end"],
         lambda v: v["start"] is None or v["end"] is None or v["end"] > v["start"],
@@ -89,6 +99,11 @@ def run(args, fv):
     if fv.label is not None and fv.group is not None:
         raise app.UsageError("give --label or --group, not both")
     index = Index(args[0])
+    points = None
+    if fv.operating_points:
+        from keras_panns.decisions import OperatingPoints
+
+        points = OperatingPoints.load(fv.operating_points, model=index.manifest)
     frame = index.search(
         fv.like,
         start=fv.start,
@@ -100,6 +115,7 @@ def run(args, fv):
         level=fv.level,
         checkpoint=fv.checkpoint,
         cache_dir=fv.cache_dir,
+        operating_points=points,
     )
     text = _render(frame, fv.format)
     if fv.out:

@@ -364,20 +364,24 @@ class Index:
             self._vectors = vectors
         return self._vectors.search(query, k)
 
-    def _label_scores(self, classes):
-        """`(score, best class index)` per window for `classes` (NaN where the top-k tags do not say)."""
+    def _label_scores(self, classes, thresholds):
+        """`(score, best class index)` per window for `classes`: the class most over its threshold (NaN where
+        the top-k tags do not say)."""
         if "scores" in self.outputs:
             scores = self.scores()[:, classes]
-            return scores.max(axis=1), np.asarray(classes)[scores.argmax(axis=1)]
+            pick = (scores - thresholds[classes]).argmax(axis=1)
+            return scores[np.arange(len(scores)), pick], np.asarray(classes)[pick]
         if "tags" not in self.outputs:
             raise ArchiveError(f"{self.path} holds no scores or tags; index with --outputs tags or scores")
         wanted = {self.labels[c]: c for c in classes}
         score = np.full(len(self.windows), np.nan, np.float32)
+        margin = np.full(len(self.windows), -np.inf)
         best = np.full(len(self.windows), -1, np.int64)
         for row, (names, values) in enumerate(zip(self.windows["top_labels"], self.windows["top_scores"])):
             for name, value in zip(names, values):
-                if name in wanted and not value <= score[row]:
+                if name in wanted and value - thresholds[wanted[name]] > margin[row]:
                     score[row], best[row] = value, wanted[name]
+                    margin[row] = value - thresholds[wanted[name]]
         return score, best
 
     def search(
@@ -393,6 +397,7 @@ class Index:
         level="windows",
         checkpoint=None,
         cache_dir=None,
+        operating_points=None,
     ):
         """Windows, files or events: nearest to a query sound, scored as a class or group, or both.
 
@@ -409,6 +414,8 @@ class Index:
                 or `events` (label or group only; needs an index with events).
             checkpoint: where the model for `like` comes from (default: the manifest's).
             cache_dir: where the model for `like` comes from (default: the manifest's).
+            operating_points: `keras_panns.decisions.OperatingPoints` or None. Each class's own threshold
+                instead of `min_score` (checked against the index's model).
 
         Returns:
             pandas DataFrame, best first: `path`, `start`, `end` (windows, files), `similarity` (with `like`),
@@ -434,17 +441,21 @@ class Index:
         classes = what = None
         if label is not None or group is not None:
             classes, what = _classes(self.labels, label, group)
+        thresholds = np.full(len(self.labels), float(min_score))  # float64: as the plain comparison it replaces
+        if operating_points is not None:
+            operating_points.check_model(self.manifest)
+            thresholds = operating_points.thresholds(self.labels).astype(np.float64)
         if level == "events":
             if like is not None:
                 raise ArchiveError("like ranks windows or files, not events: use level windows or files")
-            return self._events(classes, what, min_score, top)
+            return self._events(classes, what, thresholds, top)
         frame = self.windows[["path", "start", "end"]].copy()
         keep = np.arange(len(frame))
         if classes is not None:
-            score, best = self._label_scores(classes)
+            score, best = self._label_scores(classes, thresholds)
             frame["label"] = [self.labels[b] if b >= 0 else None for b in best]
             frame["score"] = score
-            keep = np.flatnonzero(score >= min_score)
+            keep = np.flatnonzero((best >= 0) & (score >= thresholds[best]))
         matching = frame.iloc[keep]
         if like is not None:
             self._require("embeddings")  # before the model is loaded and run on the query
@@ -497,7 +508,7 @@ class Index:
         result = pd.DataFrame(rows, columns=columns)
         return result.sort_values(order, ascending=False, kind="stable").head(top).reset_index(drop=True)
 
-    def _events(self, classes, what, min_score, top):
+    def _events(self, classes, what, thresholds, top):
         if "events" not in self.outputs:
             raise ArchiveError(
                 f"{self.path} holds no events; index with --outputs events and a SED model "
@@ -506,7 +517,8 @@ class Index:
         if classes is None:
             raise ArchiveError("level events needs label or group")
         events = self.events
-        picked = events[events["class_index"].isin(classes) & (events["score"] >= min_score)]
+        bars = thresholds[events["class_index"].to_numpy()] if len(events) else np.zeros(0)
+        picked = events[events["class_index"].isin(classes) & (events["score"].to_numpy() >= bars)]
         return (
             picked.sort_values("score", ascending=False, kind="stable")
             .head(top)[["path", "label", "onset", "offset", "score"]]

@@ -253,8 +253,11 @@ def test_the_label_and_calibrate_commands(tmp_path, capsys):
     assert main(["keras-panns", "label", str(index), "--import", str(labels)]) == 1  # the same file again
     assert "already imported" in capsys.readouterr().err
     points = tmp_path / "points.json"
-    code = main(["keras-panns", "calibrate", str(index), "--target", "recall=0.8", "--out", str(points)])
+    plot = tmp_path / "points.png"
+    argv = ["keras-panns", "calibrate", str(index), "--target", "recall=0.8", "--out", str(points), "--plot", str(plot)]
+    code = main(argv)
     captured = capsys.readouterr()
+    assert "precision-recall of 2 classes" in captured.err and plot.read_bytes()[:4] == b"\x89PNG"
     assert code == 0 and "Dog" in captured.out and "Music" in captured.out
     assert "1 classes have fewer than 5 positive or negative labels and keep the threshold 0.5: Speech" in captured.err
     chosen = OperatingPoints.load(points, model=Index(index).manifest)
@@ -308,3 +311,37 @@ def test_evaluate_reports_scikit_learns_metrics_at_the_operating_points(labelled
     assert main(argv) == 0 and "mAP over 1 labelled classes" in capsys.readouterr().out
     assert main(argv + ["--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("name,positives,negatives,ap,roc_auc,threshold,precision,recall,f1")
+
+
+def test_search_keeps_each_class_over_its_own_threshold(labelled, tmp_path, capsys):
+    from keras_panns.cli.main import main
+
+    index, _, _ = labelled
+    points = calibrate_index(index, "precision=0.8")
+    threshold = points.classes["Dog"]["threshold"]
+    found = index.search(label="Dog", operating_points=points, top=10_000)
+    dog = index.scores()[:, 1]
+    assert len(found) == int(np.sum(dog >= threshold)) and found.score.min() >= threshold
+    plain = index.search(label="Dog", min_score=threshold, top=10_000)
+    assert plain.equals(found)  # one class: the same as its threshold given as --min_score
+    # A group: a window counts when any class is over its own bar (Speech keeps the default 0.5).
+    animal = index.search(group="Animal", operating_points=points, top=10_000)
+    assert len(animal) == int(np.sum(dog >= threshold)) and set(animal.label) == {"Dog"}
+    path = tmp_path / "points.json"
+    points.save(path)
+    code = main(
+        [
+            "keras-panns",
+            "search",
+            index.path,
+            "--label",
+            "Dog",
+            "--operating_points",
+            str(path),
+            "--top",
+            "10000",
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0 and len(json.loads(capsys.readouterr().out)) == len(found)
