@@ -160,7 +160,7 @@ class OperatingPoints:
         """Refuses a model whose scores these points were not chosen on (one line naming the difference).
 
         Args:
-            model: dict with any of `MATCHED_KEYS` (an index manifest, or `model_fingerprint(...)`).
+            model: dict with any of `MATCHED_KEYS` (an index manifest, or `fingerprint(...)`).
             source: str. What to call the points in the message (their file).
 
         Raises:
@@ -262,7 +262,7 @@ def _model_value(model, key):
     return model.get(key)
 
 
-def model_fingerprint(model, weights_digest, runtime="keras", precision="float32"):
+def fingerprint(model, weights_digest, runtime="keras", precision="float32"):
     """The fingerprint an operating-points file records, for a Keras model as it runs now.
 
     Args:
@@ -276,7 +276,7 @@ def model_fingerprint(model, weights_digest, runtime="keras", precision="float32
 
     Example:
     ```python
-    points.check_model(model_fingerprint(model, weights_sha256(model)))
+    points.check_model(fingerprint(model, weights_sha256(model)))  # or runtimes.fingerprint.model_fingerprint
     ```
     """
     return {

@@ -234,6 +234,8 @@ def _tag_chooser(model, labels, top_k, classes, operating_points, calibrated, ru
         if calibrated:
             raise ValueError("calibrated scores need operating_points (made by keras-panns calibrate)")
         return lambda scores: top_k_labels(scores, labels, top_k, classes)
+    from keras_panns.runtimes.fingerprint import model_fingerprint
+
     operating_points.check_model(model_fingerprint(model, getattr(runtime, "precision", precision)))
     thresholds = operating_points.thresholds(labels)
     allowed = np.zeros(len(labels), bool)
@@ -245,28 +247,6 @@ def _tag_chooser(model, labels, top_k, classes, operating_points, calibrated, ru
         return [(labels[i], float(shown[i])) for i in present[np.argsort(-scores[present], kind="stable")]]
 
     return choose
-
-
-def model_fingerprint(model, precision="float32"):
-    """What an operating-points file is checked against: the model's class, weights, classes and precision.
-
-    Args:
-        model: a keras_panns model, or a compiled one (`runtimes.compiled.CompiledModel`).
-        precision: str. The precision its scores come at (`"auto"` counts as float32, auto's reference).
-
-    Returns:
-        dict (see `keras_panns.decisions.model_fingerprint`).
-
-    Example:
-    ```python
-    points.check_model(model_fingerprint(model))
-    ```
-    """
-    from keras_panns.decisions import model_fingerprint as fingerprint
-    from keras_panns.runtimes.fingerprint import weights_sha256
-
-    digest = getattr(model, "weights_sha256", None) or weights_sha256(model)
-    return fingerprint(model, digest, precision="float32" if precision == "auto" else precision)
 
 
 def _to_waveform(model, item, source, sample_rate):

@@ -723,7 +723,8 @@ def test_a_warning_is_one_line(monkeypatch, capsys):
 
 def test_tag_with_operating_points_keeps_each_class_over_its_own_threshold(shared_data, tmp_path, capsys):
     from keras_panns.decisions import OperatingPoints, logit
-    from keras_panns.inference import iter_tags, model_fingerprint
+    from keras_panns.inference import iter_tags
+    from keras_panns.runtimes.fingerprint import model_fingerprint
 
     wav = str(shared_data / "examples" / EXAMPLES[0])
     # Scores spread inside (0, 1): the golden weights' saturate at 1.

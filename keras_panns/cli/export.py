@@ -94,6 +94,13 @@ def define_flags(fv):
         lower_bound=1,
         flag_values=fv,
     )
+    flags.DEFINE_string(
+        "operating_points",
+        None,
+        "Per-class thresholds and calibration from keras-panns calibrate, written into the TFLite metadata "
+        "(MediaPipe Tasks then return calibrated scores, 0 below each class's threshold).",
+        flag_values=fv,
+    )
     define_out_flag(fv, "Output file (.tflite or .onnx, as --format).", required=True)
     flags.register_multi_flags_validator(
         ["format", "out"],
@@ -116,6 +123,11 @@ def run(args, fv):
     from keras_panns.export import export_model
 
     no_arguments(args)
+    points = None
+    if fv.operating_points:
+        from keras_panns.decisions import OperatingPoints
+
+        points = OperatingPoints.load(fv.operating_points)  # checked against the model by export_model
     model = load_model(fv)
     print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
     report = export_model(
@@ -133,6 +145,7 @@ def run(args, fv):
         validation=fv.validation,
         max_mean_abs=fv.max_mean_abs,
         min_top5=fv.min_top5,
+        operating_points=points,
     )
     print(report.summary())
     print(f"outputs: {', '.join(f'{k} {v}' for k, v in report.outputs.items())}; spec: {report.metadata_path}")

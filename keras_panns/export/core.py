@@ -17,6 +17,8 @@ from keras_panns.layers import DFT_MODES, set_dft
 if TYPE_CHECKING:
     import keras
 
+    from keras_panns.decisions import OperatingPoints
+
 FORMATS = ("tflite", "onnx")
 # The fastest DFT each runtime can run: TFLite has a builtin real FFT (MobileNetV1: 1.2x the conv front end
 # in LiteRT); tf2onnx cannot convert one, so ONNX keeps the DFT convolution.
@@ -273,6 +275,7 @@ def export_model(
     max_mean_abs: float = QUANTIZED_MAX_MEAN_ABS,
     min_top5: float = QUANTIZED_MIN_TOP5,
     max_calibration_clips: int = 100,
+    operating_points: OperatingPoints | None = None,
 ) -> ExportReport:
     """Exports `model` with its front end to TFLite or ONNX, then proves the file reproduces it.
 
@@ -302,6 +305,11 @@ def export_model(
     - `dynamic`: int8 weights, activations quantized on the fly.
     - `int8`: int8 weights and activations, calibrated on `calibration` audio.
 
+    Operating points (`keras-panns calibrate`, chosen for this model) go into
+    the TFLite metadata as MediaPipe's score calibration: MediaPipe Tasks then
+    return each class's calibrated score above its threshold and 0 below it.
+    The file's own output stays the raw scores, validated as usual.
+
     Validation: float exports must match Keras within `tolerance` on every
     output (absolute for scores, relative to the largest value for
     embeddings); quantized ones must keep the mean absolute score change
@@ -327,6 +335,7 @@ def export_model(
         max_mean_abs: float. Bounds for quantized exports.
         min_top5: float. Bounds for quantized exports.
         max_calibration_clips: int.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None (TFLite with metadata only).
 
     Returns:
         An `ExportReport`.
@@ -345,6 +354,7 @@ def export_model(
     samples = _input_length(model, length)
     metadata = format == "tflite" and (metadata or mediapipe)
     outputs = _check_outputs(model, outputs, format, metadata, mediapipe, samples)
+    _check_operating_points(model, operating_points, metadata, quantize)
     calibration_clips, clips = _clips(model, samples, calibration, validation, max_calibration_clips)
     quantized = quantize != "none"
     batch = 1 if mediapipe else None
@@ -352,7 +362,18 @@ def export_model(
     tmp = f"{path}.partial"
     try:
         ops, runner = _convert(
-            model, tmp, format, samples, quantize, calibration_clips, outputs, front_end, metadata, threads, batch
+            model,
+            tmp,
+            format,
+            samples,
+            quantize,
+            calibration_clips,
+            outputs,
+            front_end,
+            metadata,
+            threads,
+            batch,
+            operating_points,
         )
         max_err, mean_err, top5 = _compare(model, runner, clips, quantized, outputs)
         _check_agreement(max_err, mean_err, top5, quantized, tolerance, max_mean_abs, min_top5)
@@ -379,9 +400,33 @@ def export_model(
         front_end=front_end,
         tflite_metadata=metadata,
     )
+    sidecar = _metadata(model, report)
+    if operating_points is not None:
+        sidecar["operating_points"] = {
+            "target": operating_points.target,
+            "classes": sorted(operating_points.classes),
+            "default_threshold": operating_points.default_threshold,
+        }
     with open(report.metadata_path, "w", encoding="utf-8") as f:
-        json.dump(_metadata(model, report), f, indent=2)
+        json.dump(sidecar, f, indent=2)
     return report
+
+
+def _check_operating_points(model, points, metadata, quantize):
+    """Refuses operating points that no metadata would carry, or that were chosen for another model."""
+    if points is None:
+        return
+    if not metadata:
+        raise ExportError(
+            "operating points travel in TFLite Model Metadata: export with format='tflite' and metadata "
+            "(--format tflite, without --nometadata)"
+        )
+    from keras_panns.runtimes.fingerprint import model_fingerprint
+
+    try:
+        points.check_model(model_fingerprint(model, "int8" if quantize == "int8" else "float32"))
+    except PANNsError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _check_options(format, quantize, calibration, front_end):
@@ -424,7 +469,9 @@ def _clips(model, samples, calibration, validation, max_calibration_clips):
     return calibration_clips, clips
 
 
-def _convert(model, tmp, format, samples, quantize, calibration_clips, outputs, front_end, metadata, threads, batch):
+def _convert(
+    model, tmp, format, samples, quantize, calibration_clips, outputs, front_end, metadata, threads, batch, points
+):
     """Writes the converted file to `tmp`; returns `(its op names, a runner of it)`."""
     serve = _serving_function(model, outputs)
     # The Keras reference keeps its own DFT; only the traced export uses front_end.
@@ -436,7 +483,16 @@ def _convert(model, tmp, format, samples, quantize, calibration_clips, outputs, 
             # MediaPipe feeds one window at a time; a static batch of 1 lets XNNPACK plan the whole
             # graph ahead (Cnn14: 3.0 vs 2.8 clips/s, median of three paired runs on 2 cores).
             return tflite.convert(
-                model, tmp, samples, quantize, calibration_clips, serve, metadata=metadata, threads=threads, batch=batch
+                model,
+                tmp,
+                samples,
+                quantize,
+                calibration_clips,
+                serve,
+                metadata=metadata,
+                threads=threads,
+                batch=batch,
+                operating_points=points,
             )
         from keras_panns.export import onnx_export
 

@@ -160,8 +160,40 @@ def describe(model, seconds):
     }
 
 
-def write_metadata(model_buffer, model, *, seconds, signature_key="serving_default"):
+def score_calibration_rows(points, labels):
+    """MediaPipe's per-class sigmoid parameters `(scale, slope, offset, min_score)` for `points`.
+
+    MediaPipe Tasks compute `scale / (1 + exp(-(slope * g(x) + offset)))` with `g` the inverse logistic
+    (`logit`) when the raw score exceeds `min_score`, and `default_score` (0) otherwise: with scale 1 that is
+    `OperatingPoints.calibrate`, and `min_score` is the class's threshold. A class without a calibration
+    keeps its raw score (slope 1, offset 0: `sigmoid(logit(x)) = x`), cut at its threshold too.
+
+    Args:
+        points: `keras_panns.decisions.OperatingPoints`.
+        labels: sequence of str, the output's classes.
+
+    Returns:
+        list of `(1.0, slope, offset, min_score)`, one per class.
+
+    Example:
+    ```python
+    score_calibration_rows(points, model.labels)[0]  # (1.0, 1.7, -0.4, 0.31)
+    ```
+    """
+    thresholds = points.thresholds(labels)
+    rows = []
+    for name, threshold in zip(labels, thresholds):
+        slope, offset = points.classes.get(name, {}).get("calibration") or (1.0, 0.0)
+        rows.append((1.0, float(slope), float(offset), float(threshold)))
+    return rows
+
+
+def write_metadata(model_buffer, model, *, seconds, signature_key="serving_default", operating_points=None):
     """Returns `model_buffer` (a converted `.tflite`) with TFLite Model Metadata for `model`.
+
+    With `operating_points`, the classification output also carries MediaPipe's score calibration: MediaPipe
+    Tasks then return each class's calibrated score above its threshold, and 0 below it (see
+    `score_calibration_rows`). The file's own output stays the model's raw scores.
 
     Args:
         model_buffer: bytes of the TFLite file, converted from `model`.
@@ -169,6 +201,7 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
             rate, zoo card).
         seconds: float or None. The input length (None: dynamic).
         signature_key: str. The signature whose output names the tensors.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None, chosen for `model`.
 
     Returns:
         bytes: the model with metadata and its label file packed in.
@@ -206,14 +239,36 @@ def write_metadata(model_buffer, model, *, seconds, signature_key="serving_defau
             )
             return self
 
+        def _export_calibration_file(self, filename, calibrations):
+            # MediaPipe's writer ends the file with a newline, and its ScoreCalibrationCalculator counts the
+            # empty line after it as one more class (528 sigmoids for 527 scores), failing every run.
+            # Canary: test_mediapipe_still_writes_a_trailing_calibration_line.
+            path = super()._export_calibration_file(filename, calibrations)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text[:-1] if text.endswith("\n") else text)
+            return path
+
     info = describe(model, seconds)
     writer = AudioClassifierWriter.create(bytearray(model_buffer))
     writer._general_md = metadata_info.GeneralMd(**info)
     writer.add_audio_input("waveform", f"Mono waveform in [-1, 1] at {model.sample_rate} Hz.")
+    calibration = None
+    if operating_points is not None:
+        calibration = metadata_writer.ScoreCalibration(
+            metadata_writer.ScoreCalibration.transformation_types.INVERSE_LOGISTIC,
+            [
+                metadata_writer.CalibrationParameter(*row)
+                for row in score_calibration_rows(operating_points, model.labels)
+            ],
+            default_score=0,
+        )
     for name in outputs:
         if name == CLASSIFICATION_OUTPUT:
             writer.add_classification_output(
                 metadata_writer.Labels().add(list(model.labels), exported_filename=LABEL_FILE),
+                score_calibration=calibration,
                 name=name,
                 description=_DESCRIPTIONS[name],
             )

@@ -142,12 +142,23 @@ def op_names(buffer):
     return sorted({op["op_name"] for op in interpreter._get_ops_details()})
 
 
-def convert(model, path, samples, quantize, calibration_clips, serve, metadata=True, threads=None, batch=None):
+def convert(
+    model,
+    path,
+    samples,
+    quantize,
+    calibration_clips,
+    serve,
+    metadata=True,
+    threads=None,
+    batch=None,
+    operating_points=None,
+):
     """Writes `serve` (`model`'s forward) as TFLite to `path`; returns (op names, runner for validation).
 
     `metadata` adds TFLite Model
-    Metadata (see `keras_panns.export.metadata`); `batch` fixes the batch
-    size (None: dynamic).
+    Metadata (see `keras_panns.export.metadata`), with `operating_points`'
+    score calibration if given; `batch` fixes the batch size (None: dynamic).
     """
     import tensorflow as tf
 
@@ -182,7 +193,11 @@ def convert(model, path, samples, quantize, calibration_clips, serve, metadata=T
         from keras_panns.export.metadata import write_metadata
 
         buffer = write_metadata(
-            buffer, model, seconds=None if samples is None else samples / model.sample_rate, signature_key=SIGNATURE
+            buffer,
+            model,
+            seconds=None if samples is None else samples / model.sample_rate,
+            signature_key=SIGNATURE,
+            operating_points=operating_points,
         )
     with open(path, "wb") as f:
         f.write(buffer)

@@ -60,3 +60,24 @@ def cache_key(model, weights_digest=None):
     """
     config = hashlib.blake2b(json.dumps(model.get_config(), sort_keys=True, default=str).encode(), digest_size=8)
     return f"{(weights_digest or weights_sha256(model))[:32]}-{config.hexdigest()}"
+
+
+def model_fingerprint(model, precision="float32"):
+    """What an operating-points file is checked against: the model's class, weights, classes and precision.
+
+    Args:
+        model: a keras_panns model, or a compiled one (`runtimes.compiled.CompiledModel`).
+        precision: str. The precision its scores come at (`"auto"` counts as float32, auto's reference).
+
+    Returns:
+        dict (see `keras_panns.decisions.fingerprint`).
+
+    Example:
+    ```python
+    points.check_model(model_fingerprint(model))
+    ```
+    """
+    from keras_panns.decisions import fingerprint
+
+    digest = getattr(model, "weights_sha256", None) or weights_sha256(model)
+    return fingerprint(model, digest, precision="float32" if precision == "auto" else precision)
