@@ -7,8 +7,13 @@ coloured by top class where a point opens its file at its time. Everything
 is inside the file (SVG charts, no scripts or fonts from elsewhere): it can
 be mailed or opened offline.
 
+With --operating_points (from `keras-panns calibrate`), the page adds, per
+class with a point, the windows, hours and files at or over its own
+threshold; labels added with `keras-panns label` are counted per class.
+
 Examples:
   keras-panns report recordings.index --out report.html
+  keras-panns report recordings.index --operating_points points.json --out report.html
 """
 
 import sys
@@ -19,9 +24,14 @@ USAGE = "INDEX --out report.html"
 
 
 def define_flags(fv):
+    from absl import flags
+
     from keras_panns.cli.common import define_out_flag
 
     define_out_flag(fv, "The HTML file to write.", endings=(".html", ".htm"), required=True)
+    flags.DEFINE_string(
+        "operating_points", None, "Per-class thresholds from keras-panns calibrate: counts at each.", flag_values=fv
+    )
 
 
 def run(args, fv):
@@ -31,6 +41,11 @@ def run(args, fv):
     if len(args) != 1:
         raise app.UsageError("give one INDEX directory" if not args else f"one INDEX only, got {' '.join(args)}")
     index = Index(args[0])
-    write_report(index, fv.out)
+    points = None
+    if fv.operating_points:
+        from keras_panns.decisions import OperatingPoints
+
+        points = OperatingPoints.load(fv.operating_points, model=index.manifest)
+    write_report(index, fv.out, points)
     print(f"wrote {fv.out}: {len(index.files):,} files, {len(index.windows):,} windows", file=sys.stderr)
     return 0

@@ -345,3 +345,20 @@ def test_search_keeps_each_class_over_its_own_threshold(labelled, tmp_path, caps
         ]
     )
     assert code == 0 and len(json.loads(capsys.readouterr().out)) == len(found)
+
+
+def test_the_report_counts_each_class_at_its_operating_point_and_the_labels(labelled, tmp_path):
+    from keras_panns.search.report import build_report
+
+    index, _, _ = labelled
+    points = calibrate_index(index, "f1")
+    page = build_report(index, points)
+    over = int(np.sum(index.scores()[:, 1] >= points.classes["Dog"]["threshold"]))
+    assert (
+        "At the operating points" in page
+        and f"<td>Dog</td><td>{round(points.classes['Dog']['threshold'], 3)}</td><td>{over}</td>" in page
+    )
+    assert "<h2>Labels</h2>" in page and "<td>Dog</td><td>" in page
+    other = OperatingPoints(**{**points.__dict__, "model": dict(points.model, weights_sha256="e" * 64)})
+    with pytest.raises(ArchiveError, match="weights_sha256"):
+        build_report(index, other)

@@ -140,11 +140,17 @@ def _table(frame, limit=50):
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
-def build_report(index):
+def build_report(index, operating_points=None):
     """The report of `index` (a `keras_panns.search.Index`) as one HTML string.
 
+    Args:
+        index: `keras_panns.search.Index`.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None. Adds what each class with a
+            point holds at its own threshold (needs an index with scores).
+
     Raises:
-        ArchiveError: the index holds neither tags nor scores (nothing to summarise).
+        ArchiveError: the index holds neither tags nor scores (nothing to summarise), or the points were
+            chosen for another model.
     """
     manifest, files, windows = index.manifest, index.files, index.windows
     top_labels, top_scores = _top_of_windows(index, windows)
@@ -166,6 +172,9 @@ def build_report(index):
             "<h2>Score distribution</h2>",
             _histogram(finite, np.linspace(0, 1, 41), "top score of a window", "windows"),
         ]
+    if operating_points is not None:
+        parts += _operating_points_section(index, windows, operating_points)
+    parts += _labels_section(index)
     parts += _per_file_section(index, windows, ok)
     parts += _errors_section(index.errors)
     if index.dims and len(windows) >= 3:
@@ -219,6 +228,67 @@ def _hours_section(top_labels, seconds):
     ]
 
 
+def _operating_points_section(index, windows, points):
+    """Per class with an operating point: windows, hours and files at or over its own threshold."""
+    import pandas as pd
+
+    from keras_panns.errors import ArchiveError
+
+    try:
+        points.check_model(index.manifest)
+    except ValueError as exc:
+        raise ArchiveError(str(exc)) from exc
+    if "scores" not in index.outputs:
+        return [
+            "<h2>At the operating points</h2>",
+            "<p class='muted'>This index holds only the top-k tags; counts at per-class thresholds need every "
+            "class's score (index with --outputs scores).</p>",
+        ]
+    scores = index.scores()
+    seconds = _seconds_per_window(windows, index.manifest["hop_seconds"])
+    rows = []
+    for name, point in points.classes.items():
+        if name not in index.labels:
+            continue
+        over = scores[:, index.labels.index(name)] >= point["threshold"]
+        held = point.get("held_out", {})
+        rows.append(
+            {
+                "class": name,
+                "threshold": round(point["threshold"], 3),
+                "windows": int(over.sum()),
+                "hours": round(float(seconds[over].sum()) / 3600, 3),
+                "files": int(windows["path"][over].nunique()),
+                "held-out precision": round(held["precision"], 2) if "precision" in held else "",
+                "held-out recall": round(held["recall"], 2) if "recall" in held else "",
+            }
+        )
+    frame = pd.DataFrame(rows).sort_values("hours", ascending=False, kind="stable") if rows else pd.DataFrame()
+    return [
+        "<h2>At the operating points</h2>",
+        f"<p class='muted'>Each class at its own threshold (target {html.escape(points.target)}, chosen by "
+        "keras-panns calibrate on this index's labels; held-out figures are from its cross-validation).</p>",
+        _table(frame) if rows else "<p>No class has an operating point.</p>",
+    ]
+
+
+def _labels_section(index):
+    """The labels people gave (`keras-panns label`): positives, negatives and uncertain per class."""
+    from keras_panns.archive.annotations import Annotations
+
+    labels = Annotations(index.path, index.labels).read()
+    if labels.empty:
+        return []
+    counts = labels.groupby(["label", "label_type"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=["positive", "negative", "uncertain"], fill_value=0)
+    counts = counts.sort_values("positive", ascending=False).reset_index()
+    return [
+        "<h2>Labels</h2>",
+        f"<p class='muted'>{len(labels):,} labels from {labels['provenance'].nunique()} imports.</p>",
+        _table(counts),
+    ]
+
+
 def _per_file_section(index, windows, ok):
     """A histogram of events per file (an index with events), else of windows per file."""
     if "events" in index.outputs:
@@ -243,7 +313,7 @@ def _errors_section(errors):
     ]
 
 
-def write_report(index, out):
-    """Writes `build_report(index)` to `out` (atomically); returns `out`."""
-    write_text_atomic(out, build_report(index))
+def write_report(index, out, operating_points=None):
+    """Writes `build_report(index, operating_points)` to `out` (atomically); returns `out`."""
+    write_text_atomic(out, build_report(index, operating_points))
     return out
