@@ -100,6 +100,10 @@ CASES = {
         (["{empty_dir}", "--import", "{csv}"], 1, "no manifest.json"),
         (["{empty_dir}"], 2, "--import FILE or --export FILE"),
     ],
+    "review": [
+        (["{empty_dir}", "--label", "Dog", "--out", "{root}/review.html"], 1, "no manifest.json"),
+        (["{empty_dir}", "--label", "Dog", "--out", "{root}/review.txt"], 2, "--out must end in .html"),
+    ],
     "calibrate": [
         (["{empty_dir}", "--out", "{root}/points.json"], 1, "no manifest.json"),
         (["{empty_dir}", "--out", "{root}/points.txt"], 2, "--out must end in .json"),

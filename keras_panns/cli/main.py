@@ -28,6 +28,7 @@ COMMANDS = {
     "index": ("keras_panns.cli.index", "index a whole archive on Ray: tags, embeddings, events in Parquet"),
     "search": ("keras_panns.cli.search", "find sounds in an index: like a sound, by label or group, or both"),
     "label": ("keras_panns.cli.label", "add labels to an index (CSV, Raven, AudioSet) or write them out"),
+    "review": ("keras_panns.cli.review", "a page to mark proposed windows of a class right or wrong, for label"),
     "calibrate": ("keras_panns.cli.calibrate", "per-class thresholds and calibration chosen on an index's labels"),
     "report": ("keras_panns.cli.report", "an HTML overview of an index: classes, hours, scores, errors, a map"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),

@@ -23,13 +23,30 @@ from keras_panns.decisions import OperatingPoints
 from keras_panns.errors import ArchiveError
 
 
-def _span_examples(windows, spans):
-    """`{window row: any positive}` for the windows the spans of one class cover."""
+def covered_windows(windows, spans):
+    """The (span, window) pairs where a span covers a window by the rule above.
+
+    Args:
+        windows: pandas DataFrame with path, start, end and row (the window's row in the index).
+        spans: pandas DataFrame of labels with path, start and end (no NaN).
+
+    Returns:
+        pandas DataFrame: the spans' columns, and the window's as `start_w`, `end_w` and `row`.
+
+    Example:
+    ```python
+    covered_windows(index.windows.assign(row=range(len(index.windows))), spans).row.unique()
+    ```
+    """
     merged = spans.merge(windows, on="path", suffixes=("", "_w"))
     overlap = np.minimum(merged.end, merged.end_w) - np.maximum(merged.start, merged.start_w)
     shorter = np.minimum(merged.end - merged.start, merged.end_w - merged.start_w)
-    merged = merged[overlap >= 0.5 * shorter]
-    return merged.groupby("row")["positive"].any()
+    return merged[overlap >= 0.5 * shorter]
+
+
+def _span_examples(windows, spans):
+    """`{window row: any positive}` for the windows the spans of one class cover."""
+    return covered_windows(windows, spans).groupby("row")["positive"].any()
 
 
 def labelled_examples(index, annotations=None):
