@@ -700,6 +700,20 @@ def test_tag_runs_a_cached_compiled_model_without_tensorflow(shared_data, tmp_pa
     assert again.returncode == 0, again.stderr[-2000:]
     assert "IMPORTED []" in again.stderr
     assert json.loads(again.stdout)["results"][0]["tags"] == first
+    # embed starts from the same compiled file, and gives Keras' embedding.
+    out = tmp_path / "embedding.npy"
+    embed = command[:2] + [
+        command[2].replace("'tag'", f"'embed', '--out', {str(out)!r}").replace(", '--format', 'json'", "")
+    ]
+    embedded = subprocess.run(embed, capture_output=True, text=True, env=env, timeout=300)
+    assert embedded.returncode == 0, embedded.stderr[-2000:]
+    assert "IMPORTED []" in embedded.stderr
+    model = keras_panns.from_pretrained(str(preset))
+    from keras_panns.long_audio import embed_long
+
+    want = embed_long(model, wav)[1].mean(axis=0)
+    got = np.load(out)[0]
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
 def test_a_warning_is_one_line(monkeypatch, capsys):

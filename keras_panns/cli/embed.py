@@ -30,11 +30,13 @@ from absl import app
 from keras_panns.atomic import atomic_write
 from keras_panns.cli.common import (
     audio_arguments,
+    compiled_model,
     define_input_flags,
     define_model_flags,
     define_out_flag,
     define_runtime_flags,
     load_model,
+    record_compiled,
     report_file_error,
     runtime_runner,
 )
@@ -73,10 +75,16 @@ def run(args, fv):
     from keras_panns.long_audio import embed_long
 
     files = audio_arguments(args, fv)
-    model = load_model(fv)
+    # A model compiled by an earlier run with these flags (tag's or embed's) runs without Keras.
+    found = compiled_model(fv)
+    model = found[0] if found else load_model(fv)
     if "embedding" not in model.output:
         raise app.UsageError(f"{model.name} has no embedding output; use a tagging model such as cnn14")
-    runner = runtime_runner(model, fv)
+    if found:
+        runner = found[1]
+    else:
+        runner = runtime_runner(model, fv)
+        record_compiled(model, runner, fv)
     progress = fv.progress if fv.progress is not None else (len(files) > 1 and sys.stderr.isatty())
     iterator = files
     if progress:

@@ -87,6 +87,11 @@ class CompiledModel:
     weights_sha256: str
     architecture: str | None = None
 
+    @property
+    def output(self):
+        """The output names, as a Keras model's `output` dict is used (`"embedding" in model.output`)."""
+        return self.outputs
+
     def check_input_length(self, num_samples, source=None):
         """Raises `AudioError` if `num_samples` is too short, as `PANNsModel.check_input_length`.
 
