@@ -770,3 +770,33 @@ def test_tag_with_operating_points_keeps_each_class_over_its_own_threshold(share
     assert main(args + [wav]) == 1
     assert "weights_sha256 000000000000... there" in capsys.readouterr().err
     assert main(["keras-panns", "tag", "--checkpoint", preset, "--calibrated", wav]) == 2
+
+
+def test_tensorflow_and_keras_still_import_jax_on_their_own():
+    # Canary of keras_panns.cli.main._NoJaxForTensorFlow: once neither TensorFlow nor Keras imports JAX on its
+    # own import, delete the finder and this test (then a command would import no JAX without it).
+    pytest.importorskip("jax")
+    import inspect
+
+    from keras.src.callbacks import orbax_checkpoint
+    from tensorflow.lite.python import util
+
+    assert "from jax import jit as _jit" in inspect.getsource(util)
+    assert "    import jax\n" in inspect.getsource(orbax_checkpoint)
+
+
+def test_a_command_loads_tensorflow_without_jax_and_jax_still_imports():
+    pytest.importorskip("jax")
+    code = (
+        "import sys\n"
+        "from keras_panns.cli.main import _skip_jax_in_tensorflow\n"
+        "_skip_jax_in_tensorflow()\n"
+        "import tensorflow, keras\n"
+        "print('AFTER_TF', 'jax' in sys.modules)\n"
+        "import jax\n"
+        "print('JAX', jax.numpy.ones(2).sum())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "AFTER_TF False" in result.stdout and "JAX 2.0" in result.stdout
