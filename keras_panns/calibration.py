@@ -33,6 +33,12 @@ MIN_LABELS = 5
 def parse_target(text):
     """`(kind, value)` from `precision=0.9`, `recall=0.8` or `f1`.
 
+    Args:
+        text: str. The target as `--target` takes it.
+
+    Returns:
+        `(kind, value)`: kind `"precision"`, `"recall"` or `"f1"`; value a float, None for f1.
+
     Raises:
         ValueError: any other text, or a value outside (0, 1].
 
@@ -93,7 +99,14 @@ def threshold_for(scores, truth, target):
 
 
 def wilson(successes, trials):
-    """The 95% Wilson interval of a proportion, `[low, high]` (`[0, 1]` with no trials).
+    """The 95% Wilson interval of a proportion (SciPy's `binomtest(...).proportion_ci`).
+
+    Args:
+        successes: int.
+        trials: int.
+
+    Returns:
+        `[low, high]`; `[0, 1]` with no trials.
 
     Example:
     ```python
@@ -110,6 +123,13 @@ def wilson(successes, trials):
 
 def calibration_for(scores, truth):
     """`[a, b]` of `sigmoid(a * logit(score) + b)`, fitted by logistic regression on the labels.
+
+    Args:
+        scores: float array `(n,)` in (0, 1).
+        truth: bool array `(n,)`, both values present.
+
+    Returns:
+        list of two floats, slope and offset.
 
     Example:
     ```python

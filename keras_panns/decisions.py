@@ -74,7 +74,13 @@ def labels_sha256(labels):
 
 
 def logit(scores):
-    """The log-odds of scores in (0, 1), clipped away from 0 and 1 (float64).
+    """The log-odds of scores, clipped to [1e-7, 1 - 1e-7] first.
+
+    Args:
+        scores: float array-like in [0, 1].
+
+    Returns:
+        float64 array, the same shape.
 
     Example:
     ```python
@@ -111,7 +117,13 @@ class OperatingPoints:
     too_few_labels: list = dataclasses.field(default_factory=list)
 
     def thresholds(self, labels):
-        """float32 `(len(labels),)`: each class's threshold, `default_threshold` where none was chosen.
+        """Each class's threshold, `default_threshold` where none was chosen.
+
+        Args:
+            labels: sequence of str, the scores' classes in output order.
+
+        Returns:
+            float32 array `(len(labels),)`.
 
         Example:
         ```python
@@ -147,7 +159,14 @@ class OperatingPoints:
         return out
 
     def decide(self, scores, labels):
-        """bool `(..., classes)`: each score at or above its class's threshold.
+        """Each score at or above its class's threshold.
+
+        Args:
+            scores: float array `(..., len(labels))`.
+            labels: sequence of str, the scores' classes.
+
+        Returns:
+            bool array, the scores' shape.
 
         Example:
         ```python

@@ -208,6 +208,9 @@ def plot_operating_points(examples, points, path, max_classes=12):
     Returns:
         list of str, the classes drawn.
 
+    Raises:
+        ValueError: no class has both positive and negative labels.
+
     Example:
     ```python
     plot_operating_points(labelled_examples(index), points, "points.png")

@@ -160,7 +160,10 @@ class Annotations:
         self.files = None if files is None else list(files)
 
     def read(self):
-        """Every label in the index, as a pandas DataFrame (the table's columns), in import order.
+        """Every label in the index, in import order.
+
+        Returns:
+            pandas DataFrame with the annotations table's columns (empty when nothing was imported).
 
         Example:
         ```python
@@ -170,7 +173,16 @@ class Annotations:
         return self.reader.read(TABLE).to_pandas()
 
     def provenances(self):
-        """The provenance of every import so far (a set of str)."""
+        """The provenance of every import so far.
+
+        Returns:
+            set of str.
+
+        Example:
+        ```python
+        "labels.csv sha256:1f2e..." in annotations.provenances()
+        ```
+        """
         if not self.reader.parts(TABLE):
             return set()
         return set(self.reader.read(TABLE, ["provenance"]).column("provenance").to_pylist())

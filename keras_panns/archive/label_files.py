@@ -44,6 +44,12 @@ def _header(path):
 def detect_format(path):
     """The format of a label file, from its first line.
 
+    Args:
+        path: str. The label file.
+
+    Returns:
+        str, one of `FORMATS` other than `"auto"`.
+
     Raises:
         ArchiveError: the header matches no format (the message lists what each expects).
 
@@ -215,6 +221,10 @@ def read_label_file(path, format="auto"):
 
 def write_label_csv(frame, path):
     """Writes labels as the plain CSV that `read_label_file` reads back (atomically).
+
+    Args:
+        frame: pandas DataFrame with `COLUMNS` (more columns are left out).
+        path: str or path-like. The CSV to write.
 
     Example:
     ```python
