@@ -11,6 +11,7 @@ run_job(todo, settings, model, choice, manifest, store, summary, JobResources())
 ```
 """
 
+import gc
 import sys
 import time
 
@@ -89,6 +90,11 @@ def run_job(todo, settings, model, choice, manifest, store, summary, resources):
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             committer.add(assembler.add(batch))
         committer.commit()
+        # The job's iterators and object references are freed now, while their Ray session is up: collected
+        # later, inside another session of this process (the next job, a test), one of them reached Ray with
+        # an owner that session does not know ("owner is unknown"; ray-project/ray#54841 is the same class).
+        del dataset
+        gc.collect()
     bar.close()
     if assembler.open:
         raise ArchiveError(
