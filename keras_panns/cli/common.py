@@ -36,6 +36,26 @@ def define_model_flags(fv, default, model_help):
     )
 
 
+def define_operating_points_flag(fv, what):
+    """`--operating_points FILE`: per-class thresholds from `keras-panns calibrate`; `what` says their use here."""
+    flags.DEFINE_string(
+        "operating_points",
+        None,
+        f"Per-class thresholds from keras-panns calibrate: {what}",
+        flag_values=fv,
+        module_name=_owner(),
+    )
+
+
+def operating_points(fv, model=None):
+    """The `--operating_points` file, checked against `model` (an index manifest) when given; None without it."""
+    if not fv.operating_points:
+        return None
+    from keras_panns.decisions import OperatingPoints
+
+    return OperatingPoints.load(fv.operating_points, model=model)
+
+
 def define_input_flags(fv):
     """`--recursive`: what a directory argument means."""
     flags.DEFINE_boolean(

@@ -28,7 +28,13 @@ import sys
 
 from absl import app
 
-from keras_panns.cli.common import define_model_flags, load_model, no_arguments
+from keras_panns.cli.common import (
+    define_model_flags,
+    define_operating_points_flag,
+    load_model,
+    no_arguments,
+    operating_points,
+)
 
 USAGE = (
     "--index INDEX [--labels FILE] [--operating_points FILE] [--format text|json|csv]  |  "
@@ -50,9 +56,7 @@ def define_flags(fv):
     flags.DEFINE_string(
         "labels", None, "With --index: a label file to evaluate on instead of the index's own.", flag_values=fv
     )
-    flags.DEFINE_string(
-        "operating_points", None, "With --index: per-class thresholds from keras-panns calibrate.", flag_values=fv
-    )
+    define_operating_points_flag(fv, "with --index, each class's own threshold.")
     flags.DEFINE_float(
         "threshold",
         0.5,
@@ -100,14 +104,13 @@ def _print_index_records(records, fmt, out):
 
 def _evaluate_index(path, fv):
     from keras_panns.archive.label_files import read_label_file
-    from keras_panns.decisions import OperatingPoints
     from keras_panns.search import Index
     from keras_panns.search.labelled import evaluate_index
 
     if fv.data or fv.report:
         raise app.UsageError("give --index INDEX or --data DIR, not both (--report goes with --data)")
     index = Index(path)
-    points = OperatingPoints.load(fv.operating_points, model=index.manifest) if fv.operating_points else None
+    points = operating_points(fv, model=index.manifest)
     labels = read_label_file(fv.labels) if fv.labels else None
     records = evaluate_index(index, labels, points, default_threshold=fv.threshold, resamples=fv.resamples)
     _print_index_records(records, fv.format, sys.stdout)

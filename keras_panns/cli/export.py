@@ -37,7 +37,14 @@ Examples:
 
 import sys
 
-from keras_panns.cli.common import define_model_flags, define_out_flag, load_model, no_arguments
+from keras_panns.cli.common import (
+    define_model_flags,
+    define_operating_points_flag,
+    define_out_flag,
+    load_model,
+    no_arguments,
+    operating_points,
+)
 
 USAGE = (
     "--model NAME|--checkpoint PATH --format tflite|onnx [--length SECONDS|dynamic] "
@@ -94,12 +101,10 @@ def define_flags(fv):
         lower_bound=1,
         flag_values=fv,
     )
-    flags.DEFINE_string(
-        "operating_points",
-        None,
-        "Per-class thresholds and calibration from keras-panns calibrate, written into the TFLite metadata "
-        "(MediaPipe Tasks then return calibrated scores, 0 below each class's threshold).",
-        flag_values=fv,
+    define_operating_points_flag(
+        fv,
+        "written with their calibration into the TFLite metadata (MediaPipe Tasks then return calibrated "
+        "scores, 0 below each class's threshold).",
     )
     define_out_flag(fv, "Output file (.tflite or .onnx, as --format).", required=True)
     flags.register_multi_flags_validator(
@@ -123,11 +128,7 @@ def run(args, fv):
     from keras_panns.export import export_model
 
     no_arguments(args)
-    points = None
-    if fv.operating_points:
-        from keras_panns.decisions import OperatingPoints
-
-        points = OperatingPoints.load(fv.operating_points)  # checked against the model by export_model
+    points = operating_points(fv)  # checked against the model by export_model
     model = load_model(fv)
     print(f"exporting {model.name} to {fv.format} ({fv.quantize}) ...", file=sys.stderr)
     report = export_model(

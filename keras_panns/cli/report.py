@@ -24,28 +24,20 @@ USAGE = "INDEX --out report.html"
 
 
 def define_flags(fv):
-    from absl import flags
-
-    from keras_panns.cli.common import define_out_flag
+    from keras_panns.cli.common import define_operating_points_flag, define_out_flag
 
     define_out_flag(fv, "The HTML file to write.", endings=(".html", ".htm"), required=True)
-    flags.DEFINE_string(
-        "operating_points", None, "Per-class thresholds from keras-panns calibrate: counts at each.", flag_values=fv
-    )
+    define_operating_points_flag(fv, "counts at each.")
 
 
 def run(args, fv):
+    from keras_panns.cli.common import operating_points
     from keras_panns.search import Index
     from keras_panns.search.report import write_report
 
     if len(args) != 1:
         raise app.UsageError("give one INDEX directory" if not args else f"one INDEX only, got {' '.join(args)}")
     index = Index(args[0])
-    points = None
-    if fv.operating_points:
-        from keras_panns.decisions import OperatingPoints
-
-        points = OperatingPoints.load(fv.operating_points, model=index.manifest)
-    write_report(index, fv.out, points)
+    write_report(index, fv.out, operating_points(fv, model=index.manifest))
     print(f"wrote {fv.out}: {len(index.files):,} files, {len(index.windows):,} windows", file=sys.stderr)
     return 0

@@ -37,7 +37,7 @@ FORMATS = ("text", "json", "csv")
 def define_flags(fv):
     from absl import flags
 
-    from keras_panns.cli.common import define_out_flag
+    from keras_panns.cli.common import define_operating_points_flag, define_out_flag
 
     flags.DEFINE_string("like", None, "An audio file: rank by similarity to it.", flag_values=fv)
     flags.DEFINE_float(
@@ -62,12 +62,7 @@ def define_flags(fv):
         flag_values=fv,
     )
     flags.DEFINE_string("cache_dir", None, "Cache of downloads and converted weights.", flag_values=fv)
-    flags.DEFINE_string(
-        "operating_points",
-        None,
-        "Per-class thresholds from keras-panns calibrate: each class's own instead of --min_score.",
-        flag_values=fv,
-    )
+    define_operating_points_flag(fv, "each class's own instead of --min_score.")
     flags.register_multi_flags_validator(
         ["start", "end"],
         lambda v: v["start"] is None or v["end"] is None or v["end"] > v["start"],
@@ -88,6 +83,7 @@ def _render(frame, fmt):
 
 def run(args, fv):
     from keras_panns.atomic import write_text_atomic
+    from keras_panns.cli.common import operating_points
     from keras_panns.search import Index
 
     if len(args) != 1:
@@ -99,11 +95,7 @@ def run(args, fv):
     if fv.label is not None and fv.group is not None:
         raise app.UsageError("give --label or --group, not both")
     index = Index(args[0])
-    points = None
-    if fv.operating_points:
-        from keras_panns.decisions import OperatingPoints
-
-        points = OperatingPoints.load(fv.operating_points, model=index.manifest)
+    points = operating_points(fv, model=index.manifest)
     frame = index.search(
         fv.like,
         start=fv.start,

@@ -32,10 +32,12 @@ from keras_panns.cli.common import (
     define_group_flags,
     define_input_flags,
     define_model_flags,
+    define_operating_points_flag,
     define_out_flag,
     define_runtime_flags,
     group_classes,
     load_model,
+    operating_points,
     record_compiled,
     runtime_runner,
 )
@@ -55,12 +57,7 @@ def define_flags(fv):
         "group_scores", False, "Also print each --group's score: the maximum over its classes.", flag_values=fv
     )
     flags.DEFINE_integer("batch_size", 8, "Clips per forward pass.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string(
-        "operating_points",
-        None,
-        "Per-class thresholds from keras-panns calibrate: tag every class over its own threshold.",
-        flag_values=fv,
-    )
+    define_operating_points_flag(fv, "tag every class over its own threshold.")
     flags.DEFINE_boolean(
         "calibrated", False, "With --operating_points: print calibrated scores (probabilities).", flag_values=fv
     )
@@ -84,7 +81,6 @@ def _print_text(result, groups, out):
 def run(args, fv):
     from absl import app
 
-    from keras_panns.decisions import OperatingPoints
     from keras_panns.inference import iter_tags
     from keras_panns.labels import group_scores
 
@@ -92,7 +88,7 @@ def run(args, fv):
     classes = group_classes(fv)
     if fv.calibrated and not fv.operating_points:
         raise app.UsageError("--calibrated needs --operating_points (a file from keras-panns calibrate)")
-    points = OperatingPoints.load(fv.operating_points) if fv.operating_points else None
+    points = operating_points(fv)  # checked against the model by iter_tags
     # A model compiled by an earlier run with these flags runs without Keras; else it is loaded and built.
     found = compiled_model(fv)
     model = found[0] if found else load_model(fv)
