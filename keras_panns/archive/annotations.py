@@ -138,6 +138,36 @@ def check_classes(frame, labels, source):
         )
 
 
+def resolve_labels(frame, labels, files, source):
+    """A label file's rows checked against the model's classes, their paths matched to the indexed files.
+
+    Args:
+        frame: pandas DataFrame with `label_files.COLUMNS` (rows numbered as in their file: index + 2).
+        labels: sequence of str. The model's classes.
+        files: iterable of str or None. The indexed paths (None: paths kept as they are).
+        source: str. The labels' file, for messages.
+
+    Returns:
+        `(frame, resolved, missing)`: the rows with matched paths, how many paths were matched by name, and
+        the sorted paths the index does not hold.
+
+    Raises:
+        ArchiveError: labels that are not the model's classes (see `check_classes`).
+
+    Example:
+    ```python
+    frame, resolved, missing = resolve_labels(read_label_file("a.csv"), index.labels, index.files.path, "a.csv")
+    ```
+    """
+    check_classes(frame, labels, source)
+    if files is None:
+        return frame, 0, []
+    matched = resolve_paths(frame.path, files)
+    resolved = sum(1 for path, target in matched.items() if path != target)
+    missing = sorted(set(frame.path) - set(matched))
+    return frame.assign(path=[matched.get(p, p) for p in frame.path]), resolved, missing
+
+
 class Annotations:
     """The annotations of one index: read them, add an import.
 
@@ -183,8 +213,6 @@ class Annotations:
         "labels.csv sha256:1f2e..." in annotations.provenances()
         ```
         """
-        if not self.reader.parts(TABLE):
-            return set()
         return set(self.reader.read(TABLE, ["provenance"]).column("provenance").to_pylist())
 
     @staticmethod
@@ -229,19 +257,13 @@ class Annotations:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if provenance in self.provenances():
+        existing = self.read()  # once: the provenances and the conflicts are checked against it
+        if provenance in set(existing.provenance):
             raise ArchiveError(f"{provenance}: already imported into {self.reader.root} (nothing added)")
         if frame.empty:
             raise ArchiveError(f"{provenance}: no labels to import")
-        frame = frame.reset_index(drop=True)
-        check_classes(frame, self.labels, provenance)
-        resolved, missing = 0, []
-        if self.files is not None:
-            matched = resolve_paths(frame.path, self.files)
-            resolved = sum(1 for path, target in matched.items() if path != target)
-            missing = sorted(set(frame.path) - set(matched))
-            frame = frame.assign(path=[matched.get(p, p) for p in frame.path])
-        self._check_conflicts(frame, self.read(), provenance)
+        frame, resolved, missing = resolve_labels(frame.reset_index(drop=True), self.labels, self.files, provenance)
+        self._check_conflicts(frame, existing, provenance)
         arrow = self.reader.schema(TABLE)
         columns = {name: list(frame[name]) if name in frame else [provenance] * len(frame) for name in arrow.names}
         columns["start"] = [None if v != v else float(v) for v in columns["start"]]  # NaN: the whole file

@@ -21,7 +21,6 @@ Examples:
   keras-panns label recordings.index --export labels.csv
 """
 
-import hashlib
 import os
 import sys
 
@@ -44,17 +43,10 @@ def define_flags(fv):
     flags.DEFINE_string("export", None, "Write the index's labels to this CSV.", flag_values=fv)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run(args, fv):
     from keras_panns.archive.annotations import Annotations
     from keras_panns.archive.label_files import read_label_file, write_label_csv
+    from keras_panns.hub.download import file_hashes
     from keras_panns.search import Index
 
     if len(args) != 1:
@@ -70,7 +62,7 @@ def run(args, fv):
         print(f"wrote {fv.export}: {len(frame):,} labels", file=sys.stderr)
         return 0
     frame = read_label_file(source, fv.format)
-    provenance = f"{os.path.basename(source)} sha256:{_sha256(source)}"
+    provenance = f"{os.path.basename(source)} sha256:{file_hashes(source)[1]}"
     report = annotations.add(frame, provenance)
     print(f"{index.path}: added {report.summary()}", file=sys.stderr)
     return 0

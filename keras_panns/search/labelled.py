@@ -17,7 +17,7 @@ points.save("points.json")
 
 import numpy as np
 
-from keras_panns.archive.annotations import Annotations
+from keras_panns.archive.annotations import Annotations, resolve_labels
 from keras_panns.calibration import MIN_LABELS, choose_point, parse_target
 from keras_panns.decisions import OperatingPoints
 from keras_panns.errors import ArchiveError
@@ -194,7 +194,7 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
     if points is not None:
         points.check_model(index.manifest)
     if annotations is not None:
-        annotations = _resolved(index, annotations)
+        annotations, _, _ = resolve_labels(annotations, index.labels, index.files.path, "the labels")
     examples = labelled_examples(index, annotations)
     thresholds = points.thresholds(index.labels) if points is not None else None
     records = []
@@ -220,12 +220,3 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
             }
         )
     return records
-
-
-def _resolved(index, annotations):
-    """A label file's rows with their paths matched to the index's files, checked as an import would be."""
-    from keras_panns.archive.annotations import check_classes, resolve_paths
-
-    check_classes(annotations, index.labels, "the labels")
-    matched = resolve_paths(annotations.path, index.files.path)
-    return annotations.assign(path=[matched.get(p, p) for p in annotations.path])
