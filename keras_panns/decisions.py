@@ -190,8 +190,10 @@ class OperatingPoints:
         points.check_model(index.manifest)
         ```
         """
+        if isinstance(model.get("runtime"), dict):  # an index manifest
+            model = index_fingerprint(model)
         for key in MATCHED_KEYS:
-            mine, theirs = self.model.get(key), _model_value(model, key)
+            mine, theirs = self.model.get(key), model.get(key)
             if mine is not None and theirs is not None and mine != theirs:
                 shown = (lambda v: f"{v[:12]}...") if key.endswith("sha256") else repr
                 raise OperatingPointsError(
@@ -275,10 +277,30 @@ class OperatingPoints:
         return points
 
 
-def _model_value(model, key):
-    if key == "precision" and "precision" not in model:
-        return (model.get("runtime") or {}).get("precision") if isinstance(model.get("runtime"), dict) else None
-    return model.get(key)
+def index_fingerprint(manifest):
+    """The fingerprint an operating-points file records, for the model of an index (from its manifest).
+
+    Args:
+        manifest: dict, an index's `manifest.json`.
+
+    Returns:
+        dict with `MATCHED_KEYS`, the runtime, and the model's name and zoo card.
+
+    Example:
+    ```python
+    index_fingerprint(Index("recordings.index").manifest)["precision"]  # 'float32'
+    ```
+    """
+    runtime = manifest.get("runtime") or {}
+    return {
+        "model": manifest.get("model"),
+        "model_name": manifest.get("model_name"),
+        "zoo_card": manifest.get("zoo_card"),
+        "weights_sha256": manifest.get("weights_sha256"),
+        "labels_sha256": manifest.get("labels_sha256"),
+        "runtime": runtime.get("runtime"),
+        "precision": runtime.get("precision"),
+    }
 
 
 def fingerprint(model, weights_digest, runtime="keras", precision="float32"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from keras_panns.archive.annotations import Annotations, resolve_labels
 from keras_panns.calibration import MIN_LABELS, choose_point, parse_target
-from keras_panns.decisions import OperatingPoints
+from keras_panns.decisions import OperatingPoints, index_fingerprint
 from keras_panns.errors import ArchiveError
 
 
@@ -126,7 +126,6 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
     """
     parsed = parse_target(target)
     examples = labelled_examples(index)
-    manifest = index.manifest
     classes, too_few = {}, []
     for done, (name, (scores, truth)) in enumerate(examples.items(), start=1):
         if truth.sum() < max(2, min_labels) or (~truth).sum() < max(2, min_labels):
@@ -135,17 +134,12 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
             classes[name] = choose_point(scores, truth, parsed, folds=folds)
         if progress is not None:
             progress(done, len(examples))
-    model = {
-        "model": manifest.get("model"),
-        "model_name": manifest.get("model_name"),
-        "zoo_card": manifest.get("zoo_card"),
-        "weights_sha256": manifest.get("weights_sha256"),
-        "labels_sha256": manifest.get("labels_sha256"),
-        "runtime": (manifest.get("runtime") or {}).get("runtime"),
-        "precision": (manifest.get("runtime") or {}).get("precision"),
-    }
     return OperatingPoints(
-        model=model, target=target, classes=classes, default_threshold=default_threshold, too_few_labels=too_few
+        model=index_fingerprint(index.manifest),
+        target=target,
+        classes=classes,
+        default_threshold=default_threshold,
+        too_few_labels=too_few,
     )
 
 
