@@ -364,9 +364,29 @@ class Index:
             self._vectors = vectors
         return self._vectors.search(query, k)
 
-    def _label_scores(self, classes, thresholds):
-        """`(score, best class index)` per window for `classes`: the class most over its threshold (NaN where
-        the top-k tags do not say)."""
+    def label_scores(self, classes, thresholds=None):
+        """Each window's score for `classes`: that of the class most over its threshold.
+
+        From the stored scores, or else from the top-k tags (NaN where a window's tags hold none of `classes`).
+
+        Args:
+            classes: sequence of int, output indices.
+            thresholds: float array `(classes of the model,)` or None (0 for every class: the best score).
+
+        Returns:
+            `(score, best)`: float arrays `(windows,)` of the score and int `(windows,)` of its class index
+            (-1 where the tags say nothing).
+
+        Raises:
+            ArchiveError: the index holds neither scores nor tags.
+
+        Example:
+        ```python
+        score, best = Index("recordings.index").label_scores([labels.index("Dog")])
+        ```
+        """
+        if thresholds is None:
+            thresholds = np.zeros(len(self.labels))
         if "scores" in self.outputs:
             scores = self.scores()[:, classes]
             pick = (scores - thresholds[classes]).argmax(axis=1)
@@ -452,7 +472,7 @@ class Index:
         frame = self.windows[["path", "start", "end"]].copy()
         keep = np.arange(len(frame))
         if classes is not None:
-            score, best = self._label_scores(classes, thresholds)
+            score, best = self.label_scores(classes, thresholds)
             frame["label"] = [self.labels[b] if b >= 0 else None for b in best]
             frame["score"] = score
             keep = np.flatnonzero((best >= 0) & (score >= thresholds[best]))

@@ -35,21 +35,6 @@ BIN_EDGES = np.linspace(0.0, 1.0, 11)
 SNIPPET_RATE = 16000
 
 
-def _class_scores(index, column):
-    if "scores" in index.outputs:
-        return index.scores()[:, column].astype(np.float64)
-    if "tags" not in index.outputs:
-        raise ArchiveError(f"{index.path} holds no scores or tags to propose windows from")
-    name = index.labels[column]
-    return np.array(
-        [
-            dict(zip(names, values)).get(name, np.nan)
-            for names, values in zip(index.windows["top_labels"], index.windows["top_scores"])
-        ],
-        np.float64,
-    )
-
-
 def _labelled_rows(index, label):
     """Window rows already labelled (any type) for `label`, by the join rule of `labelled`."""
     from keras_panns.archive.annotations import Annotations
@@ -94,7 +79,7 @@ def propose(index, label, strategy="bins", n=50, seed=0):
 
         check_classes(pd.DataFrame({"label": [label]}), index.labels, "--label")
     column = index.labels.index(label)
-    scores = _class_scores(index, column)
+    scores = index.label_scores([column])[0].astype(np.float64)
     candidates = np.setdiff1d(np.flatnonzero(np.isfinite(scores)), _labelled_rows(index, label))
     rng = np.random.default_rng(seed)
     if strategy == "top":
