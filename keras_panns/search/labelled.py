@@ -144,11 +144,16 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
 
 
 def _bootstrap(predicted, truth, resamples, seed):
-    """95% percentile intervals of precision, recall and F1 over `resamples` bootstrap resamples."""
+    """95% percentile intervals of precision, recall and F1 over `resamples` bootstrap resamples.
+
+    Resampling n examples with replacement draws their (TP, FP, FN, TN) counts from a multinomial with the
+    sample's own proportions: the same distribution as resampling the examples, in memory that does not grow
+    with n (a `(resamples, n)` matrix of picks is 800 MB for one class with 100,000 labels).
+    """
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(truth), size=(resamples, len(truth)))
-    hit, pos, said = (predicted & truth)[picks], truth[picks], predicted[picks]
-    tp, positives, predictions = hit.sum(1), pos.sum(1), said.sum(1)
+    cells = np.array([predicted & truth, predicted & ~truth, ~predicted & truth, ~predicted & ~truth]).sum(axis=1)
+    draws = rng.multinomial(len(truth), cells / len(truth), size=resamples)
+    tp, positives, predictions = draws[:, 0], draws[:, 0] + draws[:, 2], draws[:, 0] + draws[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(predictions > 0, tp / np.maximum(predictions, 1), np.nan)
         recall = np.where(positives > 0, tp / np.maximum(positives, 1), np.nan)
