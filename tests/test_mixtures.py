@@ -27,19 +27,9 @@ def test_mixtures_hold_their_events_where_the_labels_say(tool, tmp_path):
     if not (ESC10 / "esc10.csv").exists():
         pytest.skip(f"ESC-10 not found in {ESC10}")
     assert set(tool.ESC10_TO_AUDIOSET.values()) <= set(audioset_labels())
-    labels = read_label_file(
-        tool.write_mixtures(
-            str(tmp_path),
-            str(ESC10),
-            6,
-            seconds=6.0,
-            max_events=1,
-            snr=(25.0, 25.0),
-            noise_db=-50.0,
-            folds=("5",),
-            seed=1,
-        )
-    )
+    # Six 6-s mixtures of one event each at 25 dB over -50 dBFS noise, from fold 5.
+    settings = dict(seconds=6.0, max_events=1, snr=(25.0, 25.0), noise_db=-50.0, folds=("5",), seed=1)
+    labels = read_label_file(tool.write_mixtures(str(tmp_path), str(ESC10), 6, **settings))
     positives = labels[labels.label_type == "positive"]
     assert len(positives) == 6 and (labels.label_type == "negative").sum() == 6 * 9
     for row in positives.itertuples():
@@ -51,19 +41,7 @@ def test_mixtures_hold_their_events_where_the_labels_say(tool, tmp_path):
         assert 10 * np.log10(np.mean(inside**2) / np.mean(outside**2)) > 15
         assert np.sqrt(np.mean(outside**2)) == pytest.approx(10 ** (-50 / 20), rel=0.2)
     # The same seed writes the same mixtures.
-    again = read_label_file(
-        tool.write_mixtures(
-            str(tmp_path / "again"),
-            str(ESC10),
-            6,
-            seconds=6.0,
-            max_events=1,
-            snr=(25.0, 25.0),
-            noise_db=-50.0,
-            folds=("5",),
-            seed=1,
-        )
-    )
+    again = read_label_file(tool.write_mixtures(str(tmp_path / "again"), str(ESC10), 6, **settings))
     np.testing.assert_allclose(again.start.dropna(), labels.start.dropna())
 
 
