@@ -14,11 +14,14 @@ File layout (`format` `keras-panns-operating-points/1`):
 ```
 {"format": ..., "model": {"model", "weights_sha256", "labels_sha256", "runtime", "precision"},
  "target": "precision=0.9", "default_threshold": 0.5,
- "classes": {"Dog": {"threshold": 0.31, "calibration": [a, b], "support": {...}, "held_out": {...}}, ...},
+ "classes": {"Dog": {"threshold": 0.31, "calibration": [a, b], "support": {...}, "held_out": {...},
+                     "events": {"high": 0.42, "low": 0.2, "support": {...}, "held_out": {...}}}, ...},
  "too_few_labels": ["Cat", ...]}
 ```
 
-Classes without a chosen point keep `default_threshold` and stay uncalibrated.
+Classes without a chosen point keep `default_threshold` and stay uncalibrated. A class's `events` (a
+`high` chosen on collar-based event F1 over the index's events, and the `low` they were detected with) is
+there only when it had enough labelled events; elsewhere event detection keeps the caller's high and low.
 
 Example:
 ```python
@@ -102,6 +105,7 @@ class OperatingPoints:
             "held_out": dict}.
         default_threshold: float. The threshold of every other class.
         too_few_labels: list of str. Classes with labels, too few to choose a point from.
+        too_few_events: list of str. Classes with a point, too few labelled events to choose an event high from.
 
     Example:
     ```python
@@ -115,6 +119,7 @@ class OperatingPoints:
     classes: dict
     default_threshold: float = 0.5
     too_few_labels: list = dataclasses.field(default_factory=list)
+    too_few_events: list = dataclasses.field(default_factory=list)
 
     def thresholds(self, labels):
         """Each class's threshold, `default_threshold` where none was chosen.
@@ -132,6 +137,29 @@ class OperatingPoints:
         """
         return np.array(
             [self.classes.get(name, {}).get("threshold", self.default_threshold) for name in labels], np.float32
+        )
+
+    def event_thresholds(self, labels, high=0.5, low=0.2):
+        """Each class's event `high` and `low` (chosen on event metrics), the given defaults where none was.
+
+        Args:
+            labels: sequence of str, the scores' classes in output order.
+            high: float. The `high` of classes without an event point.
+            low: float. The `low` of classes without an event point.
+
+        Returns:
+            `(high, low)`: float32 arrays `(len(labels),)`, as `detect_events` and `EventDetector` take them.
+
+        Example:
+        ```python
+        high, low = points.event_thresholds(sed.labels)
+        keras_panns.detect_events(framewise, labels=sed.labels, high=high, low=low)
+        ```
+        """
+        pairs = [self.classes.get(name, {}).get("events") or {} for name in labels]
+        return (
+            np.array([pair.get("high", high) for pair in pairs], np.float32),
+            np.array([min(pair.get("low", low), pair.get("high", high)) for pair in pairs], np.float32),
         )
 
     def calibrate(self, scores, labels):
@@ -216,6 +244,7 @@ class OperatingPoints:
             "default_threshold": self.default_threshold,
             "classes": self.classes,
             "too_few_labels": list(self.too_few_labels),
+            "too_few_events": list(self.too_few_events),
         }
 
     def save(self, path):
@@ -263,6 +292,7 @@ class OperatingPoints:
                 classes={str(k): dict(v) for k, v in data["classes"].items()},
                 default_threshold=float(data["default_threshold"]),
                 too_few_labels=list(data.get("too_few_labels", [])),
+                too_few_events=list(data.get("too_few_events", [])),
             )
             for name, point in points.classes.items():
                 threshold = float(point["threshold"])
@@ -270,6 +300,9 @@ class OperatingPoints:
                     raise ValueError(f"class {name!r}: threshold {threshold} is not in [0, 1]")
                 if point.get("calibration") is not None and len(point["calibration"]) != 2:
                     raise ValueError(f"class {name!r}: calibration must be [a, b]")
+                events = point.get("events")
+                if events is not None and not 0.0 <= float(events["low"]) <= float(events["high"]) <= 1.0:
+                    raise ValueError(f"class {name!r}: events need 0 <= low <= high <= 1, got {events}")
         except (KeyError, TypeError, ValueError) as exc:
             raise OperatingPointsError(f"{path}: malformed operating points ({exc})") from exc
         if model is not None:

@@ -175,7 +175,8 @@ def psds(tables, truth, durations, scenario):
         tables: from `score_tables`.
         truth: from `ground_truth`.
         durations: dict path -> seconds.
-        scenario: 1 or 2 (`SCENARIOS`), or a dict of the same criteria.
+        scenario: 1 or 2 (`SCENARIOS`), or a dict of the same criteria. With one class there are no cross
+            triggers: scenario 2 drops its cttc (sed_scores_eval fails on it).
 
     Returns:
         float in [0, 1].
@@ -186,7 +187,9 @@ def psds(tables, truth, durations, scenario):
     ```
     """
     intersection_based = _sed_scores_eval().intersection_based
-    criteria = scenario if isinstance(scenario, dict) else SCENARIOS[scenario]
+    criteria = dict(scenario if isinstance(scenario, dict) else SCENARIOS[scenario])
+    if len(next(iter(tables.values())).columns) - 2 < 2:  # onset, offset and one class: nothing to cross-trigger
+        criteria.update(cttc_threshold=None, alpha_ct=0.0)
     value, *_ = intersection_based.psds(tables, truth, durations, **criteria, unit_of_time="hour", max_efpr=MAX_EFPR)
     return float(value)
 

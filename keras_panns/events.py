@@ -78,6 +78,40 @@ def median_smooth(framewise: np.ndarray, window: int) -> np.ndarray:
     return median_filter(np.asarray(framewise), size=(int(window), 1), mode="nearest")
 
 
+def per_class_thresholds(high, low, num_classes):
+    """`high` and `low` as float32 arrays `(num_classes,)`, from a number each or one per class.
+
+    Args:
+        high: float or sequence of `num_classes` floats.
+        low: float or sequence of `num_classes` floats.
+        num_classes: int.
+
+    Returns:
+        `(high, low)`, float32 arrays `(num_classes,)`.
+
+    Raises:
+        ValueError: a sequence of another length, or not `0 <= low <= high` (naming the first class that is not).
+
+    Example:
+    ```python
+    high, low = per_class_thresholds(0.5, [0.2, 0.1, 0.3], 3)  # high: [0.5, 0.5, 0.5]
+    ```
+    """
+    pair = []
+    for name, value in (("high", high), ("low", low)):
+        array = np.asarray(value, np.float32)
+        if array.ndim not in (0, 1) or (array.ndim == 1 and len(array) != num_classes):
+            raise ValueError(f"{name} must be one number or {num_classes} (one per class), got shape {array.shape}")
+        pair.append(np.broadcast_to(array, (num_classes,)).copy())
+    bad = np.flatnonzero((pair[1] < 0) | (pair[1] > pair[0]))
+    if len(bad):
+        if np.ndim(high) == 0 and np.ndim(low) == 0:
+            raise ValueError(f"need 0 <= low <= high, got low={low}, high={high}")
+        i = int(bad[0])
+        raise ValueError(f"need 0 <= low <= high for every class, got low={pair[1][i]:g}, high={pair[0][i]:g} for {i}")
+    return pair[0], pair[1]
+
+
 class EventDetector:
     """Streaming version of `detect_events`: feed framewise scores chunk by chunk.
 
@@ -117,11 +151,10 @@ class EventDetector:
         min_duration=0.0,
         start_time=0.0,
     ):
-        if not 0 <= low <= high:
-            raise ValueError(f"need 0 <= low <= high, got low={low}, high={high}")
         self.num_classes = int(num_classes)
+        self.high, self.low = per_class_thresholds(high, low, self.num_classes)
         self.frame_rate, self.labels = float(frame_rate), labels
-        self.high, self.low, self.min_duration, self.start_time = high, low, min_duration, start_time
+        self.min_duration, self.start_time = min_duration, start_time
         window = max(int(median_window), 1)
         # scipy's median_filter centres a width-w window at w // 2.
         self._left, self._right = window // 2, window - 1 - window // 2
@@ -184,7 +217,7 @@ class EventDetector:
         found = []
         for index in np.flatnonzero(self._run_start >= 0):
             start, peak = int(self._run_start[index]), float(self._run_peak[index])
-            if peak >= self.high and (self._frame - start) / self.frame_rate >= self.min_duration:
+            if peak >= self.high[index] and (self._frame - start) / self.frame_rate >= self.min_duration:
                 found.append((int(index), self.start_time + start / self.frame_rate, peak))
         return found
 
@@ -232,7 +265,7 @@ class EventDetector:
     def _close(self, index, end):
         start, peak = int(self._run_start[index]), float(self._run_peak[index])
         self._run_start[index] = -1
-        if peak >= self.high and (end - start) / self.frame_rate >= self.min_duration:
+        if peak >= self.high[index] and (end - start) / self.frame_rate >= self.min_duration:
             label = self.labels[index] if self.labels is not None else f"class_{index}"
             self.events.append(
                 SoundEvent(
@@ -268,8 +301,8 @@ def detect_events(
         framewise: array `(frames, classes)` (e.g. a SED model's `framewise_output[0]`).
         frame_rate: float. Frames per second (`sample_rate / hop_size`, 100 for PANNs).
         labels: list of str or None. Class names (default `class_<i>`).
-        high: float. Score that triggers an event.
-        low: float. Score below which an event ends (<= high).
+        high: float, or one per class (e.g. `OperatingPoints.event_thresholds`). Score that triggers an event.
+        low: float, or one per class. Score below which an event ends (<= high).
         median_window: int. Median smoothing width in frames (1 = none).
         min_duration: float. Shorter events are dropped, in seconds.
         start_time: float. Time of frame 0, in seconds.

@@ -21,6 +21,7 @@ from keras_panns.archive.annotations import Annotations, resolve_labels
 from keras_panns.calibration import MIN_LABELS, choose_point, parse_target
 from keras_panns.decisions import OperatingPoints, index_fingerprint
 from keras_panns.errors import ArchiveError
+from keras_panns.search.labelled_events import choose_event_points
 
 
 def covered_windows(windows, spans):
@@ -114,7 +115,9 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
         progress: callable(done, total) or None.
 
     Returns:
-        `keras_panns.decisions.OperatingPoints`, its model the index's.
+        `keras_panns.decisions.OperatingPoints`, its model the index's. With events in the index and span
+        labels, each class also gets an event high (`labelled_events.choose_event_points`, at least
+        `min_labels` labelled events).
 
     Raises:
         ArchiveError: no scores or labels in the index. ValueError: a bad target.
@@ -125,7 +128,8 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
     ```
     """
     parsed = parse_target(target)
-    examples = labelled_examples(index)
+    annotations = Annotations(index.path, index.labels).read()
+    examples = labelled_examples(index, annotations)
     classes, too_few = {}, []
     for done, (name, (scores, truth)) in enumerate(examples.items(), start=1):
         if truth.sum() < max(2, min_labels) or (~truth).sum() < max(2, min_labels):
@@ -134,12 +138,21 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
             classes[name] = choose_point(scores, truth, parsed, folds=folds)
         if progress is not None:
             progress(done, len(examples))
+    too_few_events = []
+    spans = annotations[annotations.start.notna() & annotations.end.notna()]
+    if "events" in index.outputs and classes and not spans.empty:
+        events, too_few_events = choose_event_points(
+            index, annotations[annotations.label_type != "uncertain"], list(classes), min_events=min_labels, folds=folds
+        )
+        for name, point in events.items():
+            classes[name]["events"] = point
     return OperatingPoints(
         model=index_fingerprint(index.manifest),
         target=target,
         classes=classes,
         default_threshold=default_threshold,
         too_few_labels=too_few,
+        too_few_events=too_few_events,
     )
 
 
