@@ -162,6 +162,23 @@ class OperatingPoints:
             np.array([min(pair.get("low", low), pair.get("high", high)) for pair in pairs], np.float32),
         )
 
+    def event_points(self):
+        """The classes with an event point, as `IndexSpec(event_points=...)` takes them.
+
+        Returns:
+            list of `(class name, high, low)`.
+
+        Example:
+        ```python
+        spec = IndexSpec(outputs=("events", "scores"), event_points=points.event_points())
+        ```
+        """
+        return [
+            (name, float(point["events"]["high"]), float(point["events"]["low"]))
+            for name, point in self.classes.items()
+            if point.get("events")
+        ]
+
     def calibrate(self, scores, labels):
         """Calibrated scores: `sigmoid(a * logit(score) + b)` per class; classes without a calibration as they are.
 

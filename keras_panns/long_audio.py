@@ -555,6 +555,7 @@ def detect_events_long(
     max_columns: int = 2000,
     runtime: str | Callable = "keras",
     precision: str = "auto",
+    operating_points=None,
 ) -> DetectionResult:
     """Detects sound events in a recording of any length with bounded memory.
 
@@ -574,6 +575,10 @@ def detect_events_long(
         min_duration: as `detect_events`.
         overview: bool. Collect a `SEDOverview` for plotting.
         max_columns: int. Time resolution of the overview.
+        runtime: as `keras_panns.tag`.
+        precision: as `keras_panns.tag`.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None. Classes with an event point are
+            detected at its high and low (the others at `high` and `low`); refused for another model.
 
     Returns:
         A `DetectionResult`.
@@ -584,6 +589,9 @@ def detect_events_long(
     keras_panns.plotting.plot_sed(result.overview, sed_model.labels, "street.png")
     ```
     """
+    from keras_panns.runtimes.fingerprint import event_thresholds_for
+
+    high, low = event_thresholds_for(model, operating_points, high, low, getattr(runtime, "precision", precision))
     hop_size = model.config["hop_size"]
     frame_rate = model.sample_rate / hop_size
     detector = EventDetector(

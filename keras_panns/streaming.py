@@ -153,6 +153,8 @@ class Stream:
         classes: iterable of int or None. Report only these classes (e.g. `labels.group_union(["Vehicle"])`).
         runtime: where each window's forward pass runs, as `keras_panns.tag`.
         precision: where each window's forward pass runs, as `keras_panns.tag`.
+        operating_points: `keras_panns.decisions.OperatingPoints` or None. Classes with an event point are
+            detected at its high and low (the others at `high` and `low`); refused for another model.
 
     Raises:
         AudioError (from `push`): NaN samples, a wrong shape, or a rate change
@@ -183,6 +185,7 @@ class Stream:
         classes=None,
         runtime="keras",
         precision="auto",
+        operating_points=None,
     ):
         default_window, default_hop = default_timing(model)
         window_seconds = default_window if window_seconds is None else window_seconds
@@ -212,6 +215,10 @@ class Stream:
         self._resampler = None
         self._closed = False
         if self.detects_events:
+            from keras_panns.runtimes.fingerprint import event_thresholds_for
+
+            precision = getattr(self._run, "precision", precision)
+            high, low = event_thresholds_for(model, operating_points, high, low, precision)
             self._stitcher = FrameStitcher(self.hop_size)
             self._detector = EventDetector(
                 model.config["num_classes"],

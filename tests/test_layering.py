@@ -23,6 +23,7 @@ LAYERS = [
         "keras_panns.plotting",
         "keras_panns.decisions",
         "keras_panns.calibration",
+        "keras_panns.event_metrics",
     },
     {"keras_panns.layers"},
     {"keras_panns.checkpoint"},

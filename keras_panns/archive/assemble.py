@@ -92,13 +92,14 @@ class FileAssembler:
 
         if state.stitcher is None:
             options = self.event_options
+            points = options.get("event_points") or {}
             state.stitcher = FrameStitcher(self.hop_size)
             state.detector = EventDetector(
                 self.num_classes,
                 frame_rate=self.sample_rate / self.hop_size,
                 labels=self.labels,
-                high=options["high"],
-                low=options["low"],
+                high=[points.get(name, (options["high"], 0))[0] for name in self.labels],
+                low=[points.get(name, (0, options["low"]))[1] for name in self.labels],
                 median_window=options["median_window"],
                 min_duration=options["min_duration"],
             )

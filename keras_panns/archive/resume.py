@@ -27,6 +27,7 @@ if prior.finished(files, spec, source_stat("Cnn14_mAP=0.431.pth")):
 """
 
 from keras_panns.archive.reader import IndexReader
+from keras_panns.archive.spec import comparable
 from keras_panns.hub.identity import source_stat  # noqa: F401 (re-exported: resume_test and scripts use it here)
 
 
@@ -94,7 +95,7 @@ class PriorIndex:
         old = self.manifest
         if old is None or stat is None or old.get("model_source_stat") != stat:
             return False
-        if any(old.get(key) != value for key, value in spec.fingerprint().items()):
+        if any(comparable(key, old.get(key)) != comparable(key, value) for key, value in spec.fingerprint().items()):
             return False
         if not spec.runs_on(old["runtime"]):
             return False

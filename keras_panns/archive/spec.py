@@ -50,6 +50,8 @@ class IndexSpec:
         low: float. Event detection, as `detect_events_long` (with `events` only).
         median_window: int. Event detection, as `detect_events_long` (with `events` only).
         min_duration: float. Event detection, as `detect_events_long` (with `events` only).
+        event_points: tuple of `(class name, high, low)`: classes detected at their own high and low (with
+            `events` only), as `OperatingPoints.event_thresholds` gives them; the others at `high` and `low`.
         runtime: str. The forward pass asked for, as `keras_panns.tag` (`auto` resumes on the path the index
             was made on).
         precision: str. As `keras_panns.tag`.
@@ -71,6 +73,7 @@ class IndexSpec:
     low: float = 0.2
     median_window: int = 1
     min_duration: float = 0.0
+    event_points: tuple = ()
     runtime: str = "auto"
     precision: str = "auto"
 
@@ -82,6 +85,11 @@ class IndexSpec:
         object.__setattr__(self, "outputs", outputs)
         for name, kind in (("window_seconds", float), ("hop_seconds", float), ("top_k", int), ("median_window", int)):
             object.__setattr__(self, name, kind(getattr(self, name)))
+        points = tuple(sorted((str(n), float(h), float(lo)) for n, h, lo in self.event_points))
+        bad = [n for n, h, lo in points if not 0.0 <= lo <= h <= 1.0]
+        if bad:
+            raise ArchiveError(f"event points need 0 <= low <= high <= 1; not so for {', '.join(bad)}")
+        object.__setattr__(self, "event_points", points)
 
     @property
     def event_options(self):
@@ -99,6 +107,7 @@ class IndexSpec:
             "low": self.low,
             "median_window": self.median_window,
             "min_duration": self.min_duration,
+            "event_points": {name: [high, low] for name, high, low in self.event_points},
         }
 
     def fingerprint(self):
@@ -139,6 +148,26 @@ class IndexSpec:
         if self.runtime == "keras" and self.precision in ("auto", "float32"):
             return made_on == {"runtime": "keras", "precision": "float32"}  # Keras runs float32 only
         return made_on == {"runtime": self.runtime, "precision": self.precision}
+
+
+def comparable(key, value):
+    """A manifest entry as it compares with another version's: what an older index left out, filled in.
+
+    Args:
+        key: str. A `FINGERPRINT_KEYS` entry.
+        value: its value in a manifest (or a fingerprint).
+
+    Returns:
+        The value, with the defaults of fields added since.
+
+    Example:
+    ```python
+    comparable("events", {"high": 0.5})  # {'event_points': {}, 'high': 0.5}
+    ```
+    """
+    if key == "events" and isinstance(value, dict):
+        return {"event_points": {}, **value}  # an index made before per-class event points has none
+    return value
 
 
 #: The manifest's entries an `IndexSpec` decides.

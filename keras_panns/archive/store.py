@@ -38,7 +38,7 @@ import uuid
 
 from keras_panns.archive import schema
 from keras_panns.archive.reader import FORMAT, MANIFEST, STAGING, IndexReader, part_names
-from keras_panns.archive.spec import FINGERPRINT_KEYS
+from keras_panns.archive.spec import FINGERPRINT_KEYS, comparable
 from keras_panns.atomic import atomic_write
 from keras_panns.errors import ArchiveError
 
@@ -52,7 +52,11 @@ COLUMNS = schema.describe()
 
 def manifest_differences(old, new):
     """The fingerprint keys whose values differ, as `"key: old -> new"` lines."""
-    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in FINGERPRINT_KEYS if old.get(key) != new.get(key)]
+    return [
+        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in FINGERPRINT_KEYS
+        if comparable(key, old.get(key)) != comparable(key, new.get(key))
+    ]
 
 
 class IndexStore(IndexReader):

@@ -95,6 +95,37 @@ def define_event_flags(fv):
     flags.register_multi_flags_validator(
         ["low", "high"], lambda f: f["low"] <= f["high"], message="--low must not exceed --high", flag_values=fv
     )
+    flags.DEFINE_string(
+        "operating_points",
+        None,
+        "Per-class event high and low from keras-panns calibrate (on an index with events); the classes "
+        "without one keep --high and --low.",
+        flag_values=fv,
+        module_name=owner,
+    )
+
+
+def event_points(fv, model=None):
+    """The `--operating_points` file and its classes with event points, checked against `model` when given.
+
+    Returns:
+        `(points, [(class name, high, low), ...])`; `(None, [])` without the flag.
+    """
+    points = operating_points(fv)
+    if points is None:
+        return None, []
+    if model is not None:
+        from keras_panns.runtimes.fingerprint import model_fingerprint
+
+        points.check_model(model_fingerprint(model, getattr(fv, "precision", "float32")), source=fv.operating_points)
+    return points, points.event_points()
+
+
+def event_thresholds(fv, model):
+    """`(high, low)` for the detector: per class with `--operating_points` (checked against `model`), else the
+    `--high` and `--low` flags."""
+    points, _ = event_points(fv, model)
+    return (fv.high, fv.low) if points is None else points.event_thresholds(model.labels, fv.high, fv.low)
 
 
 def define_group_flags(fv):

@@ -46,6 +46,7 @@ from keras_panns.cli.common import (
     define_model_flags,
     define_out_flag,
     define_runtime_flags,
+    event_points,
     frame_scoring_model,
     load_model,
 )
@@ -149,6 +150,9 @@ def job_description(fv):
     """
     from keras_panns.archive.spec import IndexSpec, JobResources
 
+    points = event_points(fv)[1]
+    if fv.operating_points and "events" not in fv.outputs:
+        raise app.UsageError("--operating_points sets each class's event high and low: add events to --outputs")
     spec = IndexSpec(
         outputs=tuple(fv.outputs),
         window_seconds=fv.window,
@@ -158,6 +162,7 @@ def job_description(fv):
         low=fv.low,
         median_window=fv.median,
         min_duration=fv.min_duration,
+        event_points=tuple(points),
         runtime=fv.runtime,
         precision=fv.precision,
     )
@@ -180,4 +185,6 @@ def job_description(fv):
 
 def _model(fv):
     model = load_model(fv)
-    return frame_scoring_model(model, "index") if "events" in fv.outputs else model
+    model = frame_scoring_model(model, "index") if "events" in fv.outputs else model
+    event_points(fv, model)  # the points must be this model's
+    return model

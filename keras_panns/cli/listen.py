@@ -40,6 +40,7 @@ from keras_panns.cli.common import (
     define_group_flags,
     define_model_flags,
     define_runtime_flags,
+    event_thresholds,
     frame_scoring_model,
     group_classes,
     load_model,
@@ -219,13 +220,14 @@ def run(args, fv):
     classes = group_classes(fv)
     model = frame_scoring_model(load_model(fv), "listen")
     check_audioset_model(model, classes)
+    high, low = event_thresholds(fv, model)
     stream = Stream(
         model,
         window_seconds=fv.window,
         hop_seconds=fv.hop,
         top_k=fv.top_k,
-        high=fv.high,
-        low=fv.low,
+        high=high,
+        low=low,
         median_window=fv.median,
         min_duration=fv.min_duration,
         classes=classes,

@@ -41,6 +41,7 @@ from keras_panns.cli.common import (
     define_model_flags,
     define_out_flag,
     define_runtime_flags,
+    event_thresholds,
     frame_scoring_model,
     group_classes,
     load_model,
@@ -98,11 +99,12 @@ def run(args, fv):
     classes = group_classes(fv)
     classes = None if classes is None else set(classes)
     model = _framewise_model(fv, classes)
+    thresholds = event_thresholds(fv, model)
     runner = runtime_runner(model, fv)
     records, failures = [], 0
     for path in files:
         try:
-            result = _detect(model, path, fv, runner)
+            result = _detect(model, path, fv, runner, thresholds)
         except (PANNsError, ValueError) as exc:
             failures += 1
             report_file_error("sed", path, exc)
@@ -138,7 +140,7 @@ def _framewise_model(fv, classes):
     return model
 
 
-def _detect(model, path, fv, runner):
+def _detect(model, path, fv, runner, thresholds):
     from keras_panns.long_audio import detect_events_long
 
     return detect_events_long(
@@ -147,8 +149,8 @@ def _detect(model, path, fv, runner):
         window_seconds=fv.window,
         hop_seconds=fv.hop,
         batch_size=fv.batch_size,
-        high=fv.high,
-        low=fv.low,
+        high=thresholds[0],
+        low=thresholds[1],
         median_window=fv.median,
         min_duration=fv.min_duration,
         overview=bool(fv.plot),

@@ -81,3 +81,30 @@ def model_fingerprint(model, precision="float32"):
 
     digest = getattr(model, "weights_sha256", None) or weights_sha256(model)
     return fingerprint(model, digest, precision="float32" if precision == "auto" else precision)
+
+
+def event_thresholds_for(model, operating_points, high, low, precision="float32"):
+    """`(high, low)` for `model`'s event detector: per class from `operating_points`, checked to be `model`'s.
+
+    Args:
+        model: a keras_panns model (or a compiled one).
+        operating_points: `keras_panns.decisions.OperatingPoints` or None (then `high` and `low` as given).
+        high: float. The high of classes without an event point.
+        low: float. The low of classes without an event point.
+        precision: str. The precision the model's scores come at.
+
+    Returns:
+        `(high, low)`: floats, or float32 arrays `(classes,)` with points.
+
+    Raises:
+        OperatingPointsError: the points were chosen for another model.
+
+    Example:
+    ```python
+    high, low = event_thresholds_for(sed, OperatingPoints.load("points.json"), 0.5, 0.2)
+    ```
+    """
+    if operating_points is None:
+        return high, low
+    operating_points.check_model(model_fingerprint(model, precision))
+    return operating_points.event_thresholds(model.labels, high, low)

@@ -59,8 +59,9 @@ class EventSet:
         wanted = [name for name in index.labels if name in set(positives.label)]
         self.classes = [name for name in wanted if classes is None or name in set(classes)]
         options = index.manifest.get("events") or {}
-        self.high = _per_class(options.get("high", 0.5), index.labels)
-        self.low = _per_class(options.get("low", 0.2), index.labels)
+        own = options.get("event_points") or {}  # classes the index detected at their own points
+        self.high = {name: float(own.get(name, [options.get("high", 0.5)])[0]) for name in index.labels}
+        self.low = {name: float(own.get(name, [0, options.get("low", 0.2)])[1]) for name in index.labels}
         self.truth = event_metrics.ground_truth(positives, self.classes, self.durations)
         self.tables = event_metrics.score_tables(index.events, self.durations, self.classes) if self.classes else {}
 
@@ -101,11 +102,6 @@ class EventSet:
         ```
         """
         return event_metrics.psds(self.tables, self.truth, self.durations, scenario)
-
-
-def _per_class(value, labels):
-    values = np.broadcast_to(np.asarray(value, np.float64), (len(labels),))
-    return dict(zip(labels, (float(v) for v in values)))
 
 
 def _rates(tps, fps, n_ref):
