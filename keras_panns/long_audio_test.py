@@ -72,3 +72,30 @@ def test_framewise_streams_in_bounded_chunks_and_writes_npy(sed_model, tmp_path)
 def test_framewise_needs_a_sed_model():
     with pytest.raises(ValueError, match="no framewise_output"):
         sed_long(keras_panns.Cnn6(embedding_size=8), np.zeros(64000, np.float32))
+
+
+def test_operating_points_set_each_classes_event_high_and_low(sed_model):
+    from keras_panns.decisions import OperatingPoints, OperatingPointsError
+    from keras_panns.runtimes.fingerprint import model_fingerprint
+
+    wave = (0.1 * np.random.default_rng(0).standard_normal(8000 * 6)).astype(np.float32)
+    framewise = keras_panns.sed_long(sed_model, wave, window_seconds=2.0, hop_seconds=1.0)
+    column = int(np.argmax(framewise.max(axis=0)))
+    name, peak = sed_model.labels[column], float(framewise[:, column].max())
+    point = {"threshold": 0.5, "events": {"high": peak - 1e-4, "low": peak - 2e-3}}
+    points = OperatingPoints(model=model_fingerprint(sed_model), target="f1", classes={name: point})
+    # Every other class at 1.0, which no sigmoid score reaches: the events are that class's, at its point.
+    result = keras_panns.detect_events_long(
+        sed_model, wave, window_seconds=2.0, hop_seconds=1.0, high=1.0, low=1.0, operating_points=points
+    )
+    high, low = points.event_thresholds(sed_model.labels, 1.0, 1.0)
+    assert result.events == keras_panns.detect_events(framewise, labels=sed_model.labels, high=high, low=low)
+    assert result.events and {event.label for event in result.events} == {name}
+
+    other = OperatingPoints(model={**points.model, "weights_sha256": "0" * 64}, target="f1", classes={name: point})
+    with pytest.raises(OperatingPointsError, match="weights_sha256"):
+        keras_panns.detect_events_long(sed_model, wave, operating_points=other)
+    with pytest.raises(OperatingPointsError, match="weights_sha256"):
+        keras_panns.Stream(sed_model, window_seconds=2.0, hop_seconds=1.0, operating_points=other)
+    stream = keras_panns.Stream(sed_model, window_seconds=2.0, hop_seconds=1.0, operating_points=points)
+    assert stream._detector.high[column] == pytest.approx(peak - 1e-4) and stream._detector.high[column - 1] == 0.5

@@ -162,3 +162,24 @@ def test_tags_are_the_top_k_of_each_windows_scores(files):
         assert row["top_labels"] == [LABELS[i] for i in order]
         np.testing.assert_array_equal(row["scores"], scores)
         assert row["end"] == min(row["start"] + 1.0, 4.0)
+
+
+def test_event_points_detect_their_classes_at_their_own_high_and_low(files):
+    from keras_panns.archive.spec import IndexSpec
+
+    spec = IndexSpec(outputs=("events", "scores", "tags"), event_points=[("Dog", 0.95, 0.04)])
+    manifest = {**MANIFEST, "events": spec.event_options}
+    assembler = FileAssembler(manifest, LABELS)
+    grid, seconds = files["a.wav"]
+    finished = []
+    for batch in _batches(_rows("a.wav", grid, seconds), 3):
+        finished += assembler.add(batch)
+    (done,) = finished
+    # Dog's runs peak at 0.9, under its own high of 0.95: none; Speech and Music as before.
+    detector = EventDetector(
+        len(LABELS), frame_rate=RATE / HOP, labels=LABELS, high=[0.5, 0.95, 0.5], low=[0.2, 0.04, 0.2]
+    )
+    detector.update(grid)
+    assert _events(done) == [(e.label, e.onset, e.offset, e.score) for e in detector.finish()]
+    assert {e[0] for e in _events(done)} == {"Speech", "Music"}
+    assert spec.fingerprint()["events"]["event_points"] == {"Dog": [0.95, 0.04]}

@@ -9,6 +9,14 @@ well each threshold holds on labels it was not chosen on is measured by
 cross-validation (--folds) and printed with 95% intervals. Other classes
 keep --default_threshold and are listed.
 
+With events in the index (`--outputs events`) and span labels (a start and
+an end), each class with at least --min_labels labelled events also gets an
+event high: the one with the best collar-based event F1 over the index's own
+events (sed_scores_eval), its held-out F1 measured on files it was not chosen
+on; its low is the index's. `sed`, `listen` and `index --operating_points`
+detect that class with them. Index with a low --high (0.1, --low 0.05) to
+let calibrate choose among more events.
+
 The file records the index's model (weights, classes, runtime, precision);
 `tag --operating_points` refuses it for another model. The index needs
 per-class scores (`keras-panns index --outputs scores`).
@@ -67,6 +75,16 @@ def _table(points):
             f"{point['threshold']:>9.3f}  {held['precision']:.2f} [{p_lo:.2f}, {p_hi:.2f}]          "
             f"{held['recall']:.2f} [{r_lo:.2f}, {r_hi:.2f}]{mark}"
         )
+    events = {name: point["events"] for name, point in points.classes.items() if point.get("events")}
+    if events:
+        lines.append("")
+        lines.append(f"{'events: class':<32} {'events':>6} {'high':>6} {'low':>6}  held-out collar F1 (P / R)")
+        for name, point in events.items():
+            held = point["held_out"]
+            lines.append(
+                f"{name[:32]:<32} {point['support']['events']:>6} {point['high']:>6.3f} {point['low']:>6.3f}  "
+                f"{held['f1']:.2f} ({held['precision']:.2f} / {held['recall']:.2f})"
+            )
     return "\n".join(lines)
 
 
@@ -91,7 +109,13 @@ def run(args, fv):
         print(f"wrote {fv.plot}: precision-recall of {len(drawn)} classes", file=sys.stderr)
     if fv.format == "json":
         records = [
-            {"name": name, **point["support"], "threshold": point["threshold"], **point["held_out"]}
+            {
+                "name": name,
+                **point["support"],
+                "threshold": point["threshold"],
+                **point["held_out"],
+                **({"events": point["events"]} if point.get("events") else {}),
+            }
             for name, point in points.classes.items()
         ]
         json.dump(
@@ -105,6 +129,12 @@ def run(args, fv):
         print(
             f"keras-panns: {len(points.too_few_labels)} classes have fewer than {fv.min_labels} positive or negative "
             f"labels and keep the threshold {fv.default_threshold:g}: {shown}",
+            file=sys.stderr,
+        )
+    if points.too_few_events:
+        print(
+            f"keras-panns: {len(points.too_few_events)} classes have fewer than {fv.min_labels} labelled events "
+            f"and keep the event --high and --low: {', '.join(points.too_few_events[:10])}",
             file=sys.stderr,
         )
     print(

@@ -10,6 +10,13 @@ labels look better on them than on new audio, so keep a test file aside.
 --format json gives one record per class (name, positives, negatives, ap,
 roc_auc, threshold, precision, recall, f1 and their intervals); csv one row.
 
+With --events, the index's events against its span labels (labels with a start and an end): PSDS in
+DCASE's scenarios 1 and 2 (over every --high at or above the index's), and per class collar-based event F1
+(onsets within 200 ms, offsets within 200 ms or 20% of the event) and segment F1 (1-s segments), at each
+class's event high from --operating_points, else at --high (default: the index's own). All computed by
+sed_scores_eval. A file with span labels counts as annotated in full for the classes evaluated. The index
+needs events (`keras-panns index --outputs events`).
+
 On packed shards (--data DIR): runs the model over every clip and prints mAP
 (mean over classes of average precision, scikit-learn's definition), mean
 AUC and d', plus the best and worst classes by AP; --report writes one CSV
@@ -18,6 +25,7 @@ row per class.
 Examples:
   keras-panns evaluate --index recordings.index --labels test_labels.csv --operating_points points.json
   keras-panns evaluate --index recordings.index --format json > per_class.json
+  keras-panns evaluate --index recordings.index --events --operating_points points.json
   keras-panns evaluate --model cnn14 --data packed/eval --report per_class.csv
   keras-panns evaluate --checkpoint runs/cnn6/model.keras --data packed/eval
 """
@@ -37,7 +45,7 @@ from keras_panns.cli.common import (
 )
 
 USAGE = (
-    "--index INDEX [--labels FILE] [--operating_points FILE] [--format text|json|csv]  |  "
+    "--index INDEX [--events] [--labels FILE] [--operating_points FILE] [--format text|json|csv]  |  "
     "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv]"
 )
 FIELDS = ("name", "positives", "negatives", "ap", "roc_auc", "threshold", "precision", "recall", "f1")
@@ -67,6 +75,17 @@ def define_flags(fv):
     )
     flags.DEFINE_integer(
         "resamples", 1000, "With --index: bootstrap resamples for the intervals.", lower_bound=10, flag_values=fv
+    )
+    flags.DEFINE_boolean(
+        "events", False, "With --index: event metrics (PSDS, collar and segment F1) on span labels.", flag_values=fv
+    )
+    flags.DEFINE_float(
+        "high",
+        None,
+        "With --events: the event high of classes without an event point (default: the index's).",
+        lower_bound=0,
+        upper_bound=1,
+        flag_values=fv,
     )
 
 
@@ -102,6 +121,41 @@ def _print_index_records(records, fmt, out):
         out.write(f"mAP over {len(aps)} labelled classes: {sum(aps) / len(aps):.3f}\n")
 
 
+EVENT_FIELDS = (
+    "name",
+    "events",
+    "high",
+    "collar_f1",
+    "collar_precision",
+    "collar_recall",
+    "segment_f1",
+    "segment_precision",
+    "segment_recall",
+)
+
+
+def _print_event_report(report, fmt, out):
+    if fmt == "json":
+        json.dump(report, out, indent=2)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EVENT_FIELDS)
+        writer.writeheader()
+        writer.writerows(report["classes"])
+        return
+    out.write(
+        f"{report['files']} files, {report['hours']:.2f} h: PSDS1 {report['psds1']:.3f}  PSDS2 {report['psds2']:.3f}\n"
+    )
+    out.write(f"{'class':<28} {'events':>6}   high  collar F1 (P / R)     segment F1 (P / R)\n")
+    for r in report["classes"]:
+        out.write(
+            f"{r['name'][:28]:<28} {r['events']:>6}  {r['high']:.3f}  {r['collar_f1']:.2f} "
+            f"({r['collar_precision']:.2f} / {r['collar_recall']:.2f})    {r['segment_f1']:.2f} "
+            f"({r['segment_precision']:.2f} / {r['segment_recall']:.2f})\n"
+        )
+
+
 def _evaluate_index(path, fv):
     from keras_panns.archive.label_files import read_label_file
     from keras_panns.search import Index
@@ -112,6 +166,15 @@ def _evaluate_index(path, fv):
     index = Index(path)
     points = operating_points(fv, model=index.manifest)
     labels = read_label_file(fv.labels) if fv.labels else None
+    if fv.events:
+        from keras_panns.search.labelled import index_labels
+        from keras_panns.search.labelled_events import evaluate_events
+
+        report = evaluate_events(index, index_labels(index, labels), points, high=fv.high)
+        _print_event_report(report, fv.format, sys.stdout)
+        return 0
+    if fv.high is not None:
+        raise app.UsageError("--high goes with --events (the window threshold is --threshold)")
     records = evaluate_index(index, labels, points, default_threshold=fv.threshold, resamples=fv.resamples)
     _print_index_records(records, fv.format, sys.stdout)
     return 0

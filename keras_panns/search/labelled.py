@@ -50,6 +50,35 @@ def _span_examples(windows, spans):
     return covered_windows(windows, spans).groupby("row")["positive"].any()
 
 
+def index_labels(index, annotations=None, *, resolve=True):
+    """The labels to evaluate on, uncertain ones left out: the index's own, or a label file's matched to it.
+
+    Args:
+        index: `keras_panns.Index`.
+        annotations: pandas DataFrame (a label file read with `read_label_file`) or None: the index's own labels.
+        resolve: bool. Match the file's classes and paths to the index (False: they are the index's already).
+
+    Returns:
+        pandas DataFrame of labels (path, start, end, label, label_type), paths the index's.
+
+    Raises:
+        ArchiveError: no positive or negative labels. UnknownLabelError: a class the model does not have.
+
+    Example:
+    ```python
+    labels = index_labels(index, read_label_file("test_labels.csv"))
+    ```
+    """
+    if annotations is None:
+        annotations = Annotations(index.path, index.labels).read()
+    elif resolve:
+        annotations, _, _ = resolve_labels(annotations, index.labels, index.files.path, "the labels")
+    annotations = annotations[annotations.label_type != "uncertain"]
+    if annotations.empty:
+        raise ArchiveError(f"{index.path} holds no positive or negative labels; add some with keras-panns label")
+    return annotations
+
+
 def labelled_examples(index, annotations=None):
     """Per class, the scores of its labelled examples and whether each is positive.
 
@@ -73,11 +102,7 @@ def labelled_examples(index, annotations=None):
             f"{index.path} holds no per-class scores; index again with --outputs scores (and tags, embeddings as "
             "you wish) to calibrate on it"
         )
-    if annotations is None:
-        annotations = Annotations(index.path, index.labels).read()
-    annotations = annotations[annotations.label_type != "uncertain"]
-    if annotations.empty:
-        raise ArchiveError(f"{index.path} holds no positive or negative labels; add some with keras-panns label")
+    annotations = index_labels(index, annotations, resolve=False)
     windows = index.windows[["path", "start", "end"]].assign(row=np.arange(len(index.windows)))
     scores = index.scores()
     labels = list(index.labels)
@@ -206,7 +231,7 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
     if points is not None:
         points.check_model(index.manifest)
     if annotations is not None:
-        annotations, _, _ = resolve_labels(annotations, index.labels, index.files.path, "the labels")
+        annotations = index_labels(index, annotations)
     examples = labelled_examples(index, annotations)
     thresholds = points.thresholds(index.labels) if points is not None else None
     records = []

@@ -183,3 +183,34 @@ def _no_events(tmp_path):
     store = IndexStore(tmp_path / "plain")
     store.open(manifest)
     return tmp_path / "plain"
+
+
+def test_the_calibrate_and_evaluate_commands_choose_and_report_event_points(tmp_path, capsys):
+    from keras_panns.cli.main import main
+
+    truth, events = _draw(seed=1)
+    index = _write(tmp_path / "index", truth, events)
+    labels = tmp_path / "labels.csv"
+    _labels(truth).to_csv(labels, index=False)
+    assert main(["keras-panns", "label", str(index.path), "--import", str(labels)]) == 0
+    points = tmp_path / "points.json"
+    assert main(["keras-panns", "calibrate", str(index.path), "--target", "f1", "--out", str(points)]) == 0
+    out = capsys.readouterr().out
+    assert "events: class" in out and "Dog" in out.split("events: class")[1]
+    chosen = OperatingPoints.load(points, model=index.manifest).classes["Dog"]["events"]
+
+    assert main(["keras-panns", "evaluate", "--index", str(index.path), "--events", "--format", "json"]) == 0
+    at_index_high = json.loads(capsys.readouterr().out)
+    argv = ["keras-panns", "evaluate", "--index", str(index.path), "--events", "--operating_points", str(points)]
+    assert main([*argv, "--format", "json"]) == 0
+    at_points = json.loads(capsys.readouterr().out)
+    (dog,) = at_points["classes"]
+    assert dog["high"] == pytest.approx(chosen["high"]) and dog["collar_f1"] == pytest.approx(chosen["f1"])
+    # The index's own high (0.05) keeps every false alarm: the chosen high does better on the same labels.
+    assert dog["collar_f1"] > at_index_high["classes"][0]["collar_f1"]
+    assert at_points["psds1"] == at_index_high["psds1"]  # PSDS is over every high, not one
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"{FILES} files" in text and "PSDS1" in text and "Dog" in text
+    assert main(["keras-panns", "evaluate", "--index", str(index.path), "--high", "0.3"]) == 2
+    assert "--high goes with --events" in capsys.readouterr().err
