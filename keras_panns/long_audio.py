@@ -22,6 +22,7 @@ from keras_panns.inference import top_k_labels
 from keras_panns.plotting import SEDOverview
 
 if TYPE_CHECKING:
+    from keras_panns.decisions import OperatingPoints
     from keras_panns.models import PANNsModel
 
 #: A long recording: a file path, an open `audio.AudioFile`, or a mono waveform.
@@ -555,7 +556,7 @@ def detect_events_long(
     max_columns: int = 2000,
     runtime: str | Callable = "keras",
     precision: str = "auto",
-    operating_points=None,
+    operating_points: OperatingPoints | None = None,
 ) -> DetectionResult:
     """Detects sound events in a recording of any length with bounded memory.
 

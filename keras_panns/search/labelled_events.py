@@ -68,6 +68,12 @@ class EventSet:
     def subset(self, files):
         """`(tables, truth, durations)` of some of the files.
 
+        Args:
+            files: iterable of str, paths among `durations`.
+
+        Returns:
+            `(tables, truth, durations)`, each a dict path -> value for those files.
+
         Example:
         ```python
         tables, truth, durations = data.subset(sorted(data.durations)[:10])
@@ -82,6 +88,9 @@ class EventSet:
     def events_per_class(self):
         """The number of ground-truth events of each class (spans merged).
 
+        Returns:
+            dict class -> int.
+
         Example:
         ```python
         data.events_per_class()  # {'Dog': 42}
@@ -95,6 +104,12 @@ class EventSet:
 
     def psds(self, scenario):
         """PSDS over every threshold at or above the index's high, on all the classes (`event_metrics.psds`).
+
+        Args:
+            scenario: 1 or 2 (`event_metrics.SCENARIOS`).
+
+        Returns:
+            float in [0, 1].
 
         Example:
         ```python
