@@ -10,6 +10,9 @@ Formats (`FORMATS`; `"auto"` tells them apart by their header):
   label a mid); the segment id `YTID_STARTMS` names the file.
 - `audioset_segments`: AudioSet's clip-level CSV (`# YTID, start_seconds, end_seconds, positive_labels`):
   every listed class is positive for the whole clip.
+- `hoplite`: perch-hoplite's `hoplite_annotations.csv` (`recording,label,start_offset_s,end_offset_s,
+  label_type`), what its `AgileMetadata` reads into a hoplite database. `keras-panns label --export FILE
+  --format hoplite` writes it (a whole-file label as its file's 0 to duration: hoplite has no other kind).
 
 Classes are given by name or, for AudioSet's files, by mid; both become the ontology's names.
 
@@ -25,8 +28,10 @@ import os
 from keras_panns.archive.schema import LABEL_TYPES
 from keras_panns.errors import ArchiveError
 
-FORMATS = ("auto", "csv", "raven", "audioset_strong", "audioset_segments")
+FORMATS = ("auto", "csv", "raven", "audioset_strong", "audioset_segments", "hoplite")
 COLUMNS = ("path", "start", "end", "label", "label_type")
+#: perch-hoplite's annotations CSV, in its own column order (`agile/metadata.py`).
+HOPLITE_COLUMNS = ("recording", "label", "start_offset_s", "end_offset_s", "label_type")
 RAVEN_LABEL_COLUMNS = ("Annotation", "Label", "Class", "Species", "Common Name")
 
 
@@ -66,12 +71,14 @@ def detect_format(path):
     if "\t" in header and "Begin Time (s)" in header:
         return "raven"
     fields = [f.strip() for f in next(csv.reader([header]))]
+    if {"recording", "label", "start_offset_s", "end_offset_s"} <= set(fields):
+        return "hoplite"
     if {"path", "label"} <= set(fields):
         return "csv"
     raise ArchiveError(
         f"{path}: unknown label file (first line {header.strip()[:80]!r}); expected a CSV with columns "
-        "path,start,end,label[,label_type], a Raven selection table, AudioSet's strong-label TSV or its "
-        "segments CSV"
+        "path,start,end,label[,label_type], a Raven selection table, AudioSet's strong-label TSV, its "
+        "segments CSV or perch-hoplite's annotations CSV (recording,label,start_offset_s,end_offset_s,label_type)"
     )
 
 
@@ -92,25 +99,34 @@ def _class_name(value):
     return node["name"] if node else value
 
 
-def _plain_csv(path):
+def _csv_rows(path, names):
+    """Rows of a CSV whose columns `names` maps to ours (path, start, end, label, label_type)."""
     rows = []
     with open(path, encoding="utf-8-sig", newline="") as f:
         for number, row in enumerate(csv.DictReader(f), start=2):
-            label_type = (row.get("label_type") or "positive").strip().lower()
+            label_type = (row.get(names["label_type"]) or "positive").strip().lower()
             if label_type not in LABEL_TYPES:
                 raise ArchiveError(
                     f"{path}, row {number}: label_type {label_type!r} is not one of {', '.join(LABEL_TYPES)}"
                 )
             rows.append(
                 (
-                    (row.get("path") or "").strip(),
-                    _number(row.get("start"), path, number, "start"),
-                    _number(row.get("end"), path, number, "end"),
-                    _class_name(row.get("label") or ""),
+                    (row.get(names["path"]) or "").strip(),
+                    _number(row.get(names["start"]), path, number, names["start"]),
+                    _number(row.get(names["end"]), path, number, names["end"]),
+                    _class_name(row.get(names["label"]) or ""),
                     label_type,
                 )
             )
     return rows
+
+
+def _plain_csv(path):
+    return _csv_rows(path, {name: name for name in COLUMNS})
+
+
+def _hoplite(path):
+    return _csv_rows(path, dict(zip(("path", "label", "start", "end", "label_type"), HOPLITE_COLUMNS)))
 
 
 def _raven(path):
@@ -173,6 +189,7 @@ READERS = {
     "raven": _raven,
     "audioset_strong": _audioset_strong,
     "audioset_segments": _audioset_segments,
+    "hoplite": _hoplite,
 }
 
 
@@ -219,19 +236,41 @@ def read_label_file(path, format="auto"):
     return frame
 
 
-def write_label_csv(frame, path):
-    """Writes labels as the plain CSV that `read_label_file` reads back (atomically).
+def write_label_csv(frame, path, format="csv", durations=None):
+    """Writes labels as a CSV that `read_label_file` reads back (atomically): ours, or perch-hoplite's.
 
     Args:
         frame: pandas DataFrame with `COLUMNS` (more columns are left out).
         path: str or path-like. The CSV to write.
+        format: str. `"csv"` (`COLUMNS`) or `"hoplite"` (`HOPLITE_COLUMNS`).
+        durations: dict path -> seconds, or None. With `"hoplite"`, the end of a whole-file label.
+
+    Raises:
+        ArchiveError: another format, or a whole-file label for hoplite without its file's duration.
 
     Example:
     ```python
-    write_label_csv(annotations, "labels.csv")
+    write_label_csv(annotations, "hoplite_annotations.csv", "hoplite", durations=dict(zip(files.path, files.duration)))
     ```
     """
     from keras_panns.atomic import atomic_write
 
+    if format not in ("csv", "hoplite"):
+        raise ArchiveError(f"labels are written as csv or hoplite, not {format!r}")
+    table = frame.loc[:, list(COLUMNS)].copy()
+    if format == "hoplite":
+        whole = table.start.isna() | table.end.isna()
+        known = table.path.map(durations or {})
+        missing = table.path[whole & known.isna()]
+        if len(missing):
+            raise ArchiveError(
+                f"{path}: hoplite has no whole-file labels and the duration of {missing.iloc[0]} is unknown"
+            )
+        table.loc[whole, "start"] = 0.0
+        table.loc[whole, "end"] = known[whole]
+        table = table.rename(
+            columns=dict(zip(("path", "start", "end"), ("recording", "start_offset_s", "end_offset_s")))
+        )
+        table = table.loc[:, list(HOPLITE_COLUMNS)]
     with atomic_write(os.fspath(path)) as f:
-        frame.loc[:, list(COLUMNS)].to_csv(f, index=False, float_format="%.6g")
+        table.to_csv(f, index=False, float_format="%.6g")

@@ -11,14 +11,19 @@ files not in the index are kept and listed.
 Formats (--format auto tells them apart): a CSV with columns
 path,start,end,label[,label_type] (label_type positive, negative or
 uncertain; empty start and end label the whole file), a Raven selection
-table, AudioSet's strong-label TSV, AudioSet's segments CSV (clip-level).
+table, AudioSet's strong-label TSV, AudioSet's segments CSV (clip-level),
+perch-hoplite's annotations CSV (recording,label,start_offset_s,
+end_offset_s,label_type).
 
---export FILE writes every label of the index as that CSV.
+--export FILE writes every label of the index as that CSV, or with --format
+hoplite as perch-hoplite's hoplite_annotations.csv (whole-file labels as 0
+to the file's duration).
 
 Examples:
   keras-panns label recordings.index --import reviewed.csv
   keras-panns label esc10.index --import audioset_eval_strong.tsv
   keras-panns label recordings.index --export labels.csv
+  keras-panns label recordings.index --export hoplite_annotations.csv --format hoplite
 """
 
 import os
@@ -26,7 +31,10 @@ import sys
 
 from absl import app
 
-USAGE = "INDEX (--import FILE [--format auto|csv|raven|audioset_strong|audioset_segments] | --export FILE)"
+USAGE = (
+    "INDEX (--import FILE [--format auto|csv|raven|audioset_strong|audioset_segments|hoplite] | "
+    "--export FILE [--format csv|hoplite])"
+)
 
 
 def define_flags(fv):
@@ -36,8 +44,8 @@ def define_flags(fv):
     flags.DEFINE_enum(
         "format",
         "auto",
-        ["auto", "csv", "raven", "audioset_strong", "audioset_segments"],
-        "The label file's format (auto: from its header).",
+        ["auto", "csv", "raven", "audioset_strong", "audioset_segments", "hoplite"],
+        "The label file's format (auto: from its header; with --export, csv unless hoplite).",
         flag_values=fv,
     )
     flags.DEFINE_string("export", None, "Write the index's labels to this CSV.", flag_values=fv)
@@ -58,7 +66,11 @@ def run(args, fv):
     annotations = Annotations(index.path, index.labels, files=index.files.path)
     if fv.export:
         frame = annotations.read()
-        write_label_csv(frame, fv.export)
+        if fv.format not in ("auto", "csv", "hoplite"):
+            raise app.UsageError(f"--export writes csv or hoplite, not {fv.format}")
+        files = index.files
+        durations = dict(zip(files.path, files.duration))
+        write_label_csv(frame, fv.export, "hoplite" if fv.format == "hoplite" else "csv", durations)
         print(f"wrote {fv.export}: {len(frame):,} labels", file=sys.stderr)
         return 0
     frame = read_label_file(source, fv.format)

@@ -243,6 +243,36 @@ def test_label_files_of_every_format_read_into_one_layout(tmp_path):
         read_label_file(tmp_path / "unknown.txt")
 
 
+def test_labels_go_to_perch_hoplite_and_back(tmp_path):
+    from perch_hoplite.agile.metadata import AgileMetadata
+    from perch_hoplite.db.datatypes import LabelType
+
+    labels = read_label_file(_labels_csv(tmp_path / "labels.csv", [
+        ("/archive/rec01.wav", 1.5, 2.5, "Dog", "positive"),
+        ("/archive/rec01.wav", 4.0, 5.0, "Dog", "negative"),
+        ("/archive/rec02.wav", "", "", "Music", "uncertain"),  # the whole file
+    ]))  # fmt: skip
+    exported = tmp_path / "hoplite_annotations.csv"
+    with pytest.raises(ArchiveError, match="duration of /archive/rec02.wav is unknown"):
+        write_label_csv(labels, exported, "hoplite")
+    write_label_csv(labels, exported, "hoplite", durations={"/archive/rec02.wav": 10.0})
+    # perch-hoplite's own reader takes it as it takes its migrations' files.
+    read = AgileMetadata.from_csv_files(tmp_path / "none", tmp_path / "none", tmp_path / "none", exported)
+    got = {
+        (recording, a.label, tuple(a.offsets), a.label_type)
+        for recording, annotations in read.annotations.items()
+        for a in annotations
+    }
+    assert got == {
+        ("/archive/rec01.wav", "Dog", (1.5, 2.5), LabelType.POSITIVE),
+        ("/archive/rec01.wav", "Dog", (4.0, 5.0), LabelType.NEGATIVE),
+        ("/archive/rec02.wav", "Music", (0.0, 10.0), LabelType.UNCERTAIN),
+    }
+    back = read_label_file(exported)  # told apart by its header
+    assert back.loc[:1].equals(labels.loc[:1])
+    assert back.iloc[2].tolist() == ["/archive/rec02.wav", 0.0, 10.0, "Music", "uncertain"]
+
+
 def test_the_label_and_calibrate_commands(tmp_path, capsys):
     from keras_panns.cli.main import main
 
@@ -362,3 +392,18 @@ def test_the_report_counts_each_class_at_its_operating_point_and_the_labels(labe
     other = OperatingPoints(**{**points.__dict__, "model": dict(points.model, weights_sha256="e" * 64)})
     with pytest.raises(ArchiveError, match="weights_sha256"):
         build_report(index, other)
+
+
+def test_label_exports_perch_hoplites_csv(labelled, tmp_path, capsys):
+    from keras_panns.cli.main import main
+
+    index, annotations, _ = labelled
+    labelled = str(index.path)
+    out = tmp_path / "hoplite_annotations.csv"
+    assert main(["keras-panns", "label", str(labelled), "--export", str(out), "--format", "hoplite"]) == 0
+    assert out.read_text().splitlines()[0] == "recording,label,start_offset_s,end_offset_s,label_type"
+    exported = read_label_file(out)
+    assert len(exported) == len(annotations.read())
+    assert exported.start.notna().all()  # whole-file labels as 0 to the file's duration
+    assert main(["keras-panns", "label", str(labelled), "--export", str(out), "--format", "raven"]) == 2
+    assert "--export writes csv or hoplite, not raven" in capsys.readouterr().err
