@@ -194,8 +194,50 @@ def psds(tables, truth, durations, scenario):
     return float(value)
 
 
-def _per_class(values, classes):
-    return {name: values[name] for name in classes}
+def _split_by_truth(tables, truth, classes):
+    """`(tables of the classes with ground truth, those classes, the others)`: sed_scores_eval refuses a class
+    without a ground-truth event (a fold of a few files may hold none of a rare class)."""
+    present = {label for events in truth.values() for *_, label in events}
+    kept = [name for name in classes if name in present]
+    if len(kept) == len(classes):
+        return tables, kept, []
+    return (
+        {path: table[["onset", "offset", *kept]] for path, table in tables.items()},
+        kept,
+        [name for name in classes if name not in present],
+    )
+
+
+def _runs_over(tables, name, threshold, segment=None):
+    """Detections of `name` at `threshold` in the tables: the runs of segments at or over it, or with `segment`
+    (seconds) the segments of that length a run touches."""
+    count = 0
+    for table in tables.values():
+        on = table[name].to_numpy() >= threshold
+        onsets, offsets = table["onset"].to_numpy()[on], table["offset"].to_numpy()[on]
+        if segment is None:
+            count += int(on.sum() - (on[1:] & on[:-1]).sum())
+        else:
+            touched = set()
+            for a, b in zip(onsets, offsets):
+                touched.update(range(int(a // segment), int(np.ceil(b / segment))))
+            count += len(touched)
+    return count
+
+
+def _without_truth(tables, names, thresholds, segment=None):
+    """Records of classes without ground truth here: every detection is false."""
+    return {
+        name: {
+            "f1": 0.0,
+            "precision": 0.0,
+            "recall": 0.0,
+            "tps": 0,
+            "fps": _runs_over(tables, name, thresholds[name], segment),
+            "n_ref": 0,
+        }
+        for name in names
+    }
 
 
 def collar_scores(tables, truth, thresholds):
@@ -215,8 +257,12 @@ def collar_scores(tables, truth, thresholds):
     ```
     """
     collar_based = _sed_scores_eval().collar_based
-    f, p, r, stats = collar_based.fscore(tables, truth, dict(thresholds), **COLLARS)
-    return _records(f, p, r, stats, thresholds)
+    evaluated, kept, missing = _split_by_truth(tables, truth, list(thresholds))
+    records = _without_truth(tables, missing, thresholds)
+    if kept:
+        f, p, r, stats = collar_based.fscore(evaluated, truth, {c: thresholds[c] for c in kept}, **COLLARS)
+        records.update(_records(f, p, r, stats, kept))
+    return {name: records[name] for name in thresholds}
 
 
 def segment_scores(tables, truth, durations, thresholds):
@@ -237,8 +283,13 @@ def segment_scores(tables, truth, durations, thresholds):
     ```
     """
     segment_based = _sed_scores_eval().segment_based
-    f, p, r, stats = segment_based.fscore(tables, truth, durations, dict(thresholds), segment_length=SEGMENT_SECONDS)
-    return _records(f, p, r, stats, thresholds)
+    evaluated, kept, missing = _split_by_truth(tables, truth, list(thresholds))
+    records = _without_truth(tables, missing, thresholds, SEGMENT_SECONDS)
+    if kept:
+        chosen = {c: thresholds[c] for c in kept}
+        f, p, r, stats = segment_based.fscore(evaluated, truth, durations, chosen, segment_length=SEGMENT_SECONDS)
+        records.update(_records(f, p, r, stats, kept))
+    return {name: records[name] for name in thresholds}
 
 
 def _records(f, p, r, stats, classes):
@@ -266,7 +317,8 @@ def best_collar_thresholds(tables, truth, classes):
         classes: sequence of str.
 
     Returns:
-        dict class -> `(threshold, f1)`; the threshold is inf where no threshold finds an event.
+        dict class -> `(threshold, f1)`; the threshold is inf where no threshold finds an event (and for a
+        class without ground-truth events in these files).
 
     Example:
     ```python
@@ -274,5 +326,10 @@ def best_collar_thresholds(tables, truth, classes):
     ```
     """
     collar_based = _sed_scores_eval().collar_based
-    f, _, _, thresholds, _ = collar_based.best_fscore(tables, truth, **COLLARS)
-    return {name: (float(thresholds[name]), float(f[name])) for name in classes}
+    columns = list(next(iter(tables.values())).columns[2:])
+    evaluated, kept, _ = _split_by_truth(tables, truth, columns)
+    best = dict.fromkeys(columns, (float("inf"), 0.0))  # no ground truth: detecting nothing is best
+    if kept:
+        f, _, _, thresholds, _ = collar_based.best_fscore(evaluated, truth, **COLLARS)
+        best.update({name: (float(thresholds[name]), float(f[name])) for name in kept})
+    return {name: best[name] for name in classes}

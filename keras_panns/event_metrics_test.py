@@ -165,3 +165,21 @@ def test_sed_scores_eval_still_needs_writable_scores():
     scores.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         original(scores, np.arange(4.0))
+
+
+def test_a_class_without_ground_truth_in_these_files_counts_its_detections_as_false():
+    classes, durations, spans, events = _random_case(3)
+    spans = spans[spans.label == "Dog"]  # no Speech ground truth at all: sed_scores_eval alone refuses that
+    truth = ground_truth(spans, classes, durations)
+    tables = score_tables(events, durations, classes)
+    collar = collar_scores(tables, truth, {"Dog": 0.5, "Speech": 0.5})
+    speech_events = events[(events.label == "Speech") & (events.score >= 0.5)]
+    overlapping = sum(  # runs of the table: events of one file that touch merge into one detection
+        len(merge_spans(zip(g.onset, g.offset))) for _, g in speech_events.groupby("path")
+    )
+    assert collar["Speech"] == {"f1": 0.0, "precision": 0.0, "recall": 0.0, "tps": 0, "fps": overlapping, "n_ref": 0}
+    dog_only = score_tables(events, durations, ["Dog"])  # what sed_scores_eval counts with Speech left out
+    assert collar["Dog"] == collar_scores(dog_only, truth, {"Dog": 0.5})["Dog"] and collar["Dog"]["n_ref"]
+    assert best_collar_thresholds(tables, truth, classes)["Speech"] == (float("inf"), 0.0)
+    segments = segment_scores(tables, truth, durations, {"Dog": 0.5, "Speech": 0.5})
+    assert segments["Speech"]["fps"] >= overlapping and segments["Speech"]["tps"] == 0
