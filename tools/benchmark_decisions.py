@@ -286,7 +286,8 @@ def main(argv):
             "|---|---|",
             *[f"| `keras-panns {name}` | {seconds:.2f} |" for name, seconds in event_times.items()],
             "",
-            "An `EventDetector` over ten minutes of framewise scores (60,000 frames x 527), best of 5 rounds taking turns: "
+            "An `EventDetector` over ten minutes of framewise scores (60,000 frames x 527), best of 5 rounds "
+            "taking turns: "
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in detector.items())
             + " (per-class event points in `sed`, `listen` and `index`).",
             "",
