@@ -76,6 +76,12 @@ CASES = {
     "index": [
         (["--checkpoint", "{preset}", "--out", "{unwritable}", "{clip}"], 1, "keras_panns_cannot_write_here"),
         (["--checkpoint", "{preset}", "--outputs", "colours", "--out", "{root}/j.index", "{clip}"], 2, "colours"),
+        (
+            ["--operating_points", "{missing}.json", "--outputs", "events", "--out", "{root}/k.index", "{clip}"],
+            1,
+            "missing.wav.json",
+        ),
+        (["--operating_points", "{missing}.json", "--out", "{root}/k.index", "{clip}"], 2, "add events to --outputs"),
     ],
     "search": [
         (["{empty_dir}", "--label", "Dog"], 1, "no manifest.json"),
@@ -99,6 +105,7 @@ CASES = {
     "label": [
         (["{empty_dir}", "--import", "{csv}"], 1, "no manifest.json"),
         (["{empty_dir}"], 2, "--import FILE or --export FILE"),
+        (["{empty_dir}", "--export", "{root}/labels.txt", "--format", "raven"], 2, "--export writes csv or hoplite"),
     ],
     "review": [
         (["{empty_dir}", "--label", "Dog", "--out", "{root}/review.html"], 1, "no manifest.json"),

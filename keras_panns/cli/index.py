@@ -150,9 +150,9 @@ def job_description(fv):
     """
     from keras_panns.archive.spec import IndexSpec, JobResources
 
-    points = event_points(fv)[1]
     if fv.operating_points and "events" not in fv.outputs:
         raise app.UsageError("--operating_points sets each class's event high and low: add events to --outputs")
+    points = event_points(fv)[1]
     spec = IndexSpec(
         outputs=tuple(fv.outputs),
         window_seconds=fv.window,

@@ -62,12 +62,12 @@ def run(args, fv):
     source = fv["import"].value
     if (source is None) == (fv.export is None):
         raise app.UsageError("give --import FILE or --export FILE")
+    if fv.export and fv.format not in ("auto", "csv", "hoplite"):
+        raise app.UsageError(f"--export writes csv or hoplite, not {fv.format}")
     index = Index(args[0])
     annotations = Annotations(index.path, index.labels, files=index.files.path)
     if fv.export:
         frame = annotations.read()
-        if fv.format not in ("auto", "csv", "hoplite"):
-            raise app.UsageError(f"--export writes csv or hoplite, not {fv.format}")
         files = index.files
         durations = dict(zip(files.path, files.duration))
         write_label_csv(frame, fv.export, "hoplite" if fv.format == "hoplite" else "csv", durations)
