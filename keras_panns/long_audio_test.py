@@ -89,7 +89,10 @@ def test_operating_points_set_each_classes_event_high_and_low(sed_model):
         sed_model, wave, window_seconds=2.0, hop_seconds=1.0, high=1.0, low=1.0, operating_points=points
     )
     high, low = points.event_thresholds(sed_model.labels, 1.0, 1.0)
-    assert result.events == keras_panns.detect_events(framewise, labels=sed_model.labels, high=high, low=low)
+    expected = keras_panns.detect_events(framewise, labels=sed_model.labels, high=high, low=low)
+    # Two forward passes of the same windows: scores may differ in the last float32 bits (batching).
+    assert [(e.label, e.onset, e.offset) for e in result.events] == [(e.label, e.onset, e.offset) for e in expected]
+    np.testing.assert_allclose([e.score for e in result.events], [e.score for e in expected], atol=1e-5)
     assert result.events and {event.label for event in result.events} == {name}
 
     other = OperatingPoints(model={**points.model, "weights_sha256": "0" * 64}, target="f1", classes={name: point})
