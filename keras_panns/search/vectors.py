@@ -53,6 +53,10 @@ PROJECTED = 256
 RERANK = 100
 #: Rows the projection is fitted on (drawn from parts at random), and rows added to the graph at a time.
 FIT_ROWS, CHUNK_ROWS = 50_000, 50_000
+#: Fewer vectors than this are added to the graph by one thread. usearch's parallel insertion builds a
+#: different graph each run, and gains nothing on a few thousand vectors; a 60-window test graph built in
+#: parallel under load once missed its own vector. One thread builds the same graph every time.
+SERIAL_ADD = 10_000
 FORMAT = "keras-panns-vectors/2"
 
 
@@ -240,7 +244,8 @@ class WindowVectors:
                 for group in self._groups(new, rows_of):
                     vectors = unit(embeddings_of(group))
                     full.write(vectors.astype(np.float16).tobytes())
-                    self._graph.add(np.arange(rows, rows + len(vectors)), self._project(vectors))
+                    threads = 1 if len(vectors) < SERIAL_ADD else 0  # 0: all cores
+                    self._graph.add(np.arange(rows, rows + len(vectors)), self._project(vectors), threads=threads)
                     rows += len(vectors)
                     listed = listed + [{"part": part, "rows": int(rows_of(part))} for part in group]
                 full.flush()

@@ -109,3 +109,13 @@ def test_fit_projection_keeps_inner_products_within_its_subspace():
     sample = rng.standard_normal((200, 5)) @ basis
     projection = vectors.fit_projection(sample, dims=5)
     np.testing.assert_allclose((sample @ projection) @ (sample @ projection).T, sample @ sample.T, atol=1e-3)
+
+
+def test_a_small_graph_is_built_the_same_every_time(tmp_path):
+    parts = _parts([300, 200], seed=3)
+    built = []
+    for run in range(3):
+        folder = tmp_path / f"run{run}"
+        _update(vectors.WindowVectors(str(folder), DIMS), parts)
+        built.append((folder / vectors.GRAPH).read_bytes())
+    assert built[0] == built[1] == built[2]
