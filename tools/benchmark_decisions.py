@@ -35,28 +35,35 @@ EVENT_CLASSES = flags.DEFINE_integer("event_classes", 10, "Classes with events a
 OUT = flags.DEFINE_string("out", None, "Also write the results as JSON here (and a Markdown table beside it).")
 
 
-def _build(root, windows, labelled, classes):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from keras_panns.archive.store import IndexStore
+def _manifest(labels, model, outputs, **extra):
+    """The manifest of a benchmark index of 1-s windows of `model`'s 527 scores."""
     from keras_panns.decisions import labels_sha256
-    from keras_panns.labels import audioset_labels
 
-    labels = audioset_labels()
-    manifest = {
+    return {
         "format": "keras-panns-index/1",
-        "model": "Cnn14",
+        "model": model,
         "model_name": "benchmark",
         "weights_sha256": "0" * 64,
         "labels": labels,
         "labels_sha256": labels_sha256(labels),
         "num_classes": 527,
         "embedding_size": 0,
-        "outputs": ["scores"],
+        "outputs": outputs,
         "window_seconds": 1.0,
         "hop_seconds": 1.0,
         "runtime": {"runtime": "openvino", "precision": "float32"},
         "sample_rate": 32000,
+        **extra,
     }
+
+
+def _build(root, windows, labelled, classes):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from keras_panns.archive.store import IndexStore
+    from keras_panns.labels import audioset_labels
+
+    labels = audioset_labels()
+    manifest = _manifest(labels, "Cnn14", ["scores"])
     store = IndexStore(os.path.join(root, "index"))
     store.open(manifest)
     rng = np.random.default_rng(0)
@@ -103,26 +110,11 @@ def _build(root, windows, labelled, classes):
 def _build_events(root, clips, classes):
     """An index of `clips` 10-s clips with events and scores, and a CSV of their span labels."""
     from keras_panns.archive.store import IndexStore
-    from keras_panns.decisions import labels_sha256
     from keras_panns.labels import audioset_labels
 
     labels = audioset_labels()
-    manifest = {
-        "format": "keras-panns-index/1",
-        "model": "Cnn14_DecisionLevelMax",
-        "model_name": "benchmark",
-        "weights_sha256": "0" * 64,
-        "labels": labels,
-        "labels_sha256": labels_sha256(labels),
-        "num_classes": 527,
-        "embedding_size": 0,
-        "outputs": ["events", "scores"],
-        "window_seconds": 1.0,
-        "hop_seconds": 1.0,
-        "events": {"high": 0.05, "low": 0.02, "median_window": 1, "min_duration": 0.0},
-        "runtime": {"runtime": "openvino", "precision": "float32"},
-        "sample_rate": 32000,
-    }
+    events = {"high": 0.05, "low": 0.02, "median_window": 1, "min_duration": 0.0}
+    manifest = _manifest(labels, "Cnn14_DecisionLevelMax", ["events", "scores"], events=events)
     store = IndexStore(os.path.join(root, "events.index"))
     store.open(manifest)
     rng = np.random.default_rng(0)
