@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from keras_panns.runtimes.fingerprint import cache_key
 #: of the front end (power spectra from 1e-10 to 1e6 do not survive int8) and the first conv block.
 INT8_FLOAT_NODES = 4
 MAX_COMPILED_SHAPES = 8
+#: How long a process waits for another one compiling into the same blob cache before compiling uncached.
+BLOB_LOCK_TIMEOUT_S = 600
 _OV_TYPES = {"float32": "f32", "bfloat16": "bf16"}
 
 
@@ -151,7 +154,8 @@ class OpenVINORunner:
         self.precision = precision
         self._core = openvino.Core()
         check_precision(self._core, precision)
-        self._core.set_property({"CACHE_DIR": os.path.join(cache_dir, "openvino", "compiled")})
+        self._blob_dir = os.path.join(cache_dir, "openvino", "compiled")
+        self._core.set_property({"CACHE_DIR": self._blob_dir})
         if ir_path is not None:  # a compiled file found without the Keras model (runtimes.compiled)
             self._ov_model, self.path = self._core.read_model(ir_path), ir_path
         elif precision == "int8":
@@ -173,12 +177,33 @@ class OpenVINORunner:
         if shape not in self._compiled and len(self._compiled) < MAX_COMPILED_SHAPES:
             shaped = self._ov_model.clone()
             shaped.reshape({0: list(shape)})
-            self._compiled[shape] = self._core.compile_model(shaped, "CPU", self._config).create_infer_request()
+            self._compiled[shape] = self._compile(shaped).create_infer_request()
         if shape in self._compiled:
             return self._compiled[shape]
         if self._dynamic is None:
-            self._dynamic = self._core.compile_model(self._ov_model, "CPU", self._config).create_infer_request()
+            self._dynamic = self._compile(self._ov_model).create_infer_request()
         return self._dynamic
+
+    def _compile(self, ov_model):
+        """`compile_model`, holding a lock on the blob cache while it reads or writes a blob.
+
+        OpenVINO writes a cached blob in place and maps it when reading, so two processes compiling the same
+        model at once crash on a torn blob (SIGBUS) or fail on one the other just replaced ("cannot set
+        permissions: No such file or directory [...blob]"); the second process now waits and reads the
+        finished blob. A cache that cannot be locked (read-only) or stays locked compiles without it.
+        """
+        import filelock
+
+        if self._blob_dir is not None:
+            try:
+                os.makedirs(self._blob_dir, exist_ok=True)
+                with filelock.FileLock(os.path.join(self._blob_dir, ".lock"), timeout=BLOB_LOCK_TIMEOUT_S):
+                    return self._core.compile_model(ov_model, "CPU", self._config)
+            except (OSError, filelock.Timeout) as exc:
+                warnings.warn(f"compiling without OpenVINO's blob cache in {self._blob_dir} ({exc})", stacklevel=2)
+                self._blob_dir = None
+                self._core.set_property({"CACHE_DIR": ""})
+        return self._core.compile_model(ov_model, "CPU", self._config)
 
     def __call__(self, batch):
         batch = np.ascontiguousarray(batch, np.float32)
