@@ -105,7 +105,8 @@ class OperatingPoints:
             "held_out": dict}.
         default_threshold: float. The threshold of every other class.
         too_few_labels: list of str. Classes with labels, too few to choose a point from.
-        too_few_events: list of str. Classes with a point, too few labelled events to choose an event high from.
+        too_few_events: list of str. Classes with a point but no event high: too few labelled events, or no
+            detected event that meets a labelled one (collar) at any high.
 
     Example:
     ```python

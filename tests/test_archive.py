@@ -311,6 +311,70 @@ def test_events_from_a_cnn14_tagger_use_its_decision_level_forward(ray_local, tm
     np.testing.assert_allclose(sorted(events.onset), sorted(e.onset for e in offline.events), atol=1e-9)
 
 
+def test_mixtures_of_real_sounds_go_through_index_label_calibrate_and_evaluate(ray_local, tmp_path, capsys):
+    """tools/make_mixtures.py's ESC-10 events at known onsets, end to end on real sound: the truth that reaches
+    the event metrics through `label --import` is the generator's own, PSDS on it is what sed_scores_eval gives
+    on the generator's truth, and every labelled class gets an event point or is named as keeping the defaults.
+    Golden fixture weights are not the pretrained ones: the scores are poor, the path is what is checked.
+    """
+    import importlib.util
+    import json
+
+    import pandas
+
+    from keras_panns import event_metrics
+    from keras_panns.cli.main import main
+    from keras_panns.decisions import OperatingPoints
+
+    if not (ESC10.parent / "esc10.csv").exists():
+        pytest.skip(f"ESC-10 not found in {ESC10.parent}")
+    spec = importlib.util.spec_from_file_location(
+        "make_mixtures", os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "make_mixtures.py")
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    count, seconds = 8, 6.0
+    labels = tool.write_mixtures(
+        str(tmp_path / "mix"), str(ESC10.parent), count, seconds, 3, (10.0, 25.0), -45.0, ("5",), seed=3
+    )
+    audio = sorted(str(path) for path in (tmp_path / "mix" / "audio").glob("*.wav"))
+    index = str(tmp_path / "index")
+    sed = golden.fixture_model("Cnn14_DecisionLevelMax")
+    summary = keras_panns.index_archive(audio, index, sed, outputs=["events", "scores"], runtime="keras", high=0.2)
+    assert summary.indexed == count
+    assert main(["keras-panns", "label", index, "--import", labels]) == 0
+    points = tmp_path / "points.json"
+    calibrate = ["keras-panns", "calibrate", index, "--target", "f1", "--min_labels", "2", "--out", str(points)]
+    assert main(calibrate) == 0
+    told = capsys.readouterr().err
+    evaluate = ["keras-panns", "evaluate", "--index", index, "--events", "--operating_points", str(points)]
+    assert main([*evaluate, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["files"] == count and report["hours"] == pytest.approx(count * seconds / 3600)
+
+    truth = pandas.read_csv(tmp_path / "mix" / "events.tsv", sep="\t")
+    classes = sorted(set(truth.label))
+    assert sorted(record["name"] for record in report["classes"]) == classes
+    durations = {path: seconds for path in audio}
+    own_truth = event_metrics.ground_truth(
+        truth.rename(columns={"onset": "start", "offset": "end"}), classes, durations
+    )
+    events = keras_panns.Index(index).events
+    tables = event_metrics.score_tables(events, durations, classes)
+    for scenario in (1, 2):
+        assert report[f"psds{scenario}"] == pytest.approx(event_metrics.psds(tables, own_truth, durations, scenario))
+    events_per_class = {name: sum(e[2] == name for spans in own_truth.values() for e in spans) for name in classes}
+    assert {record["name"]: record["events"] for record in report["classes"]} == events_per_class
+    loaded = OperatingPoints.load(points, model=keras_panns.Index(index).manifest)
+    for record in report["classes"]:
+        point = loaded.classes.get(record["name"], {}).get("events")
+        if point:  # evaluate reports the point calibrate chose, at its F1
+            assert record["high"] == pytest.approx(point["high"]) and record["collar_f1"] == pytest.approx(point["f1"])
+        elif events_per_class[record["name"]] >= 2 and record["name"] in loaded.classes:
+            assert record["name"] in loaded.too_few_events and record["name"] in told  # the defaults, said
+            assert record["high"] == pytest.approx(0.2)
+
+
 def _import_fails():
     import keras_panns_on_no_node  # noqa: F401  (a node without keras-panns installed)
 

@@ -133,8 +133,9 @@ def run(args, fv):
         )
     if points.too_few_events:
         print(
-            f"keras-panns: {len(points.too_few_events)} classes have fewer than {fv.min_labels} labelled events "
-            f"and keep the event --high and --low: {', '.join(points.too_few_events[:10])}",
+            f"keras-panns: {len(points.too_few_events)} classes have fewer than {fv.min_labels} labelled events, "
+            "or no detected event within the collar of one at any --high, and keep the event --high and --low: "
+            f"{', '.join(points.too_few_events[:10])}",
             file=sys.stderr,
         )
     print(
