@@ -339,10 +339,16 @@ def test_mixtures_of_real_sounds_go_through_index_label_calibrate_and_evaluate(r
     )
     audio = sorted(str(path) for path in (tmp_path / "mix" / "audio").glob("*.wav"))
     index = str(tmp_path / "index")
-    sed = golden.fixture_model("Cnn14_DecisionLevelMax")
-    summary = keras_panns.index_archive(audio, index, sed, outputs=["events", "scores"], runtime="keras", high=0.2)
-    assert summary.indexed == count
+    preset = keras_panns.save_preset(golden.fixture_model("Cnn14_DecisionLevelMax"), tmp_path / "sed")
+    # evaluate --folder indexes the folder (kept in --index_out) and evaluates it on the label file.
+    folder = ["keras-panns", "evaluate", "--folder", str(tmp_path / "mix" / "audio"), "--labels", labels]
+    folder += ["--checkpoint", str(preset), "--events", "--index_out", index, "--format", "json"]
+    assert main(folder) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert keras_panns.Index(index).files.status.eq("ok").sum() == count
     assert main(["keras-panns", "label", index, "--import", labels]) == 0
+    assert main(["keras-panns", "evaluate", "--index", index, "--events", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before  # the imported labels are the file's
     points = tmp_path / "points.json"
     calibrate = ["keras-panns", "calibrate", index, "--target", "f1", "--min_labels", "2", "--out", str(points)]
     assert main(calibrate) == 0
@@ -372,7 +378,7 @@ def test_mixtures_of_real_sounds_go_through_index_label_calibrate_and_evaluate(r
             assert record["high"] == pytest.approx(point["high"]) and record["collar_f1"] == pytest.approx(point["f1"])
         elif events_per_class[record["name"]] >= 2 and record["name"] in loaded.classes:
             assert record["name"] in loaded.too_few_events and record["name"] in told  # the defaults, said
-            assert record["high"] == pytest.approx(0.2)
+            assert record["high"] == pytest.approx(0.2)  # evaluate --folder's default --low, its high too
 
 
 def _import_fails():

@@ -101,6 +101,8 @@ CASES = {
     "evaluate": [
         (["--checkpoint", "{preset}", "--data", "{empty_dir}"], 1, "empty"),
         (["--index", "{empty_dir}"], 1, "no manifest.json"),
+        (["--folder", "{empty_dir}"], 2, "--folder needs --labels FILE"),
+        (["--folder", "{empty_dir}", "--labels", "{csv}", "--index", "{empty_dir}"], 2, "one of --folder, --index"),
     ],
     "label": [
         (["{empty_dir}", "--import", "{csv}"], 1, "no manifest.json"),

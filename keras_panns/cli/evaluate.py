@@ -17,6 +17,12 @@ class's event high from --operating_points, else at --high (default: the index's
 sed_scores_eval. A file with span labels counts as annotated in full for the classes evaluated. The index
 needs events (`keras-panns index --outputs events`).
 
+On a folder (--folder DIR --labels FILE): the folder is indexed first, as `keras-panns index` would with
+--window and --hop (scores; with --events, events detected with --low as both high and low, so that every
+high at or above --low is evaluated exactly; with --operating_points, each class's own low), into
+--index_out (kept: a rerun resumes it and evaluates at once) or a temporary folder; then evaluated as an
+index on the labels of FILE. Needs the archive extra (Ray).
+
 On packed shards (--data DIR): runs the model over every clip and prints mAP
 (mean over classes of average precision, scikit-learn's definition), mean
 AUC and d', plus the best and worst classes by AP; --report writes one CSV
@@ -26,12 +32,14 @@ Examples:
   keras-panns evaluate --index recordings.index --labels test_labels.csv --operating_points points.json
   keras-panns evaluate --index recordings.index --format json > per_class.json
   keras-panns evaluate --index recordings.index --events --operating_points points.json
+  keras-panns evaluate --folder test_audio/ --labels test_labels.csv --events --index_out test.index
   keras-panns evaluate --model cnn14 --data packed/eval --report per_class.csv
   keras-panns evaluate --checkpoint runs/cnn6/model.keras --data packed/eval
 """
 
 import csv
 import json
+import os
 import sys
 
 from absl import app
@@ -46,6 +54,7 @@ from keras_panns.cli.common import (
 
 USAGE = (
     "--index INDEX [--events] [--labels FILE] [--operating_points FILE] [--format text|json|csv]  |  "
+    "--folder DIR --labels FILE [--events] [--index_out INDEX]  |  "
     "--model NAME|--checkpoint PATH --data DIR [--report per_class.csv]"
 )
 FIELDS = ("name", "positives", "negatives", "ap", "roc_auc", "threshold", "precision", "recall", "f1")
@@ -57,6 +66,26 @@ def define_flags(fv):
     define_model_flags(fv, "cnn14", "Zoo name of the model (with --data).")
     flags.DEFINE_string("data", None, "Packed evaluation shards.", flag_values=fv)
     flags.DEFINE_string("index", None, "An index with labels (instead of --data).", flag_values=fv)
+    flags.DEFINE_string(
+        "folder", None, "A folder of audio to index and evaluate on --labels (needs the archive extra).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "index_out",
+        None,
+        "With --folder: keep its index here (a rerun resumes it); default a temporary one.",
+        flag_values=fv,
+    )
+    flags.DEFINE_float("window", 10.0, "With --folder: window length in seconds.", lower_bound=0.5, flag_values=fv)
+    flags.DEFINE_float("hop", 5.0, "With --folder: step between windows in seconds.", lower_bound=0.01, flag_values=fv)
+    flags.DEFINE_float(
+        "low",
+        0.2,
+        "With --folder --events: the detector's low; events are detected from it, and every high above it is "
+        "evaluated.",
+        lower_bound=0,
+        upper_bound=1,
+        flag_values=fv,
+    )
     flags.DEFINE_string("report", None, "Per-class CSV report (with --data).", flag_values=fv)
     flags.DEFINE_integer("batch_size", 16, "Clips per forward pass (with --data).", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("top", 5, "Best and worst classes to print.", lower_bound=0, flag_values=fv)
@@ -180,7 +209,59 @@ def _evaluate_index(path, fv):
     return 0
 
 
+def _index_folder(folder, out, fv):
+    """Indexes `folder` into `out` as `keras-panns index` would, with what evaluation needs."""
+    from keras_panns.archive import index_archive
+    from keras_panns.archive.spec import IndexSpec
+    from keras_panns.cli.common import event_points, frame_scoring_model
+
+    events = ("events",) if fv.events else ()
+    points = event_points(fv)[1] if fv.events and fv.operating_points else []
+    spec = IndexSpec(
+        outputs=("scores", *events),
+        window_seconds=fv.window,
+        hop_seconds=fv.hop,
+        high=fv.low,  # every high at or above the low is then exact: events are scored by their peak
+        low=fv.low,
+        event_points=tuple((name, low, low) for name, _, low in points),
+    )
+
+    def model():
+        loaded = frame_scoring_model(load_model(fv), "evaluate") if events else load_model(fv)
+        event_points(fv, loaded)  # before the job: points of another model are refused at once
+        return loaded
+
+    summary = index_archive([folder], out, model, spec, model_source=fv.checkpoint or fv.model)
+    print(summary, file=sys.stderr)
+    if summary.failed:
+        print(
+            f"keras-panns evaluate: {summary.failed} files failed; their reasons are in {out}/errors", file=sys.stderr
+        )
+
+
+def _evaluate_folder(folder, fv):
+    import shutil
+    import tempfile
+
+    if fv.labels is None:
+        raise app.UsageError("--folder needs --labels FILE: the labels to evaluate the folder's audio on")
+    if fv.index is not None or fv.data is not None:
+        raise app.UsageError("give one of --folder, --index and --data")
+    out = fv.index_out or tempfile.mkdtemp(prefix="keras-panns-evaluate-")
+    try:
+        if fv.index_out is None:
+            os.rmdir(out)  # the index is made where nothing is
+        _index_folder(folder, out, fv)
+        return _evaluate_index(out, fv)
+    finally:
+        if fv.index_out is None:
+            shutil.rmtree(out, ignore_errors=True)
+
+
 def run(args, fv):
+    if fv.folder is not None:
+        no_arguments(args)
+        return _evaluate_folder(fv.folder, fv)
     if fv.index is not None:
         no_arguments(args)
         return _evaluate_index(fv.index, fv)
