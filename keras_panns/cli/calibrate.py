@@ -15,7 +15,10 @@ event high: the one with the best collar-based event F1 over the index's own
 events (sed_scores_eval), its held-out F1 measured on files it was not chosen
 on; its low is the index's. `sed`, `listen` and `index --operating_points`
 detect that class with them. Index with a low --high (0.1, --low 0.05) to
-let calibrate choose among more events.
+let calibrate choose among more events. With --choose_low, the low is chosen
+too: the index's model (from its manifest, or --checkpoint) runs again over
+the files with span labels only, and every low from 0.05 to 0.7 is tried
+with every high above it (the held-out F1 measures the pair).
 
 The file records the index's model (weights, classes, runtime, precision);
 `tag --operating_points` refuses it for another model. The index needs
@@ -25,6 +28,7 @@ Examples:
   keras-panns calibrate recordings.index --target precision=0.9 --out points.json
   keras-panns calibrate recordings.index --target f1 --min_labels 10 --out points.json --format json
   keras-panns calibrate recordings.index --target recall=0.8 --out points.json --plot points.png
+  keras-panns calibrate field.index --target f1 --choose_low --out points.json
 
 --plot draws each class's precision-recall curve on its labels with the
 chosen point marked (the 12 classes with the most labels).
@@ -57,6 +61,15 @@ def define_flags(fv):
         upper_bound=1,
         flag_values=fv,
     )
+    flags.DEFINE_boolean(
+        "choose_low",
+        False,
+        "Choose each class's event low too, running the index's model over the files with span labels.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "checkpoint", None, "With --choose_low: the index's model, where its manifest does not say.", flag_values=fv
+    )
     flags.DEFINE_string("plot", None, "Also draw precision-recall curves and points to this PNG.", flag_values=fv)
     flags.DEFINE_enum(
         "format", "text", ["text", "json"], "What to print: a table, or one record per class.", flag_values=fv
@@ -88,15 +101,35 @@ def _table(points):
     return "\n".join(lines)
 
 
+def _framewise(index, checkpoint):
+    """`calibrate_index`'s framewise callable: the index's model over the files with span labels, with a bar."""
+
+    def score(paths):
+        from tqdm import tqdm
+
+        from keras_panns.search.labelled_events import framewise_scores
+
+        with tqdm(total=len(paths), desc="framewise scores", unit="file", file=sys.stderr) as bar:
+            return framewise_scores(index, paths, checkpoint, progress=lambda done, _: bar.update(done - bar.n))
+
+    return score
+
+
 def run(args, fv):
     from keras_panns.search import Index
     from keras_panns.search.labelled import calibrate_index
 
     if len(args) != 1:
         raise app.UsageError("give one INDEX directory" if not args else f"one INDEX only, got {' '.join(args)}")
+    index = Index(args[0])
     try:
         points = calibrate_index(
-            Index(args[0]), fv.target, min_labels=fv.min_labels, folds=fv.folds, default_threshold=fv.default_threshold
+            index,
+            fv.target,
+            min_labels=fv.min_labels,
+            folds=fv.folds,
+            default_threshold=fv.default_threshold,
+            framewise=_framewise(index, fv.checkpoint) if fv.choose_low else None,
         )
     except ValueError as exc:
         raise app.UsageError(str(exc)) from exc

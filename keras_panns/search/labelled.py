@@ -128,7 +128,9 @@ def labelled_examples(index, annotations=None):
     return {name: examples[name] for name in labels if name in examples}
 
 
-def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_threshold=0.5, progress=None):
+def calibrate_index(
+    index, target, *, min_labels=MIN_LABELS, folds=5, default_threshold=0.5, progress=None, framewise=None
+):
     """Operating points for every class with enough labels in `index`, for `index`'s model.
 
     Args:
@@ -138,11 +140,13 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
         folds: int. Cross-validation folds.
         default_threshold: float. The threshold of classes without a point.
         progress: callable(done, total) or None.
+        framewise: callable(paths) -> dict, or None. The framewise scores of the files with span labels
+            (`labelled_events.framewise_scores`): the event points' lows are chosen too, not the index's.
 
     Returns:
         `keras_panns.decisions.OperatingPoints`, its model the index's. With events in the index and span
         labels, each class also gets an event high (`labelled_events.choose_event_points`, at least
-        `min_labels` labelled events).
+        `min_labels` labelled events), and with `framewise` an event low.
 
     Raises:
         ArchiveError: no scores or labels in the index. ValueError: a bad target.
@@ -166,8 +170,14 @@ def calibrate_index(index, target, *, min_labels=MIN_LABELS, folds=5, default_th
     too_few_events = []
     spans = annotations[annotations.start.notna() & annotations.end.notna()]
     if "events" in index.outputs and classes and not spans.empty:
+        paths = sorted(set(spans.path) & set(index.files.path))
         events, too_few_events = choose_event_points(
-            index, annotations[annotations.label_type != "uncertain"], list(classes), min_events=min_labels, folds=folds
+            index,
+            annotations[annotations.label_type != "uncertain"],
+            list(classes),
+            min_events=min_labels,
+            folds=folds,
+            framewise=framewise(paths) if framewise is not None else None,
         )
         for name, point in events.items():
             classes[name]["events"] = point

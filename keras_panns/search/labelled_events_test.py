@@ -17,7 +17,7 @@ from keras_panns.decisions import OperatingPoints
 from keras_panns.errors import ArchiveError
 from keras_panns.search.index import Index
 from keras_panns.search.labelled import calibrate_index
-from keras_panns.search.labelled_events import EventSet, choose_event_points, evaluate_events
+from keras_panns.search.labelled_events import EventSet, choose_event_points, evaluate_events, framewise_events
 from keras_panns.testing import REPO
 
 INDEX_V1 = REPO / "tests" / "data" / "index_v1"
@@ -214,3 +214,43 @@ def test_the_calibrate_and_evaluate_commands_choose_and_report_event_points(tmp_
     assert f"{FILES} files" in text and "PSDS1" in text and "Dog" in text
     assert main(["keras-panns", "evaluate", "--index", str(index.path), "--high", "0.3"]) == 2
     assert "--high goes with --events" in capsys.readouterr().err
+
+
+def _framewise(truth, false_alarms, rate=100):
+    """Dog scores 0.9 over each true span with a 0.35 shoulder of 0.6 s either side; false alarms peak at 0.5."""
+    framewise = {}
+    for file in range(FILES):
+        path = f"/archive/rec{file:02d}.wav"
+        dog = np.full(SECONDS * rate, 0.02, np.float32)
+        for p, a, b in truth:
+            if p == path:
+                dog[max(0, int((a - 0.6) * rate)) : int((b + 0.6) * rate)] = np.maximum(
+                    dog[max(0, int((a - 0.6) * rate)) : int((b + 0.6) * rate)], 0.35
+                )
+        for p, a, b in truth:
+            if p == path:
+                dog[int(round(a * rate)) : int(round(b * rate))] = 0.9
+        for p, onset in false_alarms:
+            if p == path and not any(q == path and a - 1 < onset < b + 1 for q, a, b in truth):
+                dog[int(onset * rate) : int((onset + 0.3) * rate)] = 0.5
+        framewise[path] = (np.stack([np.full_like(dog, 0.01), dog, np.full_like(dog, 0.3)], axis=1), float(rate))
+    return framewise
+
+
+def test_with_framewise_scores_the_low_is_chosen_too(drawn):
+    index, truth, labels = drawn
+    rng = np.random.default_rng(3)
+    alarms = [(f"/archive/rec{rng.integers(FILES):02d}.wav", rng.uniform(0, SECONDS - 1)) for _ in range(30)]
+    framewise = _framewise(truth, alarms)
+    points, _ = choose_event_points(index, labels, ["Dog"], min_events=5, framewise=framewise)
+    dog = points["Dog"]
+    # Lows up to the shoulder stretch every event 0.6 s past the 200 ms collar; above it the spans are exact.
+    assert 0.35 < dog["low"] <= 0.9 and 0.5 <= dog["high"] < 0.9
+    assert dog["f1"] == pytest.approx(1.0) and dog["held_out"]["f1"] == pytest.approx(1.0)
+    shoulder = EventSet(index, labels, events=framewise_events(framewise, index.labels, ["Dog"], 0.2))
+    at_shoulder = event_metrics.best_collar_thresholds(shoulder.tables, shoulder.truth, ["Dog"])["Dog"][1]
+    assert at_shoulder < 0.5
+    # Without them, the low is the index's.
+    assert choose_event_points(index, labels, ["Dog"], min_events=5)[0]["Dog"]["low"] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="no framewise scores for 1 files"):
+        choose_event_points(index, labels, ["Dog"], framewise=dict(list(framewise.items())[1:]))
