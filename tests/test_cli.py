@@ -746,6 +746,57 @@ def test_tag_runs_a_cached_compiled_model_without_tensorflow(shared_data, tmp_pa
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
+def test_processes_compiling_the_same_model_at_once_share_one_blob(shared_data, tmp_path):
+    pytest.importorskip("openvino")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        pytest.skip("OpenVINO converts the TensorFlow forward")
+    import time
+
+    import filelock
+
+    from keras_panns.audio import load_audio
+    from keras_panns.runtimes import get_runner
+
+    cnn6 = golden.spread_scores(golden.fixture_model("Cnn6"))
+    recordings = [load_audio(str(shared_data / "examples" / EXAMPLES[0]), 32000)]
+    built = get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path)
+    clip = tmp_path / "clip.npy"
+    np.save(clip, recordings[0][None])
+    want = cnn6.predict_on_batch(recordings[0][None])["clipwise_output"]
+    child = (
+        "import sys, numpy as np\n"
+        "from keras_panns.runtimes.openvino_runner import OpenVINORunner\n"
+        "class Model:\n"
+        "    def check_input_length(self, n): pass\n"
+        f"run = OpenVINORunner(Model(), 'float32', {str(tmp_path)!r}, ir_path={built.path!r})\n"
+        "print('ready', file=sys.stderr, flush=True)\n"
+        f"np.save(sys.argv[1], run(np.load({str(clip)!r}))['clipwise_output'])\n"
+    )
+    blobs = tmp_path / "openvino" / "compiled"
+    blobs.mkdir(parents=True, exist_ok=True)
+    before = set(blobs.glob("*.blob"))
+    # Unlocked, three processes compiling one model into one blob cache crash (SIGBUS on a torn blob) or fail
+    # ("cannot set permissions: No such file or directory [...blob]") in about one round in four here.
+    with filelock.FileLock(str(blobs / ".lock")):
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", child, str(tmp_path / f"{i}.npy")], stderr=subprocess.PIPE, text=True
+            )
+            for i in range(3)
+        ]
+        for process in processes:
+            assert process.stderr.readline().strip() == "ready"
+        for _ in range(8):
+            assert all(process.poll() is None for process in processes)  # each waits for the lock
+            assert set(blobs.glob("*.blob")) == before
+            time.sleep(0.25)
+    for i, process in enumerate(processes):
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        np.testing.assert_allclose(np.load(tmp_path / f"{i}.npy"), want, atol=1e-4)
+    assert len(set(blobs.glob("*.blob")) - before) == 1
+
+
 def test_a_warning_is_one_line(monkeypatch, capsys):
     import warnings
 

@@ -3,7 +3,6 @@
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -184,46 +183,3 @@ def test_onnxruntime_runs_the_validated_export(cnn6, recordings, tmp_path):
         cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
         atol=1e-4,
     )
-
-
-def test_processes_compiling_the_same_model_at_once_share_one_blob(cnn6, recordings, tmp_path):
-    import subprocess
-
-    import filelock
-
-    built = get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path)
-    clip = tmp_path / "clip.npy"
-    np.save(clip, recordings[0][None])
-    want = cnn6.predict_on_batch(recordings[0][None])["clipwise_output"]
-    child = (
-        "import sys, numpy as np\n"
-        "from keras_panns.runtimes.openvino_runner import OpenVINORunner\n"
-        "class Model:\n"
-        "    def check_input_length(self, n): pass\n"
-        f"run = OpenVINORunner(Model(), 'float32', {str(tmp_path)!r}, ir_path={built.path!r})\n"
-        "print('ready', file=sys.stderr, flush=True)\n"
-        f"np.save(sys.argv[1], run(np.load({str(clip)!r}))['clipwise_output'])\n"
-    )
-    blobs = tmp_path / "openvino" / "compiled"
-    blobs.mkdir(parents=True, exist_ok=True)
-    before = set(blobs.glob("*.blob"))
-    # Unlocked, three processes compiling one model into one blob cache crash (SIGBUS on a torn blob) or fail
-    # ("cannot set permissions: No such file or directory [...blob]") in about one round in four here.
-    with filelock.FileLock(str(blobs / ".lock")):
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-c", child, str(tmp_path / f"{i}.npy")], stderr=subprocess.PIPE, text=True
-            )
-            for i in range(3)
-        ]
-        for process in processes:
-            assert process.stderr.readline().strip() == "ready"
-        for _ in range(8):
-            assert all(process.poll() is None for process in processes)  # each waits for the lock
-            assert set(blobs.glob("*.blob")) == before
-            time.sleep(0.25)
-    for i, process in enumerate(processes):
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-2000:]
-        np.testing.assert_allclose(np.load(tmp_path / f"{i}.npy"), want, atol=1e-4)
-    assert len(set(blobs.glob("*.blob")) - before) == 1
