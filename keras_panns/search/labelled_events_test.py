@@ -212,6 +212,9 @@ def test_the_calibrate_and_evaluate_commands_choose_and_report_event_points(tmp_
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert f"{FILES} files" in text and "PSDS1" in text and "Dog" in text
+    # --choose_low runs the index's model again: this index does not say where it came from.
+    assert main(["keras-panns", "calibrate", str(index.path), "--choose_low", "--out", str(points)]) == 1
+    assert "give --checkpoint" in capsys.readouterr().err
     assert main(["keras-panns", "evaluate", "--index", str(index.path), "--high", "0.3"]) == 2
     assert "--high goes with --events" in capsys.readouterr().err
 
