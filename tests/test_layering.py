@@ -41,6 +41,7 @@ LAYERS = [
     },
     {"keras_panns.demo", "keras_panns.archive"},  # a web page around an exported model; whole archives on Ray
     {"keras_panns.search"},  # reads and searches the archive's index
+    {"keras_panns.heads"},  # classifier heads trained on the index's embeddings
     {"keras_panns.cli"},
     {"keras_panns.testing"},
     {"keras_panns"},  # the façade: keras_panns/__init__.py

@@ -190,19 +190,26 @@ class OpenVINORunner:
         OpenVINO writes a cached blob in place and maps it when reading, so two processes compiling the same
         model at once crash on a torn blob (SIGBUS) or fail on one the other just replaced ("cannot set
         permissions: No such file or directory [...blob]"); the second process now waits and reads the
-        finished blob. A cache that cannot be locked (read-only) or stays locked compiles without it.
+        finished blob. A cache that cannot be locked (read-only, stays locked, or filelock is not installed)
+        compiles without it.
         """
-        import filelock
-
         if self._blob_dir is not None:
+            try:
+                import filelock
+            except ImportError:
+                return self._uncached(ov_model, "filelock is not installed: pip install 'keras-panns[openvino]'")
             try:
                 os.makedirs(self._blob_dir, exist_ok=True)
                 with filelock.FileLock(os.path.join(self._blob_dir, ".lock"), timeout=BLOB_LOCK_TIMEOUT_S):
                     return self._core.compile_model(ov_model, "CPU", self._config)
             except (OSError, filelock.Timeout) as exc:
-                warnings.warn(f"compiling without OpenVINO's blob cache in {self._blob_dir} ({exc})", stacklevel=2)
-                self._blob_dir = None
-                self._core.set_property({"CACHE_DIR": ""})
+                return self._uncached(ov_model, str(exc))
+        return self._core.compile_model(ov_model, "CPU", self._config)
+
+    def _uncached(self, ov_model, why):
+        warnings.warn(f"compiling without OpenVINO's blob cache in {self._blob_dir} ({why})", stacklevel=3)
+        self._blob_dir = None
+        self._core.set_property({"CACHE_DIR": ""})
         return self._core.compile_model(ov_model, "CPU", self._config)
 
     def __call__(self, batch):

@@ -183,3 +183,13 @@ def test_onnxruntime_runs_the_validated_export(cnn6, recordings, tmp_path):
         cnn6.predict_on_batch(recordings[0][None])["clipwise_output"],
         atol=1e-4,
     )
+
+
+def test_a_blob_cache_that_cannot_be_locked_compiles_without_it(cnn6, recordings, tmp_path):
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "compiled").write_text("a file where the blob cache's folder should be")
+    run = get_runner(cnn6, "openvino", "float32", cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="compiling without OpenVINO's blob cache"):
+        got = run(recordings[0][None])["clipwise_output"]
+    np.testing.assert_allclose(got, cnn6.predict_on_batch(recordings[0][None])["clipwise_output"], atol=1e-4)
+    assert (tmp_path / "openvino" / "compiled").is_file()
