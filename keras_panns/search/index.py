@@ -198,6 +198,29 @@ class Index:
         """
         return self._matrix("embedding", self.manifest["embedding_size"], rows)
 
+    def embedding_parts(self):
+        """The windows' embeddings one Parquet part at a time, so memory holds one part whatever the index.
+
+        Yields:
+            `(first row, float32 array (rows, embedding_size))` per part, rows in search-key order.
+
+        Raises:
+            ArchiveError: the index holds no embeddings (it was made without `--outputs embeddings`).
+
+        Example:
+        ```python
+        for first, block in keras_panns.Index("esc10.index").embedding_parts():
+            print(first, block.shape)
+        ```
+        """
+        self._require("embeddings")
+        first = 0
+        for part in self._parts("windows"):
+            values = self._read_part("windows", part, ["embedding"]).column("embedding").combine_chunks()
+            block = _matrix_of(values, self.manifest["embedding_size"])
+            yield first, block
+            first += len(block)
+
     def scores(self, rows=None):
         """float32 `(windows, classes)`: the windows' scores (or those of `rows`).
 
