@@ -117,6 +117,11 @@ CASES = {
         (["{empty_dir}", "--out", "{root}/points.json"], 1, "no manifest.json"),
         (["{empty_dir}", "--out", "{root}/points.txt"], 2, "--out must end in .json"),
     ],
+    "classify": [
+        (["train", "{empty_dir}", "--labels", "{csv}", "--out", "{root}/h.head"], 1, "no manifest.json"),
+        (["{empty_dir}", "--labels", "{csv}", "--out", "{root}/h.head"], 2, "classify takes train INDEX"),
+        (["train", "{empty_dir}", "--out", "{root}/h.head"], 2, "--labels FILE must have a value"),
+    ],
     "finetune": [
         (["--checkpoint", "{preset}", "--csv", "{missing}", "--out", "{root}/f.keras"], 1, "missing.wav"),
         (["--checkpoint", "{preset}", "--csv", "{csv}", "--out", "{root}/f.keras"], 1, "labels.csv"),

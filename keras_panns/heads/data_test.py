@@ -17,9 +17,9 @@ INDEX_V1 = REPO / "tests" / "data" / "index_v1"
 FILES, WINDOWS, SIZE = 12, 10, 4
 
 
-def _write(root, outputs=("embeddings",), files_per_part=3):
-    """`FILES` files of `WINDOWS` 1-s windows; a window's embedding starts with its row, then 3 features: a
-    "cuckoo" file's windows 2-4 lie near (3, 0, 0), the rest near the origin."""
+def _write(root, outputs=("embeddings",), files_per_part=3, numbered=True):
+    """`FILES` files of `WINDOWS` 1-s windows; a window's embedding starts with its row as written (or 0 when
+    not `numbered`), then 3 features: a "cuckoo" file's windows 2-4 lie near (3, 0, 0), the rest near 0."""
     manifest = json.loads((INDEX_V1 / "manifest.json").read_text())
     manifest.update(outputs=list(outputs), embedding_size=SIZE, hop_seconds=1.0)
     store = IndexStore(root)
@@ -36,7 +36,7 @@ def _write(root, outputs=("embeddings",), files_per_part=3):
                 features = rng.normal(0, 0.3, 3) + ([3.0, 0, 0] if file % 2 == 0 and 2 <= w <= 4 else 0.0)
                 window = dict(path=path, window=w, start=float(w), end=w + 1.0)
                 if "embeddings" in outputs:
-                    window["embedding"] = [float(row), *features.tolist()]
+                    window["embedding"] = [float(row) if numbered else 0.0, *features.tolist()]
                 if "scores" in outputs:
                     window["scores"] = [0.1, 0.2, 0.3]
                 windows.append(window)

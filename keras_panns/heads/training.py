@@ -17,7 +17,7 @@ at a time, so memory does not grow with the archive.
 Example:
 ```python
 head = build_head(2048, ["cuckoo", "blackbird"])
-fit_head(head, embeddings, targets, labelled, WeakNegatives.from_array(unlabelled), epochs=30)
+fit_head(head, embeddings, targets, labelled, WeakNegatives.from_array(unlabelled), epochs=50)
 scores = head.predict(new_embeddings)
 ```
 """
@@ -32,6 +32,8 @@ from keras import ops
 WEAK_NEGATIVE_WEIGHT = 0.05
 #: The most a positive may weigh against a negative when a class is balanced.
 MAX_POSITIVE_WEIGHT = 1000.0
+#: The fewest steps in an epoch: a few hundred labels make smaller batches rather than one step per epoch.
+MIN_STEPS_PER_EPOCH = 10
 
 
 @keras.saving.register_keras_serializable(package="keras_panns")
@@ -230,7 +232,8 @@ def training_batches(embeddings, targets, labelled, weak=None, *, batch_size=102
         targets: array `(n, classes)`, 0 or 1.
         labelled: bool array `(n, classes)`.
         weak: `WeakNegatives` or None (labelled windows only).
-        batch_size: int. Windows per batch.
+        batch_size: int. Windows per batch at most: fewer labelled windows than `MIN_STEPS_PER_EPOCH` half-batches
+            make smaller batches.
         weak_weight: float. A weak negative's weight.
         seed: int.
 
@@ -247,6 +250,8 @@ def training_batches(embeddings, targets, labelled, weak=None, *, batch_size=102
     targets = np.asarray(targets, np.float32)
     labelled = np.asarray(labelled, bool)
     share = batch_size // 2 if weak is not None else batch_size
+    share = max(1, min(share, math.ceil(len(embeddings) / MIN_STEPS_PER_EPOCH)))
+    batch_size = 2 * share if weak is not None else share
     steps = max(1, math.ceil(len(embeddings) / share))
     # Balanced as the batches hold them: an epoch meets each labelled window once and `steps` half-batches of
     # weak negatives, however many windows the stream cycles over.
@@ -272,7 +277,7 @@ def training_batches(embeddings, targets, labelled, weak=None, *, batch_size=102
     return steps, generate()
 
 
-def fit_head(head, embeddings, targets, labelled, weak=None, *, epochs=30, batch_size=1024, learning_rate=1e-3,
+def fit_head(head, embeddings, targets, labelled, weak=None, *, epochs=50, batch_size=1024, learning_rate=1e-2,
              weak_weight=WEAK_NEGATIVE_WEIGHT, seed=0, verbose=0):  # fmt: skip
     """Compiles and fits `head` on labelled windows (and weak negatives); returns the Keras `History`.
 
@@ -284,7 +289,7 @@ def fit_head(head, embeddings, targets, labelled, weak=None, *, epochs=30, batch
         weak: `WeakNegatives` or None.
         epochs: int. Passes over the labelled windows.
         batch_size: int.
-        learning_rate: float. Adam's.
+        learning_rate: float. Adam's (a linear head on fixed embeddings takes a large one).
         weak_weight: float.
         seed: int. The batches' order (the weights' initialisation follows `keras.utils.set_random_seed`).
         verbose: int. As `model.fit`.
