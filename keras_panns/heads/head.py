@@ -182,7 +182,8 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
 
     Raises:
         ArchiveError: no embeddings (names the flag), head classes named like the base model's, a class without
-            positive windows, or no labelled window.
+            positive windows (or without any negative, weak or labelled), no labelled window, or labels on
+            one file only.
 
     Example:
     ```python
@@ -205,11 +206,22 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
     empty = [name for name in classes if counts[name]["positives"] == 0]
     if empty:
         raise ArchiveError(f"no positive window of {', '.join(empty)}: a head learns a class from its positives")
+    if len(set(examples.paths)) < 2:
+        raise ArchiveError(
+            f"every label is on one file ({examples.paths[0]}): a head is measured on files it did not learn "
+            "from, so label windows of at least two files"
+        )
     weak_weight = WEAK_NEGATIVE_WEIGHT if weak_weight is None else float(weak_weight)
     x = index.embeddings(examples.rows)
     weak = index_weak_negatives(index, examples.rows, seed) if weak_weight > 0 else None
     if weak is not None and weak.count == 0:
         weak = None
+    alone = [name for name in classes if counts[name]["negatives"] == 0] if weak is None else []
+    if alone:
+        raise ArchiveError(
+            f"{', '.join(alone)}: positives only, and no weak negatives (--weak_weight 0, or every window is "
+            "labelled): label some negatives"
+        )
     fit_options = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weak_weight=weak_weight)
     held_out, records = cross_validate_head(
         x, examples.targets, examples.labelled, examples.paths, folds=folds, hidden_units=hidden_units, weak=weak,

@@ -53,6 +53,12 @@ def test_bad_heads_are_refused(index, tmp_path):
     assert not (tmp_path / "none").exists()
     with pytest.raises(ArchiveError, match="not a keras-panns head"):
         HeadCard.load(tmp_path)
+    positives_only = labels[labels.label_type == "positive"]
+    with pytest.raises(ArchiveError, match="cuckoo: positives only, and no weak negatives"):
+        train_index_head(index, positives_only, tmp_path / "none", ["cuckoo"], weak_weight=0)
+    one_file = labels[labels.path == "/archive/rec00.wav"]
+    with pytest.raises(ArchiveError, match="every label is on one file"):
+        train_index_head(index, one_file, tmp_path / "none", ["cuckoo"])
 
 
 def test_the_classify_command_trains_and_prints_the_held_out_figures(index, tmp_path, capsys):
