@@ -99,7 +99,7 @@ def _size(folder):
 def main(argv):
     del argv
     from keras_panns.archive.label_files import read_label_file
-    from keras_panns.heads.data import head_examples
+    from keras_panns.heads.data import head_examples, labelled_embeddings
     from keras_panns.heads.head import train_index_head
     from keras_panns.search import Index
 
@@ -119,7 +119,7 @@ def main(argv):
     labels = read_label_file(labels_path)
     started = time.perf_counter()
     examples = head_examples(index, labels, sorted(set(labels.label)))
-    index.embeddings(examples.rows)
+    labelled_embeddings(index, examples.rows)
     times["labelled windows and their embeddings"] = time.perf_counter() - started
     started = time.perf_counter()
     card = train_index_head(index, labels, os.path.join(root, "bench.head"), epochs=EPOCHS.value, folds=FOLDS.value)

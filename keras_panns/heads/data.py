@@ -3,8 +3,9 @@
 A label with a start and an end labels the windows it covers (`search.labelled.covered_windows`: at least
 half the shorter of the two); a label without them (a whole file) labels every window of the file. A window
 covered by a positive and a negative of the same class is a positive (the negative was about another part of
-the window). Uncertain labels are left out. The embeddings are read from the index: the labelled windows'
-at once, the others part by part as the stream of weak negatives (`training.WeakNegatives`).
+the window). Uncertain labels are left out. The embeddings are read from the index part by part: the
+labelled windows' first (`labelled_embeddings`), then the others as the stream of weak negatives
+(`training.WeakNegatives`), so memory holds one part and the labelled windows whatever the index's size.
 
 Example:
 ```python
@@ -115,6 +116,32 @@ def head_examples(index, labels, classes):
         labelled[at, c] = True
         targets[at, c] = series.to_numpy(bool)
     return HeadExamples(classes, rows, targets, labelled, windows.path.to_numpy()[rows])
+
+
+def labelled_embeddings(index, rows):
+    """The embeddings of some windows, read one part at a time (`Index.embeddings` reads the whole column).
+
+    Args:
+        index: `keras_panns.Index` with embeddings.
+        rows: sorted int array. Window rows (search keys).
+
+    Returns:
+        float32 array `(len(rows), embedding_size)`, in the order of `rows`.
+
+    Raises:
+        ArchiveError: the index holds no embeddings (the message names `--outputs embeddings`).
+
+    Example:
+    ```python
+    x = labelled_embeddings(index, examples.rows)
+    ```
+    """
+    rows = np.asarray(rows, np.int64)
+    taken = np.zeros((len(rows), int(index.manifest["embedding_size"])), np.float32)
+    for first, block in index.embedding_parts():
+        inside = (rows >= first) & (rows < first + len(block))
+        taken[inside] = block[rows[inside] - first]
+    return taken
 
 
 def index_weak_negatives(index, exclude_rows, seed=0):

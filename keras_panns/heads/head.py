@@ -194,7 +194,7 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
 
     from keras_panns.calibration import choose_point, parse_target
     from keras_panns.decisions import index_fingerprint
-    from keras_panns.heads.data import head_examples, index_weak_negatives
+    from keras_panns.heads.data import head_examples, index_weak_negatives, labelled_embeddings
     from keras_panns.heads.training import WEAK_NEGATIVE_WEIGHT, build_head, cross_validate_head, fit_head
 
     index._require("embeddings")
@@ -212,7 +212,7 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
             "from, so label windows of at least two files"
         )
     weak_weight = WEAK_NEGATIVE_WEIGHT if weak_weight is None else float(weak_weight)
-    x = index.embeddings(examples.rows)
+    x = labelled_embeddings(index, examples.rows)
     weak = index_weak_negatives(index, examples.rows, seed) if weak_weight > 0 else None
     if weak is not None and weak.count == 0:
         weak = None
