@@ -18,7 +18,7 @@ pytest.importorskip("pyarrow")
 
 import keras_panns  # noqa: E402
 from keras_panns.errors import ArchiveError  # noqa: E402
-from keras_panns.testing import SHARED, golden  # noqa: E402
+from keras_panns.testing import SHARED, golden, tool_module  # noqa: E402
 
 EXAMPLES = SHARED / "data" / "examples"
 ESC10 = SHARED / "data" / "esc10" / "audio"
@@ -317,7 +317,6 @@ def test_mixtures_of_real_sounds_go_through_index_label_calibrate_and_evaluate(r
     on the generator's truth, and every labelled class gets an event point or is named as keeping the defaults.
     Golden fixture weights are not the pretrained ones: the scores are poor, the path is what is checked.
     """
-    import importlib.util
     import json
 
     import pandas
@@ -330,11 +329,7 @@ def test_mixtures_of_real_sounds_go_through_index_label_calibrate_and_evaluate(r
 
     if not (ESC10.parent / "esc10.csv").exists():
         pytest.skip(f"ESC-10 not found in {ESC10.parent}")
-    spec = importlib.util.spec_from_file_location(
-        "make_mixtures", os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "make_mixtures.py")
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = tool_module("make_mixtures")
     count, seconds = 8, 6.0
     labels = tool.write_mixtures(
         str(tmp_path / "mix"), str(ESC10.parent), count, seconds, 3, (10.0, 25.0), -45.0, ("5",), seed=3

@@ -1,7 +1,5 @@
 """tools/make_mixtures.py: ESC-10 sounds at known onsets in noise, and labels the index takes as they are."""
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
@@ -9,18 +7,14 @@ import soundfile
 
 from keras_panns.archive.label_files import read_label_file
 from keras_panns.labels import audioset_labels
-from keras_panns.testing import SHARED
+from keras_panns.testing import SHARED, tool_module
 
-TOOL = pathlib.Path(__file__).resolve().parents[1] / "tools" / "make_mixtures.py"
 ESC10 = SHARED / "data" / "esc10"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("make_mixtures", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_module("make_mixtures")
 
 
 def test_mixtures_hold_their_events_where_the_labels_say(tool, tmp_path):
