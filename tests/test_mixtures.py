@@ -1,6 +1,5 @@
 """tools/make_mixtures.py: ESC-10 sounds at known onsets in noise, and labels the index takes as they are."""
 
-
 import numpy as np
 import pytest
 import soundfile
