@@ -45,6 +45,7 @@ def chromium(extra_args=()):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    profile = tempfile.mkdtemp(prefix="chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # Without the background-networking flags Chromium keeps dialling Google's hosts on a closed network.
@@ -58,12 +59,26 @@ def chromium(extra_args=()):
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1000,1000",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
+        f"--user-data-dir={profile}",
         *extra_args,
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except BaseException:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
     driver.set_script_timeout(120)
+    # A profile is about 50 MB; left behind by every test run, they once filled CI's disk beside the suite.
+    quit_browser = driver.quit
+
+    def quit_and_remove_profile():
+        try:
+            quit_browser()
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+
+    driver.quit = quit_and_remove_profile
     return driver
 
 
