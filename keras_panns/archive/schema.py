@@ -11,7 +11,10 @@ Tables are listed in commit order: `files` last, since a file counts as done
 once its `files` row is in place (see `keras_panns.archive.store`). What
 people add to an index afterwards (`annotations`, by `keras-panns label`)
 is declared in `ADDED_TABLES`: each import is one part of its own, never
-tied to a `files` part, so the job's clean-up leaves it alone.
+tied to a `files` part, so the job's clean-up leaves it alone. What a head
+adds (`keras-panns classify apply`) is declared in `HEAD_TABLES`: they live
+under `heads/NAME/`, one part per `windows` part and named as it, so a grown
+index scores only its new parts.
 
 Example:
 ```python
@@ -200,12 +203,12 @@ def _window_columns():
     )
 
 
-def _event_columns():
-    detector = "the driver's event detector over framewise scores stitched across windows"
+def _event_columns(detector="the driver's event detector over framewise scores stitched across windows",
+                   classes="the model's output"):  # fmt: skip
     return (
         Column("path", "string", "the file (as in files)", detector),
         Column("label", "string", "the class's name", detector),
-        Column("class_index", "int32", "the class's index in the model's output", detector),
+        Column("class_index", "int32", f"the class's index in {classes}", detector),
         Column("onset", "float64", "seconds from the file's start", detector),
         Column("offset", "float64", "seconds from the file's start", detector),
         Column("score", "float32", "the event's peak (smoothed) score", detector),
@@ -232,6 +235,15 @@ def _annotation_columns():
     )
 
 
+def _head_score_columns():
+    head = "the head run on the window's stored embedding (`keras-panns classify apply`)"
+    return (
+        Column("path", "string", "the file (as in windows)", head),
+        Column("window", "int32", "index within the file (as in windows)", head),
+        Column("scores", "float32[classes]", "each of the head's classes' score, in its card's order", head, wide=True),
+    )
+
+
 def _error_columns():
     task = "the decoding task or the model worker that failed"
     return (
@@ -254,6 +266,17 @@ ADDED_TABLES = (
     Table("annotations", "one row per label on a span (or a whole file) of an indexed file", _annotation_columns()),
 )
 
+#: Tables a head adds (`keras-panns classify apply`), under `heads/NAME/`, one part per `windows` part named as
+#: it; `[classes]` is the head's classes here. A part counts once its `head_scores` part is in place.
+HEAD_TABLES = (
+    Table("head_scores", "one row per window: the head's scores", _head_score_columns()),
+    Table(
+        "head_events",
+        "one row per run of windows scoring at least the class's point (`classify apply --events`)",
+        _event_columns("runs of consecutive windows at or over the head's point for the class", "the head's classes"),
+    ),
+)
+
 #: What travels with each window of a file through the job beside the files table's in-flight columns:
 #: the file's window count and its length in samples at the model's rate.
 JOB_FIELDS = ("total", "num_samples")
@@ -270,10 +293,11 @@ def table(name):
     table("files").names()  # ['path', 'size', 'mtime', 'duration', 'sample_rate', 'channels', ...]
     ```
     """
-    for declared in TABLES + ADDED_TABLES:
+    for declared in TABLES + ADDED_TABLES + HEAD_TABLES:
         if declared.name == name:
             return declared
-    raise KeyError(f"no table {name!r}; the tables are {', '.join(table_names() + added_table_names())}")
+    every = table_names() + added_table_names() + tuple(t.name for t in HEAD_TABLES)
+    raise KeyError(f"no table {name!r}; the tables are {', '.join(every)}")
 
 
 def table_names():
@@ -348,7 +372,8 @@ def describe():
     describe()["events"]["onset"]  # 'float64: seconds from the file's start'
     ```
     """
-    return {t.name: {c.name: f"{c.type}: {c.description}" for c in t.columns} for t in TABLES + ADDED_TABLES}
+    every = TABLES + ADDED_TABLES + HEAD_TABLES
+    return {t.name: {c.name: f"{c.type}: {c.description}" for c in t.columns} for t in every}
 
 
 def outputs_help():
@@ -372,10 +397,11 @@ def markdown():
     ```
     """
     lines = ["| table | column | type | stored with | meaning | from |", "|---|---|---|---|---|---|"]
-    for declared in TABLES + ADDED_TABLES:
+    for declared in TABLES + ADDED_TABLES + HEAD_TABLES:
         for c in declared.columns:
             stored = f"`--outputs {c.output}`" if c.output else "always"
             stored = "`keras-panns label`" if declared in ADDED_TABLES else stored
+            stored = "`keras-panns classify apply`" if declared in HEAD_TABLES else stored
             lines.append(f"| `{declared.name}` | `{c.name}` | {c.type} | {stored} | {c.description} | {c.source} |")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Trains a classifier head for your own classes on an index's stored embeddings (no audio decoded).
+"""Classifier heads for your own classes on an index's stored embeddings: train one, apply it (no audio decoded).
 
 `keras-panns classify train INDEX --labels FILE --out HEAD` reads the label
 file (any format `label --import` reads, told from its header; your own class names, none named
@@ -18,16 +18,32 @@ metrics, points, the base model's fingerprint and windows, how it was
 trained, the labels' sha256). The index needs embeddings (`keras-panns index
 --outputs embeddings`).
 
+`keras-panns classify apply INDEX --head HEAD` scores every window of the
+index from its stored embedding into INDEX/heads/NAME/ (NAME: --name, else
+the head folder's name without .head), one Parquet part per windows part.
+A rerun after a kill scores only the parts missing; a grown index (index run
+again over more files) scores only its new windows; parts of retired windows
+are removed. With --events, each class's runs of consecutive windows at or
+over its operating point (the card's, else 0.5) are written as events.
+Then `search --label CLASS` finds a head's classes like the model's
+(--operating_points takes the head's own points for them), and
+`keras_panns.Index(INDEX).head_scores(NAME)` reads the scores.
+
 Examples:
   keras-panns classify train field.index --labels cuckoo_labels.csv --out cuckoo.head
   keras-panns classify train field.index --labels birds.csv --out birds.head --hidden_units 128 --target precision=0.9
+  keras-panns classify apply field.index --head cuckoo.head --events
+  keras-panns search field.index --label cuckoo --level files
 """
 
 import sys
 
 from absl import app
 
-USAGE = "train INDEX --labels FILE --out HEAD [--classes A,B] [--hidden_units N] [--epochs N] [--target T]"
+USAGE = (
+    "train INDEX --labels FILE --out HEAD [--classes A,B] [--hidden_units N] [--epochs N] [--target T]\n"
+    "       keras-panns classify apply INDEX --head HEAD [--name NAME] [--events] [--replace]"
+)
 
 
 def define_flags(fv):
@@ -35,7 +51,15 @@ def define_flags(fv):
 
     from keras_panns.cli.common import define_out_flag
 
-    define_out_flag(fv, "The head folder to write (head.keras and card.json).", required=True)
+    define_out_flag(fv, "train: the head folder to write (head.keras and card.json).")
+    flags.DEFINE_string("head", None, "apply: the head folder (classify train --out).", flag_values=fv)
+    flags.DEFINE_string("name", None, "apply: the head's name in the index (default: the folder's, less .head).",
+                        flag_values=fv)  # fmt: skip
+    flags.DEFINE_boolean("events", False, "apply: also write each class's runs of windows over its point.",
+                         flag_values=fv)  # fmt: skip
+    flags.DEFINE_boolean("replace", False, "apply: score everything again when another head has the name.",
+                         flag_values=fv)  # fmt: skip
+    flags.DEFINE_boolean("progress", True, "apply: a progress bar on stderr.", flag_values=fv)
     flags.DEFINE_string("labels", None, "The label file (path, start, end, label[, label_type]).", flag_values=fv)
     flags.DEFINE_list("classes", [], "The head's classes (default: every class of the labels).", flag_values=fv)
     flags.DEFINE_integer("hidden_units", 0, "0: a linear head; else one ReLU layer of this size.", lower_bound=0,
@@ -65,19 +89,37 @@ def _table(card):
 
 
 def run(args, fv):
+    if not args or args[0] not in ("train", "apply"):
+        raise app.UsageError(f"classify takes train INDEX ... or apply INDEX ...; got {' '.join(args) or 'nothing'}")
+    if len(args) != 2:
+        raise app.UsageError(f"give one INDEX directory after {args[0]}")
+    return _train(args[1], fv) if args[0] == "train" else _apply(args[1], fv)
+
+
+def _apply(index_path, fv):
+    from keras_panns.heads.apply import apply_head
+    from keras_panns.search import Index
+
+    if fv.head is None:
+        raise app.UsageError("--head HEAD must have a value: the head folder to apply (classify train --out)")
+    index = Index(index_path)
+    report = apply_head(index, fv.head, fv.name, events=fv.events, replace=fv.replace, progress=fv.progress)
+    print(report.summary())
+    return 0
+
+
+def _train(index_path, fv):
     from keras_panns.archive.annotations import resolve_paths
     from keras_panns.archive.label_files import read_label_file
     from keras_panns.heads.head import train_index_head
     from keras_panns.hub.download import file_hashes
     from keras_panns.search import Index
 
-    if not args or args[0] != "train":
-        raise app.UsageError(f"classify takes train INDEX ...; got {' '.join(args) or 'nothing'}")
-    if len(args) != 2:
-        raise app.UsageError("give one INDEX directory after train")
     if fv.labels is None:
         raise app.UsageError("--labels FILE must have a value: the labels the head learns from")
-    index = Index(args[1])
+    if fv.out is None:
+        raise app.UsageError("--out HEAD must have a value: the head folder to write")
+    index = Index(index_path)
     labels = read_label_file(fv.labels)  # its format told from its header
     matched = resolve_paths(labels.path, index.files.path)
     missing = sorted(set(labels.path) - set(matched))

@@ -31,7 +31,10 @@ COMMANDS = {
     "label": ("keras_panns.cli.label", "add labels to an index (CSV, Raven, AudioSet) or write them out"),
     "review": ("keras_panns.cli.review", "a page to mark proposed windows of a class right or wrong, for label"),
     "calibrate": ("keras_panns.cli.calibrate", "per-class thresholds and calibration chosen on an index's labels"),
-    "classify": ("keras_panns.cli.classify", "train a classifier head for your own classes on an index's embeddings"),
+    "classify": (
+        "keras_panns.cli.classify",
+        "train a classifier head for your own classes on an index's embeddings, or apply one",
+    ),
     "report": ("keras_panns.cli.report", "an HTML overview of an index: classes, hours, scores, errors, a map"),
     "pack": ("keras_panns.cli.pack", "pack audio clips into TFRecord shards for training"),
     "train": ("keras_panns.cli.train", "train a model on packed shards (PANNs recipe, resumable)"),

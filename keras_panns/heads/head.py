@@ -197,7 +197,7 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
     from keras_panns.heads.data import head_examples, index_weak_negatives, labelled_embeddings
     from keras_panns.heads.training import WEAK_NEGATIVE_WEIGHT, build_head, cross_validate_head, fit_head
 
-    index._require("embeddings")
+    index.require("embeddings")
     parsed = parse_target(target)
     classes = sorted(set(labels.label)) if classes is None else list(classes)
     check_class_names(classes, index.labels)

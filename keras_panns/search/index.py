@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from keras_panns.archive import schema
+from keras_panns.archive import head_tables, schema
 from keras_panns.archive.reader import IndexReader, part_names
 from keras_panns.errors import ArchiveError, AudioError
 from keras_panns.search.vectors import EXACT_BELOW, WindowVectors, exact_search, unit
@@ -162,8 +162,20 @@ class Index:
         """pandas DataFrame: one row per file that failed (path, reason, error)."""
         return self._table("errors")
 
-    def _require(self, output):
-        """Raises naming the flag that makes `output` (`embeddings`, `scores`) if the index lacks it."""
+    def require(self, output):
+        """Refuses an index without `output`, naming the `--outputs` that makes it.
+
+        Args:
+            output: str. One of `schema.OUTPUTS` (`embeddings`, `scores`, `tags`, `events`).
+
+        Raises:
+            ArchiveError: the index was made without it.
+
+        Example:
+        ```python
+        keras_panns.Index("esc10.index").require("embeddings")
+        ```
+        """
         if output not in self.outputs:
             raise ArchiveError(
                 f"{self.path} holds no {output} (its outputs: {', '.join(self.outputs)}); index "
@@ -171,13 +183,13 @@ class Index:
             )
 
     def _matrix(self, column, size, rows=None):
-        self._require({"embedding": "embeddings", "scores": "scores"}[column])
+        self.require({"embedding": "embeddings", "scores": "scores"}[column])
         import pyarrow as pa
 
         values = self.arrow("windows", [column]).column(column).combine_chunks()
         if rows is not None:  # only those rows leave Arrow (a map of 4,000 windows out of millions)
             values = values.take(pa.array(np.asarray(rows, np.int64)))
-        return _matrix_of(values, size)
+        return matrix_of(values, size)
 
     def embeddings(self, rows=None):
         """float32 `(windows, embedding_size)`: the windows' embeddings (or those of `rows`).
@@ -213,13 +225,44 @@ class Index:
             print(first, block.shape)
         ```
         """
-        self._require("embeddings")
+        self.require("embeddings")
         first = 0
         for part in self._parts("windows"):
             values = self._read_part("windows", part, ["embedding"]).column("embedding").combine_chunks()
-            block = _matrix_of(values, self.manifest["embedding_size"])
+            block = matrix_of(values, self.manifest["embedding_size"])
             yield first, block
             first += len(block)
+
+    @property
+    def window_part_names(self):
+        """The committed `windows` parts' names, in search-key order (a row's key counts through them).
+
+        Example:
+        ```python
+        keras_panns.Index("esc10.index").window_part_names  # ['part-0a1b....parquet', ...]
+        ```
+        """
+        return list(self._parts("windows"))
+
+    def window_parts(self, columns=None, only=None):
+        """The `windows` table one committed part at a time, so memory holds one part whatever the index.
+
+        Args:
+            columns: list of str or None (all).
+            only: collection of part names or None (every part).
+
+        Yields:
+            `(part name, pyarrow.Table)`, in search-key order.
+
+        Example:
+        ```python
+        for part, table in keras_panns.Index("esc10.index").window_parts(["path", "embedding"]):
+            print(part, table.num_rows)
+        ```
+        """
+        for part in self._parts("windows"):
+            if only is None or part in only:
+                yield part, self._read_part("windows", part, columns)
 
     def scores(self, rows=None):
         """float32 `(windows, classes)`: the windows' scores (or those of `rows`).
@@ -239,6 +282,109 @@ class Index:
         ```
         """
         return self._matrix("scores", self.manifest["num_classes"], rows)
+
+    # -- heads applied to the index (`keras-panns classify apply`) ----------------------------------------
+
+    @property
+    def heads(self):
+        """`{name: record}` of every head applied to this index: its classes, points, sha256 and card.
+
+        Example:
+        ```python
+        keras_panns.Index("field.index").heads["cuckoo"]["classes"]  # ['cuckoo']
+        ```
+        """
+        return head_tables.records(self.path)
+
+    def _head_record(self, name):
+        record = head_tables.read_record(self.path, name)
+        if record is None:
+            applied = ", ".join(self.heads) or "none"
+            raise ArchiveError(
+                f"no head {name!r} was applied to {self.path} (applied: {applied}); run keras-panns classify "
+                f"apply {self.path} --head HEAD"
+            )
+        return record
+
+    def head_scores(self, name, rows=None):
+        """float32 `(windows, head classes)`: head `name`'s scores of the windows (or of `rows`), in search-key order.
+
+        Args:
+            name: str. The head's name in the index (`heads`).
+            rows: sequence of int or None. Window rows (search keys); None: all.
+
+        Returns:
+            float32 array, columns in the order of `heads[name]["classes"]`.
+
+        Raises:
+            ArchiveError: no such head, or windows it has not scored yet (the index grew since: apply again).
+
+        Example:
+        ```python
+        cuckoo = keras_panns.Index("field.index").head_scores("cuckoo")[:, 0]
+        ```
+        """
+        record = self._head_record(name)
+        scored = set(head_tables.scored_parts(self.path, name))
+        missing = [part for part in self._window_parts if part not in scored]
+        if missing:
+            raise ArchiveError(
+                f"{len(missing)} of {len(self._window_parts)} windows parts of {self.path} have no scores of head "
+                f"{name!r} (the index grew since it was applied); run keras-panns classify apply {self.path} "
+                f"--head {record['head']} --name {name}"
+            )
+        size = len(record["classes"])
+        blocks = [
+            matrix_of(
+                head_tables.read_part(self.path, name, part, columns=["scores"]).column("scores").combine_chunks(), size
+            )
+            for part in self._window_parts
+        ]
+        matrix = np.concatenate(blocks) if blocks else np.zeros((0, size), np.float32)
+        return matrix if rows is None else matrix[np.asarray(rows, np.int64)]
+
+    def head_events(self, name):
+        """Head `name`'s events: each class's runs of windows at or over its point (`classify apply --events`).
+
+        Args:
+            name: str. The head's name in the index (`heads`).
+
+        Returns:
+            pandas DataFrame (path, label, class_index, onset, offset, score).
+
+        Raises:
+            ArchiveError: no such head, or it was applied without events.
+
+        Example:
+        ```python
+        keras_panns.Index("field.index").head_events("cuckoo").head()
+        ```
+        """
+        import pandas as pd
+        import pyarrow as pa
+
+        record = self._head_record(name)
+        if not record.get("events"):
+            raise ArchiveError(
+                f"head {name!r} was applied to {self.path} without events; apply it again with --events --replace"
+            )
+        scored = set(head_tables.scored_parts(self.path, name)) & set(self._window_parts)
+        parts = [
+            head_tables.read_part(self.path, name, part, head_tables.EVENTS)
+            for part in head_tables.scored_parts(self.path, name, head_tables.EVENTS)
+            if part in scored
+        ]
+        if not parts:
+            columns = schema.table(head_tables.EVENTS).names()
+            return pd.DataFrame({c: [] for c in columns})
+        return pa.concat_tables(parts).to_pandas()
+
+    def _head_class(self, label):
+        """`(head name, column)` of a head class called `label`, or None."""
+        for name, record in self.heads.items():
+            if label in record["classes"]:
+                return name, record["classes"].index(label)
+        return None
 
     @property
     def labels(self):
@@ -381,7 +527,7 @@ class Index:
 
             def embeddings_of(parts):
                 table = pa.concat_tables([self._read_part("windows", p, ["embedding"]) for p in parts])
-                return _matrix_of(table.column("embedding").combine_chunks(), self.dims)
+                return matrix_of(table.column("embedding").combine_chunks(), self.dims)
 
             vectors.update(self._window_parts, rows_of, embeddings_of)
             self._vectors = vectors
@@ -449,7 +595,8 @@ class Index:
                 `start`..`end` seconds), embedded with the index's own model, window and hop.
             start: float or None. The part of `like` to use (seconds; default all of it).
             end: float or None. The part of `like` to use (seconds; default all of it).
-            label: str or None. An AudioSet class (name or mid): keep what scores at least `min_score`.
+            label: str or None. An AudioSet class (name or mid), or a class of a head applied to the index
+                (`heads`): keep what scores at least `min_score`.
             group: str or None. An ontology group (e.g. "Vehicle"): its classes' maximum, as `tag --group`.
             min_score: float. The score a window, file or event needs for `label`/`group`.
             top: int. Rows returned.
@@ -458,7 +605,8 @@ class Index:
             checkpoint: where the model for `like` comes from (default: the manifest's).
             cache_dir: where the model for `like` comes from (default: the manifest's).
             operating_points: `keras_panns.decisions.OperatingPoints` or None. Each class's own threshold
-                instead of `min_score` (checked against the index's model).
+                instead of `min_score` (checked against the index's model); a head's class takes the point on
+                its head's card.
 
         Returns:
             pandas DataFrame, best first: `path`, `start`, `end` (windows, files), `similarity` (with `like`),
@@ -482,15 +630,29 @@ class Index:
         if top < 1:
             raise ArchiveError(f"top must be at least 1 (got {top})")
         classes = what = None
-        if label is not None or group is not None:
+        head_class = self._head_class(label) if label is not None and group is None else None
+        if head_class is None and (label is not None or group is not None):
             classes, what = _classes(self.labels, label, group)
+        scored = classes is not None or head_class is not None
         thresholds = np.full(len(self.labels), float(min_score))  # float64: as the plain comparison it replaces
         if operating_points is not None:
             operating_points.check_model(self.manifest)
             thresholds = operating_points.thresholds(self.labels).astype(np.float64)
+        head_bar = float(min_score)
+        if head_class is not None and operating_points is not None:  # a head's points travel in the head
+            head_bar = float(self.heads[head_class[0]]["thresholds"][label])
         if level == "events":
             if like is not None:
                 raise ArchiveError("like ranks windows or files, not events: use level windows or files")
+            if head_class is not None:
+                events = self.head_events(head_class[0])
+                picked = events[(events["label"] == label) & (events["score"].to_numpy() >= head_bar)]
+                columns = ["path", "label", "onset", "offset", "score"]
+                return (
+                    picked.sort_values("score", ascending=False, kind="stable")
+                    .head(top)[columns]
+                    .reset_index(drop=True)
+                )
             return self._events(classes, what, thresholds, top)
         frame = self.windows[["path", "start", "end"]].copy()
         keep = np.arange(len(frame))
@@ -499,12 +661,17 @@ class Index:
             frame["label"] = [self.labels[b] if b >= 0 else None for b in best]
             frame["score"] = score
             keep = np.flatnonzero((best >= 0) & (score >= thresholds[best]))
+        elif head_class is not None:
+            score = self.head_scores(head_class[0])[:, head_class[1]]
+            frame["label"] = label
+            frame["score"] = score
+            keep = np.flatnonzero(score >= head_bar)
         matching = frame.iloc[keep]
         if like is not None:
-            self._require("embeddings")  # before the model is loaded and run on the query
+            self.require("embeddings")  # before the model is loaded and run on the query
             query = self.embed(like, start, end, checkpoint, cache_dir)
             wanted = top if level == "windows" else max(10 * top, 100)
-            if classes is None:
+            if not scored:
                 rows, similarity = self._vector_search(query, wanted)
             else:  # only the windows that score as asked: exact search among them
                 rows, similarity = exact_search(unit(self.embeddings(keep)), query, wanted)
@@ -515,9 +682,9 @@ class Index:
             frame = frame.iloc[keep]
             order = "score"
         if level == "files":
-            return self._by_file(frame, order, top, matching if classes is not None else None)
+            return self._by_file(frame, order, top, matching if scored else None)
         found = frame.sort_values(order, ascending=False, kind="stable").head(top)
-        if classes is None and "tags" in self.outputs:  # what a similar window is, at a glance
+        if not scored and "tags" in self.outputs:  # what a similar window is, at a glance
             found = found.assign(
                 top_label=[n[0] if len(n) else None for n in self.windows["top_labels"].loc[found.index]]
             )
@@ -569,8 +736,14 @@ class Index:
         )
 
 
-def _matrix_of(values, size):
-    """float32 `(rows, size)` of an Arrow fixed_size_list column (one chunk)."""
+def matrix_of(values, size):
+    """float32 `(rows, size)` of an Arrow fixed-size-list column (one chunk), without a copy where it can.
+
+    Example:
+    ```python
+    matrix_of(table.column("embedding").combine_chunks(), 2048).shape  # (rows, 2048)
+    ```
+    """
     return values.flatten().to_numpy(zero_copy_only=False).reshape(-1, size).astype(np.float32, copy=False)
 
 
