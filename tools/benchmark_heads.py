@@ -7,8 +7,13 @@ as a label CSV); every other window is a weak negative. Then times, each once in
 
 - reading every embedding part by part (`Index.embedding_parts`), against the file size: the read speed;
 - `head_examples` and reading the labelled windows' embeddings;
+- `apply_head` with a linear head on those classes (every window scored into the index's own tables,
+  part by part), first, so the process's peak memory after it is apply's (`peak_rss_mb`);
 - `train_index_head` (its cross-validation over `--folds` file folds, then the final fit), with its
   held-out AP per class.
+
+The read speeds are against the same files read raw (`open().read()`), in the same state of the page
+cache (warm: the index was just built or read).
 
 Example:
   python tools/benchmark_heads.py --windows 1000000 --labelled 10000 --out benchmarks/heads_epyc_2core.json
@@ -92,15 +97,37 @@ def _labels(truth, labelled, classes, path):
             f.write(f"/archive/f{r // WINDOWS_PER_FILE:06d}.wav,{start},{start + 1},class {c},{kind}\n")
 
 
+def _raw_read(folder):
+    """Seconds to read every file of `folder` raw, in 16 MB blocks."""
+    started = time.perf_counter()
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(directory, name), "rb") as f:
+                while f.read(1 << 24):
+                    pass
+    return time.perf_counter() - started
+
+
+def _peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _size(folder):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(folder) for f in names)
 
 
 def main(argv):
     del argv
+    import keras
+
     from keras_panns.archive.label_files import read_label_file
+    from keras_panns.decisions import index_fingerprint
+    from keras_panns.heads.apply import apply_head
     from keras_panns.heads.data import head_examples, labelled_embeddings
-    from keras_panns.heads.head import train_index_head
+    from keras_panns.heads.head import HeadCard, index_windows, save_head, train_index_head
+    from keras_panns.heads.training import build_head
     from keras_panns.search import Index
 
     root = KEEP.value or tempfile.mkdtemp(prefix="benchmark-heads-")
@@ -112,10 +139,23 @@ def main(argv):
     build = time.perf_counter() - started
     index = Index(index_path)
     times = {}
+    raw = _raw_read(os.path.join(index_path, "windows"))
     started = time.perf_counter()
     read = sum(len(block) for _, block in index.embedding_parts())
     times["read every embedding"] = time.perf_counter() - started
     size = _size(os.path.join(index_path, "windows"))
+    # An untrained linear head of the benchmark's classes: apply's cost does not depend on the weights.
+    untrained = os.path.join(root, "untrained.head")
+    classes = {f"class {c}": {"point": None} for c in range(CLASSES.value)}
+    keras.utils.set_random_seed(0)
+    card = HeadCard(classes=classes, base=index_fingerprint(index.manifest), windows=index_windows(index.manifest),
+                    training={})  # fmt: skip
+    save_head(build_head(DIMS.value, list(classes)), card, untrained)
+    rss_before_apply = _peak_rss_mb()
+    started = time.perf_counter()
+    report = apply_head(index, untrained, "bench", replace=True)
+    times["apply_head (every window scored into the index)"] = time.perf_counter() - started
+    rss_after_apply = _peak_rss_mb()
     labels = read_label_file(labels_path)
     started = time.perf_counter()
     examples = head_examples(index, labels, sorted(set(labels.label)))
@@ -133,6 +173,11 @@ def main(argv):
         "build_seconds": round(build, 1),
         "embeddings_bytes": size,
         "read_mb_per_s": round(size / 1e6 / times["read every embedding"], 1),
+        "raw_read_mb_per_s": round(size / 1e6 / raw, 1),
+        "apply_windows_per_s": round(report.scored_windows / times["apply_head (every window scored into the index)"]),
+        "peak_rss_mb_before_apply": round(rss_before_apply),
+        "peak_rss_mb_after_apply": round(rss_after_apply),
+        "peak_rss_mb_after_training": round(_peak_rss_mb()),
         "seconds": {name: round(value, 2) for name, value in times.items()},
         "held_out_ap": {name: round(record["ap"], 3) for name, record in card.classes.items()},
     }
@@ -142,7 +187,11 @@ def main(argv):
             json.dump(result, f, indent=2)
         lines = ["| step | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in result["seconds"].items()]
         lines.append(f"\n{read:,} windows of {DIMS.value} floats ({size / 1e9:.2f} GB) read at "
-                     f"{result['read_mb_per_s']} MB/s; {len(examples.rows):,} labelled.")  # fmt: skip
+                     f"{result['read_mb_per_s']} MB/s (the same files raw: {result['raw_read_mb_per_s']} MB/s); "
+                     f"apply {result['apply_windows_per_s']:,} windows/s; {len(examples.rows):,} labelled; peak "
+                     f"memory {result['peak_rss_mb_before_apply']:,} MB before apply, "
+                     f"{result['peak_rss_mb_after_apply']:,} after, {result['peak_rss_mb_after_training']:,} after "
+                     "training.")  # fmt: skip
         with open(os.path.splitext(OUT.value)[0] + ".md", "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     return 0

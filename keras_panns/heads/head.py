@@ -117,7 +117,7 @@ class HeadCard:
         """
         from keras_panns.decisions import index_fingerprint
 
-        theirs = {**index_fingerprint(manifest), **_windows(manifest)}
+        theirs = {**index_fingerprint(manifest), **index_windows(manifest)}
         ours = {**self.base, **self.windows}
         keys = ("weights_sha256", "labels_sha256", "model", "window_seconds", "hop_seconds", "embedding_size")
         differ = [key for key in keys if ours.get(key) != theirs.get(key)]
@@ -129,7 +129,20 @@ class HeadCard:
             )
 
 
-def _windows(manifest):
+def index_windows(manifest):
+    """What a head's embeddings must share with an index: its window, hop and embedding size.
+
+    Args:
+        manifest: dict. An index's manifest.
+
+    Returns:
+        dict with `window_seconds`, `hop_seconds`, `embedding_size`.
+
+    Example:
+    ```python
+    index_windows(Index("field.index").manifest)  # {'window_seconds': 10.0, 'hop_seconds': 5.0, ...}
+    ```
+    """
     return {key: manifest.get(key) for key in ("window_seconds", "hop_seconds", "embedding_size")}
 
 
@@ -242,7 +255,7 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
     card = HeadCard(
         classes=described,
         base=index_fingerprint(index.manifest),
-        windows=_windows(index.manifest),
+        windows=index_windows(index.manifest),
         training={
             "hidden_units": int(hidden_units),
             "epochs": int(epochs),
@@ -255,12 +268,23 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
         },
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    _save(head, card, out)
+    save_head(head, card, out)
     return card
 
 
-def _save(head, card, out):
-    """Writes the folder whole or not at all: built beside `out`, then renamed over it."""
+def save_head(head, card, out):
+    """Writes a head folder whole or not at all: built beside `out`, then renamed over it.
+
+    Args:
+        head: keras.Model. From the embedding to the classes' scores.
+        card: `HeadCard`.
+        out: str or path-like. The folder (replaced when it exists).
+
+    Example:
+    ```python
+    save_head(build_head(2048, ["cuckoo"]), card, "cuckoo.head")
+    ```
+    """
     out = os.path.abspath(os.fspath(out))
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
