@@ -120,7 +120,7 @@ CASES = {
     "classify": [
         (["train", "{empty_dir}", "--labels", "{csv}", "--out", "{root}/h.head"], 1, "no manifest.json"),
         (["{empty_dir}", "--labels", "{csv}", "--out", "{root}/h.head"], 2, "classify takes train INDEX ... or apply"),
-        (["train", "{empty_dir}", "--out", "{root}/h.head"], 2, "--labels FILE must have a value"),
+        (["train", "{empty_dir}", "--out", "{root}/h.head"], 1, "no manifest.json"),
         (["train", "{empty_dir}", "--labels", "{csv}"], 2, "--out HEAD must have a value"),
         (["apply", "{empty_dir}"], 2, "--head HEAD must have a value"),
         (["apply", "{empty_dir}", "--head", "{empty_dir}"], 1, "no manifest.json"),

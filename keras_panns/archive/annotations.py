@@ -11,6 +11,10 @@ Checks, each a clear error naming the rows: a class the model does not have
 span (within the import or against what the index holds). Labels for files
 the index does not hold are kept (the file may be indexed later) and listed.
 
+With `own_classes`, names that are not the model's are your own classes
+(for `keras-panns classify train`), kept beside the model's; only a name that
+differs from a model class by case alone is refused, as a likely typo.
+
 Example:
 ```python
 from keras_panns.archive.annotations import Annotations
@@ -138,7 +142,34 @@ def check_classes(frame, labels, source):
         )
 
 
-def resolve_labels(frame, labels, files, source):
+def check_own_classes(frame, labels, source):
+    """Refuses own class names that differ from a model class by case alone (a likely typo), naming them.
+
+    Args:
+        frame: pandas DataFrame with a `label` column.
+        labels: sequence of str. The model's classes.
+        source: str. The labels' file, for the message.
+
+    Raises:
+        ArchiveError: such names.
+
+    Example:
+    ```python
+    check_own_classes(read_label_file("cuckoo.csv"), index.labels, "cuckoo.csv")
+    ```
+    """
+    exact = set(labels)
+    folded = {name.casefold(): name for name in labels}
+    clashes = sorted({name for name in set(frame.label) - exact if name.casefold() in folded})
+    if clashes:
+        shown = ", ".join(f"{name!r} (the model's {folded[name.casefold()]!r})" for name in clashes[:5])
+        raise ArchiveError(
+            f"{source}: labels named like a model class but for case: {shown}; spell the model's class exactly, "
+            "or rename your own class"
+        )
+
+
+def resolve_labels(frame, labels, files, source, own_classes=False):
     """A label file's rows checked against the model's classes, their paths matched to the indexed files.
 
     Args:
@@ -146,6 +177,7 @@ def resolve_labels(frame, labels, files, source):
         labels: sequence of str. The model's classes.
         files: iterable of str or None. The indexed paths (None: paths kept as they are).
         source: str. The labels' file, for messages.
+        own_classes: bool. Keep names the model lacks as your own classes (see `check_own_classes`).
 
     Returns:
         `(frame, resolved, missing)`: the rows with matched paths, how many paths were matched by name, and
@@ -159,7 +191,10 @@ def resolve_labels(frame, labels, files, source):
     frame, resolved, missing = resolve_labels(read_label_file("a.csv"), index.labels, index.files.path, "a.csv")
     ```
     """
-    check_classes(frame, labels, source)
+    if own_classes:
+        check_own_classes(frame, labels, source)
+    else:
+        check_classes(frame, labels, source)
     if files is None:
         return frame, 0, []
     matched = resolve_paths(frame.path, files)
@@ -175,6 +210,7 @@ class Annotations:
         root: str or path-like. The index directory.
         labels: sequence of str. The model's classes (`Index.labels`).
         files: iterable of str or None. The indexed paths, to resolve and list label paths against.
+        own_classes: bool. `add` keeps names the model lacks as your own classes.
 
     Example:
     ```python
@@ -182,25 +218,42 @@ class Annotations:
     ```
     """
 
-    def __init__(self, root, labels, files=None):
+    #: What `read` can return: every label, the model's classes' or your own classes'.
+    WHICH = ("all", "model", "own")
+
+    def __init__(self, root, labels, files=None, own_classes=False):
         self.reader = IndexReader(root)
         if self.reader.manifest is None:
             raise ArchiveError(f"{self.reader.root}: not a keras-panns index (no manifest.json)")
         self.labels = list(labels)
         self.files = None if files is None else list(files)
+        self.own_classes = own_classes
 
-    def read(self):
-        """Every label in the index, in import order.
+    def read(self, which="all"):
+        """The labels in the index, in import order.
+
+        Args:
+            which: str. `all`; `model`: those of the model's classes (what `calibrate` and `evaluate` use);
+                `own`: those of your own classes (what `classify train` uses).
 
         Returns:
             pandas DataFrame with the annotations table's columns (empty when nothing was imported).
+
+        Raises:
+            ValueError: another `which`.
 
         Example:
         ```python
         annotations.read().groupby("label").size()
         ```
         """
-        return self.reader.read(TABLE).to_pandas()
+        if which not in self.WHICH:
+            raise ValueError(f"which must be one of {', '.join(self.WHICH)}, not {which!r}")
+        frame = self.reader.read(TABLE).to_pandas()
+        if which == "all":
+            return frame
+        mine = frame.label.isin(self.labels)
+        return frame[mine if which == "model" else ~mine].reset_index(drop=True)
 
     def provenances(self):
         """The provenance of every import so far.
@@ -262,7 +315,9 @@ class Annotations:
             raise ArchiveError(f"{provenance}: already imported into {self.reader.root} (nothing added)")
         if frame.empty:
             raise ArchiveError(f"{provenance}: no labels to import")
-        frame, resolved, missing = resolve_labels(frame.reset_index(drop=True), self.labels, self.files, provenance)
+        frame, resolved, missing = resolve_labels(
+            frame.reset_index(drop=True), self.labels, self.files, provenance, self.own_classes
+        )
         self._check_conflicts(frame, existing, provenance)
         arrow = self.reader.schema(TABLE)
         columns = {name: list(frame[name]) if name in frame else [provenance] * len(frame) for name in arrow.names}

@@ -227,7 +227,7 @@ def _annotation_columns():
             "start", "float64", "seconds from the file's start (null: the whole file, a clip-level label)", imported
         ),
         Column("end", "float64", "seconds from the file's start (null: the whole file)", imported),
-        Column("label", "string", "the class's name (one of the model's classes)", imported),
+        Column("label", "string", "the class's name (the model's, or your own with `--own_classes`)", imported),
         Column("label_type", "string", f"{', '.join(LABEL_TYPES)}", imported),
         Column(
             "provenance", "string", "who or what said so: the import's file name and sha256, or a reviewer", imported

@@ -2,7 +2,9 @@
 
 `keras-panns classify train INDEX --labels FILE --out HEAD` reads the label
 file (any format `label --import` reads, told from its header; your own class names, none named
-like a class of the index's model), finds the windows each label covers, and
+like a class of the index's model), or without --labels the index's own
+labels of your own classes (`keras-panns label INDEX --import FILE
+--own_classes`), finds the windows each label covers, and
 trains a multi-label head on their embeddings (linear, or --hidden_units for
 one hidden layer) with `model.fit`. Every other window of the index is a weak
 negative with the small weight --weak_weight, streamed one Parquet part at a
@@ -31,6 +33,8 @@ Then `search --label CLASS` finds a head's classes like the model's
 
 Examples:
   keras-panns classify train field.index --labels cuckoo_labels.csv --out cuckoo.head
+  keras-panns label field.index --import cuckoo_review.csv --own_classes
+  keras-panns classify train field.index --out cuckoo.head     # from the index's own-class labels
   keras-panns classify train field.index --labels birds.csv --out birds.head --hidden_units 128 --target precision=0.9
   keras-panns classify apply field.index --head cuckoo.head --events
   keras-panns search field.index --label cuckoo --level files
@@ -41,7 +45,7 @@ import sys
 from absl import app
 
 USAGE = (
-    "train INDEX --labels FILE --out HEAD [--classes A,B] [--hidden_units N] [--epochs N] [--target T]\n"
+    "train INDEX [--labels FILE] --out HEAD [--classes A,B] [--hidden_units N] [--epochs N] [--target T]\n"
     "       keras-panns classify apply INDEX --head HEAD [--name NAME] [--events] [--replace]"
 )
 
@@ -60,7 +64,9 @@ def define_flags(fv):
     flags.DEFINE_boolean("replace", False, "apply: score everything again when another head has the name.",
                          flag_values=fv)  # fmt: skip
     flags.DEFINE_boolean("progress", True, "apply: a progress bar on stderr.", flag_values=fv)
-    flags.DEFINE_string("labels", None, "The label file (path, start, end, label[, label_type]).", flag_values=fv)
+    flags.DEFINE_string("labels", None, "train: a label file (path, start, end, label[, label_type]); default: "
+                        "the index's labels of your own classes (label --import --own_classes).",
+                        flag_values=fv)  # fmt: skip
     flags.DEFINE_list("classes", [], "The head's classes (default: every class of the labels).", flag_values=fv)
     flags.DEFINE_integer("hidden_units", 0, "0: a linear head; else one ReLU layer of this size.", lower_bound=0,
                          flag_values=fv)  # fmt: skip
@@ -108,27 +114,44 @@ def _apply(index_path, fv):
     return 0
 
 
-def _train(index_path, fv):
-    from keras_panns.archive.annotations import resolve_paths
+def _own_labels(index, label_file):
+    """`(labels, sha256)`: from `label_file` (paths matched to the index's files), else the index's own-class
+    annotations (`label --import --own_classes`), whose sha256 is that of their imports' provenances."""
+    import hashlib
+
+    from keras_panns.archive.annotations import Annotations, resolve_paths
     from keras_panns.archive.label_files import read_label_file
-    from keras_panns.heads.head import train_index_head
+    from keras_panns.errors import ArchiveError
     from keras_panns.hub.download import file_hashes
+
+    if label_file is not None:
+        labels = read_label_file(label_file)  # its format told from its header
+        matched = resolve_paths(labels.path, index.files.path)
+        return labels.assign(path=[matched.get(path, path) for path in labels.path]), file_hashes(label_file)[1]
+    labels = Annotations(index.path, index.labels).read("own")
+    if labels.empty:
+        raise ArchiveError(
+            f"{index.path} holds no labels of your own classes: import some with keras-panns label {index.path} "
+            "--import FILE --own_classes, or give --labels FILE"
+        )
+    provenances = "\n".join(sorted(set(labels.provenance)))
+    return labels, hashlib.sha256(provenances.encode()).hexdigest()
+
+
+def _train(index_path, fv):
+    from keras_panns.heads.head import train_index_head
     from keras_panns.search import Index
 
-    if fv.labels is None:
-        raise app.UsageError("--labels FILE must have a value: the labels the head learns from")
     if fv.out is None:
         raise app.UsageError("--out HEAD must have a value: the head folder to write")
     index = Index(index_path)
-    labels = read_label_file(fv.labels)  # its format told from its header
-    matched = resolve_paths(labels.path, index.files.path)
-    missing = sorted(set(labels.path) - set(matched))
+    labels, labels_sha256 = _own_labels(index, fv.labels)
+    missing = sorted(set(labels.path) - set(index.files.path))
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         print(
             f"keras-panns: {len(missing)} labelled files are not in {index.path} (left out): {shown}", file=sys.stderr
         )
-    labels = labels.assign(path=[matched.get(path, path) for path in labels.path])
     try:
         from keras_panns.calibration import parse_target
 
@@ -148,7 +171,7 @@ def _train(index_path, fv):
         batch_size=fv.batch_size,
         learning_rate=fv.learning_rate,
         seed=fv.seed,
-        labels_sha256=file_hashes(fv.labels)[1],
+        labels_sha256=labels_sha256,
     )
     print(_table(card))
     print(

@@ -15,6 +15,10 @@ table, AudioSet's strong-label TSV, AudioSet's segments CSV (clip-level),
 perch-hoplite's annotations CSV (recording,label,start_offset_s,
 end_offset_s,label_type).
 
+--own_classes keeps labels of classes the model lacks as your own (a
+cuckoo, a machine's fault), for `keras-panns classify train INDEX` to learn
+from; calibrate and evaluate use only the model's classes' labels.
+
 --export FILE writes every label of the index as that CSV, or with --format
 hoplite as perch-hoplite's hoplite_annotations.csv (whole-file labels as 0
 to the file's duration).
@@ -22,6 +26,7 @@ to the file's duration).
 Examples:
   keras-panns label recordings.index --import reviewed.csv
   keras-panns label esc10.index --import audioset_eval_strong.tsv
+  keras-panns label field.index --import cuckoo_review.csv --own_classes
   keras-panns label recordings.index --export labels.csv
   keras-panns label recordings.index --export hoplite_annotations.csv --format hoplite
 """
@@ -32,7 +37,7 @@ import sys
 from absl import app
 
 USAGE = (
-    "INDEX (--import FILE [--format auto|csv|raven|audioset_strong|audioset_segments|hoplite] | "
+    "INDEX (--import FILE [--own_classes] [--format auto|csv|raven|audioset_strong|audioset_segments|hoplite] | "
     "--export FILE [--format csv|hoplite])"
 )
 
@@ -49,6 +54,8 @@ def define_flags(fv):
         flag_values=fv,
     )
     flags.DEFINE_string("export", None, "Write the index's labels to this CSV.", flag_values=fv)
+    flags.DEFINE_boolean("own_classes", False, "--import: keep classes the model lacks as your own (for classify "
+                         "train).", flag_values=fv)  # fmt: skip
 
 
 def run(args, fv):
@@ -65,7 +72,7 @@ def run(args, fv):
     if fv.export and fv.format not in ("auto", "csv", "hoplite"):
         raise app.UsageError(f"--export writes csv or hoplite, not {fv.format}")
     index = Index(args[0])
-    annotations = Annotations(index.path, index.labels, files=index.files.path)
+    annotations = Annotations(index.path, index.labels, files=index.files.path, own_classes=fv.own_classes)
     if fv.export:
         frame = annotations.read()
         files = index.files

@@ -169,3 +169,30 @@ def _write_vectors(root, vectors, files, per_file):
             }
         )  # fmt: skip
     return Index(root)
+
+
+def test_own_classes_are_imported_into_the_index_and_trained_from_there(tmp_path, capsys):
+    import shutil
+
+    from keras_panns.archive.annotations import Annotations
+    from keras_panns.cli.main import main
+    from keras_panns.heads.data_test import _write as write_index
+
+    index = write_index(tmp_path / "index", numbered=False)
+    labels = tmp_path / "labels.csv"
+    _labels().to_csv(labels, index=False)
+    label = ["keras-panns", "label", index.path, "--import", str(labels)]
+    assert main(label) == 1 and "not classes of this index's model" in capsys.readouterr().err
+    assert main([*label, "--own_classes"]) == 0
+    annotations = Annotations(index.path, index.labels)
+    assert set(annotations.read("own").label) == {"cuckoo", "owl"} and annotations.read("model").empty
+    train = ["keras-panns", "classify", "train", index.path, "--out", str(tmp_path / "h")]
+    assert main([*train, "--classes", "cuckoo", "--epochs", "5", "--folds", "2"]) == 0
+    card = HeadCard.load(tmp_path / "h")
+    assert card.classes["cuckoo"]["positives"] == 18 and len(card.training["labels_sha256"]) == 64
+    typo = tmp_path / "typo.csv"
+    typo.write_text("path,start,end,label\n/archive/rec00.wav,0,1,speech\n")
+    assert main(["keras-panns", "label", index.path, "--import", str(typo), "--own_classes"]) == 1
+    assert "'speech' (the model's 'Speech')" in capsys.readouterr().err
+    shutil.rmtree(tmp_path / "index" / "annotations")
+    assert main(train) == 1 and "no labels of your own classes" in capsys.readouterr().err

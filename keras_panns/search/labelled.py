@@ -70,7 +70,7 @@ def index_labels(index, annotations=None, *, resolve=True):
     ```
     """
     if annotations is None:
-        annotations = Annotations(index.path, index.labels).read()
+        annotations = Annotations(index.path, index.labels).read("model")
     elif resolve:
         annotations, _, _ = resolve_labels(annotations, index.labels, index.files.path, "the labels")
     annotations = annotations[annotations.label_type != "uncertain"]
@@ -157,7 +157,7 @@ def calibrate_index(
     ```
     """
     parsed = parse_target(target)
-    annotations = Annotations(index.path, index.labels).read()
+    annotations = Annotations(index.path, index.labels).read("model")
     examples = labelled_examples(index, annotations)
     classes, too_few = {}, []
     for done, (name, (scores, truth)) in enumerate(examples.items(), start=1):
