@@ -194,3 +194,43 @@ def test_the_classify_command_applies_and_search_finds_the_head_class(index, tra
     assert main(["keras-panns", "search", index.path, "--label", "cuckoo", "--min_score", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "cuckoo" in out and "rec00.wav" in out
+
+
+def test_margin_proposes_windows_near_the_threshold_spread_out():
+    """20 near-copies sit exactly on the threshold, 10 different sounds a little off it: a page of 5 shows one
+    of the copies and 4 of the others (by embedding), or one window per file without embeddings."""
+    import types
+
+    import pandas as pd
+
+    from keras_panns.search.review import margin_windows
+
+    rng = np.random.default_rng(0)
+    copies = np.tile(rng.normal(size=8), (20, 1)) + rng.normal(0, 1e-3, (20, 8))
+    others = rng.normal(size=(10, 8))
+    vectors = np.concatenate([copies, others]).astype(np.float32)
+    scores = np.r_[np.full(20, 0.4), np.full(10, 0.45)]
+    paths = [f"f{i // 2}" for i in range(30)]
+    fake = types.SimpleNamespace(dims=8, embeddings=lambda rows: vectors[rows], windows=pd.DataFrame({"path": paths}))
+    picked = margin_windows(fake, scores, np.arange(30), 0.4, 5)
+    assert len(picked) == 5 and picked[0] < 20 and (picked < 20).sum() == 1
+    fake.dims = 0
+    picked = margin_windows(fake, scores, np.arange(30), 0.4, 5)
+    assert [paths[r] for r in picked] == ["f0", "f1", "f2", "f3", "f4"]  # one per file, nearest first
+
+
+def test_review_margin_of_a_head_class_writes_a_page_for_own_class_labels(index, trained, tmp_path, capsys):
+    from keras_panns.cli.main import main
+    from keras_panns.search.review import propose
+
+    apply_head(index, trained / "cuckoo.head")
+    threshold = index.heads["cuckoo"]["thresholds"]["cuckoo"]
+    proposals = propose(index, "cuckoo", "margin", 8)
+    scores = index.head_scores("cuckoo")[:, 0]
+    assert len(proposals) == 8 and np.isin(proposals.score, scores).all()
+    pool = np.sort(np.abs(scores - threshold))[: 10 * 8]
+    assert (np.abs(proposals.score - threshold) <= pool.max() + 1e-9).all()
+    out = tmp_path / "review.html"
+    argv = ["keras-panns", "review", index.path, "--label", "cuckoo", "--strategy", "margin", "--n", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "--import FILE --own_classes" in out.read_text() and "4 windows to review" in capsys.readouterr().err

@@ -379,8 +379,20 @@ class Index:
             return pd.DataFrame({c: [] for c in columns})
         return pa.concat_tables(parts).to_pandas()
 
-    def _head_class(self, label):
-        """`(head name, column)` of a head class called `label`, or None."""
+    def head_class(self, label):
+        """Which applied head has a class called `label`, and its column in that head's scores.
+
+        Args:
+            label: str.
+
+        Returns:
+            `(head name, column)`, or None when no applied head has the class.
+
+        Example:
+        ```python
+        keras_panns.Index("field.index").head_class("cuckoo")  # ('cuckoo', 0)
+        ```
+        """
         for name, record in self.heads.items():
             if label in record["classes"]:
                 return name, record["classes"].index(label)
@@ -630,7 +642,7 @@ class Index:
         if top < 1:
             raise ArchiveError(f"top must be at least 1 (got {top})")
         classes = what = None
-        head_class = self._head_class(label) if label is not None and group is None else None
+        head_class = self.head_class(label) if label is not None and group is None else None
         if head_class is None and (label is not None or group is not None):
             classes, what = _classes(self.labels, label, group)
         scored = classes is not None or head_class is not None

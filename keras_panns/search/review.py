@@ -1,12 +1,16 @@
 """A review page: windows of an index proposed for one class, to be marked right, wrong or unsure.
 
 `propose` picks the windows (not yet labelled for that class): the best
-scores (`top`), a uniform sample (`random`), or an even sample across score
+scores (`top`), a uniform sample (`random`), an even sample across score
 bins of width 0.1 (`bins`), so that precision can be estimated at every
-threshold from one page. `write_review_page` writes one self-contained HTML
-file: each window plays its own snippet (cut from the file, embedded as WAV)
-beside a log-mel thumbnail and its score, and takes ✓ / ✗ / ? (buttons, or
-the keys y / n / u for the highlighted one). "Save CSV" downloads the marks
+threshold from one page, or the windows nearest the class's decision
+threshold, spread out (`margin`: active learning, what a label teaches most).
+The class may be one of the model's or of a head applied to the index
+(`keras-panns classify apply`): then the head's scores and point are used.
+`write_review_page` writes one self-contained HTML file: each window plays
+its own snippet (cut from the file, embedded as WAV) beside a log-mel
+thumbnail and its score, and takes ✓ / ✗ / ? (buttons, or the keys y / n / u
+for the highlighted one). "Save CSV" downloads the marks
 as the CSV `keras-panns label --import` reads.
 
 Example:
@@ -28,7 +32,9 @@ import numpy as np
 
 from keras_panns.errors import ArchiveError, PANNsError
 
-STRATEGIES = ("top", "random", "bins")
+STRATEGIES = ("top", "random", "bins", "margin")
+#: `margin` looks among this many times `n` windows nearest the threshold for `n` spread-out ones.
+MARGIN_POOL = 10
 #: Score bins of the `bins` strategy: [0, 0.1), [0.1, 0.2), ... [0.9, 1].
 BIN_EDGES = np.linspace(0.0, 1.0, 11)
 #: The snippets' rate: enough for a listener, a quarter of the bytes of 32 kHz 16-bit.
@@ -54,8 +60,8 @@ def propose(index, label, strategy="bins", n=50, seed=0):
 
     Args:
         index: `keras_panns.search.Index` with scores (or tags: only windows where the label is a top tag).
-        label: str. One of the model's classes.
-        strategy: str. `top`, `random` or `bins` (see the module).
+        label: str. One of the model's classes, or of a head applied to the index.
+        strategy: str. `top`, `random`, `bins` or `margin` (see the module and `margin_windows`).
         n: int. Windows to propose.
         seed: int. The sample's seed.
 
@@ -72,17 +78,24 @@ def propose(index, label, strategy="bins", n=50, seed=0):
     """
     if strategy not in STRATEGIES:
         raise ArchiveError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if label not in index.labels:
-        import pandas as pd
+    head = index.head_class(label)
+    threshold = 0.5
+    if head is not None:
+        scores = index.head_scores(head[0])[:, head[1]].astype(np.float64)
+        threshold = index.heads[head[0]]["thresholds"][label]
+    else:
+        if label not in index.labels:
+            import pandas as pd
 
-        from keras_panns.archive.annotations import check_classes
+            from keras_panns.archive.annotations import check_classes
 
-        check_classes(pd.DataFrame({"label": [label]}), index.labels, "--label")
-    column = index.labels.index(label)
-    scores = index.label_scores([column])[0].astype(np.float64)
+            check_classes(pd.DataFrame({"label": [label]}), index.labels, "--label")
+        scores = index.label_scores([index.labels.index(label)])[0].astype(np.float64)
     candidates = np.setdiff1d(np.flatnonzero(np.isfinite(scores)), _labelled_rows(index, label))
     rng = np.random.default_rng(seed)
-    if strategy == "top":
+    if strategy == "margin":
+        picked = margin_windows(index, scores, candidates, threshold, n)
+    elif strategy == "top":
         picked = candidates[np.argsort(-scores[candidates], kind="stable")[:n]]
     elif strategy == "random":
         picked = rng.choice(candidates, size=min(n, len(candidates)), replace=False)
@@ -101,6 +114,49 @@ def propose(index, label, strategy="bins", n=50, seed=0):
     if strategy == "bins":
         frame = frame.sort_values(["bin", "score"], ascending=[False, False], kind="stable")
     return frame.reset_index(drop=True)
+
+
+def margin_windows(index, scores, candidates, threshold, n):
+    """The `n` candidate windows nearest `threshold`, spread out: what a reviewer's mark teaches a head most.
+
+    Among the `MARGIN_POOL * n` candidates whose score is nearest the threshold, the one nearest comes first;
+    then each next window is the one farthest (cosine) from every window already picked, by embedding
+    when the index has them (else at most one window per file, nearest first), so the page is not 50
+    near-copies of one sound.
+
+    Args:
+        index: `keras_panns.search.Index`.
+        scores: float array `(windows,)`.
+        candidates: int array of window rows that may be proposed.
+        threshold: float. The class's decision threshold.
+        n: int.
+
+    Returns:
+        int array of window rows, in the order picked.
+
+    Example:
+    ```python
+    rows = margin_windows(index, index.head_scores("cuckoo")[:, 0], np.arange(len(index.windows)), 0.4, 20)
+    ```
+    """
+    from keras_panns.search.vectors import unit
+
+    pool = candidates[np.argsort(np.abs(scores[candidates] - threshold), kind="stable")[: MARGIN_POOL * n]]
+    if len(pool) <= 1:
+        return pool
+    if index.dims:
+        vectors = unit(index.embeddings(pool))
+        picked = [0]
+        nearest = 1.0 - vectors @ vectors[0]  # each pool window's distance to the nearest picked one
+        while len(picked) < min(n, len(pool)):
+            nearest[picked] = -np.inf
+            chosen = int(np.argmax(nearest))
+            picked.append(chosen)
+            nearest = np.minimum(nearest, 1.0 - vectors @ vectors[chosen])
+        return pool[picked]
+    paths = index.windows.path.to_numpy()[pool]
+    _, first = np.unique(paths, return_index=True)
+    return pool[np.sort(first)][:n]
 
 
 def _snippet(path, start, end, rate):
@@ -151,7 +207,7 @@ button.mark {{ font-size: 1.1em; width: 2.4em; }} button.on {{ background: #3b75
 <h1>Is it “{label}”?</h1>
 <p>{count} windows of {index}, proposed by <b>{strategy}</b>. Mark each ✓ (it is), ✗ (it is not) or ? (unsure);
 keys <kbd>y</kbd> / <kbd>n</kbd> / <kbd>u</kbd> mark the highlighted one and move on. “Save CSV” downloads the marks for
-<code>keras-panns label {index} --import FILE</code>.</p>
+<code>keras-panns label {index} --import FILE{own}</code>.</p>
 <div id="bar"><span id="progress"></span> <button id="save">Save CSV</button></div>
 <div id="items">{items}</div>
 <script>
@@ -271,6 +327,7 @@ def write_review_page(index, label, proposals, out, strategy="bins", progress=Fa
         count=len(items),
         index=html.escape(name),
         strategy=html.escape(strategy),
+        own=" --own_classes" if label not in index.labels else "",
         items="\n".join(items),
     )
     write_text_atomic(out, page)
