@@ -9,6 +9,9 @@ intervals. The labels are the index's own (`keras-panns label`) or those of
 labels look better on them than on new audio, so keep a test file aside.
 --format json gives one record per class (name, positives, negatives, ap,
 roc_auc, threshold, precision, recall, f1 and their intervals); csv one row.
+With --head NAME, the classes of a head applied to the index (`keras-panns
+classify apply`) on the labels of your own classes (the index's, or those of
+--labels FILE), at the points on the head's card.
 
 With --events, the index's events against its span labels (labels with a start and an end): PSDS in
 DCASE's scenarios 1 and 2 (over every --high at or above the index's), and per class collar-based event F1
@@ -32,6 +35,7 @@ Examples:
   keras-panns evaluate --index recordings.index --labels test_labels.csv --operating_points points.json
   keras-panns evaluate --index recordings.index --format json > per_class.json
   keras-panns evaluate --index recordings.index --events --operating_points points.json
+  keras-panns evaluate --index field.index --head cuckoo --labels cuckoo_test.csv
   keras-panns evaluate --folder test_audio/ --labels test_labels.csv --events --index_out test.index
   keras-panns evaluate --model cnn14 --data packed/eval --report per_class.csv
   keras-panns evaluate --checkpoint runs/cnn6/model.keras --data packed/eval
@@ -94,6 +98,13 @@ def define_flags(fv):
         "labels", None, "With --index: a label file to evaluate on instead of the index's own.", flag_values=fv
     )
     define_operating_points_flag(fv, "with --index, each class's own threshold.")
+    flags.DEFINE_string(
+        "head",
+        None,
+        "With --index: evaluate the classes of this head applied to the index (classify apply) on the labels of "
+        "your own classes, at its card's points.",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
         "threshold",
         0.5,
@@ -192,6 +203,8 @@ def _evaluate_index(path, fv):
 
     if fv.data or fv.report:
         raise app.UsageError("give --index INDEX or --data DIR, not both (--report goes with --data)")
+    if fv.head and (fv.events or fv.operating_points):
+        raise app.UsageError("--head takes the points on its card: without --events or --operating_points")
     index = Index(path)
     points = operating_points(fv, model=index.manifest)
     labels = read_label_file(fv.labels) if fv.labels else None
@@ -204,7 +217,9 @@ def _evaluate_index(path, fv):
         return 0
     if fv.high is not None:
         raise app.UsageError("--high goes with --events (the window threshold is --threshold)")
-    records = evaluate_index(index, labels, points, default_threshold=fv.threshold, resamples=fv.resamples)
+    records = evaluate_index(
+        index, labels, points, default_threshold=fv.threshold, resamples=fv.resamples, head=fv.head
+    )
     _print_index_records(records, fv.format, sys.stdout)
     return 0
 

@@ -234,3 +234,43 @@ def test_review_margin_of_a_head_class_writes_a_page_for_own_class_labels(index,
     argv = ["keras-panns", "review", index.path, "--label", "cuckoo", "--strategy", "margin", "--n", "4"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "--import FILE --own_classes" in out.read_text() and "4 windows to review" in capsys.readouterr().err
+
+
+def test_evaluate_takes_a_heads_classes_on_own_class_labels(index, trained, tmp_path, capsys):
+    """The head's AP on the labels, as scikit-learn computes it on the head's scores of the labelled windows."""
+    from sklearn.metrics import average_precision_score
+
+    from keras_panns.cli.main import main
+    from keras_panns.search.labelled import evaluate_index
+
+    apply_head(index, trained / "cuckoo.head")
+    labels = _labels()
+    (record,) = [r for r in evaluate_index(index, labels, head="cuckoo", resamples=20)]
+    windows = index.windows
+    spans = labels[(labels.label == "cuckoo") & labels.start.notna()]
+    positive = np.zeros(len(windows), bool)
+    for span in spans[spans.label_type == "positive"].itertuples():
+        positive |= ((windows.path == span.path) & windows.start.between(span.start, span.end - 1)).to_numpy()
+    assert record["name"] == "cuckoo" and record["positives"] == 18
+    assert record["threshold"] == index.heads["cuckoo"]["thresholds"]["cuckoo"]
+    assert record["ap"] > 0.8
+    scores = index.head_scores("cuckoo")[:, 0]
+    negatives_of_files = labels[(labels.label == "cuckoo") & labels.start.isna()].path
+    clip_best = [scores[(windows.path == p).to_numpy()].max() for p in negatives_of_files]
+    span_rows = np.flatnonzero(
+        np.logical_or.reduce(
+            [
+                ((windows.path == s.path) & windows.start.between(s.start, s.end - 1)).to_numpy()
+                for s in spans.itertuples()
+            ]
+        )
+    )
+    truth = np.r_[positive[span_rows], np.zeros(len(clip_best), bool)]
+    expected = average_precision_score(truth, np.r_[scores[span_rows], clip_best])
+    assert abs(record["ap"] - expected) < 1e-6
+    csv = tmp_path / "labels.csv"
+    labels.to_csv(csv, index=False)
+    argv = ["keras-panns", "evaluate", "--index", index.path, "--head", "cuckoo", "--labels", str(csv)]
+    assert main([*argv, "--format", "json", "--resamples", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "cuckoo"
+    assert main([*argv, "--events"]) == 2

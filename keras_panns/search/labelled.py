@@ -50,13 +50,14 @@ def _span_examples(windows, spans):
     return covered_windows(windows, spans).groupby("row")["positive"].any()
 
 
-def index_labels(index, annotations=None, *, resolve=True):
+def index_labels(index, annotations=None, *, resolve=True, which="model"):
     """The labels to evaluate on, uncertain ones left out: the index's own, or a label file's matched to it.
 
     Args:
         index: `keras_panns.Index`.
         annotations: pandas DataFrame (a label file read with `read_label_file`) or None: the index's own labels.
         resolve: bool. Match the file's classes and paths to the index (False: they are the index's already).
+        which: str. `model`: labels of the model's classes; `own`: of your own classes (a head's).
 
     Returns:
         pandas DataFrame of labels (path, start, end, label, label_type), paths the index's.
@@ -70,24 +71,33 @@ def index_labels(index, annotations=None, *, resolve=True):
     ```
     """
     if annotations is None:
-        annotations = Annotations(index.path, index.labels).read("model")
+        annotations = Annotations(index.path, index.labels).read(which)
     elif resolve:
-        annotations, _, _ = resolve_labels(annotations, index.labels, index.files.path, "the labels")
+        annotations, _, _ = resolve_labels(
+            annotations, index.labels, index.files.path, "the labels", own_classes=which == "own"
+        )
     annotations = annotations[annotations.label_type != "uncertain"]
     if annotations.empty:
-        raise ArchiveError(f"{index.path} holds no positive or negative labels; add some with keras-panns label")
+        own = " of your own classes" if which == "own" else ""
+        raise ArchiveError(
+            f"{index.path} holds no positive or negative labels{own}; add some with keras-panns label"
+            + (" --own_classes" if which == "own" else "")
+        )
     return annotations
 
 
-def labelled_examples(index, annotations=None):
+def labelled_examples(index, annotations=None, *, scores=None, classes=None):
     """Per class, the scores of its labelled examples and whether each is positive.
 
     Args:
         index: `keras_panns.Index` with scores (`--outputs scores`).
         annotations: pandas DataFrame or None (the index's annotations table).
+        scores: float array `(windows, classes)` or None: the index's scores. A head's (`Index.head_scores`)
+            with its `classes`; then `annotations` are its labels (`index_labels(..., which="own")`).
+        classes: sequence of str or None: the model's. The columns of `scores`.
 
     Returns:
-        dict class name -> `(scores float32 (n,), truth bool (n,))`, classes in the model's order.
+        dict class name -> `(scores float32 (n,), truth bool (n,))`, classes in the columns' order.
 
     Raises:
         ArchiveError: the index holds no scores (the message names `--outputs scores`) or no labels.
@@ -97,17 +107,20 @@ def labelled_examples(index, annotations=None):
     scores, truth = labelled_examples(index)["Dog"]
     ```
     """
-    if "scores" not in index.outputs:
-        raise ArchiveError(
-            f"{index.path} holds no per-class scores; index again with --outputs scores (and tags, embeddings as "
-            "you wish) to calibrate on it"
-        )
-    annotations = index_labels(index, annotations, resolve=False)
+    if scores is None:
+        if "scores" not in index.outputs:
+            raise ArchiveError(
+                f"{index.path} holds no per-class scores; index again with --outputs scores (and tags, embeddings "
+                "as you wish) to calibrate on it"
+            )
+        annotations = index_labels(index, annotations, resolve=False)
+        scores, classes = index.scores(), index.labels
+    labels = list(classes)
     windows = index.windows[["path", "start", "end"]].assign(row=np.arange(len(index.windows)))
-    scores = index.scores()
-    labels = list(index.labels)
     examples = {}
     for name, group in annotations.groupby("label", sort=False):
+        if name not in labels:  # another head's class
+            continue
         column = labels.index(name)
         group = group.assign(positive=group.label_type == "positive")
         rows, truth = [], []
@@ -214,7 +227,7 @@ def _bootstrap(predicted, truth, resamples, seed):
     return interval(precision), interval(recall), interval(f1)
 
 
-def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, resamples=1000, seed=0):
+def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, resamples=1000, seed=0, head=None):
     """Per-class AP, ROC-AUC, and precision, recall and F1 at the operating points, on labelled windows.
 
     Args:
@@ -226,10 +239,15 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
         default_threshold: float. The threshold without points.
         resamples: int. Bootstrap resamples for the intervals.
         seed: int.
+        head: str or None. A head applied to the index (`Index.heads`): its classes' scores on the labels of
+            your own classes, at the points on its card (`default_threshold` for a class without one).
 
     Returns:
-        list of dict, one per labelled class in the model's order: name, positives, negatives, ap, roc_auc
-        (None with a single label value), threshold, precision, recall, f1 and their `_ci` intervals.
+        list of dict, one per labelled class in the model's (or the head's) order: name, positives, negatives,
+        ap, roc_auc (None with a single label value), threshold, precision, recall, f1 and their `_ci` intervals.
+
+    Raises:
+        ArchiveError: no scores or labels; a model or head that is not the index's; points and a head together.
 
     Example:
     ```python
@@ -239,14 +257,31 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
     if points is not None:
+        if head is not None:
+            raise ArchiveError("a head's classes take the points on its card: give operating points or a head")
         points.check_model(index.manifest)
-    if annotations is not None:
-        annotations = index_labels(index, annotations)
-    examples = labelled_examples(index, annotations)
-    thresholds = points.thresholds(index.labels) if points is not None else None
+    if head is not None:
+        record = index.heads.get(head)
+        if record is None:
+            index.head_scores(head)  # raises naming the heads applied
+        own = index_labels(index, annotations, which="own")
+        examples = labelled_examples(index, own, scores=index.head_scores(head), classes=record["classes"])
+        if not examples:
+            raise ArchiveError(f"no label of head {head!r}'s classes ({', '.join(record['classes'])}) in the labels")
+        chosen = {name: record["card"]["classes"][name].get("point") for name in record["classes"]}
+        bars = {name: point["threshold"] if point else default_threshold for name, point in chosen.items()}
+    else:
+        if annotations is not None:
+            annotations = index_labels(index, annotations)
+        examples = labelled_examples(index, annotations)
+        thresholds = points.thresholds(index.labels) if points is not None else None
+        bars = {
+            name: float(thresholds[index.labels.index(name)]) if thresholds is not None else default_threshold
+            for name in examples
+        }
     records = []
     for name, (scores, truth) in examples.items():
-        threshold = float(thresholds[index.labels.index(name)]) if thresholds is not None else default_threshold
+        threshold = float(bars[name])
         predicted = scores >= threshold
         both = 0 < truth.sum() < len(truth)
         precision_ci, recall_ci, f1_ci = _bootstrap(predicted, truth, resamples, seed)
