@@ -44,7 +44,10 @@ def _grow(index, files=2):
                          windows=WINDOWS, status="ok"))  # fmt: skip
         for w in range(WINDOWS):
             loud = 3.0 if 2 <= w <= 4 else 0.0
-            windows.append(dict(path=path, window=w, start=float(w), end=w + 1.0, embedding=[0.0, loud, 0.0, 0.0]))
+            window = dict(path=path, window=w, start=float(w), end=w + 1.0, embedding=[0.0, loud, 0.0, 0.0])
+            if "scores" in index.outputs:
+                window["scores"] = [0.1, 0.2, 0.3]
+            windows.append(window)
     store.commit({"files": rows, "windows": windows})
     return Index(index.path)
 
@@ -274,3 +277,18 @@ def test_evaluate_takes_a_heads_classes_on_own_class_labels(index, trained, tmp_
     assert main([*argv, "--format", "json", "--resamples", "20"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["name"] == "cuckoo"
     assert main([*argv, "--events"]) == 2
+
+
+def test_the_report_counts_each_head_class_at_its_point(trained, tmp_path):
+    from keras_panns.search.report import build_report
+
+    index = _write(tmp_path / "index", outputs=("embeddings", "scores"), numbered=False)  # a report needs scores
+    apply_head(index, trained / "cuckoo.head")
+    threshold = index.heads["cuckoo"]["thresholds"]["cuckoo"]
+    over = index.head_scores("cuckoo")[:, 0] >= threshold
+    page = build_report(index)
+    assert "Your own classes (heads)" in page
+    row = page[page.index("<td>cuckoo</td>") :]
+    assert f"<td>{int(over.sum())}</td>" in row[: row.index("</tr>")]
+    grown = _grow(index)
+    assert "Applied before the index grew (apply again to count them): cuckoo." in build_report(grown)

@@ -174,6 +174,7 @@ def build_report(index, operating_points=None):
         ]
     if operating_points is not None:
         parts += _operating_points_section(index, windows, operating_points)
+    parts += _heads_section(index, windows)
     parts += _labels_section(index)
     parts += _per_file_section(index, windows, ok)
     parts += _errors_section(index.errors)
@@ -270,6 +271,52 @@ def _operating_points_section(index, windows, points):
         "keras-panns calibrate on this index's labels; held-out figures are from its cross-validation).</p>",
         _table(frame) if rows else "<p>No class has an operating point.</p>",
     ]
+
+
+def _heads_section(index, windows):
+    """Per class of each applied head (`classify apply`): windows, hours and files at or over its card's point,
+    beside the card's cross-validated AP and the head's label counts."""
+    import pandas as pd
+
+    from keras_panns.errors import ArchiveError
+
+    rows, stale = [], []
+    seconds = _seconds_per_window(windows, index.manifest["hop_seconds"])
+    for name, record in index.heads.items():
+        try:
+            scores = index.head_scores(name)
+        except ArchiveError:  # applied before the index grew: say so rather than count part of it
+            stale.append(name)
+            continue
+        for column, label in enumerate(record["classes"]):
+            over = scores[:, column] >= record["thresholds"][label]
+            described = record["card"]["classes"][label]
+            rows.append(
+                {
+                    "head": name,
+                    "class": label,
+                    "threshold": round(record["thresholds"][label], 3),
+                    "windows": int(over.sum()),
+                    "hours": round(float(seconds[over].sum()) / 3600, 3),
+                    "files": int(windows["path"][over].nunique()),
+                    "positives labelled": described["positives"],
+                    "cross-validated AP": "" if described.get("ap") is None else round(described["ap"], 3),
+                }
+            )
+    if not rows and not stale:
+        return []
+    parts = [
+        "<h2>Your own classes (heads)</h2>",
+        "<p class='muted'>Each class of a head applied with keras-panns classify apply, at the point on its "
+        "card (chosen on held-out folds when it was trained; 0.5 without enough labels).</p>",
+    ]
+    if rows:
+        parts.append(_table(pd.DataFrame(rows)))
+    if stale:
+        parts.append(
+            f"<p>Applied before the index grew (apply again to count them): {html.escape(', '.join(stale))}.</p>"
+        )
+    return parts
 
 
 def _labels_section(index):
