@@ -7,6 +7,8 @@ the index's own model, window and hop (the index needs --outputs embeddings).
 Vehicle, scored as its classes' maximum, as `tag --group`) keeps what scores
 at least --min_score (from --outputs scores, else the stored top-k tags).
 Both together: the windows like FILE among those scored as the label.
+--label may also name a class of a head applied to the index (`keras-panns
+classify apply`): its stored scores are used (events: --events of apply).
 
 --level windows lists windows; files lists each file's best window (and,
 with a label, how many windows and seconds match); events lists sound events
@@ -21,9 +23,11 @@ Examples:
   keras-panns search recordings.index --group Vehicle --min_score 0.4 --level files
   keras-panns search recordings.index --like bark.wav --label Dog --min_score 0.3 --format json
   keras-panns search recordings.index --group Animal --operating_points points.json --level files
+  keras-panns search field.index --label cuckoo --level files       # a head's class (classify apply)
 
 --operating_points (from `keras-panns calibrate` on this index's model) gives
-each class its own threshold in place of --min_score.
+each class its own threshold in place of --min_score; a head's class takes
+the point on its head's card.
 """
 
 import sys
@@ -46,7 +50,9 @@ def define_flags(fv):
     flags.DEFINE_float(
         "end", None, "Seconds into --like where the query ends (default: its end).", lower_bound=0, flag_values=fv
     )
-    flags.DEFINE_string("label", None, "An AudioSet class name or mid (e.g. Dog, /m/0bt9lr).", flag_values=fv)
+    flags.DEFINE_string(
+        "label", None, "An AudioSet class (name or mid, e.g. Dog) or an applied head's class.", flag_values=fv
+    )
     flags.DEFINE_string("group", None, "An AudioSet ontology group (e.g. Vehicle, Music, Animal).", flag_values=fv)
     flags.DEFINE_float(
         "min_score", 0.5, "The score --label/--group needs.", lower_bound=0, upper_bound=1, flag_values=fv
