@@ -20,7 +20,7 @@ def trained(tmp_path_factory):
     """An index of 4 parts and a head trained on it (`cuckoo.head`)."""
     root = tmp_path_factory.mktemp("apply")
     index = _write(root / "index", numbered=False)
-    train_index_head(index, _labels(), root / "cuckoo.head", ["cuckoo"], epochs=20, folds=2)
+    train_index_head(index, _labels(), root / "cuckoo.head", ["cuckoo"], epochs=60, folds=2)
     return root
 
 

@@ -208,7 +208,13 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
     from keras_panns.calibration import choose_point, parse_target
     from keras_panns.decisions import index_fingerprint
     from keras_panns.heads.data import head_examples, index_weak_negatives, labelled_embeddings
-    from keras_panns.heads.training import WEAK_NEGATIVE_WEIGHT, build_head, cross_validate_head, fit_head
+    from keras_panns.heads.training import (
+        WEAK_NEGATIVE_WEIGHT,
+        build_head,
+        cross_validate_head,
+        embedding_scale,
+        fit_head,
+    )
 
     index.require("embeddings")
     parsed = parse_target(target)
@@ -250,7 +256,7 @@ def train_index_head(index, labels, out, classes=None, *, hidden_units=0, epochs
             point = None
         described[name] = {**record, "point": point}
     keras.utils.set_random_seed(seed)
-    head = build_head(x.shape[1], classes, hidden_units, name="head")
+    head = build_head(x.shape[1], classes, hidden_units, name="head", input_scale=embedding_scale(x))
     fit_head(head, x, examples.targets, examples.labelled, weak, seed=seed, **fit_options)
     card = HeadCard(
         classes=described,

@@ -87,7 +87,26 @@ def pack_targets(targets, weights):
     return np.concatenate([np.asarray(targets, np.float32), np.asarray(weights, np.float32)], axis=-1)
 
 
-def build_head(embedding_size, classes, hidden_units=0, dropout=0.0, name="head"):
+def embedding_scale(embeddings):
+    """The factor that brings the embeddings' median norm to 1 (1 for none or all zero).
+
+    Args:
+        embeddings: float array `(n, embedding_size)`.
+
+    Returns:
+        float.
+
+    Example:
+    ```python
+    build_head(2048, ["cuckoo"], input_scale=embedding_scale(x))
+    ```
+    """
+    norms = np.linalg.norm(np.asarray(embeddings, np.float32), axis=1)
+    norms = norms[norms > 0]
+    return float(1.0 / np.median(norms)) if len(norms) else 1.0
+
+
+def build_head(embedding_size, classes, hidden_units=0, dropout=0.0, name="head", input_scale=1.0):
     """A multi-label head from a base model's embedding to `classes`: linear, or one hidden layer.
 
     Args:
@@ -96,6 +115,7 @@ def build_head(embedding_size, classes, hidden_units=0, dropout=0.0, name="head"
         hidden_units: int. 0: linear (logistic regression per class); else a ReLU layer of this size first.
         dropout: float. On the embedding (and the hidden layer).
         name: str. The model's name.
+        input_scale: float. What the embedding is multiplied by first (`embedding_scale` of the training data).
 
     Returns:
         A functional `keras.Model` from `embedding` `(batch, embedding_size)` to sigmoid scores
@@ -113,7 +133,11 @@ def build_head(embedding_size, classes, hidden_units=0, dropout=0.0, name="head"
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"a head needs distinct classes, got {classes}")
     embedding = keras.Input(shape=(int(embedding_size),), name="embedding")
-    x = keras.layers.Dropout(dropout, name="embedding_dropout")(embedding) if dropout else embedding
+    # Embeddings' norms differ by orders of magnitude between models (hundreds for some): scaled to about 1,
+    # the optimiser's steps mean the same for every model, and a norm still tells what it tells (unit length
+    # would drop it: held-out AP 0.50 against 0.85 for scikit-learn on raw ESC-10 embeddings).
+    x = keras.layers.Rescaling(float(input_scale), name="embedding_scale", dtype="float32")(embedding)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x) if dropout else x
     if hidden_units:
         x = keras.layers.Dense(int(hidden_units), activation="relu", name="hidden")(x)
         x = keras.layers.Dropout(dropout, name="hidden_dropout")(x) if dropout else x
@@ -345,7 +369,12 @@ def cross_validate_head(embeddings, targets, labelled, groups, *, folds=5, hidde
     held_out = np.zeros(targets.shape, np.float32)
     for train, test in splits.split(embeddings, groups=groups):
         keras.utils.set_random_seed(seed)
-        head = build_head(embeddings.shape[1], [f"c{i}" for i in range(targets.shape[1])], hidden_units)
+        head = build_head(
+            embeddings.shape[1],
+            [f"c{i}" for i in range(targets.shape[1])],
+            hidden_units,
+            input_scale=embedding_scale(embeddings[train]),
+        )
         fit_head(head, embeddings[train], targets[train], labelled[train], weak, seed=seed, **fit_options)
         held_out[test] = np.asarray(head.predict(embeddings[test], batch_size=4096, verbose=0))
     records = []
