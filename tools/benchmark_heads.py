@@ -156,6 +156,7 @@ def main(argv):
     report = apply_head(index, untrained, "bench", replace=True)
     times["apply_head (every window scored into the index)"] = time.perf_counter() - started
     rss_after_apply = _peak_rss_mb()
+    print(f"apply: {report.summary()}; peak memory {rss_after_apply:,.0f} MB", flush=True)  # before the long step
     labels = read_label_file(labels_path)
     started = time.perf_counter()
     examples = head_examples(index, labels, sorted(set(labels.label)))
