@@ -28,7 +28,7 @@ import json
 import os
 import re
 
-from keras_panns.archive.reader import part_names
+from keras_panns.archive.reader import part_names, read_parquet_part
 from keras_panns.errors import ArchiveError
 
 FORMAT = "keras-panns-head-scores/1"
@@ -180,11 +180,5 @@ def read_part(root, name, part, table=SCORES, columns=None):
     read_part("field.index", "cuckoo", "part-0a1b....parquet").num_rows
     ```
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = os.path.join(folder(root, name), table, part)
-    try:
-        return pq.read_table(path, columns=columns)
-    except (OSError, pa.ArrowException) as exc:
-        raise ArchiveError(f"{path}: unreadable head part ({exc}); delete it and apply the head again") from exc
+    return read_parquet_part(path, columns, "delete it and apply the head again")

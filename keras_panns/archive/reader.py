@@ -27,6 +27,34 @@ MANIFEST = "manifest.json"
 STAGING = "_staging"
 
 
+def read_parquet_part(path, columns=None, remedy="delete it"):
+    """One Parquet part, or an `ArchiveError` naming it and what to do.
+
+    Args:
+        path: str. The part's file.
+        columns: list of str or None (all).
+        remedy: str. What to do about an unreadable part, for the message.
+
+    Returns:
+        `pyarrow.Table`.
+
+    Raises:
+        ArchiveError: the part cannot be read.
+
+    Example:
+    ```python
+    read_parquet_part("recordings.index/files/part-0a1b....parquet", ["path"])
+    ```
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise ArchiveError(f"{path}: unreadable table part ({exc}); {remedy}") from exc
+
+
 def part_names(root, table):
     """The Parquet parts of one table of the index at `root`, sorted (none for a table not written yet).
 
@@ -187,17 +215,11 @@ class IndexReader:
         reader.read_part("files", reader.parts("files")[0])
         ```
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path = os.path.join(self.root, table, name)
-        try:
-            return pq.read_table(path, columns=columns)
-        except (OSError, pa.ArrowException) as exc:
-            raise ArchiveError(
-                f"{path}: unreadable table part ({exc}); delete it and its files/ part, then "
-                "rerun keras-panns index to redo those files"
-            ) from exc
+        return read_parquet_part(
+            os.path.join(self.root, table, name),
+            columns,
+            "delete it and its files/ part, then rerun keras-panns index to redo those files",
+        )
 
     def done_keys(self):
         """`pyarrow.Table` (path, size, mtime) of every file already committed (ok or failed).

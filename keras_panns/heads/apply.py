@@ -24,6 +24,7 @@ print(report.summary())  # 'cuckoo: scored 1,204,000 windows in 412 parts ...'
 
 import dataclasses
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -249,28 +250,27 @@ def apply_head(index, head_folder, name=None, *, events=False, replace=False, pr
     else:
         os.makedirs(where, exist_ok=True)
         with atomic_write(os.path.join(where, head_tables.RECORD)) as f:
-            import json
-
             json.dump(record, f, indent=2)
     classes = record["classes"]
     score_schema = schema.arrow_schema(head_tables.SCORES, len(classes), 0, None)
     event_schema = schema.arrow_schema(head_tables.EVENTS, len(classes), 0, None)
     windows = index.window_part_names
-    done = set(head_tables.scored_parts(index.path, name))
+    done = set(head_tables.scored_parts(index.path, name)) & set(windows)
     removed = 0
     for table in (head_tables.SCORES, head_tables.EVENTS):  # scores first: an orphan stops counting at once
         for part in set(head_tables.scored_parts(index.path, name, table)) - set(windows):
             os.remove(os.path.join(where, table, part))
             removed += table == head_tables.SCORES
     todo = [part for part in windows if part not in done]
-    sizes = {part: pq.ParquetFile(os.path.join(index.path, "windows", part)).metadata.num_rows for part in todo}
     bar = None
     if progress and todo:
         import sys
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(sizes.values()), unit="window", unit_scale=True, file=sys.stderr, desc=f"head {name}")
+        # Only the parts' footers: the bar knows the windows to come without reading a column.
+        total = sum(pq.ParquetFile(os.path.join(index.path, "windows", part)).metadata.num_rows for part in todo)
+        bar = tqdm(total=total, unit="window", unit_scale=True, file=sys.stderr, desc=f"head {name}")
     staging = os.path.join(where, "_staging")
     scored = event_count = embedding_bytes = 0
     for part, data in index.window_parts(["path", "window", "start", "end", "embedding"], only=set(todo)):
@@ -313,7 +313,7 @@ def apply_head(index, head_folder, name=None, *, events=False, replace=False, pr
             os.replace(partial, os.path.join(where, table, part))
         scored += len(scores)
         if bar is not None:
-            bar.update(sizes[part])
+            bar.update(len(scores))
     if bar is not None:
         bar.close()
     shutil.rmtree(staging, ignore_errors=True)
@@ -321,7 +321,7 @@ def apply_head(index, head_folder, name=None, *, events=False, replace=False, pr
         name=name,
         scored_parts=len(todo),
         scored_windows=scored,
-        kept_parts=len(done & set(windows)),
+        kept_parts=len(done),
         removed_parts=removed,
         events=event_count if events else None,
         seconds=time.perf_counter() - started,

@@ -296,7 +296,23 @@ class Index:
         """
         return head_tables.records(self.path)
 
-    def _head_record(self, name):
+    def head_record(self, name):
+        """The record of head `name` in this index: its classes, points, sha256, card, and whether with events.
+
+        Args:
+            name: str. The head's name in the index (`heads`).
+
+        Returns:
+            dict.
+
+        Raises:
+            ArchiveError: no head of that name was applied (the message lists those that were).
+
+        Example:
+        ```python
+        keras_panns.Index("field.index").head_record("cuckoo")["thresholds"]  # {'cuckoo': 0.41}
+        ```
+        """
         record = head_tables.read_record(self.path, name)
         if record is None:
             applied = ", ".join(self.heads) or "none"
@@ -324,7 +340,7 @@ class Index:
         cuckoo = keras_panns.Index("field.index").head_scores("cuckoo")[:, 0]
         ```
         """
-        record = self._head_record(name)
+        record = self.head_record(name)
         scored = set(head_tables.scored_parts(self.path, name))
         missing = [part for part in self._window_parts if part not in scored]
         if missing:
@@ -363,7 +379,7 @@ class Index:
         import pandas as pd
         import pyarrow as pa
 
-        record = self._head_record(name)
+        record = self.head_record(name)
         if not record.get("events"):
             raise ArchiveError(
                 f"head {name!r} was applied to {self.path} without events; apply it again with --events --replace"

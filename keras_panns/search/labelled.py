@@ -261,9 +261,7 @@ def evaluate_index(index, annotations=None, points=None, default_threshold=0.5, 
             raise ArchiveError("a head's classes take the points on its card: give operating points or a head")
         points.check_model(index.manifest)
     if head is not None:
-        record = index.heads.get(head)
-        if record is None:
-            index.head_scores(head)  # raises naming the heads applied
+        record = index.head_record(head)
         own = index_labels(index, annotations, which="own")
         examples = labelled_examples(index, own, scores=index.head_scores(head), classes=record["classes"])
         if not examples:
